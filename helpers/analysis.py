@@ -1,0 +1,196 @@
+"""Analyse an image: per-file table, per-layer summary, metrics, and who hides what.
+
+Plots and reports only read an :class:`Analysis`; nothing downstream touches
+archives again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import pandas as pd
+
+from . import metrics
+from .dive_score import dive_figures
+from .history import instruction
+from .merge import MergeResult, merge_layers
+from .model import KINDS, Image
+
+#: Columns of :attr:`Analysis.files`, in order.
+FILE_COLUMNS = [
+    "layer", "instruction", "created_by", "path", "kind", "size", "mode", "uid", "gid", "link",
+    "visible", "hidden_by",
+]
+
+
+@dataclass
+class Analysis:
+    """Everything measured about one image.  Build it with :func:`analyze`."""
+
+    image: Image
+    merged: MergeResult = field(repr=False)
+
+    # ---------------------------------------------------------- figures
+    @cached_property
+    def stored_bytes(self) -> int:
+        """See :func:`helpers.metrics.stored_bytes`."""
+        return metrics.stored_bytes(self.image.layers)
+
+    @cached_property
+    def final_bytes(self) -> int:
+        """See :func:`helpers.metrics.final_bytes`."""
+        return metrics.final_bytes(self.merged)
+
+    @property
+    def reclaimable_bytes(self) -> int:
+        """See :func:`helpers.metrics.reclaimable_bytes`."""
+        return metrics.reclaimable_bytes(self.stored_bytes, self.final_bytes)
+
+    @property
+    def efficiency(self) -> float:
+        """See :func:`helpers.metrics.efficiency`."""
+        return metrics.efficiency(self.final_bytes, self.stored_bytes)
+
+    @cached_property
+    def _dive(self) -> tuple[float, int]:
+        return dive_figures(self.image.layers)
+
+    @property
+    def dive_efficiency(self) -> float:
+        """dive 0.13's efficiency score; see :mod:`helpers.dive_score`."""
+        return self._dive[0]
+
+    @property
+    def dive_wasted_bytes(self) -> int:
+        """dive 0.13's wasted bytes; see :mod:`helpers.dive_score`."""
+        return self._dive[1]
+
+    # ---------------------------------------------------------- tables
+    @cached_property
+    def files(self) -> pd.DataFrame:
+        """One row per tar entry of every layer (see :data:`FILE_COLUMNS`).
+
+        ``visible`` is true when the entry is what the merged filesystem shows at
+        its path.  ``hidden_by`` is, for a regular file whose bytes end up
+        invisible, the layer that hid them (``<NA>`` otherwise).
+        """
+        hidden_by = {h.inode: h.hidden_by for h in self.merged.hidden}
+        columns: dict[str, list] = {name: [] for name in FILE_COLUMNS}
+        inode = 0
+        for layer in self.image.layers:
+            step = instruction(layer.created_by)
+            for entry in layer.entries:
+                columns["layer"].append(layer.index)
+                columns["instruction"].append(step)
+                columns["created_by"].append(layer.created_by)
+                columns["path"].append(entry.path)
+                columns["kind"].append(entry.kind)
+                columns["size"].append(entry.size)
+                columns["mode"].append(entry.mode)
+                columns["uid"].append(entry.uid)
+                columns["gid"].append(entry.gid)
+                columns["link"].append(entry.link)
+                shown = self.merged.visible.get(entry.path)
+                columns["visible"].append(
+                    shown is not None and shown[2] == layer.index and entry.kind not in ("whiteout", "opaque")
+                )
+                if entry.kind == "file":
+                    columns["hidden_by"].append(hidden_by.get(inode))
+                    inode += 1
+                else:
+                    columns["hidden_by"].append(None)
+        frame = pd.DataFrame(columns)
+        return frame.astype({
+            "layer": "int32",
+            "instruction": "category",
+            "created_by": "category",
+            "kind": pd.CategoricalDtype(KINDS),
+            "size": "int64",
+            "mode": "int32",
+            "uid": "int32",
+            "gid": "int32",
+            "visible": "bool",
+            "hidden_by": "Int32",
+        })
+
+    @cached_property
+    def hidden(self) -> pd.DataFrame:
+        """One row per regular file whose bytes end up invisible: where they are stored, who hid them, how."""
+        rows = [(h.layer, h.hidden_by, h.how, h.path, h.size) for h in self.merged.hidden]
+        return pd.DataFrame(rows, columns=["layer", "hidden_by", "how", "path", "size"]).astype(
+            {"layer": "int32", "hidden_by": "int32", "size": "int64"}
+        )
+
+    @cached_property
+    def reclaimable_matrix(self) -> pd.DataFrame:
+        """Reclaimable bytes attributed: rows are the layer storing them, columns the layer hiding them."""
+        if self.hidden.empty:
+            return pd.DataFrame(dtype="int64")
+        return self.hidden.pivot_table(index="layer", columns="hidden_by", values="size", aggfunc="sum", fill_value=0)
+
+    @cached_property
+    def layers(self) -> pd.DataFrame:
+        """One row per filesystem layer, base first.
+
+        * ``stored_bytes``: regular-file bytes in the layer;
+        * ``reclaimable_bytes``: of those, the bytes invisible in the final image;
+        * ``visible_bytes = stored_bytes - reclaimable_bytes``;
+        * ``hides_bytes``: bytes of *lower* layers that this layer makes invisible;
+        * ``entries``: tar entries (files, dirs, links, whiteouts…).
+        """
+        hidden = self.hidden
+        lost = hidden.groupby("layer")["size"].sum() if not hidden.empty else pd.Series(dtype="int64")
+        hides = hidden[hidden.hidden_by != hidden.layer].groupby("hidden_by")["size"].sum() if not hidden.empty else lost
+        rows = []
+        for layer in self.image.layers:
+            stored = sum(e.size for e in layer.entries if e.kind == "file")
+            reclaimable = int(lost.get(layer.index, 0))
+            rows.append({
+                "layer": layer.index,
+                "instruction": instruction(layer.created_by),
+                "entries": len(layer.entries),
+                "stored_bytes": stored,
+                "visible_bytes": stored - reclaimable,
+                "reclaimable_bytes": reclaimable,
+                "hides_bytes": int(hides.get(layer.index, 0)),
+                "whiteouts": sum(1 for e in layer.entries if e.kind in ("whiteout", "opaque")),
+            })
+        return pd.DataFrame(rows).set_index("layer")
+
+    # ---------------------------------------------------------- outputs
+    def summary(self) -> dict:
+        """The image-level figures, as in the CLI's ``--json`` ``image`` object."""
+        return {
+            "layers": len(self.image.layers),
+            "stored_bytes": self.stored_bytes,
+            "final_bytes": self.final_bytes,
+            "reclaimable_bytes": self.reclaimable_bytes,
+            "efficiency": self.efficiency,
+            "dive_efficiency": self.dive_efficiency,
+            "dive_wasted_bytes": self.dive_wasted_bytes,
+        }
+
+    def to_json(self) -> dict:
+        """The CLI's ``report --json`` object."""
+        table = self.layers
+        return {
+            "source": self.image.source,
+            "format": self.image.format,
+            "image": self.summary(),
+            "layers": [
+                {
+                    "index": layer.index,
+                    "created_by": layer.created_by,
+                    "stored_bytes": int(table.at[layer.index, "stored_bytes"]),
+                    "reclaimable_bytes": int(table.at[layer.index, "reclaimable_bytes"]),
+                    "entries": len(layer.entries),
+                }
+                for layer in self.image.layers
+            ],
+        }
+
+
+def analyze(image: Image) -> Analysis:
+    """Merge the layers of ``image`` and return its :class:`Analysis`."""
+    return Analysis(image, merge_layers(image.layers))

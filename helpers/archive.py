@@ -1,0 +1,351 @@
+"""Turn an image source into an :class:`~helpers.model.Image`, reading every layer once.
+
+Sources:
+
+* a ``docker save`` archive, legacy (``manifest.json`` + ``<id>/layer.tar``) or
+  Engine 25+ (an OCI layout plus ``manifest.json``), or any tar with the same
+  shape (kaniko's, for example);
+* an OCI image layout, as a tar or as a directory, with plain, gzip, zstd or
+  eStargz layers, and nested or multi-platform indexes;
+* any binary stream of such a tar (:func:`read_archive_stream`), which is how
+  :mod:`helpers.engine` reads an image straight out of a running engine.
+
+An archive is read front to back exactly once: small JSON members are kept,
+layer blobs are hashed and their tar headers listed as they pass, and nothing
+is written to disk.  Which layers belong to the image, and in what order, is
+decided at the end from ``manifest.json`` (preferred, because Engine 25.0.0
+could write the OCI manifest's layers out of order) or ``index.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import posixpath
+import re
+import tarfile
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from .errors import ArchiveError, DigestMismatch, PlatformNotFound
+from .layer_stream import ScannedLayer, looks_like_tar, normalize_path, scan_layer, sniff_compression
+from .model import Entry, HistoryStep, Image, Layer
+
+#: Members that are not layers are kept in memory only up to this size.
+METADATA_LIMIT = 16 * 1024 * 1024
+#: The platform picked from a multi-platform index unless told otherwise.
+DEFAULT_PLATFORM = "linux/amd64"
+
+INDEX_MEDIA_TYPES = {
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+}
+MANIFEST_MEDIA_TYPES = {
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+}
+STARGZ_TOC_ANNOTATION = "containerd.io/snapshot/stargz/toc.digest"
+STARGZ_METADATA = {"stargz.index.json", ".prefetch.landmark"}
+ATTESTATION_ANNOTATION = "vnd.docker.reference.type"
+_BLOB_NAME = re.compile(r"^blobs/(sha256)/([0-9a-f]{64})$")
+
+
+class BlobStore(Protocol):
+    """Where an image's members come from: a scanned tar stream or a layout directory."""
+
+    def doc(self, name: str) -> bytes | None: ...
+
+    def layer(self, name: str) -> ScannedLayer | None: ...
+
+
+# ---------------------------------------------------------------- stores
+
+
+class StreamedArchive:
+    """Every member of a tar archive, read in one sequential pass."""
+
+    def __init__(self, stream: BinaryIO, label: str) -> None:
+        self.label = label
+        self._docs: dict[str, bytes] = {}
+        self._layers: dict[str, ScannedLayer] = {}
+        self._links: dict[str, str] = {}
+        try:
+            with tarfile.open(fileobj=stream, mode="r|") as outer:
+                for member in outer:
+                    self._take(outer, member)
+        except tarfile.ReadError as exc:
+            raise ArchiveError(
+                f"{label} is not a readable tar archive: {exc}",
+                "pass a `docker save` archive, an OCI layout (directory or tar), or an image name",
+            ) from exc
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise ArchiveError(f"{label} is truncated or corrupt: {exc}", "save or download it again") from exc
+
+    def _take(self, outer: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        name = normalize_path(member.name)
+        if not name:
+            return
+        if member.issym():
+            self._links[name] = posixpath.normpath(posixpath.join(posixpath.dirname(name), member.linkname))
+            return
+        if member.islnk():
+            self._links[name] = normalize_path(member.linkname)
+            return
+        if not member.isreg():
+            return
+        blob = outer.extractfile(member)
+        if blob is None:
+            return
+        head = blob.peek(512)[:512]  # type: ignore[attr-defined]
+        is_layer = (
+            sniff_compression(head) != "none"
+            or looks_like_tar(head)
+            or name.endswith("layer.tar")
+        )
+        if is_layer:
+            self._layers[name] = scan_layer(blob, name)
+        elif member.size <= METADATA_LIMIT:
+            self._docs[name] = blob.read()
+
+    def _resolve(self, name: str) -> str:
+        name = normalize_path(name)
+        for _ in range(8):
+            if name not in self._links:
+                return name
+            name = self._links[name]
+        return name
+
+    def doc(self, name: str) -> bytes | None:
+        return self._docs.get(self._resolve(name))
+
+    def layer(self, name: str) -> ScannedLayer | None:
+        return self._layers.get(self._resolve(name))
+
+
+class LayoutDirectory:
+    """An OCI layout (or an unpacked ``docker save``) on disk; blobs are read on demand.
+
+    Reads never leave ``root``: a member whose real path (after symlinks) lies
+    outside it counts as missing.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self.label = str(root)
+
+    def _path(self, name: str) -> Path | None:
+        name = normalize_path(name)
+        if not name:
+            return None
+        path = Path(os.path.realpath(self.root / name))
+        if os.path.commonpath([path, self.root]) != str(self.root) or not path.is_file():
+            return None
+        return path
+
+    def doc(self, name: str) -> bytes | None:
+        path = self._path(name)
+        if path is None or path.stat().st_size > METADATA_LIMIT:
+            return None
+        return path.read_bytes()
+
+    def layer(self, name: str) -> ScannedLayer | None:
+        path = self._path(name)
+        if path is None:
+            return None
+        with path.open("rb") as blob:
+            return scan_layer(blob, name)
+
+
+# ---------------------------------------------------------------- resolving
+
+
+def _load_json(store: BlobStore, name: str, what: str) -> dict | list:
+    raw = store.doc(name)
+    if raw is None:
+        raise ArchiveError(f"the {what} `{name}` is missing", "the archive is incomplete; save or export it again")
+    match = _BLOB_NAME.match(normalize_path(name))
+    if match:
+        if hashlib.sha256(raw).hexdigest() != match.group(2):
+            raise DigestMismatch(f"the {what} `{name}` does not match its digest", "the archive is corrupt")
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise ArchiveError(f"the {what} `{name}` is not valid JSON: {exc}", "the archive is corrupt") from exc
+
+
+def _blob_name(digest: str) -> str:
+    algorithm, _, hexdigest = str(digest).partition(":")
+    if not algorithm or not hexdigest:
+        raise ArchiveError(f"malformed digest {digest!r}", "the archive is corrupt")
+    return f"blobs/{algorithm}/{hexdigest}"
+
+
+def _platform_of(descriptor: dict, store: BlobStore) -> str | None:
+    platform = descriptor.get("platform")
+    if platform:
+        parts = [platform.get("os", ""), platform.get("architecture", "")]
+        if platform.get("variant"):
+            parts.append(platform["variant"])
+        return "/".join(parts)
+    manifest = _load_json(store, _blob_name(descriptor["digest"]), "manifest")
+    config = store.doc(_blob_name(manifest.get("config", {}).get("digest", "x:x")))  # type: ignore[union-attr]
+    if config is None:
+        return None
+    data = json.loads(config)
+    if "os" in data and "architecture" in data:
+        return f"{data['os']}/{data['architecture']}"
+    return None
+
+
+def _matches(found: str | None, wanted: str) -> bool:
+    if found is None:
+        return False
+    return found == wanted or found.startswith(wanted + "/")
+
+
+def _image_manifests(store: BlobStore, index: dict, depth: int = 0) -> list[tuple[dict, str | None]]:
+    """Every image manifest descriptor under an index, with its platform, attestations left out."""
+    if depth > 8:
+        raise ArchiveError("image indexes nest more than 8 deep", "the archive is malformed")
+    found: list[tuple[dict, str | None]] = []
+    for descriptor in index.get("manifests", []) or []:
+        annotations = descriptor.get("annotations") or {}
+        if annotations.get(ATTESTATION_ANNOTATION) == "attestation-manifest":
+            continue
+        media_type = descriptor.get("mediaType", "")
+        if media_type in INDEX_MEDIA_TYPES:
+            nested = _load_json(store, _blob_name(descriptor["digest"]), "nested index")
+            found.extend(_image_manifests(store, nested, depth + 1))  # type: ignore[arg-type]
+        elif media_type in MANIFEST_MEDIA_TYPES or not media_type:
+            found.append((descriptor, _platform_of(descriptor, store)))
+    return found
+
+
+def _pick_manifest(store: BlobStore, index: dict, platform: str | None) -> dict:
+    candidates = _image_manifests(store, index)
+    if not candidates:
+        raise ArchiveError("index.json lists no image manifest", "the archive is empty or malformed")
+    wanted = platform or DEFAULT_PLATFORM
+    for descriptor, found in candidates:
+        if _matches(found, wanted):
+            return descriptor
+    if platform is None and len(candidates) == 1:
+        # A single-platform layout is unambiguous: read it whatever its platform.
+        return candidates[0][0]
+    available = ", ".join(sorted({found or "unknown" for _, found in candidates}))
+    raise PlatformNotFound(
+        f"the index has no {wanted} image (it has: {available})",
+        "pick one of those with --platform OS/ARCH",
+    )
+
+
+def _history(config: dict, n_layers: int) -> tuple[list[HistoryStep], list[tuple[int | None, str | None]]]:
+    """Align the config's history with the layers: ``empty_layer`` entries own no layer."""
+    steps: list[HistoryStep] = []
+    per_layer: list[tuple[int | None, str | None]] = []
+    for position, item in enumerate(config.get("history") or []):
+        empty = bool(item.get("empty_layer"))
+        layer = None
+        if not empty and len(per_layer) < n_layers:
+            layer = len(per_layer)
+            per_layer.append((position, item.get("created_by")))
+        steps.append(HistoryStep(position, item.get("created_by"), empty, layer))
+    while len(per_layer) < n_layers:
+        per_layer.append((None, None))
+    return steps, per_layer
+
+
+def _scanned(store: BlobStore, name: str, index: int) -> ScannedLayer:
+    scanned = store.layer(name)
+    if scanned is None:
+        raise ArchiveError(f"layer {index} (`{name}`) is missing from the archive", "save or export the image again")
+    return scanned
+
+
+def _check_digest(scanned: ScannedLayer, expected: str | None, index: int, name: str) -> None:
+    if expected and expected.startswith("sha256:") and scanned.digest != expected:
+        raise DigestMismatch(
+            f"layer {index} (`{name}`) has digest {scanned.digest}, but {expected} was expected",
+            "the archive is corrupt or was tampered with; save or download it again",
+        )
+
+
+def _without_stargz_metadata(entries: list[Entry]) -> list[Entry]:
+    return [e for e in entries if e.path not in STARGZ_METADATA]
+
+
+def resolve_image(store: BlobStore, source: str, container: str, platform: str | None = None) -> Image:
+    """Find the image in ``store`` and assemble it, layers base first.
+
+    ``container`` is ``"tar"`` or ``"directory"``; it only names the format.
+    """
+    layers: list[tuple[str, ScannedLayer, str, str | None]] = []  # name, scan, media type, expected digest
+    tags: list[str] = []
+    stargz: set[int] = set()
+    docker_manifest = store.doc("manifest.json")
+    if docker_manifest is not None:
+        fmt = "docker-archive+oci" if store.doc("index.json") is not None else "docker-archive"
+        entries = _load_json(store, "manifest.json", "manifest.json")
+        if not isinstance(entries, list) or not entries or not isinstance(entries[0], dict):
+            raise ArchiveError("manifest.json lists no image", "the archive is malformed")
+        chosen = entries[0]
+        tags = list(chosen.get("RepoTags") or [])
+        config = _load_json(store, chosen.get("Config", ""), "image config")
+        diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []  # type: ignore[union-attr]
+        for i, name in enumerate(chosen.get("Layers") or []):
+            scanned = _scanned(store, name, i)
+            blob = _BLOB_NAME.match(normalize_path(name))
+            if blob:
+                expected: str | None = f"sha256:{blob.group(2)}"
+            elif scanned.compression == "none" and i < len(diff_ids):
+                expected = diff_ids[i]
+            else:
+                expected = None
+            layers.append((name, scanned, f"tar+{scanned.compression}", expected))
+    elif store.doc("index.json") is not None:
+        fmt = "oci-layout" if container == "directory" else "oci-archive"
+        index = _load_json(store, "index.json", "index.json")
+        descriptor = _pick_manifest(store, index, platform)  # type: ignore[arg-type]
+        manifest = _load_json(store, _blob_name(descriptor["digest"]), "image manifest")
+        config = _load_json(store, _blob_name(manifest.get("config", {}).get("digest", "")), "image config")  # type: ignore[union-attr]
+        ref = (descriptor.get("annotations") or {}).get("org.opencontainers.image.ref.name")
+        tags = [ref] if ref else []
+        for i, layer in enumerate(manifest.get("layers") or []):  # type: ignore[union-attr]
+            name = _blob_name(layer.get("digest", ""))
+            scanned = _scanned(store, name, i)
+            if STARGZ_TOC_ANNOTATION in (layer.get("annotations") or {}):
+                stargz.add(i)
+            layers.append((name, scanned, layer.get("mediaType", ""), layer.get("digest")))
+    else:
+        raise ArchiveError(
+            f"{source} has neither manifest.json nor index.json",
+            "pass a `docker save` archive or an OCI image layout",
+        )
+    if not isinstance(config, dict):
+        raise ArchiveError("the image config is not a JSON object", "the archive is corrupt")
+    steps, per_layer = _history(config, len(layers))
+    result: list[Layer] = []
+    for i, (name, scanned, media_type, expected) in enumerate(layers):
+        _check_digest(scanned, expected, i, name)
+        entries = _without_stargz_metadata(scanned.entries) if i in stargz else scanned.entries
+        step, created_by = per_layer[i]
+        result.append(Layer(i, entries, scanned.digest, media_type, created_by, step, scanned.blob_bytes))
+    return Image(source, fmt, result, steps, config, tags)
+
+
+# ---------------------------------------------------------------- entry points
+
+
+def read_archive_stream(stream: BinaryIO, source: str, platform: str | None = None) -> Image:
+    """Read an image from a tar stream (a file, or an engine's ``save`` output) in one pass."""
+    return resolve_image(StreamedArchive(stream, source), source, "tar", platform)
+
+
+def read_path(path: str | os.PathLike, platform: str | None = None) -> Image:
+    """Read an image from an archive file or a layout directory."""
+    path = Path(path)
+    if path.is_dir():
+        return resolve_image(LayoutDirectory(path), str(path), "directory", platform)
+    with path.open("rb") as stream:
+        return read_archive_stream(stream, str(path), platform)
