@@ -141,7 +141,8 @@ class Analysis:
         """
         hidden = self.hidden
         lost = hidden.groupby("layer")["size"].sum() if not hidden.empty else pd.Series(dtype="int64")
-        hides = hidden[hidden.hidden_by != hidden.layer].groupby("hidden_by")["size"].sum() if not hidden.empty else lost
+        from_below = hidden[hidden.hidden_by != hidden.layer]
+        hides = from_below.groupby("hidden_by")["size"].sum() if not hidden.empty else lost
         rows = []
         for layer in self.image.layers:
             stored = sum(e.size for e in layer.entries if e.kind == "file")

@@ -1,0 +1,74 @@
+"""``python -m helpers``: report on an image, or build one and report on it.
+
+Bad input never shows a traceback: one ``error: …`` line on stderr and exit
+status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .analysis import Analysis, analyze
+from .errors import LayerLabError
+from .report import text_report
+from .sources import read_image
+
+EXIT_BAD_INPUT = 2
+
+
+def _emit(analysis: Analysis, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(analysis.to_json(), indent=2))
+    else:
+        print(text_report(analysis))
+
+
+def _report(args: argparse.Namespace) -> None:
+    _emit(analyze(read_image(args.source, platform=args.platform)), args.json)
+
+
+def _build(args: argparse.Namespace) -> None:
+    from .engine import build, print_progress
+
+    context = Path(args.context)
+    dockerfile = Path(args.file) if args.file else context / "Dockerfile"
+    built = build(dockerfile, context, name=args.tag or context.resolve().name, tag=args.tag,
+                  progress=print_progress(sys.stderr))
+    _emit(built.analysis, args.json)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    main = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.splitlines()[0])
+    commands = main.add_subparsers(dest="command", required=True)
+
+    report = commands.add_parser("report", help="measure every layer of an image")
+    report.add_argument("source", help="an archive, an OCI layout directory, or an image in the local engine")
+    report.add_argument("--json", action="store_true", help="print one JSON object")
+    report.add_argument("--platform", help="OS/ARCH to pick from a multi-platform index (default linux/amd64)")
+    report.set_defaults(run=_report)
+
+    build = commands.add_parser("build", help="build with the Docker Engine, then report")
+    build.add_argument("context", help="the build context folder")
+    build.add_argument("-f", "--file", help="the Dockerfile (default: CONTEXT/Dockerfile)")
+    build.add_argument("-t", "--tag", help="tag the result (default: layerlab/<folder>:latest)")
+    build.add_argument("--json", action="store_true", help="print one JSON object")
+    build.set_defaults(run=_build)
+    return main
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return its exit status."""
+    args = parser().parse_args(argv)
+    try:
+        args.run(args)
+    except LayerLabError as exc:
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,331 @@
+"""Talk to a real Docker Engine through the Docker SDK: read images, build Dockerfiles.
+
+``LAYERLAB_OFFLINE=1`` is *offline mode*: builds run with ``network_mode="none"``
+(so no ``RUN`` step reaches the network), nothing is ever pulled, and a base
+image that is not already in the engine is a :class:`BaseImageMissing` error
+that says how to provide it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import sys
+import tempfile
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import docker
+import docker.errors
+import requests.exceptions
+from dockerfile_parse import DockerfileParser
+
+from .analysis import Analysis, analyze
+from .archive import read_archive_stream
+from .errors import BaseImageMissing, BuildFailed, DockerfileError, EngineUnavailable, SourceNotFound
+from .model import Image
+from .sizes import format_bytes
+
+OFFLINE_VARIABLE = "LAYERLAB_OFFLINE"
+_LOG_TAIL = 12
+_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+_RESULT = re.compile(r"^ ---> ([0-9a-f]{12,64})$")
+_LAYER_INSTRUCTIONS = {"RUN", "COPY", "ADD"}
+
+
+def offline() -> bool:
+    """True when ``LAYERLAB_OFFLINE`` is set to a true value (``1``, ``true``, ``yes``)."""
+    return os.environ.get(OFFLINE_VARIABLE, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def engine_address() -> str:
+    """Where the Docker SDK looks for an engine: ``DOCKER_HOST``, or the default socket."""
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+def docker_client() -> docker.DockerClient:
+    """A connected client, or :class:`EngineUnavailable` saying where it looked and how to start one."""
+    try:
+        client = docker.from_env()
+        client.ping()
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        reason = str(exc).split(": ", 1)[-1] if str(exc) else type(exc).__name__
+        raise EngineUnavailable(
+            f"no Docker Engine answered at {engine_address()} ({reason})",
+            "start one (`sudo dockerd &` on Linux, or Docker Desktop), or set DOCKER_HOST to its address",
+        ) from exc
+    return client
+
+
+# ---------------------------------------------------------------- reading
+
+
+class _ChunkReader(io.RawIOBase):
+    """A readable stream over an iterator of byte chunks (the engine's ``save`` output)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        while not self._pending:
+            try:
+                self._pending = memoryview(next(self._chunks))
+            except StopIteration:
+                return 0
+            except (requests.exceptions.RequestException, docker.errors.DockerException) as exc:
+                raise EngineUnavailable(
+                    f"the Docker Engine stopped answering while sending the image ({exc})",
+                    "check that dockerd is still running, then try again",
+                ) from exc
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+
+def read_engine_image(name: str, client: docker.DockerClient | None = None) -> Image:
+    """Read an image from the engine by name or ID, streaming ``docker save`` output once."""
+    client = client or docker_client()
+    try:
+        handle = client.images.get(name)
+    except docker.errors.ImageNotFound as exc:
+        raise SourceNotFound(
+            f"{name!r} is neither a file, a directory, nor an image in the Docker Engine",
+            "check the path, or list the engine's images with `docker images`",
+        ) from exc
+    except docker.errors.APIError as exc:
+        raise SourceNotFound(f"the engine cannot look up {name!r}: {exc.explanation}", "check the image name") from exc
+    stream = io.BufferedReader(_ChunkReader(iter(handle.save(named=False))), buffer_size=1 << 20)
+    image = read_archive_stream(stream, name)
+    image.format = f"docker-engine/{image.format}"
+    if not image.tags:
+        image.tags = list(handle.tags)
+    return image
+
+
+# ---------------------------------------------------------------- building
+
+
+def base_images(dockerfile_text: str) -> list[str]:
+    """The images a Dockerfile's ``FROM`` lines pull in (stage names and ``scratch`` left out)."""
+    try:
+        parser = DockerfileParser(fileobj=io.BytesIO(dockerfile_text.encode()))
+        structure = parser.structure
+        parents = parser.parent_images
+    except Exception as exc:  # dockerfile-parse raises plain exceptions on bad input
+        raise DockerfileError(f"the Dockerfile cannot be parsed: {exc}", "fix its syntax") from exc
+    if not any(item["instruction"] == "FROM" for item in structure):
+        raise DockerfileError("the Dockerfile has no FROM instruction", "start it with `FROM <image>`")
+    stages: set[str] = set()
+    images: list[str] = []
+    for item in structure:
+        if item["instruction"] != "FROM":
+            continue
+        words = item["value"].split()
+        words = [w for w in words if not w.startswith("--")]
+        if len(words) >= 3 and words[-2].lower() == "as":
+            stages.add(words[-1].lower())
+    for image in parents:
+        if image.lower() in stages or image == "scratch" or image in images:
+            continue
+        images.append(image)
+    return images
+
+
+def _check_bases(client: docker.DockerClient, dockerfile_text: str) -> None:
+    for image in base_images(dockerfile_text):
+        try:
+            client.images.get(image)
+        except docker.errors.ImageNotFound as exc:
+            raise BaseImageMissing(
+                f"base image {image} is not in the engine, and offline mode ({OFFLINE_VARIABLE}=1) never pulls",
+                f"load it (`docker load -i …`) or build it from its rootfs tarball the way .ci/run does, "
+                f"or unset {OFFLINE_VARIABLE} to let the engine pull {image}",
+            ) from exc
+
+
+@dataclass
+class BuildStep:
+    """One ``Step k/n`` of a classic-builder build, as it lands."""
+
+    number: int
+    total: int
+    instruction: str
+    layer_bytes: int | None = None
+
+
+Progress = Callable[[str, BuildStep], None]
+
+
+def print_progress(stream: TextIO | None = None) -> Progress:
+    """A progress callback that prints ``[name] step k/n INSTRUCTION → SIZE`` as each step lands.
+
+    It prints nothing that changes between runs (no ids, no cache hits, no timings).
+    """
+
+    def report(name: str, step: BuildStep) -> None:
+        text = step.instruction if len(step.instruction) <= 64 else step.instruction[:63] + "…"
+        keyword = step.instruction.split(" ", 1)[0].upper()
+        if keyword in _LAYER_INSTRUCTIONS and step.layer_bytes is not None:
+            size = f"layer {format_bytes(step.layer_bytes)}"
+        elif keyword == "FROM":
+            size = "base"
+        else:
+            size = "no layer"
+        print(f"[{name}] step {step.number}/{step.total}  {text}  → {size}", file=stream or sys.stdout, flush=True)
+
+    return report
+
+
+@dataclass
+class Built:
+    """A built image and its analysis."""
+
+    name: str
+    tag: str
+    image_id: str
+    analysis: Analysis
+
+
+def _dockerfile_text(dockerfile: str | os.PathLike) -> tuple[str, Path | None]:
+    if isinstance(dockerfile, os.PathLike) or ("\n" not in dockerfile and Path(dockerfile).is_file()):
+        path = Path(dockerfile)
+        try:
+            return path.read_text(), path
+        except OSError as exc:
+            raise DockerfileError(f"cannot read the Dockerfile {path}: {exc.strerror}", "check the path") from exc
+    return str(dockerfile), None
+
+
+def _tag_for(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-._") or "image"
+    return f"layerlab/{slug}:latest"
+
+
+def _run_build(
+    client: docker.DockerClient,
+    name: str,
+    context: Path,
+    dockerfile_path: Path,
+    tag: str,
+    progress: Progress | None,
+) -> str:
+    log: deque[str] = deque(maxlen=_LOG_TAIL)
+    step: BuildStep | None = None
+    image_id: str | None = None
+
+    def land(layer_id: str | None) -> None:
+        if step is None:
+            return
+        if layer_id and step.instruction.split(" ", 1)[0].upper() in _LAYER_INSTRUCTIONS:
+            step.layer_bytes = int(client.api.history(layer_id)[0]["Size"])
+        if progress:
+            progress(name, step)
+
+    try:
+        chunks = client.api.build(
+            path=str(context),
+            dockerfile=str(dockerfile_path),
+            tag=tag,
+            rm=True,
+            forcerm=True,
+            pull=False,
+            decode=True,
+            network_mode="none" if offline() else None,
+        )
+        for chunk in chunks:
+            if "errorDetail" in chunk or "error" in chunk:
+                message = (chunk.get("errorDetail") or {}).get("message") or chunk.get("error") or "unknown error"
+                where = f"step {step.number}/{step.total} `{step.instruction}`" if step else "the build"
+                raise BuildFailed(
+                    f"{name}: {where} failed: {message.strip()}",
+                    "fix that instruction, or the files it uses, and build again",
+                    list(log),
+                )
+            if "aux" in chunk and "ID" in chunk["aux"]:
+                image_id = chunk["aux"]["ID"]
+            for line in (chunk.get("stream") or "").splitlines():
+                if match := _STEP.match(line):
+                    step = BuildStep(int(match.group(1)), int(match.group(2)), match.group(3).strip())
+                    log.clear()
+                elif match := _RESULT.match(line):
+                    land(match.group(1))
+                    step = None
+                elif line.strip() and not line.startswith(" ---> ") and not line.startswith("Removing intermediate"):
+                    log.append(line.rstrip())
+    except docker.errors.APIError as exc:
+        raise BuildFailed(
+            f"{name}: the engine refused the build: {exc.explanation or exc}", "fix the Dockerfile"
+        ) from exc
+    except requests.exceptions.RequestException as exc:
+        raise EngineUnavailable(
+            f"{name}: the Docker Engine stopped answering during the build ({exc})",
+            "check that dockerd is running, then build again",
+        ) from exc
+    if image_id is None:
+        image_id = client.images.get(tag).id
+    return image_id
+
+
+def build(
+    dockerfile: str | os.PathLike,
+    context: str | os.PathLike | None = None,
+    *,
+    name: str = "image",
+    tag: str | None = None,
+    progress: Progress | None = None,
+    client: docker.DockerClient | None = None,
+) -> Built:
+    """Build one Dockerfile (a path, or its text) with the engine and analyse the result.
+
+    ``context`` defaults to the Dockerfile's folder, or an empty folder for a
+    Dockerfile given as text.
+    """
+    client = client or docker_client()
+    text, path = _dockerfile_text(dockerfile)
+    if offline():
+        _check_bases(client, text)
+    else:
+        base_images(text)  # fail early and clearly on a Dockerfile that cannot parse
+    tag = tag or _tag_for(name)
+    with tempfile.TemporaryDirectory(prefix="layerlab-") as scratch:
+        if context is None:
+            context = path.parent if path else scratch
+        context = Path(context)
+        if not context.is_dir():
+            raise DockerfileError(f"the build context {context} is not a directory", "pass an existing folder")
+        if path is None:
+            path = Path(scratch) / "Dockerfile"
+            path.write_text(text)
+        image_id = _run_build(client, name, context, path.resolve(), tag, progress)
+    analysis = analyze(read_engine_image(tag, client))
+    analysis.image.source = tag
+    return Built(name, tag, image_id, analysis)
+
+
+def build_variants(
+    variants: Mapping[str, str | os.PathLike],
+    context: str | os.PathLike | None = None,
+    *,
+    progress: Progress | None = None,
+    client: docker.DockerClient | None = None,
+) -> dict[str, Analysis]:
+    """Build several Dockerfile variants side by side and return their analyses, by name.
+
+    Each value is a Dockerfile path or a Dockerfile's text.  Progress goes to
+    ``progress`` (default: printed to stdout, one line per step).
+    """
+    client = client or docker_client()
+    progress = progress or print_progress()
+    return {
+        name: build(dockerfile, context, name=name, progress=progress, client=client).analysis
+        for name, dockerfile in variants.items()
+    }

@@ -1,0 +1,37 @@
+"""The readable per-layer report the CLI prints (``--json`` prints :meth:`Analysis.to_json`)."""
+
+from __future__ import annotations
+
+from .analysis import Analysis
+from .sizes import format_bytes
+
+
+def shorten(text: str, width: int) -> str:
+    """Cut ``text`` to ``width`` characters, marking the cut with ``…``."""
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def text_report(analysis: Analysis, width: int = 100) -> str:
+    """A plain-text report: the image's figures, then one row per layer."""
+    s = analysis.summary()
+    lines = [
+        f"source      {analysis.image.source}",
+        f"format      {analysis.image.format}",
+        f"layers      {s['layers']}",
+        f"stored      {s['stored_bytes']:>14,} B  ({format_bytes(s['stored_bytes'])})",
+        f"final       {s['final_bytes']:>14,} B  ({format_bytes(s['final_bytes'])})",
+        f"reclaimable {s['reclaimable_bytes']:>14,} B  ({format_bytes(s['reclaimable_bytes'])})",
+        f"efficiency  {s['efficiency']:.4f}   (dive: {s['dive_efficiency']:.4f}, "
+        f"wasted {format_bytes(s['dive_wasted_bytes'])})",
+        "",
+    ]
+    header = f"{'layer':>5}  {'stored':>10}  {'reclaimable':>11}  {'entries':>7}  instruction"
+    lines.append(header)
+    room = max(20, width - len(header) + len("instruction"))
+    for index, row in analysis.layers.iterrows():
+        lines.append(
+            f"{index:>5}  {format_bytes(row.stored_bytes):>10}  {format_bytes(row.reclaimable_bytes):>11}  "
+            f"{row.entries:>7}  {shorten(row.instruction, room)}"
+        )
+    return "\n".join(lines)

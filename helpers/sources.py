@@ -1,0 +1,26 @@
+"""One entry point for every kind of source: a path if it exists, else an image in the engine."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import ArchiveError
+from .model import Image
+
+
+def read_image(source: str | os.PathLike, platform: str | None = None) -> Image:
+    """Read ``source``: an archive file, an OCI layout directory, or an image name or ID in the engine."""
+    from .archive import read_path
+
+    path = Path(source)
+    if path.exists():
+        if not (path.is_file() or path.is_dir()):
+            raise ArchiveError(f"{path} is neither a regular file nor a directory", "pass an archive or a layout")
+        try:
+            return read_path(path, platform)
+        except PermissionError as exc:
+            raise ArchiveError(f"cannot read {path}: permission denied", "check its permissions") from exc
+    from .engine import read_engine_image
+
+    return read_engine_image(str(source))
