@@ -91,11 +91,9 @@ class _ChunkReader(io.RawIOBase):
         return n
 
 
-def read_engine_image(name: str, client: docker.DockerClient | None = None) -> Image:
-    """Read an image from the engine by name or ID, streaming ``docker save`` output once."""
-    client = client or docker_client()
+def _engine_image(name: str, client: docker.DockerClient):
     try:
-        handle = client.images.get(name)
+        return client.images.get(name)
     except docker.errors.ImageNotFound as exc:
         raise SourceNotFound(
             f"{name!r} is neither a file, a directory, nor an image in the Docker Engine",
@@ -103,8 +101,19 @@ def read_engine_image(name: str, client: docker.DockerClient | None = None) -> I
         ) from exc
     except docker.errors.APIError as exc:
         raise SourceNotFound(f"the engine cannot look up {name!r}: {exc.explanation}", "check the image name") from exc
-    stream = io.BufferedReader(_ChunkReader(iter(handle.save(named=False))), buffer_size=1 << 20)
-    image = read_archive_stream(stream, name)
+
+
+def save_stream(name: str, client: docker.DockerClient | None = None) -> io.BufferedReader:
+    """The engine's ``docker save`` archive of an image, as a readable stream (nothing touches disk)."""
+    handle = _engine_image(name, client or docker_client())
+    return io.BufferedReader(_ChunkReader(iter(handle.save(named=False))), buffer_size=1 << 20)
+
+
+def read_engine_image(name: str, client: docker.DockerClient | None = None) -> Image:
+    """Read an image from the engine by name or ID, streaming ``docker save`` output once."""
+    client = client or docker_client()
+    handle = _engine_image(name, client)
+    image = read_archive_stream(save_stream(name, client), name)
     image.format = f"docker-engine/{image.format}"
     if not image.tags:
         image.tags = list(handle.tags)

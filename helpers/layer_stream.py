@@ -111,7 +111,7 @@ def _entries_from_tar(stream: BinaryIO) -> list[Entry]:
             link = info.linkname
             if kind == "hardlink":
                 link = normalize_path(link)
-            entries.append(Entry(path, kind, info.size, info.mode, info.uid, info.gid, link))
+            entries.append(Entry(path, kind, info.size, info.mode & 0o7777, info.uid, info.gid, link))
     return entries
 
 

@@ -21,7 +21,13 @@ AUFS_META_PREFIX = ".wh..wh."
 
 
 class Entry(NamedTuple):
-    """One tar entry of a layer, with its path normalised (no ``./``, no leading or trailing ``/``)."""
+    """One tar entry of a layer.
+
+    ``path`` is normalised (no ``./``, no leading or trailing ``/``); ``mode``
+    holds the permission bits only (``mode & 0o7777``); ``size`` is the tar
+    header's size; ``link`` is a symlink's target as stored, or a hard link's
+    target path, normalised.
+    """
 
     path: str
     kind: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Mapping
 
@@ -11,6 +12,8 @@ from .analysis import Analysis
 from .errors import LayerLabError
 from .report import shorten
 from .sizes import format_bytes
+
+_DIGEST = re.compile(r"\b([0-9a-f]{8})[0-9a-f]{56}\b")
 
 
 def _show_layerlab_error(shell, etype, value, tb, tb_offset=None):  # IPython's custom-exception signature
@@ -27,7 +30,7 @@ def setup() -> None:
     import matplotlib
 
     matplotlib.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80, "figure.figsize": (8, 4)})
-    pd.set_option("display.width", 120)
+    pd.set_option("display.width", 160)
     pd.set_option("display.max_colwidth", 60)
     pd.set_option("display.max_rows", 60)
     try:
@@ -39,17 +42,21 @@ def setup() -> None:
         shell.set_custom_exc((LayerLabError,), _show_layerlab_error)
 
 
-def layer_table(analysis: Analysis, width: int = 48) -> pd.DataFrame:
+def _short_digests(text: str) -> str:
+    return _DIGEST.sub(lambda match: match.group(1) + "…", text)
+
+
+def layer_table(analysis: Analysis, width: int = 36) -> pd.DataFrame:
     """A layer table for people: the instruction, then stored and reclaimable sizes."""
     table = analysis.layers
     return pd.DataFrame({
-        "instruction": [shorten(text, width) for text in table.instruction],
+        "instruction": [shorten(_short_digests(text), width) for text in table.instruction],
         "stored": [format_bytes(n) for n in table.stored_bytes],
         "reclaimable": [format_bytes(n) for n in table.reclaimable_bytes],
     }, index=table.index)
 
 
-def side_by_side(analyses: Mapping[str, Analysis], width: int = 40) -> pd.DataFrame:
+def side_by_side(analyses: Mapping[str, Analysis], width: int = 36) -> pd.DataFrame:
     """Layer tables of several images next to each other, one column group per image."""
     tables = {name: layer_table(analysis, width) for name, analysis in analyses.items()}
     combined = pd.concat(tables, axis=1).fillna("")
@@ -60,5 +67,7 @@ def side_by_side(analyses: Mapping[str, Analysis], width: int = 40) -> pd.DataFr
 def headline(analyses: Mapping[str, Analysis]) -> pd.DataFrame:
     """The image-level figures of several images, one column per image, in exact bytes."""
     rows = ["layers", "stored_bytes", "final_bytes", "reclaimable_bytes", "efficiency"]
-    frame = pd.DataFrame({name: analysis.summary() for name, analysis in analyses.items()}).loc[rows]
-    return frame.astype(object)
+    columns = {name: [analysis.summary()[row] for row in rows] for name, analysis in analyses.items()}
+    frame = pd.DataFrame(columns, index=rows, dtype=object)
+    frame.loc["efficiency"] = [round(value, 4) for value in frame.loc["efficiency"]]
+    return frame

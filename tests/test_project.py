@@ -1,0 +1,41 @@
+"""Guards on the project's promises: the README's commands, the notebook index, clean notebooks."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _readme_commands() -> list[str]:
+    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    return [block.strip() for block in blocks[:2]]
+
+
+def test_readme_has_exactly_the_two_commands_and_ci_runs_the_test_one_verbatim():
+    open_series, run_tests = _readme_commands()
+    assert "jupyter lab notebooks/" in open_series
+    assert "pytest" in run_tests
+    ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert run_tests in ci_lines
+
+
+def test_notebook_index_lists_every_notebook_in_order():
+    notebooks = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
+    index = (ROOT / "notebooks" / "README.md").read_text()
+    listed = re.findall(r"\]\(([0-9][0-9]-[^)]+\.ipynb)\)", index)
+    assert listed == notebooks
+
+
+def test_notebooks_open_with_an_h1_and_store_no_errors_or_machine_paths():
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        notebook = json.loads(path.read_text())
+        markdown = [c for c in notebook["cells"] if c["cell_type"] == "markdown"]
+        assert any("".join(c["source"]).lstrip().startswith("# ") for c in markdown[:2]), path.name
+        for cell in notebook["cells"]:
+            for output in cell.get("outputs", []):
+                assert output["output_type"] != "error", path.name
+                text = json.dumps(output)
+                assert not re.search(r"/work/|/root/|/home/\w+/", text), path.name
