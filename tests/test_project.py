@@ -39,3 +39,21 @@ def test_notebooks_open_with_an_h1_and_store_no_errors_or_machine_paths():
                 assert output["output_type"] != "error", path.name
                 text = json.dumps(output)
                 assert not re.search(r"/work/|/root/|/home/\w+/", text), path.name
+
+
+def test_a_notebook_that_needs_the_internet_is_skipped_offline_with_the_reason(monkeypatch):
+    from helpers.needs import unmet
+
+    monkeypatch.setenv("LAYERLAB_OFFLINE", "1")
+    reason = unmet({"needs": ["internet"]})
+    assert reason is not None and "offline mode" in reason
+    monkeypatch.setenv("LAYERLAB_OFFLINE", "0")
+    assert unmet({"needs": ["internet"]}) is None
+
+
+def test_a_notebook_needing_an_engine_names_where_it_looked_when_there_is_none(monkeypatch):
+    from helpers.needs import unmet
+
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    reason = unmet({"needs": ["engine"]})
+    assert reason is not None and "unix:///nonexistent/docker.sock" in reason
