@@ -80,7 +80,8 @@ class Analysis:
         inode = 0
         for layer in self.image.layers:
             step = instruction(layer.created_by)
-            for entry in layer.entries:
+            last = {entry.path: position for position, entry in enumerate(layer.entries)}
+            for position, entry in enumerate(layer.entries):
                 columns["layer"].append(layer.index)
                 columns["instruction"].append(step)
                 columns["created_by"].append(layer.created_by)
@@ -93,7 +94,10 @@ class Analysis:
                 columns["link"].append(entry.link)
                 shown = self.merged.visible.get(entry.path)
                 columns["visible"].append(
-                    shown is not None and shown[2] == layer.index and entry.kind not in ("whiteout", "opaque")
+                    shown is not None
+                    and shown[2] == layer.index
+                    and last[entry.path] == position  # a path listed twice in a layer keeps its last copy
+                    and entry.kind not in ("whiteout", "opaque")
                 )
                 if entry.kind == "file":
                     columns["hidden_by"].append(hidden_by.get(inode))

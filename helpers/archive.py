@@ -70,11 +70,17 @@ class StreamedArchive:
         self._docs: dict[str, bytes] = {}
         self._layers: dict[str, ScannedLayer] = {}
         self._links: dict[str, str] = {}
+        members = 0
         try:
             with tarfile.open(fileobj=stream, mode="r|") as outer:
                 for member in outer:
+                    members += 1
                     self._take(outer, member)
         except tarfile.ReadError as exc:
+            if members:
+                raise ArchiveError(
+                    f"{label} is truncated or corrupt after {members} members: {exc}", "save or download it again"
+                ) from exc
             raise ArchiveError(
                 f"{label} is not a readable tar archive: {exc}",
                 "pass a `docker save` archive, an OCI layout (directory or tar), or an image name",

@@ -77,9 +77,23 @@ class _Overlay:
         for child in list(self.children.pop(path, ())):
             self._remove_tree(child, layer, how)
 
+    def _link(self, path: str) -> None:
+        """Register ``path`` under its parent, and every ancestor under its own, listed in the tar or not."""
+        while path:
+            parent = posixpath.dirname(path)
+            siblings = self.children.setdefault(parent, set())
+            if path in siblings:
+                return
+            siblings.add(path)
+            path = parent
+
     def _add(self, path: str, kind: str, size: int, link: str, layer: int) -> None:
         existing = self.visible.get(path)
-        if existing is not None and not (existing[0] == "dir" and kind == "dir"):
+        if kind == "dir":
+            if existing is not None and existing[0] != "dir":
+                self._remove_tree(path, layer, "shadowed")
+        elif existing is not None or path in self.children:
+            # A non-directory replaces what was there, a directory's whole subtree included.
             self._remove_tree(path, layer, "shadowed")
         inode = -1
         if kind == "file":
@@ -94,7 +108,7 @@ class _Overlay:
         if inode >= 0:
             self.refs[inode] += 1
         self.visible[path] = (kind, inode, layer)
-        self.children.setdefault(posixpath.dirname(path), set()).add(path)
+        self._link(path)
 
     def apply(self, layer: Layer) -> None:
         n = layer.index
