@@ -204,8 +204,13 @@ class Built:
     analysis: Analysis
 
 
+_INSTRUCTION_START = re.compile(r"^\s*(#|FROM\s|ARG\s)", re.IGNORECASE)
+
+
 def _dockerfile_text(dockerfile: str | os.PathLike) -> tuple[str, Path | None]:
-    if isinstance(dockerfile, os.PathLike) or ("\n" not in dockerfile and Path(dockerfile).is_file()):
+    """A Dockerfile's text and path: a ``Path``, a one-line string naming a file, or the text itself."""
+    is_text = isinstance(dockerfile, str) and ("\n" in dockerfile or _INSTRUCTION_START.match(dockerfile))
+    if not is_text:
         path = Path(dockerfile)
         try:
             return path.read_text(), path

@@ -1,0 +1,39 @@
+"""How the builders take a Dockerfile: as a path or as text, and which base images it needs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from helpers.engine import _dockerfile_text, base_images
+from helpers.errors import DockerfileError
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "expected"),
+    [
+        ("FROM alpine:3.20.3\nRUN true\n", ["alpine:3.20.3"]),
+        ("ARG V=3.20.3\nFROM alpine:$V AS build\nFROM build\n", ["alpine:3.20.3"]),
+        ("FROM alpine:3.20.3 AS a\nFROM scratch\nCOPY --from=a / /\n", ["alpine:3.20.3"]),
+        ("FROM --platform=linux/amd64 debian:12 as d\nFROM alpine:3.19.4\n", ["debian:12", "alpine:3.19.4"]),
+    ],
+    ids=["plain", "arg-and-stage", "scratch", "platform-flag"],
+)
+def test_base_images_leave_out_stages_and_scratch(dockerfile, expected):
+    assert base_images(dockerfile) == expected
+
+
+def test_a_dockerfile_without_from_is_one_clear_error():
+    with pytest.raises(DockerfileError, match="no FROM"):
+        base_images("RUN echo hi\n")
+
+
+def test_one_line_text_is_a_dockerfile_and_a_missing_path_is_an_error(tmp_path: Path):
+    assert _dockerfile_text("FROM alpine:3.20.3") == ("FROM alpine:3.20.3", None)
+    with pytest.raises(DockerfileError, match="cannot read the Dockerfile"):
+        _dockerfile_text(str(tmp_path / "Dockerfil"))
+    real = tmp_path / "Dockerfile"
+    real.write_text("FROM scratch\n")
+    assert _dockerfile_text(str(real)) == ("FROM scratch\n", real)
+    assert _dockerfile_text(real) == ("FROM scratch\n", real)
