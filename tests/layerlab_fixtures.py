@@ -24,3 +24,16 @@ LAB_VARIANTS = {"layerlab-test-multi-run": "lab-multi-run", "layerlab-test-singl
 def tag_for(case: str) -> str:
     """The tag a fixture case is built under (apart from the notebooks' layerlab/* tags)."""
     return f"layerlab-test/{case}:latest"
+
+
+#: test-docker-image.tar's image figures: dive 0.13.1's published size, wasted bytes and
+#: efficiency (../shared/README.md), and our final/reclaimable bytes worked out in test_dive_testdata.py.
+DIVE_DOCKER_IMAGE = {
+    "layers": 14,
+    "stored_bytes": 1220598,
+    "final_bytes": 1188573,
+    "reclaimable_bytes": 32025,
+    "efficiency": 1188573 / 1220598,
+    "dive_efficiency": 0.9844212134184309,
+    "dive_wasted_bytes": 32025,
+}

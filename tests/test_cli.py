@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from layerlab_fixtures import BASE, FIXTURES
+from layerlab_fixtures import BASE, DIVE_DOCKER_IMAGE, FIXTURES
 
 from helpers.engine import docker_client as connect
 from helpers.errors import EngineUnavailable
@@ -89,15 +89,7 @@ def test_report_json_shape_and_figures(dive_testdata, tmp_path):
     assert report == {
         "source": str(archive),
         "format": "docker-archive",
-        "image": {
-            "layers": 14,
-            "stored_bytes": 1220598,
-            "final_bytes": 1188573,
-            "reclaimable_bytes": 32025,
-            "efficiency": 1188573 / 1220598,
-            "dive_efficiency": 0.9844212134184309,
-            "dive_wasted_bytes": 32025,
-        },
+        "image": DIVE_DOCKER_IMAGE,
         "layers": [
             {"index": i, "created_by": created_by, "stored_bytes": stored, "reclaimable_bytes": lost, "entries": n}
             for i, (created_by, stored, lost, n) in enumerate(DOCKER_LAYERS)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from layerlab_fixtures import DIVE_DOCKER_IMAGE
 
 import helpers
 
@@ -67,13 +68,7 @@ OCI_README = 11189
 EXPECTED = {
     "test-docker-image.tar": {
         "format": "docker-archive",
-        "layers": 14,
-        "stored_bytes": 1220598,
-        "final_bytes": 1188573,
-        "reclaimable_bytes": 32025,
-        "efficiency": 1188573 / 1220598,
-        "dive_efficiency": 0.9844212134184309,
-        "dive_wasted_bytes": 32025,
+        **DIVE_DOCKER_IMAGE,
         "layer_stored": DOCKER_SIZES,
         "layer_reclaimable": [0, 0, 0, 6405, 6405, 6405, 6405, 6405, 0, 0, 0, 0, 0, 0],
         "layer_entries": [415, 1, 4, 3, 3, 3, 3, 4, 2, 2, 4, 2, 3, 2],
