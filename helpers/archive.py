@@ -246,7 +246,7 @@ def _pick_manifest(store: BlobStore, index: dict, platform: str | None) -> dict:
     )
 
 
-def _history(config: dict, n_layers: int) -> tuple[list[HistoryStep], list[tuple[int | None, str | None]]]:
+def align_history(config: dict, n_layers: int) -> tuple[list[HistoryStep], list[tuple[int | None, str | None]]]:
     """Align the config's history with the layers: ``empty_layer`` entries own no layer."""
     steps: list[HistoryStep] = []
     per_layer: list[tuple[int | None, str | None]] = []
@@ -330,7 +330,7 @@ def resolve_image(store: BlobStore, source: str, container: str, platform: str |
         )
     if not isinstance(config, dict):
         raise ArchiveError("the image config is not a JSON object", "the archive is corrupt")
-    steps, per_layer = _history(config, len(layers))
+    steps, per_layer = align_history(config, len(layers))
     result: list[Layer] = []
     for i, (name, scanned, media_type, expected) in enumerate(layers):
         _check_digest(scanned, expected, i, name)

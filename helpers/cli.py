@@ -1,4 +1,4 @@
-"""``python -m helpers``: report on an image, or build one and report on it.
+"""``python -m helpers``: report on an image, build one and report on it, or record builds to replay.
 
 Bad input never shows a traceback: one ``error: …`` line on stderr and exit
 status 2.
@@ -40,6 +40,22 @@ def _build(args: argparse.Namespace) -> None:
     _emit(built.analysis, args.json)
 
 
+def _variant(text: str) -> tuple[str, str]:
+    name, sep, dockerfile = text.partition("=")
+    if not sep or not name or not dockerfile:
+        raise argparse.ArgumentTypeError(f"expected NAME=DOCKERFILE, got {text!r}")
+    return name, dockerfile
+
+
+def _record(args: argparse.Namespace) -> None:
+    from .engine import print_progress
+    from .recording import record
+
+    variants = {name: Path(dockerfile) for name, dockerfile in args.variant}
+    made = record(variants, args.output, args.context, progress=print_progress(sys.stderr))
+    print(f"wrote {made.path}: {', '.join(made.analyses)}, {made.describe()}")
+
+
 def parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     main = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.splitlines()[0])
@@ -57,6 +73,13 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("-t", "--tag", help="tag the result (default: layerlab/<folder>:latest)")
     build.add_argument("--json", action="store_true", help="print one JSON object")
     build.set_defaults(run=_build)
+
+    record = commands.add_parser("record", help="build variants for real and write a recording to replay later")
+    record.add_argument("output", help="the recording to write, e.g. notebooks/recordings/NAME.json.gz")
+    record.add_argument("-v", "--variant", action="append", type=_variant, required=True, metavar="NAME=DOCKERFILE",
+                        help="a variant to build (repeat for each)")
+    record.add_argument("--context", help="the build context (default: each Dockerfile's folder)")
+    record.set_defaults(run=_record)
     return main
 
 

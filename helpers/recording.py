@@ -1,0 +1,208 @@
+"""Record real builds, and replay them where no engine can build.
+
+A *recording* holds what a real build measured (every layer's tar entries,
+the history and config) plus where and when it was made: the engine and its
+version, the platform, the base images' IDs, the date and the Dockerfiles.
+Replaying one gives exactly the tables and figures of the live analysis.
+
+Only a real build writes a recording: :func:`record` builds with the engine
+and nothing else in the package writes one.  Files are written atomically (a
+temporary file in the same folder, then a rename), so an interrupted run
+leaves either the old recording or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import datetime
+import gzip
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .analysis import Analysis, analyze
+from .archive import align_history
+from .errors import ArchiveError, LayerLabError
+from .model import Entry, Image, Layer
+
+RECORDING_FORMAT = "layerlab-recording"
+RECORDING_VERSION = 1
+
+
+class RecordingMissing(LayerLabError):
+    """Nothing can build here, and there is no recording to replay."""
+
+
+@dataclass
+class Recording:
+    """A loaded (or freshly written) recording: its metadata and one analysis per variant."""
+
+    path: Path
+    metadata: dict
+    analyses: dict[str, Analysis]
+
+    def describe(self) -> str:
+        """Where and when the recording was made, in one sentence."""
+        m = self.metadata
+        bases = ", ".join(f"{name} ({info['id'][:19]})" for name, info in m.get("base_images", {}).items())
+        return (
+            f"recorded on {m['recorded_on']} with {m['engine']} {m['engine_version']} ({m['platform']})"
+            + (f", from {bases}" if bases else "")
+        )
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _image_to_json(image: Image) -> dict:
+    return {
+        "source": image.source,
+        "format": image.format,
+        "tags": image.tags,
+        "config": image.config,
+        "layers": [
+            {
+                "digest": layer.digest,
+                "media_type": layer.media_type,
+                "blob_bytes": layer.blob_bytes,
+                "entries": [list(entry) for entry in layer.entries],
+            }
+            for layer in image.layers
+        ],
+    }
+
+
+def _write_atomically(path: Path, document: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".partial", delete=False)
+    try:
+        with handle, gzip.GzipFile(fileobj=handle, mode="wb", mtime=0) as stream:
+            stream.write(json.dumps(document, separators=(",", ":"), sort_keys=True).encode())
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+
+
+def _metadata(client, dockerfiles: Mapping[str, str]) -> dict:
+    import docker.errors
+
+    from .engine import base_images, offline
+
+    version = client.version()
+    bases = {}
+    for text in dockerfiles.values():
+        for name in base_images(text):
+            try:
+                image = client.images.get(name)
+            except docker.errors.ImageNotFound:
+                continue
+            bases[name] = {"id": image.id, "repo_digests": image.attrs.get("RepoDigests") or []}
+    return {
+        "engine": "Docker Engine",
+        "engine_version": version.get("Version", "unknown"),
+        "api_version": version.get("ApiVersion", "unknown"),
+        "platform": f"{version.get('Os', 'unknown')}/{version.get('Arch', 'unknown')}",
+        "base_images": bases,
+        "recorded_on": datetime.date.today().isoformat(),
+        "offline": offline(),
+        "dockerfiles": dict(dockerfiles),
+    }
+
+
+def record(
+    variants: Mapping[str, str | os.PathLike],
+    path: str | os.PathLike,
+    context: str | os.PathLike | None = None,
+    *,
+    progress=None,
+    client=None,
+) -> Recording:
+    """Build ``variants`` for real with the engine, then write their recording to ``path``."""
+    from .engine import _dockerfile_text, build_variants, docker_client
+
+    client = client or docker_client()
+    texts = {name: _dockerfile_text(dockerfile)[0] for name, dockerfile in variants.items()}
+    analyses = build_variants(variants, context, progress=progress, client=client)
+    metadata = _metadata(client, texts)
+    document = {
+        "format": RECORDING_FORMAT,
+        "version": RECORDING_VERSION,
+        "metadata": metadata,
+        "images": {name: _image_to_json(analysis.image) for name, analysis in analyses.items()},
+    }
+    path = Path(path)
+    _write_atomically(path, document)
+    return Recording(path, metadata, analyses)
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _image_from_json(data: dict) -> Image:
+    layers = []
+    config = data.get("config") or {}
+    steps, per_layer = align_history(config, len(data["layers"]))
+    for index, layer in enumerate(data["layers"]):
+        step, created_by = per_layer[index]
+        entries = [Entry(*entry) for entry in layer["entries"]]
+        layers.append(Layer(index, entries, layer["digest"], layer["media_type"], created_by, step,
+                            layer.get("blob_bytes", 0)))
+    return Image(data["source"], data["format"], layers, steps, config, list(data.get("tags") or []))
+
+
+def load_recording(path: str | os.PathLike) -> Recording:
+    """Read a recording and analyse its images again, exactly as the live run did."""
+    path = Path(path)
+    try:
+        with gzip.open(path, "rb") as stream:
+            document = json.loads(stream.read())
+    except FileNotFoundError as exc:
+        raise RecordingMissing(
+            f"there is no recording at {path}", "record one with `python -m helpers record`"
+        ) from exc
+    except (OSError, EOFError, ValueError) as exc:
+        raise ArchiveError(f"the recording {path} is unreadable: {exc}", "record it again") from exc
+    if document.get("format") != RECORDING_FORMAT or document.get("version") != RECORDING_VERSION:
+        raise ArchiveError(f"{path} is not a version-{RECORDING_VERSION} recording", "record it again")
+    analyses = {name: analyze(_image_from_json(image)) for name, image in document["images"].items()}
+    return Recording(path, document["metadata"], analyses)
+
+
+def build_or_replay(
+    variants: Mapping[str, str | os.PathLike],
+    recording: str | os.PathLike,
+    context: str | os.PathLike | None = None,
+    *,
+    needs_internet: bool = True,
+    progress=None,
+) -> dict[str, Analysis]:
+    """Build live where possible; otherwise replay ``recording`` and say so; otherwise say what is needed.
+
+    Live needs a reachable engine and, when ``needs_internet``, not offline mode.
+    """
+    from .engine import build_variants, docker_client, offline
+    from .errors import EngineUnavailable
+
+    reason = None
+    if needs_internet and offline():
+        reason = "offline mode (LAYERLAB_OFFLINE=1) is on and these builds need the internet"
+    else:
+        try:
+            client = docker_client()
+        except EngineUnavailable as exc:
+            reason = exc.message
+    if reason is None:
+        return build_variants(variants, context, progress=progress, client=client)
+    path = Path(recording)
+    if not path.exists():
+        raise RecordingMissing(
+            f"cannot build here ({reason}), and there is no recording at {path}",
+            "run this with a Docker Engine" + (" and the internet" if needs_internet else "")
+            + f", or record one where you can: python -m helpers record {path} -v NAME=DOCKERFILE …",
+        )
+    replayed = load_recording(path)
+    print(f"Replaying {path.name}, {replayed.describe()}: {reason}.")
+    return replayed.analyses

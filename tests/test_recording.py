@@ -1,0 +1,108 @@
+"""Recordings: only a real build writes one; replaying it gives exactly the live tables and figures."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from layerlab_fixtures import FIXTURES, LAB_VARIANTS
+
+import helpers
+from helpers.recording import RecordingMissing, build_or_replay, load_recording, record
+
+LAB = {name: FIXTURES / folder / "Dockerfile" for name, folder in LAB_VARIANTS.items()}
+
+
+@pytest.fixture(scope="module")
+def recorded(docker_client, alpine, tmp_path_factory):
+    path = tmp_path_factory.mktemp("recordings") / "lab.json.gz"
+    return record(LAB, path, client=docker_client, progress=lambda name, step: None)
+
+
+@pytest.mark.engine
+def test_replaying_gives_exactly_the_live_tables_and_figures(recorded):
+    replayed = load_recording(recorded.path)
+    assert list(replayed.analyses) == list(LAB)
+    for name, live in recorded.analyses.items():
+        again = replayed.analyses[name]
+        assert again.summary() == live.summary()
+        pd.testing.assert_frame_equal(again.files, live.files)
+        pd.testing.assert_frame_equal(again.layers, live.layers)
+        pd.testing.assert_frame_equal(again.hidden, live.hidden)
+        assert [s.__dict__ for s in again.image.history] == [s.__dict__ for s in live.image.history]
+    assert replayed.analyses["layerlab-test-multi-run"].reclaimable_bytes == 16 * 1024 * 1024
+
+
+@pytest.mark.engine
+def test_a_recording_says_where_and_when_it_was_made(recorded, docker_client):
+    meta = load_recording(recorded.path).metadata
+    version = docker_client.version()
+    assert meta["engine"] == "Docker Engine"
+    assert meta["engine_version"] == version["Version"]
+    assert meta["platform"] == f"{version['Os']}/{version['Arch']}"
+    assert meta["base_images"]["alpine:3.20.3"]["id"] == docker_client.images.get("alpine:3.20.3").id
+    assert meta["dockerfiles"] == {name: path.read_text() for name, path in LAB.items()}
+    assert meta["recorded_on"].count("-") == 2
+    assert "recorded on" in load_recording(recorded.path).describe()
+
+
+@pytest.mark.engine
+def test_the_recording_is_compact_and_written_without_leftovers(recorded):
+    folder = recorded.path.parent
+    assert sorted(p.name for p in folder.iterdir()) == ["lab.json.gz"]
+    assert recorded.path.stat().st_size < 64 * 1024
+    with gzip.open(recorded.path) as stream:
+        assert json.load(stream)["format"] == "layerlab-recording"
+
+
+@pytest.mark.engine
+def test_offline_builds_that_need_the_internet_replay_and_say_so(recorded, capsys):
+    analyses = build_or_replay(LAB, recorded.path, needs_internet=True)
+    banner = capsys.readouterr().out
+    assert banner.startswith("Replaying lab.json.gz, recorded on ")
+    assert "offline mode" in banner
+    assert analyses["layerlab-test-single-run"].reclaimable_bytes == 0
+
+
+def test_with_nothing_to_build_and_no_recording_the_message_says_what_is_needed(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAYERLAB_OFFLINE", "1")
+    with pytest.raises(RecordingMissing, match="cannot build here .*offline mode.*no recording at") as caught:
+        build_or_replay(LAB, tmp_path / "none.json.gz", needs_internet=True)
+    assert "the internet" in caught.value.hint
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_without_an_engine_there_is_nothing_to_record(tmp_path):
+    out = tmp_path / "out.json.gz"
+    done = subprocess.run(
+        [sys.executable, "-m", "helpers", "record", str(out), "-v", f"lab={LAB['layerlab-test-multi-run']}"],
+        capture_output=True, text=True, env={**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"},
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: no Docker Engine answered at unix:///nonexistent/docker.sock")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_corrupt_recording_is_one_clear_error(tmp_path):
+    bad = tmp_path / "bad.json.gz"
+    bad.write_bytes(b"not gzip")
+    with pytest.raises(helpers.LayerLabError, match="unreadable"):
+        load_recording(bad)
+
+
+@pytest.mark.engine
+def test_the_cli_records_for_real(docker_client, alpine, tmp_path):
+    out = tmp_path / "cli.json.gz"
+    done = subprocess.run(
+        [sys.executable, "-m", "helpers", "record", str(out), "-v", f"single={LAB['layerlab-test-single-run']}"],
+        capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "[single] step 2/2" in done.stderr
+    assert load_recording(Path(out)).analyses["single"].stored_bytes > 0
