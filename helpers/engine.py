@@ -21,6 +21,7 @@ from typing import TextIO
 
 import docker
 import docker.errors
+import pandas as pd
 import requests.exceptions
 from dockerfile_parse import DockerfileParser
 
@@ -35,6 +36,7 @@ _LOG_TAIL = 12
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 _RESULT = re.compile(r"^ ---> ([0-9a-f]{12,64})$")
 _LAYER_INSTRUCTIONS = {"RUN", "COPY", "ADD"}
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 def offline() -> bool:
@@ -263,6 +265,9 @@ def _run_build(
                     f"{name}: {where} failed: {message.strip()}",
                     "fix that instruction, or the files it uses, and build again",
                     list(log),
+                    step=step.number if step else None,
+                    instruction=step.instruction if step else None,
+                    reason=message.strip(),
                 )
             if "aux" in chunk and "ID" in chunk["aux"]:
                 image_id = chunk["aux"]["ID"]
@@ -273,11 +278,15 @@ def _run_build(
                 elif match := _RESULT.match(line):
                     land(match.group(1))
                     step = None
-                elif line.strip() and not line.startswith(" ---> ") and not line.startswith("Removing intermediate"):
-                    log.append(line.rstrip())
+                elif not line.startswith((" ---> ", "Removing intermediate")):
+                    text = _ANSI.sub("", line).rstrip()
+                    if text.strip():
+                        log.append(text)
     except docker.errors.APIError as exc:
         raise BuildFailed(
-            f"{name}: the engine refused the build: {exc.explanation or exc}", "fix the Dockerfile"
+            f"{name}: the engine refused the build: {exc.explanation or exc}",
+            "fix the Dockerfile",
+            reason=str(exc.explanation or exc),
         ) from exc
     except requests.exceptions.RequestException as exc:
         raise EngineUnavailable(
@@ -343,3 +352,41 @@ def build_variants(
         name: build(dockerfile, context, name=name, progress=progress, client=client).analysis
         for name, dockerfile in variants.items()
     }
+
+
+#: Columns of :func:`attempt_builds`' table.
+ATTEMPT_COLUMNS = ["variant", "outcome", "failed_step", "instruction", "reason", "last_log_line",
+                   "stored_bytes", "reclaimable_bytes"]
+
+
+def attempt_builds(
+    variants: Mapping[str, str | os.PathLike],
+    context: str | os.PathLike | None = None,
+    *,
+    progress: Progress | None = None,
+    client: docker.DockerClient | None = None,
+) -> tuple[pd.DataFrame, dict[str, Analysis]]:
+    """Try to build every variant; a failing build is a row of the table, not an exception.
+
+    Returns the table (one row per variant: ``built`` or ``failed``, the failing
+    step and instruction, the engine's reason and the log's last line, or the
+    built image's stored and reclaimable bytes) and the analyses of the builds
+    that succeeded.  Engine-level problems (no engine, a missing base offline)
+    still raise: they are not facts about the Dockerfile.
+    """
+    client = client or docker_client()
+    progress = progress or print_progress()
+    rows, analyses = [], {}
+    for name, dockerfile in variants.items():
+        try:
+            analysis = build(dockerfile, context, name=name, progress=progress, client=client).analysis
+        except BuildFailed as failure:
+            last = failure.log_tail[-1] if failure.log_tail else ""
+            rows.append([name, "failed", failure.step, failure.instruction, failure.reason, last, None, None])
+            continue
+        analyses[name] = analysis
+        rows.append([name, "built", None, None, None, None, analysis.stored_bytes, analysis.reclaimable_bytes])
+    table = pd.DataFrame(rows, columns=ATTEMPT_COLUMNS).astype(
+        {"failed_step": "Int64", "stored_bytes": "Int64", "reclaimable_bytes": "Int64"}
+    )
+    return table, analyses

@@ -48,9 +48,22 @@ class BaseImageMissing(LayerLabError):
 class BuildFailed(LayerLabError):
     """An instruction of a Dockerfile failed while building."""
 
-    def __init__(self, message: str, hint: str | None = None, log_tail: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        log_tail: list[str] | None = None,
+        *,
+        step: int | None = None,
+        instruction: str | None = None,
+        reason: str | None = None,
+    ) -> None:
         super().__init__(message, hint)
         self.log_tail = log_tail or []
+        #: the failing ``Step k`` (1-based), its instruction, and the engine's own words
+        self.step = step
+        self.instruction = instruction
+        self.reason = reason
 
     def __str__(self) -> str:
         text = super().__str__()

@@ -1,0 +1,36 @@
+"""attempt_builds: a failing build is a row that says where and why, not a traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers.engine import ATTEMPT_COLUMNS, attempt_builds
+
+
+@pytest.mark.engine
+def test_each_variant_is_built_or_says_which_step_failed_and_why(docker_client, alpine):
+    table, analyses = attempt_builds(
+        {
+            "built": "FROM alpine:3.20.3\nRUN head -c 1000 /dev/zero > /f\n",
+            "fails": "FROM alpine:3.20.3\nRUN echo first-step-ok\nRUN echo boom-output && false\n",
+            # Offline builds have no network at all, so apk cannot fetch its index: a real failure.
+            "no-network": "FROM alpine:3.20.3\nRUN apk add python3\n",
+        },
+        client=docker_client,
+        progress=lambda name, step: None,
+    )
+    assert list(table.columns) == ATTEMPT_COLUMNS
+    rows = table.set_index("variant")
+    assert rows.outcome.tolist() == ["built", "failed", "failed"]
+    assert list(analyses) == ["built"]
+    assert rows.at["built", "stored_bytes"] == 7792915 + 1000
+    assert rows.at["built", "reclaimable_bytes"] == 0
+    assert rows.at["fails", "failed_step"] == 3
+    assert rows.at["fails", "instruction"] == "RUN echo boom-output && false"
+    assert rows.at["fails", "reason"] == (
+        "The command '/bin/sh -c echo boom-output && false' returned a non-zero code: 1"
+    )
+    assert rows.at["fails", "last_log_line"] == "boom-output"
+    assert rows.at["no-network", "failed_step"] == 2
+    assert rows.at["no-network", "last_log_line"] == "    required by: world[python3]"
+    assert "\x1b" not in "".join(str(v) for v in table.to_numpy().ravel())
