@@ -163,6 +163,16 @@ class Analysis:
             })
         return pd.DataFrame(rows).set_index("layer")
 
+    def layer_of(self, text: str) -> int:
+        """The index of the first layer whose instruction contains ``text`` (a clear error if none does)."""
+        for layer in self.image.layers:
+            if text in instruction(layer.created_by):
+                return layer.index
+        from .errors import LayerLabError
+
+        raise LayerLabError(f"no layer of {self.image.source} was made by an instruction containing {text!r}",
+                            "check the instruction's text against analysis.layers")
+
     # ---------------------------------------------------------- outputs
     def summary(self) -> dict:
         """The image-level figures, as in the CLI's ``--json`` ``image`` object."""

@@ -201,3 +201,11 @@ def test_the_four_oci_archives_have_identical_file_tables(analyses):
 )
 def test_layer_media_types(analyses, name, media_type):
     assert {layer.media_type for layer in analyses[name].image.layers} == {media_type}
+
+
+def test_layer_of_finds_the_layer_an_instruction_made(dive_testdata):
+    analysis = helpers.analyze(helpers.read_image(dive_testdata / "test-docker-image.tar"))
+    assert analysis.layer_of("chmod 444") == 4
+    assert analysis.layer_of("RUN cp /somefile.txt") == 3
+    with pytest.raises(helpers.LayerLabError, match="apk add"):
+        analysis.layer_of("apk add")

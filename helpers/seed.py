@@ -1,0 +1,33 @@
+"""The book's example, as printed, and its two shapes for any Alpine release and Django version.
+
+The book ("Reducing the size of containers") prints the *single-RUN* shape on
+``alpine:3.7``; the series builds the *multi-RUN* shape beside it, with the
+second ``RUN`` split into install, use and removal.
+"""
+
+from __future__ import annotations
+
+#: The book's Dockerfile, exactly as printed.
+BOOK_DOCKERFILE = """FROM alpine:3.7
+RUN apk add python3
+RUN apk add py3-pip && \\
+    pip3 install django && \\
+    apk del py3-pip
+"""
+
+
+def seed_variants(alpine: str = "3.7", django: str | None = None, pip_flags: str = "") -> dict[str, str]:
+    """The multi-RUN and single-RUN Dockerfiles of the book's example.
+
+    ``alpine`` is the release tag; ``django`` pins a version (``None`` keeps the
+    book's unpinned ``django``); ``pip_flags`` adds options to ``pip3 install``,
+    for example ``--break-system-packages`` on releases with PEP 668.  With the
+    defaults, the single-RUN variant is :data:`BOOK_DOCKERFILE` exactly.
+    """
+    requirement = f"django=={django}" if django else "django"
+    install = " ".join(part for part in ("pip3 install", pip_flags, requirement) if part)
+    head = f"FROM alpine:{alpine}\nRUN apk add python3\n"
+    return {
+        "multi-RUN": head + f"RUN apk add py3-pip\nRUN {install}\nRUN apk del py3-pip\n",
+        "single-RUN": head + f"RUN apk add py3-pip && \\\n    {install} && \\\n    apk del py3-pip\n",
+    }

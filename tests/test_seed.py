@@ -1,0 +1,27 @@
+"""The seed's Dockerfiles: the book's exactly as printed, and its shapes for other releases."""
+
+from __future__ import annotations
+
+from helpers.lint import hadolint
+from helpers.seed import BOOK_DOCKERFILE, seed_variants
+
+
+def test_the_default_single_run_variant_is_the_book_s_dockerfile_as_printed():
+    assert seed_variants()["single-RUN"] == BOOK_DOCKERFILE
+
+
+def test_the_multi_run_variant_splits_the_second_run_into_three():
+    multi = seed_variants("3.22", "5.2.19", "--break-system-packages")["multi-RUN"]
+    assert multi.splitlines() == [
+        "FROM alpine:3.22",
+        "RUN apk add python3",
+        "RUN apk add py3-pip",
+        "RUN pip3 install --break-system-packages django==5.2.19",
+        "RUN apk del py3-pip",
+    ]
+
+
+def test_hadolint_flags_the_multi_run_shape_only():
+    variants = seed_variants("3.22", "5.2.19", "--break-system-packages")
+    assert hadolint(variants["multi-RUN"]).query("code == 'DL3059'").line.tolist() == [3, 4, 5]
+    assert "DL3059" not in set(hadolint(variants["single-RUN"]).code)
