@@ -359,34 +359,39 @@ ATTEMPT_COLUMNS = ["variant", "outcome", "failed_step", "instruction", "reason",
                    "stored_bytes", "reclaimable_bytes"]
 
 
+def attempts_table(outcomes: Mapping[str, Analysis | BuildFailed]) -> pd.DataFrame:
+    """One row per variant: ``built`` with its stored and reclaimable bytes, or ``failed`` with where and why."""
+    rows = []
+    for name, outcome in outcomes.items():
+        if isinstance(outcome, BuildFailed):
+            last = outcome.log_tail[-1] if outcome.log_tail else ""
+            rows.append([name, "failed", outcome.step, outcome.instruction, outcome.reason, last, None, None])
+        else:
+            rows.append([name, "built", None, None, None, None, outcome.stored_bytes, outcome.reclaimable_bytes])
+    return pd.DataFrame(rows, columns=ATTEMPT_COLUMNS).astype(
+        {"failed_step": "Int64", "stored_bytes": "Int64", "reclaimable_bytes": "Int64"}
+    )
+
+
 def attempt_builds(
     variants: Mapping[str, str | os.PathLike],
     context: str | os.PathLike | None = None,
     *,
     progress: Progress | None = None,
     client: docker.DockerClient | None = None,
-) -> tuple[pd.DataFrame, dict[str, Analysis]]:
-    """Try to build every variant; a failing build is a row of the table, not an exception.
+) -> dict[str, Analysis | BuildFailed]:
+    """Try to build every variant: each gives its analysis, or the :class:`BuildFailed` that stopped it.
 
-    Returns the table (one row per variant: ``built`` or ``failed``, the failing
-    step and instruction, the engine's reason and the log's last line, or the
-    built image's stored and reclaimable bytes) and the analyses of the builds
-    that succeeded.  Engine-level problems (no engine, a missing base offline)
-    still raise: they are not facts about the Dockerfile.
+    A failing Dockerfile is a result, not an exception; :func:`attempts_table`
+    tabulates the outcomes.  Engine-level problems (no engine, a missing base
+    offline) still raise: they are not facts about the Dockerfile.
     """
     client = client or docker_client()
     progress = progress or print_progress()
-    rows, analyses = [], {}
+    outcomes: dict[str, Analysis | BuildFailed] = {}
     for name, dockerfile in variants.items():
         try:
-            analysis = build(dockerfile, context, name=name, progress=progress, client=client).analysis
+            outcomes[name] = build(dockerfile, context, name=name, progress=progress, client=client).analysis
         except BuildFailed as failure:
-            last = failure.log_tail[-1] if failure.log_tail else ""
-            rows.append([name, "failed", failure.step, failure.instruction, failure.reason, last, None, None])
-            continue
-        analyses[name] = analysis
-        rows.append([name, "built", None, None, None, None, analysis.stored_bytes, analysis.reclaimable_bytes])
-    table = pd.DataFrame(rows, columns=ATTEMPT_COLUMNS).astype(
-        {"failed_step": "Int64", "stored_bytes": "Int64", "reclaimable_bytes": "Int64"}
-    )
-    return table, analyses
+            outcomes[name] = failure
+    return outcomes

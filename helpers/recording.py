@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .analysis import Analysis, analyze
 from .archive import align_history
-from .errors import ArchiveError, LayerLabError
+from .errors import ArchiveError, BuildFailed, LayerLabError
 from .model import Entry, Image, Layer
 
 RECORDING_FORMAT = "layerlab-recording"
@@ -37,11 +37,21 @@ class RecordingMissing(LayerLabError):
 
 @dataclass
 class Recording:
-    """A loaded (or freshly written) recording: its metadata and one analysis per variant."""
+    """A loaded (or freshly written) recording: its metadata and each variant's outcome.
+
+    An outcome is the variant's :class:`~helpers.analysis.Analysis`, or the
+    :class:`~helpers.errors.BuildFailed` that stopped its build: a Dockerfile
+    that fails on some release is a result worth replaying too.
+    """
 
     path: Path
     metadata: dict
-    analyses: dict[str, Analysis]
+    outcomes: dict[str, Analysis | BuildFailed]
+
+    @property
+    def analyses(self) -> dict[str, Analysis]:
+        """The variants that built."""
+        return {name: o for name, o in self.outcomes.items() if isinstance(o, Analysis)}
 
     def describe(self) -> str:
         """Where and when the recording was made, in one sentence."""
@@ -71,6 +81,13 @@ def _image_to_json(image: Image) -> dict:
             }
             for layer in image.layers
         ],
+    }
+
+
+def _failure_to_json(failure: BuildFailed) -> dict:
+    return {
+        "message": failure.message, "hint": failure.hint, "log_tail": failure.log_tail,
+        "step": failure.step, "instruction": failure.instruction, "reason": failure.reason,
     }
 
 
@@ -120,22 +137,28 @@ def record(
     progress=None,
     client=None,
 ) -> Recording:
-    """Build ``variants`` for real with the engine, then write their recording to ``path``."""
-    from .engine import _dockerfile_text, build_variants, docker_client
+    """Build ``variants`` for real with the engine, then write their outcomes' recording to ``path``.
+
+    A variant whose build fails is recorded as that failure (its step, instruction,
+    reason and log tail), so a release matrix replays as it ran.
+    """
+    from .engine import _dockerfile_text, attempt_builds, docker_client
 
     client = client or docker_client()
     texts = {name: _dockerfile_text(dockerfile)[0] for name, dockerfile in variants.items()}
-    analyses = build_variants(variants, context, progress=progress, client=client)
+    outcomes = attempt_builds(variants, context, progress=progress, client=client)
     metadata = _metadata(client, texts)
     document = {
         "format": RECORDING_FORMAT,
         "version": RECORDING_VERSION,
         "metadata": metadata,
-        "images": {name: _image_to_json(analysis.image) for name, analysis in analyses.items()},
+        "order": list(outcomes),
+        "images": {n: _image_to_json(o.image) for n, o in outcomes.items() if isinstance(o, Analysis)},
+        "failures": {n: _failure_to_json(o) for n, o in outcomes.items() if isinstance(o, BuildFailed)},
     }
     path = Path(path)
     _write_atomically(path, document)
-    return Recording(path, metadata, analyses)
+    return Recording(path, metadata, outcomes)
 
 
 # ---------------------------------------------------------------- reading
@@ -167,8 +190,71 @@ def load_recording(path: str | os.PathLike) -> Recording:
         raise ArchiveError(f"the recording {path} is unreadable: {exc}", "record it again") from exc
     if document.get("format") != RECORDING_FORMAT or document.get("version") != RECORDING_VERSION:
         raise ArchiveError(f"{path} is not a version-{RECORDING_VERSION} recording", "record it again")
-    analyses = {name: analyze(_image_from_json(image)) for name, image in document["images"].items()}
-    return Recording(path, document["metadata"], analyses)
+    outcomes: dict[str, Analysis | BuildFailed] = {}
+    for name in document.get("order") or list(document["images"]):
+        if name in document["images"]:
+            outcomes[name] = analyze(_image_from_json(document["images"][name]))
+        else:
+            failure = document["failures"][name]
+            outcomes[name] = BuildFailed(
+                failure["message"], failure["hint"], failure["log_tail"],
+                step=failure["step"], instruction=failure["instruction"], reason=failure["reason"],
+            )
+    return Recording(path, document["metadata"], outcomes)
+
+
+def _live_reason(needs_internet: bool):
+    """``(None, client)`` when builds can run live here, else ``(why not, None)``."""
+    from .engine import docker_client, offline
+    from .errors import EngineUnavailable
+
+    if needs_internet and offline():
+        return "offline mode (LAYERLAB_OFFLINE=1) is on and these builds need the internet", None
+    try:
+        return None, docker_client()
+    except EngineUnavailable as exc:
+        return exc.message, None
+
+
+def attempt_or_replay(
+    variants: Mapping[str, str | os.PathLike],
+    recording: str | os.PathLike,
+    context: str | os.PathLike | None = None,
+    *,
+    needs_internet: bool = True,
+    progress=None,
+) -> dict[str, Analysis | BuildFailed]:
+    """Each variant's outcome: built live where possible, else replayed from ``recording`` (and it says so).
+
+    Live needs a reachable engine and, when ``needs_internet``, not offline mode.
+    A recording replays only for the very Dockerfiles it was made from; when
+    nothing can build and no such recording exists, :class:`RecordingMissing`
+    says what is needed.
+    """
+    from .engine import _dockerfile_text, attempt_builds
+
+    reason, client = _live_reason(needs_internet)
+    if reason is None:
+        return attempt_builds(variants, context, progress=progress, client=client)
+    path = Path(recording)
+    how = (
+        "run this with a Docker Engine" + (" and the internet" if needs_internet else "")
+        + f", or record these builds where you can: python -m helpers record {path} -v NAME=DOCKERFILE …"
+    )
+    if not path.exists():
+        raise RecordingMissing(f"cannot build here ({reason}), and there is no recording at {path}", how)
+    replayed = load_recording(path)
+    wanted = {name: _dockerfile_text(dockerfile)[0] for name, dockerfile in variants.items()}
+    recorded = replayed.metadata.get("dockerfiles", {})
+    changed = sorted(name for name, text in wanted.items() if recorded.get(name) != text)
+    if changed:
+        raise RecordingMissing(
+            f"cannot build here ({reason}), and {path.name} was recorded from other Dockerfiles "
+            f"for {', '.join(changed)}",
+            how,
+        )
+    print(f"Replaying {path.name}, {replayed.describe()}: {reason}.")
+    return {name: replayed.outcomes[name] for name in wanted}
 
 
 def build_or_replay(
@@ -179,30 +265,9 @@ def build_or_replay(
     needs_internet: bool = True,
     progress=None,
 ) -> dict[str, Analysis]:
-    """Build live where possible; otherwise replay ``recording`` and say so; otherwise say what is needed.
-
-    Live needs a reachable engine and, when ``needs_internet``, not offline mode.
-    """
-    from .engine import build_variants, docker_client, offline
-    from .errors import EngineUnavailable
-
-    reason = None
-    if needs_internet and offline():
-        reason = "offline mode (LAYERLAB_OFFLINE=1) is on and these builds need the internet"
-    else:
-        try:
-            client = docker_client()
-        except EngineUnavailable as exc:
-            reason = exc.message
-    if reason is None:
-        return build_variants(variants, context, progress=progress, client=client)
-    path = Path(recording)
-    if not path.exists():
-        raise RecordingMissing(
-            f"cannot build here ({reason}), and there is no recording at {path}",
-            "run this with a Docker Engine" + (" and the internet" if needs_internet else "")
-            + f", or record one where you can: python -m helpers record {path} -v NAME=DOCKERFILE …",
-        )
-    replayed = load_recording(path)
-    print(f"Replaying {path.name}, {replayed.describe()}: {reason}.")
-    return replayed.analyses
+    """Like :func:`attempt_or_replay`, for variants that must all build: a failure raises it."""
+    outcomes = attempt_or_replay(variants, recording, context, needs_internet=needs_internet, progress=progress)
+    for outcome in outcomes.values():
+        if isinstance(outcome, BuildFailed):
+            raise outcome
+    return dict(outcomes)  # type: ignore[arg-type]

@@ -106,3 +106,30 @@ def test_the_cli_records_for_real(docker_client, alpine, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "[single] step 2/2" in done.stderr
     assert load_recording(Path(out)).analyses["single"].stored_bytes > 0
+
+
+@pytest.mark.engine
+def test_a_failing_variant_is_recorded_and_replays_as_the_same_row(docker_client, alpine, tmp_path, monkeypatch):
+    from helpers.engine import attempts_table
+    from helpers.recording import attempt_or_replay
+
+    variants = {
+        "fails": "FROM alpine:3.20.3\nRUN echo recorded-failure && false\n",
+        "built": LAB["layerlab-test-single-run"],
+    }
+    made = record(variants, tmp_path / "matrix.json.gz", client=docker_client, progress=lambda name, step: None)
+    monkeypatch.setenv("LAYERLAB_OFFLINE", "1")
+    replayed = attempt_or_replay(variants, made.path, needs_internet=True)
+    pd.testing.assert_frame_equal(attempts_table(replayed), attempts_table(made.outcomes))
+    assert attempts_table(replayed).outcome.tolist() == ["failed", "built"]
+    assert attempts_table(replayed).last_log_line.iloc[0] == "recorded-failure"
+    with pytest.raises(helpers.LayerLabError, match="recorded-failure"):
+        build_or_replay(variants, made.path, needs_internet=True)
+
+
+@pytest.mark.engine
+def test_a_recording_replays_only_for_the_dockerfiles_it_was_made_from(recorded, monkeypatch):
+    monkeypatch.setenv("LAYERLAB_OFFLINE", "1")
+    changed = {**LAB, "layerlab-test-single-run": "FROM alpine:3.20.3\nRUN echo something else\n"}
+    with pytest.raises(RecordingMissing, match="recorded from other Dockerfiles for layerlab-test-single-run"):
+        build_or_replay(changed, recorded.path, needs_internet=True)

@@ -1,0 +1,232 @@
+"""Where a layer's bytes are, and who hid them: tables that read an :class:`~helpers.analysis.Analysis`.
+
+Everything here counts what :mod:`helpers.metrics` counts: *uncompressed
+regular-file bytes*, the ``size`` of tar entries of kind ``file``.
+Directories, symlinks, whiteouts and hard links add no bytes (a hard link
+points at bytes some regular file already stores).  A file's bytes are
+*hidden* when the final image cannot see them, because a later layer deleted
+or replaced the file or made its directory opaque (:mod:`helpers.merge`);
+they are *visible* otherwise, which includes a file that is deleted under one
+name but still reachable through a hard link.
+
+These are tables only; :mod:`helpers.plots` draws them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pandas as pd
+
+from .analysis import Analysis
+from .errors import LayerLabError
+
+#: Columns of :func:`top_paths`.
+TOP_PATHS_COLUMNS = ["path", "bytes", "visible_bytes", "hidden_bytes", "files"]
+#: Columns of :func:`layer_breakdown`.
+BREAKDOWN_COLUMNS = ["category", "bytes", "still_visible", "hidden_later", "hidden_by", "files"]
+#: Columns of :func:`attribution`.
+ATTRIBUTION_COLUMNS = ["layer", "instruction", "hidden_by", "hidden_by_instruction", "how", "files", "bytes"]
+
+_SITE = r"(?:^|/)(?:site|dist)-packages/"
+_LOCAL = r"^usr/(?:local/)?"
+
+#: :func:`categorize`'s rules, in order: the first pattern that matches a path names its category.
+#: Paths are matched as the analysis stores them: no leading ``/``.
+CATEGORY_RULES: list[tuple[str, str]] = [
+    ("apk index cache", r"^var/cache/apk/"),
+    ("apk database", r"^lib/apk/"),
+    ("bytecode", r"(?:^|/)__pycache__/|\.pyc$"),
+    ("pip", _SITE + r"pip(?:/|-[^/]*\.dist-info/)"),
+    ("pip", _LOCAL + r"bin/pip[^/]*$"),
+    (
+        "setuptools & packaging",
+        _SITE + r"(?:setuptools|pkg_resources|_distutils_hack|packaging)(?:/|-[^/]*\.dist-info/)",
+    ),
+    ("setuptools & packaging", _SITE + r"distutils-precedence\.pth$"),
+    ("pip's download cache", r"^root/\.cache/pip/"),
+    ("django", _SITE + r"(?:django/|[Dd]jango-[^/]*\.dist-info/)"),
+    ("django", _LOCAL + r"bin/django-admin[^/]*$"),
+    ("python", _LOCAL + r"lib/python3[^/]*/"),
+    ("python", _LOCAL + r"lib/libpython3[^/]*$"),
+    ("python", _LOCAL + r"bin/python[^/]*$"),
+]
+#: The category of a path that no rule matches.
+OTHER = "other"
+
+_COMPILED = [(category, re.compile(pattern)) for category, pattern in CATEGORY_RULES]
+
+
+def categorize(path: str) -> str:
+    """A plain-language category for a file of an Alpine image with Python: the first rule that matches.
+
+    The rules (:data:`CATEGORY_RULES`, tried in this order; a leading ``/`` or
+    ``./`` is ignored; "site-packages" also means "dist-packages", and ``usr/``
+    also means ``usr/local/``):
+
+    1. ``apk index cache``: under ``var/cache/apk/`` (the indexes ``apk add``
+       downloads when run without ``--no-cache``);
+    2. ``apk database``: under ``lib/apk/`` (apk's record of installed packages);
+    3. ``bytecode``: anything in a ``__pycache__`` directory, or a ``.pyc`` file,
+       whichever package it belongs to;
+    4. ``pip``: ``site-packages/pip/``, ``site-packages/pip-*.dist-info/``, ``usr/bin/pip*``;
+    5. ``setuptools & packaging``: ``site-packages/`` ``setuptools``,
+       ``pkg_resources``, ``_distutils_hack`` and ``packaging``, with their
+       ``*.dist-info/``, and ``distutils-precedence.pth``;
+    6. ``pip's download cache``: under ``root/.cache/pip/``;
+    7. ``django``: ``site-packages/django/``, ``site-packages/[Dd]jango-*.dist-info/``,
+       ``usr/bin/django-admin*``;
+    8. ``python``: anything else under ``usr/lib/python3.*/`` (the standard library
+       and other installed packages), ``usr/lib/libpython3*``, ``usr/bin/python*``;
+    9. ``other``: everything else.
+    """
+    path = path.removeprefix("./").lstrip("/")
+    for category, pattern in _COMPILED:
+        if pattern.search(path):
+            return category
+    return OTHER
+
+
+def _check_layer(analysis: Analysis, layer: int) -> None:
+    indexes = list(analysis.layers.index)
+    if layer not in indexes:
+        raise LayerLabError(
+            f"the image has no layer {layer!r}: its layers are numbered {indexes[0]}–{indexes[-1]}"
+            if indexes else f"the image has no layer {layer!r}: it has no layers",
+            "pick a layer from analysis.layers.index (0 is the base)",
+        )
+
+
+def _regular_files(analysis: Analysis, layer: int) -> pd.DataFrame:
+    """The layer's regular-file entries: path, size, and ``hidden`` (their bytes end up invisible)."""
+    _check_layer(analysis, layer)
+    files = analysis.files
+    rows = files.loc[(files["layer"] == layer) & (files["kind"] == "file"), ["path", "size", "hidden_by"]]
+    return rows.assign(hidden=rows["hidden_by"].notna())
+
+
+def _split(rows: pd.DataFrame, key: pd.Series) -> pd.DataFrame:
+    """Per key: bytes, visible bytes, hidden bytes, files."""
+    hidden_size = rows["size"].where(rows["hidden"], 0)
+    frame = pd.DataFrame({"key": key, "bytes": rows["size"], "hidden": hidden_size, "files": 1})
+    grouped = frame.groupby("key", sort=False).sum()
+    grouped["visible"] = grouped["bytes"] - grouped["hidden"]
+    return grouped.astype("int64")
+
+
+def top_paths(analysis: Analysis, layer: int, top: int = 15, depth: int | None = None) -> pd.DataFrame:
+    """The biggest files of ``layer`` (``depth=None``), or its biggest directories (``depth=N``).
+
+    Counts the layer's regular-file bytes (the tar entries of kind ``file``;
+    directories, symlinks, whiteouts and hard links hold none, as in
+    :mod:`helpers.metrics`, and are not listed).
+
+    * ``depth=None``: one row per file path (a path the layer's tar lists twice
+      sums both copies);
+    * ``depth=N``: files are grouped by their first ``N`` path components, and a
+      directory's row ends with ``/`` (``usr/lib/``); a file fewer than ``N``
+      levels deep keeps its own path.
+
+    Columns: ``path``; ``bytes``, the regular-file bytes the layer stores there;
+    ``visible_bytes``, the part the final image still shows; ``hidden_bytes``, the
+    part that ends up invisible (``bytes = visible_bytes + hidden_bytes``);
+    ``files``, how many regular files.  The ``top`` biggest rows, sorted by
+    ``bytes`` descending, then ``path``.  Paths are written as in
+    :attr:`Analysis.files`, without a leading ``/``.
+    """
+    if depth is not None and (not isinstance(depth, int) or depth < 1):
+        raise LayerLabError(f"depth must be a whole number of path components, 1 or more, not {depth!r}",
+                            "use depth=None for files, depth=1 for top-level directories")
+    rows = _regular_files(analysis, layer)
+    if depth is None:
+        key = rows["path"]
+    else:
+        key = rows["path"].map(
+            lambda path: "/".join(parts[:depth]) + "/" if len(parts := path.split("/")) > depth else path
+        )
+    grouped = _split(rows, key)
+    table = pd.DataFrame({
+        "path": grouped.index.astype(str),
+        "bytes": grouped["bytes"].to_numpy(),
+        "visible_bytes": grouped["visible"].to_numpy(),
+        "hidden_bytes": grouped["hidden"].to_numpy(),
+        "files": grouped["files"].to_numpy(),
+    }, columns=TOP_PATHS_COLUMNS)
+    table = table.astype({column: "int64" for column in TOP_PATHS_COLUMNS[1:]})
+    table = table.sort_values(["bytes", "path"], ascending=[False, True], kind="mergesort")
+    return table.head(top).reset_index(drop=True)
+
+
+def layer_breakdown(
+    analysis: Analysis, layer: int, categorize: Callable[[str], str] = categorize
+) -> pd.DataFrame:
+    """What ``layer``'s bytes are, by category, and how much of each a later layer hid.
+
+    Counts the layer's regular-file bytes (hard links, symlinks, directories
+    and whiteouts count 0, as in :mod:`helpers.metrics`), grouping each file by
+    ``categorize(path)`` (default :func:`categorize`).
+
+    Columns: ``category``; ``bytes``, what the layer stores in that category;
+    ``still_visible``, the part the final image shows; ``hidden_later``, the part
+    that ends up invisible (``bytes = still_visible + hidden_later``), hidden by a
+    later layer, or, in the rare tar that lists one path twice, by the layer's
+    own second copy; ``hidden_by``, the layers that hid those bytes, ascending,
+    as text (``"3"``, ``"3, 5"``, or ``""`` when nothing was hidden); ``files``,
+    how many regular files.  One row per category the layer has files in,
+    sorted by ``bytes`` descending, then category.
+    """
+    rows = _regular_files(analysis, layer)
+    categories = {path: categorize(path) for path in rows["path"].unique()}
+    key = rows["path"].map(categories)
+    grouped = _split(rows, key)
+    hiders = rows.loc[rows["hidden"]].groupby(key[rows["hidden"]])["hidden_by"].agg(
+        lambda layers: ", ".join(str(n) for n in sorted(set(layers)))
+    )
+    table = pd.DataFrame({
+        "category": grouped.index.astype(str),
+        "bytes": grouped["bytes"].to_numpy(),
+        "still_visible": grouped["visible"].to_numpy(),
+        "hidden_later": grouped["hidden"].to_numpy(),
+        "hidden_by": [hiders.get(category, "") for category in grouped.index],
+        "files": grouped["files"].to_numpy(),
+    }, columns=BREAKDOWN_COLUMNS)
+    table = table.astype({"bytes": "int64", "still_visible": "int64", "hidden_later": "int64", "files": "int64",
+                          "hidden_by": str})
+    table = table.sort_values(["bytes", "category"], ascending=[False, True], kind="mergesort")
+    return table.reset_index(drop=True)
+
+
+def attribution(analysis: Analysis) -> pd.DataFrame:
+    """Which layer holds the reclaimable bytes, and which layer hid them.
+
+    One row per (layer storing, layer hiding) pair, from :attr:`Analysis.hidden`:
+    ``bytes`` is the regular-file bytes stored in ``layer`` that ``hidden_by``
+    made invisible (a hard-linked file counts once, and only once its last name
+    is gone, as in :mod:`helpers.metrics`); ``files`` how many files; ``how``
+    the ways they were hidden (``deleted``, ``opaque``, ``shadowed``, joined with
+    ``", "``); ``instruction`` and ``hidden_by_instruction`` the two layers'
+    instructions.  The ``bytes`` column sums to
+    :attr:`Analysis.reclaimable_bytes`.  Sorted by ``bytes`` descending, then
+    ``layer``, then ``hidden_by``; empty when nothing is reclaimable.
+    """
+    hidden = analysis.hidden
+    instructions = analysis.layers["instruction"]
+    grouped = hidden.groupby(["layer", "hidden_by"]).agg(
+        files=("size", "size"),
+        bytes=("size", "sum"),
+        how=("how", lambda hows: ", ".join(sorted(set(hows)))),
+    ).reset_index()
+    table = pd.DataFrame({
+        "layer": grouped["layer"],
+        "instruction": grouped["layer"].map(instructions),
+        "hidden_by": grouped["hidden_by"],
+        "hidden_by_instruction": grouped["hidden_by"].map(instructions),
+        "how": grouped["how"],
+        "files": grouped["files"],
+        "bytes": grouped["bytes"],
+    }, columns=ATTRIBUTION_COLUMNS)
+    table = table.astype({"layer": "int64", "hidden_by": "int64", "files": "int64", "bytes": "int64",
+                          "instruction": object, "hidden_by_instruction": object, "how": object})
+    table = table.sort_values(["bytes", "layer", "hidden_by"], ascending=[False, True, True], kind="mergesort")
+    return table.reset_index(drop=True)

@@ -1,0 +1,256 @@
+"""Figures of what layers store, what stays visible and who hid the rest.
+
+Plots only read :class:`~helpers.analysis.Analysis` objects and the tables
+of :mod:`helpers.breakdown`; every bar is a byte count those compute
+(uncompressed regular-file bytes, as in :mod:`helpers.metrics`).
+
+Each function returns a :class:`matplotlib.figure.Figure` built without
+pyplot, so nothing is left open behind the caller's back and a notebook
+shows it once, as the cell's value.  Size is set here (8 inches wide, about
+4 high, taller for many bars); the dpi comes from ``rcParams`` (see
+:func:`helpers.setup`).  Visible bytes are always :data:`VISIBLE_COLOR`,
+reclaimable (hidden) bytes always :data:`HIDDEN_COLOR`.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Mapping
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.transforms import offset_copy
+
+from .analysis import Analysis
+from .breakdown import attribution, categorize, layer_breakdown, top_paths
+from .errors import LayerLabError
+from .notebook import _short_digests
+from .report import shorten
+from .sizes import format_bytes
+
+#: Bytes the final image shows.
+VISIBLE_COLOR = "#4c72b0"
+#: Bytes a layer stores that no container can see (reclaimable, hidden by a later layer).
+HIDDEN_COLOR = "#dd8452"
+
+VISIBLE_LABEL = "visible in the final image"
+HIDDEN_LABEL = "reclaimable: hidden by a later layer"
+BYTES_LABEL = "bytes (uncompressed regular files)"
+
+_WIDTH = 8.0
+_LABEL_WIDTH = 40
+
+
+class _Figure(Figure):
+    """A figure outside pyplot that a notebook still shows, once, as PNG when it is a cell's value.
+
+    (IPython's own PNG printer for figures only exists once pyplot has made one;
+    a pyplot figure returned as a cell's value would show twice.)
+    """
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", bbox_inches="tight")
+        return buffer.getvalue()
+
+
+class _BinaryLocator(MaxNLocator):
+    """Ticks at round numbers of B, KiB, MiB, GiB… so that :func:`format_bytes` labels read cleanly."""
+
+    def __init__(self) -> None:
+        super().__init__(nbins=5, steps=[1, 2, 2.5, 5, 10])
+
+    def tick_values(self, vmin: float, vmax: float) -> np.ndarray:
+        top = max(abs(vmin), abs(vmax))
+        unit = 1.0
+        while top >= 1024 * unit and unit < 1024.0**4:
+            unit *= 1024
+        return super().tick_values(vmin / unit, vmax / unit) * unit
+
+
+def _byte_axis(ax) -> None:
+    ax.xaxis.set_major_locator(_BinaryLocator())
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _position: format_bytes(value)))
+    ax.set_xlim(left=0)
+
+
+def _layer_label(index: int, instruction: str, width: int = _LABEL_WIDTH) -> str:
+    return f"L{index} {shorten(_short_digests(str(instruction)), width)}"
+
+
+def _path_label(path: str, width: int = _LABEL_WIDTH) -> str:
+    """Keep a path's end, the part that names it: ``…/site-packages/django/``."""
+    return path if len(path) <= width else "…" + path[-(width - 1):]
+
+
+def _height(bars: int, panels: int = 1) -> float:
+    return float(min(12.0, max(3.0, 1.3 + 0.3 * bars + 0.5 * panels)))
+
+
+def _legend(fig: Figure, visible: str = VISIBLE_LABEL, hidden: str = HIDDEN_LABEL) -> None:
+    handles = [Patch(color=VISIBLE_COLOR, label=visible), Patch(color=HIDDEN_COLOR, label=hidden)]
+    fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False)
+
+
+def _check_analyses(analyses: Mapping[str, Analysis]) -> None:
+    if not analyses:
+        raise LayerLabError("there is no image to plot", "pass a mapping of names to analyses, e.g. {'multi-RUN': a}")
+
+
+def _no_bars(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="0.4")
+    ax.set_yticks([])
+    _byte_axis(ax)
+    ax.set_xlim(0, 1024)
+
+
+def layer_bars(analyses: Mapping[str, Analysis]) -> Figure:
+    """One panel per image, one bar per layer (base at top): its visible bytes, then its reclaimable bytes.
+
+    Each bar is the layer's ``stored_bytes`` from :attr:`Analysis.layers`,
+    split into ``visible_bytes`` (:data:`VISIBLE_COLOR`) and
+    ``reclaimable_bytes`` (:data:`HIDDEN_COLOR`).  All panels share one byte
+    scale, so the images compare at a glance.
+    """
+    _check_analyses(analyses)
+    counts = [len(analysis.layers) for analysis in analyses.values()]
+    fig = _Figure(figsize=(_WIDTH, _height(sum(counts), len(counts))), layout="constrained")
+    axes = fig.subplots(len(counts), 1, sharex=True, squeeze=False, height_ratios=[n + 1.0 for n in counts])[:, 0]
+    for ax, (name, analysis) in zip(axes, analyses.items(), strict=True):
+        table = analysis.layers
+        rows = np.arange(len(table))
+        ax.barh(rows, table["visible_bytes"], color=VISIBLE_COLOR, label="visible")
+        ax.barh(rows, table["reclaimable_bytes"], left=table["visible_bytes"], color=HIDDEN_COLOR, label="reclaimable")
+        ax.set_yticks(rows, [_layer_label(i, text) for i, text in zip(table.index, table["instruction"], strict=True)])
+        ax.set_ylim(len(table) - 0.5, -0.5)  # base at top
+        ax.set_ylabel("layer")
+        ax.set_title(
+            f"{name}: stores {format_bytes(analysis.stored_bytes)}, "
+            f"{format_bytes(analysis.reclaimable_bytes)} of it reclaimable",
+            loc="left", fontsize="medium",
+        )
+        _byte_axis(ax)
+    axes[-1].set_xlabel(BYTES_LABEL)
+    fig.suptitle("What each layer stores: visible vs reclaimable bytes")
+    _legend(fig)
+    return fig
+
+
+def stored_vs_visible(analyses: Mapping[str, Analysis]) -> Figure:
+    """Per image, the bytes it ships (``stored``) next to the bytes a container sees (``visible``).
+
+    The ``stored`` bar is :attr:`Analysis.stored_bytes` split by source: the
+    visible part (:attr:`Analysis.final_bytes`), then one segment per
+    (layer storing → layer hiding) pair of :func:`~helpers.breakdown.attribution`,
+    biggest first, each annotated ``L1 → hidden by L3: 16.0 MiB``.  The
+    ``visible`` bar is :attr:`Analysis.final_bytes`.  Panels share one byte scale.
+    """
+    _check_analyses(analyses)
+    pairs = {name: attribution(analysis) for name, analysis in analyses.items()}
+    fig = _Figure(
+        figsize=(_WIDTH, _height(sum(max(2, len(p)) for p in pairs.values()), len(analyses))), layout="constrained"
+    )
+    axes = fig.subplots(
+        len(analyses), 1, sharex=True, squeeze=False, height_ratios=[max(2, len(p)) + 1.0 for p in pairs.values()]
+    )[:, 0]
+    widest = max(analysis.stored_bytes for analysis in analyses.values()) or 1024
+    for ax, (name, analysis) in zip(axes, analyses.items(), strict=True):
+        table = pairs[name]
+        ax.barh([0], [analysis.final_bytes], color=VISIBLE_COLOR, label="stored: visible")
+        left = analysis.final_bytes
+        notes = []
+        for row in table.itertuples(index=False):
+            text = f"L{row.layer} → hidden by L{row.hidden_by}: {format_bytes(row.bytes)}"
+            ax.barh([0], [row.bytes], left=left, color=HIDDEN_COLOR, edgecolor="white", linewidth=0.8, label=text)
+            notes.append((left + row.bytes / 2, text))
+            left += row.bytes
+        ax.barh([1], [analysis.final_bytes], color=VISIBLE_COLOR, label="visible")
+        for k, (center, text) in enumerate(notes):
+            # Notes stacked 11 points apart beside the stored bar's end, each with a line to its segment.
+            place = offset_copy(ax.transData, fig=fig, x=8, y=-11 * (k - (len(notes) - 1) / 2), units="points")
+            ax.annotate(
+                text, xy=(center, 0), xytext=(left, 0), textcoords=place, ha="left", va="center", fontsize="small",
+                arrowprops={"arrowstyle": "-", "color": "0.35", "linewidth": 0.7, "shrinkA": 1, "shrinkB": 0},
+            )
+        if not notes:
+            ax.annotate("nothing reclaimable", xy=(left, 0), xytext=(8, 0), textcoords="offset points",
+                        ha="left", va="center", fontsize="small")
+        ax.annotate(format_bytes(analysis.final_bytes), xy=(analysis.final_bytes, 1), xytext=(8, 0),
+                    textcoords="offset points", ha="left", va="center", fontsize="small")
+        ax.set_yticks([0, 1], ["stored", "visible"])
+        ax.set_ylim(1.6, -0.6)
+        ax.set_ylabel("counted")
+        ax.set_title(
+            f"{name}: ships {format_bytes(analysis.stored_bytes)}, shows {format_bytes(analysis.final_bytes)}",
+            loc="left", fontsize="medium",
+        )
+        _byte_axis(ax)
+        ax.set_xlim(0, widest * 1.6)  # room for the notes
+    axes[-1].set_xlabel(BYTES_LABEL)
+    fig.suptitle("Stored vs visible: where the reclaimable bytes are, and who hid them")
+    _legend(fig)
+    return fig
+
+
+def biggest_paths(analysis: Analysis, layer: int, top: int = 15, depth: int | None = None) -> Figure:
+    """The biggest files (or, with ``depth=N``, directories) of ``layer``, biggest at top.
+
+    Each bar is a row of :func:`~helpers.breakdown.top_paths`: its
+    ``visible_bytes``, then its ``hidden_bytes``.
+    """
+    table = top_paths(analysis, layer, top=top, depth=depth)
+    fig = _Figure(figsize=(_WIDTH, _height(len(table))), layout="constrained")
+    ax = fig.subplots()
+    rows = np.arange(len(table))
+    what = "files" if depth is None else f"directories (first {depth} path component{'s' * (depth > 1)})"
+    if table.empty:
+        _no_bars(ax, f"layer {layer} stores no regular files")
+    else:
+        ax.barh(rows, table["visible_bytes"], color=VISIBLE_COLOR, label="visible")
+        ax.barh(rows, table["hidden_bytes"], left=table["visible_bytes"], color=HIDDEN_COLOR, label="hidden")
+        ax.set_yticks(rows, [_path_label(path) for path in table["path"]])
+        ax.set_ylim(len(table) - 0.5, -0.5)
+        _byte_axis(ax)
+    ax.set_ylabel(what.split(" (")[0])
+    ax.set_xlabel(BYTES_LABEL)
+    ax.set_title(f"L{layer} {_title_instruction(analysis, layer)}: biggest {what}", loc="left", fontsize="medium")
+    _legend(fig, hidden="hidden by a later layer")
+    return fig
+
+
+def breakdown(analysis: Analysis, layer: int, categorize: Callable[[str], str] = categorize) -> Figure:
+    """What ``layer``'s bytes are, by category: still visible, then hidden later.
+
+    Each bar is a row of :func:`~helpers.breakdown.layer_breakdown`; a bar
+    with hidden bytes is annotated with the layers that hid them.
+    """
+    table = layer_breakdown(analysis, layer, categorize=categorize)
+    fig = _Figure(figsize=(_WIDTH, _height(len(table))), layout="constrained")
+    ax = fig.subplots()
+    rows = np.arange(len(table))
+    if table.empty:
+        _no_bars(ax, f"layer {layer} stores no regular files")
+    else:
+        ax.barh(rows, table["still_visible"], color=VISIBLE_COLOR, label="still visible")
+        ax.barh(rows, table["hidden_later"], left=table["still_visible"], color=HIDDEN_COLOR, label="hidden later")
+        ax.set_yticks(rows, list(table["category"]))
+        ax.set_ylim(len(table) - 0.5, -0.5)
+        for row, entry in zip(rows, table.itertuples(index=False), strict=True):
+            note = format_bytes(entry.bytes)
+            if entry.hidden_later:
+                note += f", hidden by L{entry.hidden_by.replace(', ', ', L')}"
+            ax.annotate(note, xy=(entry.bytes, row), xytext=(6, 0), textcoords="offset points",
+                        ha="left", va="center", fontsize="small")
+        _byte_axis(ax)
+        ax.set_xlim(0, table["bytes"].max() * 1.45 or 1024)  # room for the notes
+    ax.set_ylabel("category")
+    ax.set_xlabel(BYTES_LABEL)
+    ax.set_title(f"What L{layer} {_title_instruction(analysis, layer)} stores", loc="left", fontsize="medium")
+    _legend(fig, visible="still visible", hidden="hidden by a later layer")
+    return fig
+
+
+def _title_instruction(analysis: Analysis, layer: int, width: int = 60) -> str:
+    return shorten(_short_digests(str(analysis.layers.at[layer, "instruction"])), width)
