@@ -24,7 +24,8 @@ def pytest_collection_modifyitems(config, items):
         if path.suffix != ".ipynb":
             continue
         if path not in verdicts:
-            verdicts[path] = unmet(json.loads(path.read_text()).get("metadata", {}).get("layerlab", {}))
+            meta = json.loads(path.read_text()).get("metadata", {}).get("layerlab", {})
+            verdicts[path] = unmet(meta, path.parent)
         reason = verdicts[path]
         if reason is None:
             continue

@@ -1,29 +1,43 @@
 """What a notebook needs, and whether this machine has it.
 
 A notebook declares its needs in its metadata, for example
-``"layerlab": {"needs": ["engine", "internet"], "images": ["alpine:3.20.3"]}``:
+``"layerlab": {"needs": ["engine", "internet"], "images": ["alpine:3.20.3"],
+"recording": "recordings/seed.json.gz"}``:
 
 * ``engine``: a reachable Docker Engine;
 * ``internet``: the network, which offline mode (``LAYERLAB_OFFLINE=1``) never has;
-* ``images``: images that must already be in the engine when offline.
+* ``images``: images that must already be in the engine when offline;
+* ``recording``: a recording (relative to the notebook) of everything the
+  notebook builds; where it exists, the notebook replays it when it cannot
+  build, so neither the engine nor the internet is then needed.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from .engine import docker_client, offline
 from .errors import EngineUnavailable
 
 
-def unmet(needs: dict) -> str | None:
-    """The first need this machine cannot meet, in words, or ``None`` when all are met."""
+def unmet(needs: dict, folder: Path | None = None) -> str | None:
+    """The first need this machine cannot meet, in words, or ``None`` when all are met.
+
+    ``folder`` is where the notebook lives (recordings are found relative to it).
+    """
     wanted = set(needs.get("needs", []))
+    recording = needs.get("recording")
+    replayable = bool(recording and folder is not None and (folder / recording).is_file())
     if "internet" in wanted and offline():
-        return "needs the internet, and offline mode (LAYERLAB_OFFLINE=1) is on"
+        if replayable:
+            return None
+        missing = f", and its recording {recording} does not exist yet" if recording else ""
+        return f"needs the internet, and offline mode (LAYERLAB_OFFLINE=1) is on{missing}"
     if "engine" in wanted:
         try:
             client = docker_client()
         except EngineUnavailable as exc:
-            return f"needs a Docker Engine: {exc}"
+            return None if replayable else f"needs a Docker Engine: {exc}"
         if offline():
             import docker.errors
 

@@ -57,3 +57,15 @@ def test_a_notebook_needing_an_engine_names_where_it_looked_when_there_is_none(m
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     reason = unmet({"needs": ["engine"]})
     assert reason is not None and "unix:///nonexistent/docker.sock" in reason
+
+
+def test_a_notebook_with_its_recording_replays_offline_instead_of_skipping(monkeypatch, tmp_path):
+    from helpers.needs import unmet
+
+    monkeypatch.setenv("LAYERLAB_OFFLINE", "1")
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    needs = {"needs": ["engine", "internet"], "recording": "recordings/seed.json.gz"}
+    assert "recordings/seed.json.gz does not exist yet" in unmet(needs, tmp_path)
+    (tmp_path / "recordings").mkdir()
+    (tmp_path / "recordings" / "seed.json.gz").write_bytes(b"")
+    assert unmet(needs, tmp_path) is None
