@@ -71,3 +71,16 @@ def headline(analyses: Mapping[str, Analysis]) -> pd.DataFrame:
     frame = pd.DataFrame(columns, index=rows, dtype=object)
     frame.loc["efficiency"] = [round(value, 4) for value in frame.loc["efficiency"]]
     return frame
+
+
+def show_dockerfiles(dockerfiles: Mapping[str, str]):
+    """Dockerfiles next to each other, each under its name (an HTML display object)."""
+    from html import escape
+
+    from IPython.display import HTML
+
+    columns = "".join(
+        f"<div style='flex:1;min-width:18em'><b>{escape(name)}</b><pre>{escape(text)}</pre></div>"
+        for name, text in dockerfiles.items()
+    )
+    return HTML(f"<div style='display:flex;gap:1.5em'>{columns}</div>")

@@ -50,6 +50,9 @@ class _Figure(Figure):
     a pyplot figure returned as a cell's value would show twice.)
     """
 
+    def __repr__(self) -> str:
+        return super().__repr__().replace(type(self).__name__, "Figure", 1)
+
     def _repr_png_(self) -> bytes:
         buffer = io.BytesIO()
         self.savefig(buffer, format="png", bbox_inches="tight")

@@ -29,6 +29,8 @@ from .model import Entry, Image, Layer
 
 RECORDING_FORMAT = "layerlab-recording"
 RECORDING_VERSION = 1
+#: Set to ``1`` to make live runs of :func:`attempt_or_replay` write their recording.
+RECORD_VARIABLE = "LAYERLAB_RECORD"
 
 
 class RecordingMissing(LayerLabError):
@@ -226,7 +228,8 @@ def attempt_or_replay(
 ) -> dict[str, Analysis | BuildFailed]:
     """Each variant's outcome: built live where possible, else replayed from ``recording`` (and it says so).
 
-    Live needs a reachable engine and, when ``needs_internet``, not offline mode.
+    Live needs a reachable engine and, when ``needs_internet``, not offline mode;
+    with ``LAYERLAB_RECORD=1`` a live run also (re)writes ``recording``.
     A recording replays only for the very Dockerfiles it was made from; when
     nothing can build and no such recording exists, :class:`RecordingMissing`
     says what is needed.
@@ -235,6 +238,10 @@ def attempt_or_replay(
 
     reason, client = _live_reason(needs_internet)
     if reason is None:
+        if os.environ.get(RECORD_VARIABLE, "").strip() == "1":
+            made = record(variants, recording, context, progress=progress, client=client)
+            print(f"Recorded {made.path.name}, {made.describe()}.")
+            return made.outcomes
         return attempt_builds(variants, context, progress=progress, client=client)
     path = Path(recording)
     how = (

@@ -133,3 +133,15 @@ def test_a_recording_replays_only_for_the_dockerfiles_it_was_made_from(recorded,
     changed = {**LAB, "layerlab-test-single-run": "FROM alpine:3.20.3\nRUN echo something else\n"}
     with pytest.raises(RecordingMissing, match="recorded from other Dockerfiles for layerlab-test-single-run"):
         build_or_replay(changed, recorded.path, needs_internet=True)
+
+
+@pytest.mark.engine
+def test_a_live_run_with_layerlab_record_writes_the_recording(docker_client, alpine, tmp_path, monkeypatch, capsys):
+    from helpers.recording import attempt_or_replay
+
+    monkeypatch.setenv("LAYERLAB_RECORD", "1")
+    path = tmp_path / "made.json.gz"
+    variants = {"single": LAB["layerlab-test-single-run"]}
+    live = attempt_or_replay(variants, path, needs_internet=False, progress=lambda name, step: None)
+    assert capsys.readouterr().out.startswith("Recorded made.json.gz, recorded on ")
+    assert load_recording(path).analyses["single"].summary() == live["single"].summary()

@@ -25,3 +25,12 @@ def test_hadolint_flags_the_multi_run_shape_only():
     variants = seed_variants("3.22", "5.2.19", "--break-system-packages")
     assert hadolint(variants["multi-RUN"]).query("code == 'DL3059'").line.tolist() == [3, 4, 5]
     assert "DL3059" not in set(hadolint(variants["single-RUN"]).code)
+
+
+def test_show_dockerfiles_puts_each_under_its_name_escaped():
+    from helpers.notebook import show_dockerfiles
+
+    html = show_dockerfiles(seed_variants()).data
+    assert html.count("<pre>") == 2
+    assert "<b>multi-RUN</b>" in html and "<b>single-RUN</b>" in html
+    assert "apk add py3-pip &amp;&amp; \\" in html
