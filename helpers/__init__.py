@@ -7,7 +7,7 @@ engine) and :func:`analyze`; build Dockerfiles side by side with
 
 from .analysis import Analysis, analyze
 from .errors import LayerLabError
-from .notebook import headline, layer_table, setup, side_by_side
+from .notebook import headline, layer_table, setup, show_dockerfiles, side_by_side
 from .sizes import format_bytes
 from .sources import read_image
 
@@ -22,6 +22,7 @@ __all__ = [
     "layer_table",
     "read_image",
     "setup",
+    "show_dockerfiles",
     "side_by_side",
 ]
 

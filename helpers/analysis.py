@@ -13,6 +13,7 @@ import pandas as pd
 
 from . import metrics
 from .dive_score import dive_figures
+from .errors import LayerLabError
 from .history import instruction
 from .merge import MergeResult, merge_layers
 from .model import KINDS, Image
@@ -168,8 +169,6 @@ class Analysis:
         for layer in self.image.layers:
             if text in instruction(layer.created_by):
                 return layer.index
-        from .errors import LayerLabError
-
         raise LayerLabError(f"no layer of {self.image.source} was made by an instruction containing {text!r}",
                             "check the instruction's text against analysis.layers")
 

@@ -48,6 +48,7 @@ CATEGORY_RULES: list[tuple[str, str]] = [
     ("pip's download cache", r"^root/\.cache/pip/"),
     ("django", _SITE + r"(?:django/|[Dd]jango-[^/-]*\.dist-info/)"),
     ("django", _LOCAL + r"bin/django-admin[^/]*$"),
+    ("django's dependencies", _SITE + r"(?:asgiref|sqlparse|tzdata|pytz)(?:/|-[^/-]*\.dist-info/)"),
     ("python", _LOCAL + r"lib/python3[^/]*/"),
     ("python", _LOCAL + r"lib/libpython3[^/]*$"),
     ("python", _LOCAL + r"bin/python[^/]*$"),
@@ -77,9 +78,11 @@ def categorize(path: str) -> str:
     6. ``pip's download cache``: under ``root/.cache/pip/``;
     7. ``django``: ``site-packages/django/``, ``site-packages/[Dd]jango-*.dist-info/``,
        ``usr/bin/django-admin*``;
-    8. ``python``: anything else under ``usr/lib/python3.*/`` (the standard library
+    8. ``django's dependencies``: ``site-packages/`` ``asgiref``, ``sqlparse``,
+       ``tzdata`` and ``pytz``, with their ``*.dist-info/``;
+    9. ``python``: anything else under ``usr/lib/python3.*/`` (the standard library
        and other installed packages), ``usr/lib/libpython3*``, ``usr/bin/python*``;
-    9. ``other``: everything else.
+    10. ``other``: everything else.
     """
     path = path.removeprefix("./").lstrip("/")
     for category, pattern in _COMPILED:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Mapping
 
@@ -10,10 +9,8 @@ import pandas as pd
 
 from .analysis import Analysis
 from .errors import LayerLabError
-from .report import shorten
+from .report import short_digests, shorten
 from .sizes import format_bytes
-
-_DIGEST = re.compile(r"\b([0-9a-f]{8})[0-9a-f]{56}\b")
 
 
 def _show_layerlab_error(shell, etype, value, tb, tb_offset=None):  # IPython's custom-exception signature
@@ -42,15 +39,11 @@ def setup() -> None:
         shell.set_custom_exc((LayerLabError,), _show_layerlab_error)
 
 
-def _short_digests(text: str) -> str:
-    return _DIGEST.sub(lambda match: match.group(1) + "…", text)
-
-
 def layer_table(analysis: Analysis, width: int = 36) -> pd.DataFrame:
     """A layer table for people: the instruction, then stored and reclaimable sizes."""
     table = analysis.layers
     return pd.DataFrame({
-        "instruction": [shorten(_short_digests(text), width) for text in table.instruction],
+        "instruction": [shorten(short_digests(text), width) for text in table.instruction],
         "stored": [format_bytes(n) for n in table.stored_bytes],
         "reclaimable": [format_bytes(n) for n in table.reclaimable_bytes],
     }, index=table.index)

@@ -26,8 +26,7 @@ from matplotlib.transforms import offset_copy
 from .analysis import Analysis
 from .breakdown import attribution, categorize, layer_breakdown, top_paths
 from .errors import LayerLabError
-from .notebook import _short_digests
-from .report import shorten
+from .report import short_digests, shorten
 from .sizes import format_bytes
 
 #: Bytes the final image shows.
@@ -80,7 +79,7 @@ def _byte_axis(ax) -> None:
 
 
 def _layer_label(index: int, instruction: str, width: int = _LABEL_WIDTH) -> str:
-    return f"L{index} {shorten(_short_digests(str(instruction)), width)}"
+    return f"L{index} {shorten(short_digests(str(instruction)), width)}"
 
 
 def _path_label(path: str, width: int = _LABEL_WIDTH) -> str:
@@ -175,7 +174,10 @@ def stored_vs_visible(analyses: Mapping[str, Analysis]) -> Figure:
             place = offset_copy(ax.transData, fig=fig, x=8, y=-11 * (k - (len(notes) - 1) / 2), units="points")
             ax.annotate(
                 text, xy=(center, 0), xytext=(left, 0), textcoords=place, ha="left", va="center", fontsize="small",
-                arrowprops={"arrowstyle": "-", "color": "0.35", "linewidth": 0.7, "shrinkA": 1, "shrinkB": 0},
+                arrowprops={  # from the note's left edge to the segment's centre
+                    "arrowstyle": "-", "color": "0.35", "linewidth": 0.7, "shrinkA": 1, "shrinkB": 0,
+                    "relpos": (0, 0.5),
+                },
             )
         if not notes:
             ax.annotate("nothing reclaimable", xy=(left, 0), xytext=(8, 0), textcoords="offset points",
@@ -256,4 +258,4 @@ def breakdown(analysis: Analysis, layer: int, categorize: Callable[[str], str] =
 
 
 def _title_instruction(analysis: Analysis, layer: int, width: int = 60) -> str:
-    return shorten(_short_digests(str(analysis.layers.at[layer, "instruction"])), width)
+    return shorten(short_digests(str(analysis.layers.at[layer, "instruction"])), width)

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 from .analysis import Analysis
 from .sizes import format_bytes
+
+_DIGEST = re.compile(r"\b([0-9a-f]{8})[0-9a-f]{56}\b")
+
+
+def short_digests(text: str) -> str:
+    """Cut every 64-hex digest in ``text`` to its first 8 characters and ``…``."""
+    return _DIGEST.sub(lambda match: match.group(1) + "…", text)
 
 
 def shorten(text: str, width: int) -> str:

@@ -37,3 +37,51 @@ DIVE_DOCKER_IMAGE = {
     "dive_efficiency": 0.9844212134184309,
     "dive_wasted_bytes": 32025,
 }
+
+
+#: alpine 3.20.3's lib/apk/db/installed, which every apk run rewrites
+#: (checked against the tarball in test_breakdown.py).
+BASE_APK_INSTALLED = 14206
+
+#: site-packages of Alpine 3.20's Python, where pip puts packages.
+SP = "/usr/lib/python3.12/site-packages"
+
+
+def _write(size: int, path: str) -> str:
+    return f"head -c {size} /dev/zero > {path}"
+
+
+STAND_IN_SEED_TAG = "layerlab-test/stand-in-seed:latest"
+STAND_IN_SEED = "\n".join([
+    "FROM alpine:3.20.3",
+    # L1, `apk add py3-pip`: 1500 apk index cache; 2000 apk database (replaces the base's 14206);
+    # pip 4000 + 500 + 200; bytecode 3000 + 1100; setuptools & packaging 2500 + 300.
+    "RUN mkdir -p /var/cache/apk " + " ".join(
+        f"{SP}/{d}" for d in ("pip/__pycache__", "pip-24.0.dist-info", "setuptools/__pycache__",
+                              "packaging-24.0.dist-info")
+    ) + " && " + " && ".join([
+        _write(1500, "/var/cache/apk/APKINDEX.a.tar.gz"),
+        _write(2000, "/lib/apk/db/installed"),
+        _write(4000, f"{SP}/pip/__init__.py"),
+        _write(3000, f"{SP}/pip/__pycache__/__init__.cpython-312.pyc"),
+        _write(500, f"{SP}/pip-24.0.dist-info/RECORD"),
+        _write(2500, f"{SP}/setuptools/__init__.py"),
+        _write(1100, f"{SP}/setuptools/__pycache__/__init__.cpython-312.pyc"),
+        _write(300, f"{SP}/packaging-24.0.dist-info/METADATA"),
+        _write(200, "/usr/bin/pip3"),
+    ]),
+    # L2, `pip3 install django`: running pip rewrites pip's bytecode (3100, replacing L1's 3000);
+    # django 6000 + 400 + 100 and its bytecode 2000; pip's download cache 9000.
+    f"RUN mkdir -p {SP}/django/__pycache__ {SP}/django-5.0.6.dist-info /root/.cache/pip/http-v2/a && " + " && ".join([
+        _write(3100, f"{SP}/pip/__pycache__/__init__.cpython-312.pyc"),
+        _write(6000, f"{SP}/django/__init__.py"),
+        _write(2000, f"{SP}/django/__pycache__/__init__.cpython-312.pyc"),
+        _write(400, f"{SP}/django-5.0.6.dist-info/METADATA"),
+        _write(100, "/usr/bin/django-admin"),
+        _write(9000, "/root/.cache/pip/http-v2/a/body"),
+    ]),
+    # L3, `apk del py3-pip`: pip, setuptools and packaging go (whiteouts); apk's database is rewritten (1800).
+    f"RUN rm -rf {SP}/pip {SP}/pip-24.0.dist-info {SP}/setuptools {SP}/packaging-24.0.dist-info /usr/bin/pip3 && "
+    + _write(1800, "/lib/apk/db/installed"),
+]) + "\n"
+

@@ -4,8 +4,9 @@ Every expected figure is a byte count worked out from a Dockerfile (see
 test_engine_builds.py), from dive's archives (test_dive_testdata.py), or from
 the Alpine minirootfs tarball read here with ``tarfile``.
 
-``MOCK_SEED`` is the seed's multi-RUN image made offline: each RUN writes
-``head -c`` files where ``apk add py3-pip``, ``pip3 install django`` and
+``STAND_IN_SEED`` (tests/layerlab_fixtures.py) stands in for the seed's multi-RUN image offline,
+as the lab's 16 MiB file stands in for a build dependency: each RUN writes ``head -c`` files of
+known size where ``apk add py3-pip``, ``pip3 install django`` and
 ``apk del py3-pip`` would put theirs, so every category of
 :func:`helpers.breakdown.categorize` shows up in real layers built by the engine.
 """
@@ -17,7 +18,7 @@ import tarfile
 
 import pandas as pd
 import pytest
-from layerlab_fixtures import ALPINE_TARBALLS, BASE
+from layerlab_fixtures import ALPINE_TARBALLS, BASE, BASE_APK_INSTALLED, SP, STAND_IN_SEED, STAND_IN_SEED_TAG
 from test_dive_testdata import DOCKER_HIDDEN
 
 import helpers
@@ -37,61 +38,18 @@ from helpers.errors import LayerLabError
 MIB16 = 16777216
 ARTIFACT = 85  # sha256sum's line for /opt/build-dep.bin (test_engine_builds.py)
 MINIROOTFS = ALPINE_TARBALLS / "alpine-minirootfs-3.20.3-x86_64.tar.gz"
-#: alpine 3.20.3's lib/apk/db/installed, which every apk run rewrites (checked against the tarball below).
-BASE_APK_INSTALLED = 14206
 
-SP = "/usr/lib/python3.12/site-packages"
-
-
-def _write(size: int, path: str) -> str:
-    return f"head -c {size} /dev/zero > {path}"
-
-
-MOCK_SEED_TAG = "layerlab-test/mock-seed:latest"
-MOCK_SEED = "\n".join([
-    "FROM alpine:3.20.3",
-    # L1, `apk add py3-pip`: 1500 apk index cache; 2000 apk database (replaces the base's 14206);
-    # pip 4000 + 500 + 200; bytecode 3000 + 1100; setuptools & packaging 2500 + 300.
-    "RUN mkdir -p /var/cache/apk " + " ".join(
-        f"{SP}/{d}" for d in ("pip/__pycache__", "pip-24.0.dist-info", "setuptools/__pycache__",
-                              "packaging-24.0.dist-info")
-    ) + " && " + " && ".join([
-        _write(1500, "/var/cache/apk/APKINDEX.a.tar.gz"),
-        _write(2000, "/lib/apk/db/installed"),
-        _write(4000, f"{SP}/pip/__init__.py"),
-        _write(3000, f"{SP}/pip/__pycache__/__init__.cpython-312.pyc"),
-        _write(500, f"{SP}/pip-24.0.dist-info/RECORD"),
-        _write(2500, f"{SP}/setuptools/__init__.py"),
-        _write(1100, f"{SP}/setuptools/__pycache__/__init__.cpython-312.pyc"),
-        _write(300, f"{SP}/packaging-24.0.dist-info/METADATA"),
-        _write(200, "/usr/bin/pip3"),
-    ]),
-    # L2, `pip3 install django`: running pip rewrites pip's bytecode (3100, replacing L1's 3000);
-    # django 6000 + 400 + 100 and its bytecode 2000; pip's download cache 9000.
-    f"RUN mkdir -p {SP}/django/__pycache__ {SP}/django-5.0.6.dist-info /root/.cache/pip/http-v2/a && " + " && ".join([
-        _write(3100, f"{SP}/pip/__pycache__/__init__.cpython-312.pyc"),
-        _write(6000, f"{SP}/django/__init__.py"),
-        _write(2000, f"{SP}/django/__pycache__/__init__.cpython-312.pyc"),
-        _write(400, f"{SP}/django-5.0.6.dist-info/METADATA"),
-        _write(100, "/usr/bin/django-admin"),
-        _write(9000, "/root/.cache/pip/http-v2/a/body"),
-    ]),
-    # L3, `apk del py3-pip`: pip, setuptools and packaging go (whiteouts); apk's database is rewritten (1800).
-    f"RUN rm -rf {SP}/pip {SP}/pip-24.0.dist-info {SP}/setuptools {SP}/packaging-24.0.dist-info /usr/bin/pip3 && "
-    + _write(1800, "/lib/apk/db/installed"),
-]) + "\n"
-
-# The mock seed's hidden bytes, pair by pair: (layer, hidden_by, bytes).
+# The stand-in seed's hidden bytes, pair by pair: (layer, hidden_by, bytes).
 #   0 -> 1: the base's lib/apk/db/installed, replaced by L1's;
 #   1 -> 2: pip's bytecode, rewritten by L2;
 #   1 -> 3: 2000 apk db + 4000 + 500 + 200 pip + 1100 bytecode + 2500 + 300 setuptools & packaging = 10600;
 #   2 -> 3: L2's pip bytecode, deleted with pip.
-MOCK_SEED_PAIRS = [(0, 1, BASE_APK_INSTALLED), (1, 2, 3000), (1, 3, 10600), (2, 3, 3100)]
+STAND_IN_SEED_PAIRS = [(0, 1, BASE_APK_INSTALLED), (1, 2, 3000), (1, 3, 10600), (2, 3, 3100)]
 
 
 @pytest.fixture(scope="module")
-def mock_seed(docker_client, alpine):
-    return helpers.build(MOCK_SEED, name="mock-seed", tag=MOCK_SEED_TAG, client=docker_client).analysis
+def stand_in_seed(docker_client, alpine):
+    return helpers.build(STAND_IN_SEED, name="stand-in-seed", tag=STAND_IN_SEED_TAG, client=docker_client).analysis
 
 
 @pytest.fixture(scope="module")
@@ -102,11 +60,6 @@ def dive_image(dive_testdata):
 ENGINE = pytest.mark.engine
 
 
-def source(name: str, marks=()):
-    """A parametrize value naming an image; engine-built ones carry the engine mark."""
-    return name
-
-
 @pytest.fixture
 def image(request):
     """Look an image up by name, building or reading only what the test needs."""
@@ -114,8 +67,8 @@ def image(request):
     def get(name: str):
         if name == "dive":
             return request.getfixturevalue("dive_image")
-        if name == "mock-seed":
-            return request.getfixturevalue("mock_seed")
+        if name == "stand-in-seed":
+            return request.getfixturevalue("stand_in_seed")
         if name.startswith("lab-"):
             return request.getfixturevalue("lab")[name].analysis
         return request.getfixturevalue("built")[name].analysis
@@ -174,7 +127,8 @@ CATEGORIES = [
     ("usr/bin/django-admin", "django"),
     (f"{SP[1:]}/djangorestframework/x.py", "python"),
     (f"{SP[1:]}/django_filter-24.2.dist-info/METADATA", "python"),
-    (f"{SP[1:]}/asgiref/sync.py", "python"),
+    (f"{SP[1:]}/asgiref/sync.py", "django's dependencies"),
+    (f"{SP[1:]}/sqlparse-0.5.3.dist-info/RECORD", "django's dependencies"),
     ("usr/lib/python3.12/os.py", "python"),
     ("usr/lib/python3.6/os.py", "python"),
     ("usr/local/lib/python3.12/os.py", "python"),
@@ -198,7 +152,7 @@ def test_category_rules_are_ordered_data():
     names = list(dict.fromkeys(category for category, _ in CATEGORY_RULES))
     assert names == [
         "apk index cache", "apk database", "bytecode", "pip", "setuptools & packaging", "pip's download cache",
-        "django", "python",
+        "django", "django's dependencies", "python",
     ]
     for _, pattern in CATEGORY_RULES:
         re.compile(pattern)
@@ -238,12 +192,14 @@ TOP_PATHS = [
                                         ("t/x/y/", 100, 0, 100, 1)]),
     _engine("tree-whiteout", 1, 9, 15, [("t/3", 300, 0, 300, 1), ("t/x/2", 200, 0, 200, 1),
                                         ("t/x/y/1", 100, 0, 100, 1)]),
-    _engine("mock-seed", 3, None, 15, [("lib/apk/db/installed", 1800, 1800, 0, 1)]),
-    _engine("mock-seed", 2, 4, 3, [
-        ("root/.cache/pip/", 9000, 9000, 0, 1),
-        ("usr/lib/python3.12/site-packages/", 11600, 8500, 3100, 4),
+    _engine("stand-in-seed", 3, None, 15, [("lib/apk/db/installed", 1800, 1800, 0, 1)]),
+    # 3100 (pip's bytecode, deleted by L3) + 6000 + 2000 + 400 under site-packages; the cache 4 levels down.
+    _engine("stand-in-seed", 2, 4, 3, [
+        ("usr/lib/python3.12/site-packages/", 11500, 8400, 3100, 4),
+        ("root/.cache/pip/http-v2/", 9000, 9000, 0, 1),
         ("usr/bin/django-admin", 100, 100, 0, 1),
-    ][1::-1] + [("usr/bin/django-admin", 100, 100, 0, 1)]),
+    ]),
+    _engine("stand-in-seed", 2, 4, 1, [("usr/lib/python3.12/site-packages/", 11500, 8400, 3100, 4)]),
     # dive's busybox base: 6 regular files, 1154361 bytes; its 392 hard links add nothing.
     ("dive", 0, None, 3, [("bin/[", 1075464, 1075464, 0, 1), ("bin/getconf", 77880, 77880, 0, 1),
                           ("etc/passwd", 340, 340, 0, 1)]),
@@ -288,7 +244,8 @@ def test_top_paths_of_the_base_layer_match_the_minirootfs(lab):
 
 def _all_images():
     return [_engine(name) for name in (
-        "lab-multi-run", "lab-single-run", "shadowed", "opaque", "hardlinks", "symlinks", "tree-whiteout", "mock-seed",
+        "lab-multi-run", "lab-single-run", "shadowed", "opaque", "hardlinks", "symlinks", "tree-whiteout",
+        "stand-in-seed",
     )] + ["dive"]
 
 
@@ -334,19 +291,19 @@ BREAKDOWNS = [
     _engine("opaque", 1, [("other", 1200, 0, 1200, "2", 2)]),
     _engine("hardlinks", 1, [("other", 4096, 4096, 0, "", 1)]),
     _engine("tree-whiteout", 1, [("other", 600, 0, 600, "2", 3)]),
-    _engine("mock-seed", 1, [
+    _engine("stand-in-seed", 1, [
         ("pip", 4700, 0, 4700, "3", 3),
         ("bytecode", 4100, 0, 4100, "2, 3", 2),  # pip's rewritten by L2, setuptools' deleted by L3
         ("setuptools & packaging", 2800, 0, 2800, "3", 2),
         ("apk database", 2000, 0, 2000, "3", 1),
         ("apk index cache", 1500, 1500, 0, "", 1),
     ]),
-    _engine("mock-seed", 2, [
+    _engine("stand-in-seed", 2, [
         ("pip's download cache", 9000, 9000, 0, "", 1),
         ("django", 6500, 6500, 0, "", 3),
         ("bytecode", 5100, 2000, 3100, "3", 2),
     ]),
-    _engine("mock-seed", 3, [("apk database", 1800, 1800, 0, "", 1)]),
+    _engine("stand-in-seed", 3, [("apk database", 1800, 1800, 0, "", 1)]),
     ("dive", 4, [("other", 6405, 0, 6405, "9", 1)]),
     ("dive", 13, [("other", 6405, 6405, 0, "", 1)]),
 ]
@@ -359,25 +316,27 @@ def test_layer_breakdown(image, name, layer, expected):
     assert _rows(table) == expected
 
 
-def _minirootfs_apk_database() -> tuple[int, int, int]:
-    """(bytes, files) under lib/apk/ in the minirootfs, and the size of lib/apk/db/installed."""
+def _minirootfs_apk_database() -> tuple[int, int, int, int]:
+    """Bytes and files under lib/apk/ in the minirootfs, the size of lib/apk/db/installed, and all its files."""
     if not MINIROOTFS.is_file():
         pytest.skip(f"the Alpine minirootfs is missing: expected it at {MINIROOTFS}")
     with tarfile.open(MINIROOTFS) as tar:
-        members = [m for m in tar if m.isreg() and m.name.removeprefix("./").startswith("lib/apk/")]
-    installed = next(m.size for m in members if m.name.endswith("lib/apk/db/installed"))
-    return sum(m.size for m in members), len(members), installed
+        files = [m for m in tar if m.isreg()]
+    apk = [m for m in files if m.name.removeprefix("./").startswith("lib/apk/")]
+    installed = next(m.size for m in apk if m.name.removeprefix("./") == "lib/apk/db/installed")
+    return sum(m.size for m in apk), len(apk), installed, len(files)
 
 
 @pytest.mark.engine
-@pytest.mark.parametrize("name", ["lab-multi-run", "mock-seed"])
+@pytest.mark.parametrize("name", ["lab-multi-run", "stand-in-seed"])
 def test_layer_breakdown_of_the_base(image, name):
-    """The base's apk database, against the tarball; in the mock seed, L1's apk run hides its `installed`."""
-    apk_bytes, apk_files, installed = _minirootfs_apk_database()
-    assert (apk_bytes, apk_files, installed) == (24522, 4, BASE_APK_INSTALLED)
-    hidden, hidden_by = (installed, "1") if name == "mock-seed" else (0, "")
+    """The base's apk database, against the tarball; in the stand-in seed, L1's apk run hides its `installed`."""
+    apk_bytes, apk_files, installed, files = _minirootfs_apk_database()
+    # installed 14206 + scripts.tar 10240 + triggers 76 + lock 0; 87 regular files in all.
+    assert (apk_bytes, apk_files, installed, files) == (24522, 4, BASE_APK_INSTALLED, 87)
+    hidden, hidden_by = (installed, "1") if name == "stand-in-seed" else (0, "")
     assert _rows(layer_breakdown(image(name), 0)) == [
-        ("other", BASE - apk_bytes, BASE - apk_bytes, 0, "", 97 - apk_files),
+        ("other", BASE - apk_bytes, BASE - apk_bytes, 0, "", files - apk_files),
         ("apk database", apk_bytes, apk_bytes - hidden, hidden, hidden_by, apk_files),
     ]
 
@@ -423,9 +382,9 @@ ATTRIBUTIONS = [
     _engine("hardlinks", []),  # deleting one name of a hard-linked file hides nothing
     _engine("symlinks", []),
     _engine("tree-whiteout", [(1, 2, "deleted", 3, 600)]),
-    _engine("mock-seed", [
+    _engine("stand-in-seed", [
         (0, 1, "shadowed", 1, BASE_APK_INSTALLED),
-        (1, 3, "deleted, shadowed", 8, 10600),
+        (1, 3, "deleted, shadowed", 7, 10600),
         (2, 3, "deleted", 1, 3100),
         (1, 2, "shadowed", 1, 3000),
     ]),
@@ -462,8 +421,8 @@ def test_attribution_of_dive_names_its_instructions(dive_image):
 
 
 @pytest.mark.engine
-def test_attribution_matches_the_reclaimable_matrix(lab, built, mock_seed):
-    for analysis in [lab["lab-multi-run"].analysis, built["opaque"].analysis, mock_seed]:
+def test_attribution_matches_the_reclaimable_matrix(lab, built, stand_in_seed):
+    for analysis in [lab["lab-multi-run"].analysis, built["opaque"].analysis, stand_in_seed]:
         table = attribution(analysis)
         matrix = {(layer, by): int(n) for by, column in analysis.reclaimable_matrix.items()
                   for layer, n in column.items() if n}

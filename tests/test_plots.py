@@ -1,0 +1,387 @@
+"""helpers.plots on real images: every bar read back from the figure must be a measured byte count.
+
+Inputs are the engine-built fixtures (``lab``, ``built``), the stand-in seed of
+test_breakdown.py and dive's test-docker-image.tar.  Each test reads the bars
+back from the axes (their widths, their left edges, their colors), the tick
+labels, the titles and the notes, so a plot that draws the wrong numbers, or
+none, fails.
+"""
+
+from __future__ import annotations
+
+import re
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+from layerlab_fixtures import STAND_IN_SEED, STAND_IN_SEED_TAG  # noqa: E402
+from matplotlib.colors import to_rgba  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from test_dive_testdata import DOCKER_HIDDEN, DOCKER_SIZES, EXPECTED  # noqa: E402
+
+import helpers  # noqa: E402
+from helpers import plots  # noqa: E402
+from helpers.errors import LayerLabError  # noqa: E402
+
+MIB16 = 16777216
+ARTIFACT = 85
+BASE = 7792915
+HEAD16 = "RUN head -c 16777216 /dev/zero > /opt/build-dep.bin"
+DIVE_RECLAIMABLE = EXPECTED["test-docker-image.tar"]["layer_reclaimable"]
+
+#: The lab's layer labels: "L<index> <instruction, digests shortened, cut at 40 characters>".
+LAB_LABELS = {
+    "multi-RUN": [
+        r"L0 ADD file:[0-9a-f]{8}… in /",
+        re.escape("L1 RUN head -c 16777216 /dev/zero > /opt/b…"),
+        re.escape("L2 RUN sha256sum /opt/build-dep.bin > /art…"),
+        re.escape("L3 RUN rm /opt/build-dep.bin"),
+    ],
+    "single-RUN": [
+        r"L0 ADD file:[0-9a-f]{8}… in /",
+        re.escape("L1 RUN head -c 16777216 /dev/zero > /opt/b…"),
+    ],
+}
+
+
+@pytest.fixture(autouse=True)
+def figures():
+    """The figures a test made; closed afterwards (and nothing may be left open in pyplot)."""
+    made: list[Figure] = []
+    before = set(plt.get_fignums())
+    yield made
+    for figure in made:
+        plt.close(figure)
+    assert set(plt.get_fignums()) == before, "a plot left a figure open in pyplot"
+
+
+@pytest.fixture
+def lab_pair(lab):
+    return {"multi-RUN": lab["lab-multi-run"].analysis, "single-RUN": lab["lab-single-run"].analysis}
+
+
+@pytest.fixture(scope="module")
+def dive_image(dive_testdata):
+    return helpers.analyze(helpers.read_image(dive_testdata / "test-docker-image.tar"))
+
+
+@pytest.fixture(scope="module")
+def stand_in_seed(docker_client, alpine):
+    return helpers.build(STAND_IN_SEED, name="stand-in-seed", tag=STAND_IN_SEED_TAG, client=docker_client).analysis
+
+
+def _bars(ax) -> dict[str, list[tuple[float, float, float]]]:
+    """Each bar series of ``ax`` by label: (y centre, left, width) of every bar."""
+    return {
+        container.get_label(): [(p.get_y() + p.get_height() / 2, p.get_x(), p.get_width()) for p in container]
+        for container in ax.containers
+    }
+
+
+def _widths(ax, label: str) -> list[int]:
+    widths = [width for _, _, width in _bars(ax)[label]]
+    assert all(width == int(width) for width in widths)
+    return [int(width) for width in widths]
+
+
+def _ticks(ax) -> list[str]:
+    return [label.get_text() for label in ax.get_yticklabels()]
+
+
+def _notes(ax) -> list[str]:
+    return [text.get_text() for text in ax.texts]
+
+
+def _legend(fig: Figure) -> list[str]:
+    return [text.get_text() for legend in fig.legends for text in legend.get_texts()]
+
+
+def _check_frame(fig: Figure, title: str) -> None:
+    """A Figure, outside pyplot, 8 inches wide, with a title, labelled axes and byte ticks."""
+    assert isinstance(fig, Figure)
+    assert fig.get_size_inches()[0] == 8
+    assert fig.get_suptitle() == title or fig.axes[0].get_title(loc="left") == title
+    fig.draw_without_rendering()
+    for ax in fig.axes:
+        assert ax.get_ylabel()
+        for text in ax.get_xticklabels():
+            if text.get_text():
+                assert re.fullmatch(r"\d+(\.\d)? (B|KiB|MiB|GiB)", text.get_text()), text.get_text()
+    assert fig.axes[-1].get_xlabel() == "bytes (uncompressed regular files)"
+
+
+def _labels(ax) -> list[str]:
+    return [container.get_label() for container in ax.containers]
+
+
+# ---------------------------------------------------------------- layer_bars
+
+
+@pytest.mark.engine
+def test_layer_bars_lab(lab_pair, figures):
+    fig = plots.layer_bars(lab_pair)
+    figures.append(fig)
+    _check_frame(fig, "What each layer stores: visible vs reclaimable bytes")
+    expected = {
+        "multi-RUN": ([BASE, 0, ARTIFACT, 0], [0, MIB16, 0, 0]),
+        "single-RUN": ([BASE, ARTIFACT], [0, 0]),
+    }
+    assert len(fig.axes) == 2
+    for ax, (name, (visible, reclaimable)) in zip(fig.axes, expected.items(), strict=True):
+        assert ax.get_title(loc="left").startswith(f"{name}: stores ")
+        assert _labels(ax) == ["visible", "reclaimable"]
+        assert _widths(ax, "visible") == visible
+        assert _widths(ax, "reclaimable") == reclaimable
+        # stacked: each reclaimable part starts where the layer's visible part ends
+        assert [left for _, left, _ in _bars(ax)["reclaimable"]] == visible
+        assert [y for y, _, _ in _bars(ax)["visible"]] == list(range(len(visible)))
+        labels = _ticks(ax)
+        assert len(labels) == len(LAB_LABELS[name])
+        for label, pattern in zip(labels, LAB_LABELS[name], strict=True):
+            assert re.fullmatch(pattern, label), label
+        assert ax.get_ylim()[0] > ax.get_ylim()[1], "the base must be at the top"
+        assert {patch.get_facecolor() for patch in ax.containers[0]} == {to_rgba(plots.VISIBLE_COLOR)}
+        assert {patch.get_facecolor() for patch in ax.containers[1]} == {to_rgba(plots.HIDDEN_COLOR)}
+    first, second = fig.axes
+    assert first.get_shared_x_axes().joined(first, second)
+    assert first.get_xlim() == second.get_xlim()
+    assert first.get_xlim()[1] >= MIB16  # the widest bar, layer 1 of multi-RUN, fits
+    assert fig.axes[0].get_title(loc="left") == "multi-RUN: stores 23.4 MiB, 16.0 MiB of it reclaimable"
+    assert _legend(fig) == [plots.VISIBLE_LABEL, plots.HIDDEN_LABEL]
+    # ticks at whole MiB, labelled by format_bytes
+    ticks = first.xaxis.get_majorticklocs()
+    assert all(tick % 2**20 == 0 for tick in ticks)
+    assert first.xaxis.get_major_formatter()(MIB16, 0) == "16.0 MiB"
+
+
+def test_layer_bars_dive(dive_image, figures):
+    fig = plots.layer_bars({"dive": dive_image})
+    figures.append(fig)
+    _check_frame(fig, "What each layer stores: visible vs reclaimable bytes")
+    (ax,) = fig.axes
+    visible = [s - r for s, r in zip(DOCKER_SIZES, DIVE_RECLAIMABLE, strict=True)]
+    assert _widths(ax, "visible") == visible
+    assert _widths(ax, "reclaimable") == DIVE_RECLAIMABLE
+    labels = _ticks(ax)
+    assert labels[2] == "L2 RUN mkdir -p /root/example/really/nested"
+    assert labels[9] == "L9 RUN rm -rf /root/example/"
+    assert labels[13] == "L13 RUN chmod +x /root/saved.txt"
+    assert re.fullmatch(r"L10 ADD dir:[0-9a-f]{8}… in /root/\.data/", labels[10])
+    assert all(len(label.split(" ", 1)[1]) <= 40 for label in labels)
+
+
+def test_layer_bars_shares_one_scale_across_images(dive_image, dive_testdata, figures):
+    oci = helpers.analyze(helpers.read_image(dive_testdata / "test-oci-uncompressed-image.tar"))
+    fig = plots.layer_bars({"dive": dive_image, "oci": oci})
+    figures.append(fig)
+    dive_ax, oci_ax = fig.axes
+    assert dive_ax.get_xlim() == oci_ax.get_xlim()
+    assert dive_ax.get_xlim()[1] >= 1154361
+    assert _widths(oci_ax, "visible") == [11189]
+    assert _ticks(oci_ax) == ["L0 COPY README.md /README.md"]
+
+
+def test_no_images_is_an_error():
+    for plot in (plots.layer_bars, plots.stored_vs_visible):
+        with pytest.raises(LayerLabError, match="there is no image to plot"):
+            plot({})
+
+
+# ---------------------------------------------------------------- stored_vs_visible
+
+
+@pytest.mark.engine
+def test_stored_vs_visible_lab(lab_pair, figures):
+    fig = plots.stored_vs_visible(lab_pair)
+    figures.append(fig)
+    _check_frame(fig, "Stored vs visible: where the reclaimable bytes are, and who hid them")
+    multi, single = fig.axes
+    final = BASE + ARTIFACT
+    assert _bars(multi) == {
+        "stored: visible": [(0, 0, final)],
+        "L1 → hidden by L3: 16.0 MiB": [(0, final, MIB16)],
+        "visible": [(1, 0, final)],
+    }
+    assert "L1 → hidden by L3: 16.0 MiB" in _notes(multi)
+    assert _bars(single) == {"stored: visible": [(0, 0, final)], "visible": [(1, 0, final)]}
+    assert "nothing reclaimable" in _notes(single)
+    for ax in (multi, single):
+        assert _ticks(ax) == ["stored", "visible"]
+        assert "7.4 MiB" in _notes(ax)  # the visible bar's note
+    assert multi.get_xlim() == single.get_xlim()
+    assert multi.get_title(loc="left") == "multi-RUN: ships 23.4 MiB, shows 7.4 MiB"
+    colors = {label: {patch.get_facecolor() for patch in c} for label, c in zip(_labels(multi), multi.containers,
+                                                                                   strict=True)}
+    assert colors["stored: visible"] == colors["visible"] == {to_rgba(plots.VISIBLE_COLOR)}
+    assert colors["L1 → hidden by L3: 16.0 MiB"] == {to_rgba(plots.HIDDEN_COLOR)}
+
+
+def test_stored_vs_visible_dive(dive_image, figures):
+    fig = plots.stored_vs_visible({"dive": dive_image})
+    figures.append(fig)
+    (ax,) = fig.axes
+    bars = _bars(ax)
+    pairs = sorted((layer, by) for layer, by, _, _, _ in DOCKER_HIDDEN)  # all 6405 bytes: ordered by layer
+    segments = [f"L{layer} → hidden by L{by}: 6.3 KiB" for layer, by in pairs]
+    assert list(bars) == ["stored: visible", *segments, "visible"]
+    final = dive_image.final_bytes
+    assert final == 1188573
+    left = final
+    for label in segments:
+        assert bars[label] == [(0, left, 6405)]
+        left += 6405
+    assert left == 1220598  # dive's published size: the stored bar is the whole image
+    assert bars["visible"] == [(1, 0, final)]
+    assert [note for note in _notes(ax) if "→" in note] == segments
+
+
+@pytest.mark.engine
+def test_stored_vs_visible_stand_in_seed(stand_in_seed, figures):
+    fig = plots.stored_vs_visible({"stand-in seed": stand_in_seed})
+    figures.append(fig)
+    (ax,) = fig.axes
+    assert {label: widths for label, widths in ((k, [w for _, _, w in v]) for k, v in _bars(ax).items())} == {
+        "stored: visible": [stand_in_seed.final_bytes],
+        "L0 → hidden by L1: 13.9 KiB": [14206],
+        "L1 → hidden by L3: 10.4 KiB": [10600],
+        "L2 → hidden by L3: 3.0 KiB": [3100],
+        "L1 → hidden by L2: 2.9 KiB": [3000],
+        "visible": [stand_in_seed.final_bytes],
+    }
+
+
+# ---------------------------------------------------------------- biggest_paths
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize(
+    ("case", "layer", "depth", "paths", "visible", "hidden"),
+    [
+        ("lab-multi-run", 1, None, ["opt/build-dep.bin"], [0], [MIB16]),
+        ("lab-multi-run", 2, None, ["artifact.sha256"], [ARTIFACT], [0]),
+        ("tree-whiteout", 1, None, ["t/3", "t/x/2", "t/x/y/1"], [0, 0, 0], [300, 200, 100]),
+        ("tree-whiteout", 1, 1, ["t/"], [0], [600]),
+        ("hardlinks", 1, None, ["h1"], [4096], [0]),
+        ("opaque", 1, None, ["d/b", "d/a"], [0, 0], [700, 500]),
+    ],
+)
+def test_biggest_paths(built, lab, figures, case, layer, depth, paths, visible, hidden):
+    analysis = (lab | built)[case].analysis
+    fig = plots.biggest_paths(analysis, layer, depth=depth)
+    figures.append(fig)
+    (ax,) = fig.axes
+    assert _ticks(ax) == paths
+    assert _widths(ax, "visible") == visible
+    assert _widths(ax, "hidden") == hidden
+    assert [left for _, left, _ in _bars(ax)["hidden"]] == visible
+    title = ax.get_title(loc="left")
+    instruction = analysis.layers.at[layer, "instruction"]
+    instruction = instruction if len(instruction) <= 60 else instruction[:59] + "…"  # titles cut at 60
+    assert title.startswith(f"L{layer} {instruction}: biggest ")
+    assert title.endswith("files" if depth is None else f"directories (first {depth} path component)")
+    assert ax.get_ylabel() == ("files" if depth is None else "directories")
+    assert ax.get_xlabel() == "bytes (uncompressed regular files)"
+
+
+def test_biggest_paths_dive_base(dive_image, figures):
+    fig = plots.biggest_paths(dive_image, 0, top=4)
+    figures.append(fig)
+    (ax,) = fig.axes
+    assert _ticks(ax) == ["bin/[", "bin/getconf", "etc/passwd", "etc/group"]
+    assert _widths(ax, "visible") == [1075464, 77880, 340, 307]
+    assert ax.get_ylim()[0] > ax.get_ylim()[1], "the biggest must be at the top"
+
+
+@pytest.mark.engine
+def test_biggest_paths_keeps_the_end_of_long_paths(stand_in_seed, figures):
+    fig = plots.biggest_paths(stand_in_seed, 2, top=2)
+    figures.append(fig)
+    (ax,) = fig.axes
+    # usr/lib/python3.12/site-packages/django/__init__.py is 51 characters: its last 39 are kept.
+    assert _ticks(ax) == ["root/.cache/pip/http-v2/a/body", "…on3.12/site-packages/django/__init__.py"]
+    assert _widths(ax, "visible") == [9000, 6000]
+
+
+@pytest.mark.engine
+def test_biggest_paths_of_a_layer_without_files(lab, figures):
+    fig = plots.biggest_paths(lab["lab-multi-run"].analysis, 3)
+    figures.append(fig)
+    (ax,) = fig.axes
+    assert ax.containers == []
+    assert "layer 3 stores no regular files" in _notes(ax)
+    assert ax.get_title(loc="left") == "L3 RUN rm /opt/build-dep.bin: biggest files"
+
+
+# ---------------------------------------------------------------- breakdown
+
+
+@pytest.mark.engine
+def test_breakdown_lab(lab, figures):
+    fig = plots.breakdown(lab["lab-multi-run"].analysis, 1)
+    figures.append(fig)
+    _check_frame(fig, f"What L1 {HEAD16} stores")
+    (ax,) = fig.axes
+    assert _ticks(ax) == ["other"]
+    assert _widths(ax, "still visible") == [0]
+    assert _widths(ax, "hidden later") == [MIB16]
+    assert _notes(ax) == ["16.0 MiB, hidden by L3"]
+    assert _legend(fig) == ["still visible", "hidden by a later layer"]
+
+
+@pytest.mark.engine
+def test_breakdown_stand_in_seed(stand_in_seed, figures):
+    fig = plots.breakdown(stand_in_seed, 1)
+    figures.append(fig)
+    (ax,) = fig.axes
+    assert _ticks(ax) == ["pip", "bytecode", "setuptools & packaging", "apk database", "apk index cache"]
+    assert _widths(ax, "still visible") == [0, 0, 0, 0, 1500]
+    assert _widths(ax, "hidden later") == [4700, 4100, 2800, 2000, 0]
+    assert _notes(ax) == [
+        "4.6 KiB, hidden by L3",
+        "4.0 KiB, hidden by L2, L3",
+        "2.7 KiB, hidden by L3",
+        "2.0 KiB, hidden by L3",
+        "1.5 KiB",
+    ]
+    assert ax.get_title(loc="left").startswith("What L1 RUN mkdir -p /var/cache/apk /usr/lib/python3.1")
+
+
+def test_breakdown_takes_any_categorize(dive_image, figures):
+    fig = plots.breakdown(dive_image, 0, categorize=lambda path: path.split("/")[0])
+    figures.append(fig)
+    (ax,) = fig.axes
+    assert _ticks(ax) == ["bin", "etc"]
+    assert _widths(ax, "still visible") == [1153344, 1017]
+    assert _widths(ax, "hidden later") == [0, 0]
+    assert re.fullmatch(r"What L0 ADD file:[0-9a-f]{8}… in / stores", ax.get_title(loc="left"))
+
+
+def test_breakdown_of_a_layer_without_files(dive_image, figures):
+    fig = plots.breakdown(dive_image, 9)
+    figures.append(fig)
+    (ax,) = fig.axes
+    assert ax.containers == []
+    assert _notes(ax) == ["layer 9 stores no regular files"]
+
+
+# ---------------------------------------------------------------- figures
+
+
+def test_figures_stay_out_of_pyplot_use_rcparams_dpi_and_show_as_png(dive_image, figures):
+    with matplotlib.rc_context({"figure.dpi": 50}):
+        made = [
+            plots.layer_bars({"dive": dive_image}),
+            plots.stored_vs_visible({"dive": dive_image}),
+            plots.biggest_paths(dive_image, 0),
+            plots.breakdown(dive_image, 0),
+        ]
+    figures.extend(made)
+    for fig in made:
+        assert isinstance(fig, Figure)
+        assert fig.dpi == 50
+        assert repr(fig).startswith("<Figure size 400x")
+        assert fig._repr_png_().startswith(b"\x89PNG\r\n\x1a\n")
+    assert plt.get_fignums() == []
