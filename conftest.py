@@ -25,21 +25,13 @@ def _metadata(path: Path) -> dict:
     return json.loads(path.read_text()).get("metadata", {}).get("layerlab", {})
 
 
-def _lax(path: Path) -> bool:
-    """Lax for a live run of a notebook that asks for it; strict when it replays its recording."""
-    from helpers.engine import offline
-
-    meta = _metadata(path)
-    return meta.get("nbval") == "lax" and not ("internet" in meta.get("needs", []) and offline())
-
-
 def _marked_check(cell) -> bool:
     source_marked = any(line.strip() == "# NBVAL_CHECK_OUTPUT" for line in cell.source.splitlines())
     return source_marked or "nbval-check-output" in cell.metadata.get("tags", [])
 
 
 def pytest_collection_modifyitems(config, items):
-    from helpers.needs import unmet
+    from helpers.needs import compares_lax, unmet
 
     verdicts: dict[Path, str | None] = {}
     for item in items:
@@ -50,7 +42,7 @@ def pytest_collection_modifyitems(config, items):
             verdicts[path] = unmet(_metadata(path), path.parent)
         reason = verdicts[path]
         if reason is None:
-            if _lax(path):
+            if compares_lax(_metadata(path)):
                 item.options["check"] = _marked_check(item.cell)
             continue
         if os.environ.get("LAYERLAB_REQUIRE_ENGINE") == "1" and "internet" not in reason:

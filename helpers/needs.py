@@ -7,6 +7,7 @@ A notebook declares its needs in its metadata, for example
 * ``engine``: a reachable Docker Engine;
 * ``internet``: the network, which offline mode (``LAYERLAB_OFFLINE=1``) never has;
 * ``images``: images that must already be in the engine when offline;
+* ``nbval``: ``"lax"`` to check live runs on the marked cells only (see :func:`compares_lax`);
 * ``recording``: a recording (relative to the notebook) of everything the
   notebook builds; where it exists, the notebook replays it when it cannot
   build, so neither the engine nor the internet is then needed.
@@ -47,3 +48,14 @@ def unmet(needs: dict, folder: Path | None = None) -> str | None:
                 except docker.errors.ImageNotFound:
                     return f"needs {image} in the engine, and offline mode never pulls (see .ci/run for how to make it)"
     return None
+
+
+def compares_lax(needs: dict) -> bool:
+    """True when a live run should compare only the cells marked ``# NBVAL_CHECK_OUTPUT``.
+
+    That is a notebook that asks for it (``"nbval": "lax"``, because its exact
+    sizes drift with the internet's packages) and is not replaying its recording:
+    a replay reproduces the recorded outputs exactly, so it is checked strictly.
+    """
+    replaying = "internet" in needs.get("needs", []) and offline()
+    return needs.get("nbval") == "lax" and not replaying

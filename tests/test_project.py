@@ -69,3 +69,14 @@ def test_a_notebook_with_its_recording_replays_offline_instead_of_skipping(monke
     (tmp_path / "recordings").mkdir()
     (tmp_path / "recordings" / "seed.json.gz").write_bytes(b"")
     assert unmet(needs, tmp_path) is None
+
+
+def test_live_runs_of_lax_notebooks_compare_marked_cells_but_replays_compare_all(monkeypatch):
+    from helpers.needs import compares_lax
+
+    lax = {"needs": ["engine", "internet"], "nbval": "lax"}
+    monkeypatch.setenv("LAYERLAB_OFFLINE", "0")
+    assert compares_lax(lax) is True
+    assert compares_lax({"needs": ["engine"]}) is False
+    monkeypatch.setenv("LAYERLAB_OFFLINE", "1")
+    assert compares_lax(lax) is False  # offline it can only replay, and a replay is exact
