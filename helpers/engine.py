@@ -261,8 +261,11 @@ def _run_build(
             if "errorDetail" in chunk or "error" in chunk:
                 message = (chunk.get("errorDetail") or {}).get("message") or chunk.get("error") or "unknown error"
                 where = f"step {step.number}/{step.total} `{step.instruction}`" if step else "the build"
+                pulling = step is not None and step.instruction.upper().startswith("FROM")
                 raise BuildFailed(
                     f"{name}: {where} failed: {message.strip()}",
+                    "the engine could not get the base image: check the network, or make the image locally "
+                    f"and set {OFFLINE_VARIABLE}=1" if pulling else
                     "fix that instruction, or the files it uses, and build again",
                     list(log),
                     step=step.number if step else None,
@@ -371,6 +374,17 @@ def attempts_table(outcomes: Mapping[str, Analysis | BuildFailed]) -> pd.DataFra
     return pd.DataFrame(rows, columns=ATTEMPT_COLUMNS).astype(
         {"failed_step": "Int64", "stored_bytes": "Int64", "reclaimable_bytes": "Int64"}
     )
+
+
+def require_built(outcomes: Mapping[str, Analysis | BuildFailed], names=None) -> dict[str, Analysis]:
+    """The analyses of ``names`` (default: all), raising the first one's :class:`BuildFailed` if it did not build."""
+    chosen = {}
+    for name in names if names is not None else outcomes:
+        outcome = outcomes[name]
+        if isinstance(outcome, BuildFailed):
+            raise outcome
+        chosen[name] = outcome
+    return chosen
 
 
 def attempt_builds(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 
 import pandas as pd
@@ -14,7 +13,8 @@ from .sizes import format_bytes
 
 
 def _show_layerlab_error(shell, etype, value, tb, tb_offset=None):  # IPython's custom-exception signature
-    print(f"{etype.__name__}: {value}", file=sys.stderr)
+    """Report a LayerLabError as a one-line error: the cell still fails (Run All stops, nbval sees it)."""
+    shell._showtraceback(etype, value, f"{etype.__name__}: {value}".splitlines())
     return None
 
 

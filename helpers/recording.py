@@ -273,8 +273,7 @@ def build_or_replay(
     progress=None,
 ) -> dict[str, Analysis]:
     """Like :func:`attempt_or_replay`, for variants that must all build: a failure raises it."""
-    outcomes = attempt_or_replay(variants, recording, context, needs_internet=needs_internet, progress=progress)
-    for outcome in outcomes.values():
-        if isinstance(outcome, BuildFailed):
-            raise outcome
-    return dict(outcomes)  # type: ignore[arg-type]
+    from .engine import require_built
+
+    return require_built(attempt_or_replay(variants, recording, context, needs_internet=needs_internet,
+                                           progress=progress))

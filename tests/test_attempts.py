@@ -36,3 +36,13 @@ def test_each_variant_is_built_or_says_which_step_failed_and_why(docker_client, 
     assert rows.at["no-network", "failed_step"] == 2
     assert rows.at["no-network", "last_log_line"] == "    required by: world[python3]"
     assert "\x1b" not in "".join(str(v) for v in table.to_numpy().ravel())
+
+
+def test_require_built_raises_the_failure_of_a_variant_that_did_not_build():
+    from helpers.engine import require_built
+    from helpers.errors import BuildFailed
+
+    failure = BuildFailed("m: step 2/2 `RUN false` failed", "fix it", ["last"], step=2)
+    with pytest.raises(BuildFailed, match="step 2/2"):
+        require_built({"ok": "stands for an analysis", "m": failure})
+    assert require_built({"ok": "stands for an analysis", "m": failure}, ["ok"]) == {"ok": "stands for an analysis"}
