@@ -228,7 +228,23 @@ def _image_manifests(store: BlobStore, index: dict, depth: int = 0) -> list[tupl
     return found
 
 
-def _pick_manifest(store: BlobStore, index: dict, platform: str | None) -> dict:
+REF_ANNOTATION = "org.opencontainers.image.ref.name"
+
+
+def _by_ref(index: dict, ref: str) -> dict:
+    """The index narrowed to the descriptors tagged ``ref`` (``org.opencontainers.image.ref.name``)."""
+    tagged = [d for d in index.get("manifests", []) or [] if (d.get("annotations") or {}).get(REF_ANNOTATION) == ref]
+    if not tagged:
+        refs = sorted({(d.get("annotations") or {}).get(REF_ANNOTATION, "") for d in index.get("manifests", []) or []})
+        raise ArchiveError(
+            f"the layout has no image tagged {ref!r}", f"pick one of: {', '.join(r for r in refs if r) or '(none)'}"
+        )
+    return {**index, "manifests": tagged}
+
+
+def _pick_manifest(store: BlobStore, index: dict, platform: str | None, ref: str | None = None) -> dict:
+    if ref is not None:
+        index = _by_ref(index, ref)
     candidates = _image_manifests(store, index)
     if not candidates:
         raise ArchiveError("index.json lists no image manifest", "the archive is empty or malformed")
@@ -281,15 +297,18 @@ def _without_stargz_metadata(entries: list[Entry]) -> list[Entry]:
     return [e for e in entries if e.path not in STARGZ_METADATA]
 
 
-def resolve_image(store: BlobStore, source: str, container: str, platform: str | None = None) -> Image:
+def resolve_image(
+    store: BlobStore, source: str, container: str, platform: str | None = None, ref: str | None = None
+) -> Image:
     """Find the image in ``store`` and assemble it, layers base first.
 
-    ``container`` is ``"tar"`` or ``"directory"``; it only names the format.
+    ``container`` is ``"tar"`` or ``"directory"``; it only names the format.  In
+    an OCI layout holding several images, ``ref`` picks the one tagged so.
     """
     layers: list[tuple[str, ScannedLayer, str, str | None]] = []  # name, scan, media type, expected digest
     tags: list[str] = []
     stargz: set[int] = set()
-    docker_manifest = store.doc("manifest.json")
+    docker_manifest = store.doc("manifest.json") if ref is None else None
     if docker_manifest is not None:
         fmt = "docker-archive+oci" if store.doc("index.json") is not None else "docker-archive"
         entries = _load_json(store, "manifest.json", "manifest.json")
@@ -312,7 +331,7 @@ def resolve_image(store: BlobStore, source: str, container: str, platform: str |
     elif store.doc("index.json") is not None:
         fmt = "oci-layout" if container == "directory" else "oci-archive"
         index = _load_json(store, "index.json", "index.json")
-        descriptor = _pick_manifest(store, index, platform)  # type: ignore[arg-type]
+        descriptor = _pick_manifest(store, index, platform, ref)  # type: ignore[arg-type]
         manifest = _load_json(store, _blob_name(descriptor["digest"]), "image manifest")
         config = _load_json(store, _blob_name(manifest.get("config", {}).get("digest", "")), "image config")  # type: ignore[union-attr]
         ref = (descriptor.get("annotations") or {}).get("org.opencontainers.image.ref.name")
@@ -348,10 +367,10 @@ def read_archive_stream(stream: BinaryIO, source: str, platform: str | None = No
     return resolve_image(StreamedArchive(stream, source), source, "tar", platform)
 
 
-def read_path(path: str | os.PathLike, platform: str | None = None) -> Image:
-    """Read an image from an archive file or a layout directory."""
+def read_path(path: str | os.PathLike, platform: str | None = None, ref: str | None = None) -> Image:
+    """Read an image from an archive file or a layout directory (``ref`` picks a tagged image of a layout)."""
     path = Path(path)
     if path.is_dir():
-        return resolve_image(LayoutDirectory(path), str(path), "directory", platform)
+        return resolve_image(LayoutDirectory(path), str(path), "directory", platform, ref)
     with path.open("rb") as stream:
-        return read_archive_stream(stream, str(path), platform)
+        return resolve_image(StreamedArchive(stream, str(path)), str(path), "tar", platform, ref)

@@ -36,7 +36,7 @@ def _build(args: argparse.Namespace) -> None:
     context = Path(args.context)
     dockerfile = Path(args.file) if args.file else context / "Dockerfile"
     built = build(dockerfile, context, name=args.tag or context.resolve().name, tag=args.tag,
-                  progress=print_progress(sys.stderr))
+                  progress=print_progress(sys.stderr), engine=args.engine)
     _emit(built.analysis, args.json)
 
 
@@ -72,6 +72,8 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("-f", "--file", help="the Dockerfile (default: CONTEXT/Dockerfile)")
     build.add_argument("-t", "--tag", help="tag the result (default: layerlab/<folder>:latest)")
     build.add_argument("--json", action="store_true", help="print one JSON object")
+    build.add_argument("--engine", choices=["docker", "embedded"],
+                       help="who builds (default: LAYERLAB_ENGINE, else Docker if it answers, else embedded)")
     build.set_defaults(run=_build)
 
     record = commands.add_parser("record", help="build variants for real and write a recording to replay later")

@@ -27,7 +27,14 @@ from dockerfile_parse import DockerfileParser
 
 from .analysis import Analysis, analyze
 from .archive import read_archive_stream
-from .errors import BaseImageMissing, BuildFailed, DockerfileError, EngineUnavailable, SourceNotFound
+from .errors import (
+    BaseImageMissing,
+    BuildFailed,
+    DockerfileError,
+    EngineUnavailable,
+    LayerLabError,
+    SourceNotFound,
+)
 from .model import Image
 from .sizes import format_bytes
 
@@ -176,13 +183,11 @@ class BuildStep:
 Progress = Callable[[str, BuildStep], None]
 
 
-def print_progress(stream: TextIO | None = None) -> Progress:
-    """A progress callback that prints ``[name] step k/n INSTRUCTION → SIZE`` as each step lands.
+class _ProgressPrinter:
+    def __init__(self, stream: TextIO | None) -> None:
+        self.stream = stream
 
-    It prints nothing that changes between runs (no ids, no cache hits, no timings).
-    """
-
-    def report(name: str, step: BuildStep) -> None:
+    def __call__(self, name: str, step: BuildStep) -> None:
         text = step.instruction if len(step.instruction) <= 64 else step.instruction[:63] + "…"
         keyword = step.instruction.split(" ", 1)[0].upper()
         if keyword in _LAYER_INSTRUCTIONS and step.layer_bytes is not None:
@@ -191,9 +196,63 @@ def print_progress(stream: TextIO | None = None) -> Progress:
             size = "base"
         else:
             size = "no layer"
-        print(f"[{name}] step {step.number}/{step.total}  {text}  → {size}", file=stream or sys.stdout, flush=True)
+        self._print(f"[{name}] step {step.number}/{step.total}  {text}  → {size}")
 
-    return report
+    def done(self, name: str, engine: str) -> None:
+        """Say which engine built ``name``."""
+        self._print(f"[{name}] built by {ENGINE_LABELS[engine]}")
+
+    def _print(self, line: str) -> None:
+        print(line, file=self.stream or sys.stdout, flush=True)
+
+
+def print_progress(stream: TextIO | None = None) -> Progress:
+    """A progress callback that prints ``[name] step k/n INSTRUCTION → SIZE`` as each step lands.
+
+    It prints nothing that changes between runs (no ids, no cache hits, no
+    timings), and at the end of each build which engine built it.
+    """
+    return _ProgressPrinter(stream)
+
+
+# ---------------------------------------------------------------- choosing an engine
+
+ENGINE_VARIABLE = "LAYERLAB_ENGINE"
+ENGINES = ("docker", "embedded", "recorded")
+ENGINE_LABELS = {"docker": "the Docker Engine", "embedded": "the embedded builder (umoci + proot)"}
+
+
+def select_engine(engine: str | None = None) -> str:
+    """``docker`` or ``embedded``: the parameter, else ``LAYERLAB_ENGINE``, else Docker if it answers, else embedded.
+
+    ``recorded`` (or no engine at all) means nothing builds here: it raises
+    :class:`EngineUnavailable`, and :mod:`helpers.recording` replays instead.
+    """
+    from .embedded import ToolMissing, require_tools
+
+    chosen = (engine or os.environ.get(ENGINE_VARIABLE, "") or "auto").strip().lower()
+    if chosen not in (*ENGINES, "auto"):
+        raise LayerLabError(f"unknown engine {chosen!r}", f"use one of: {', '.join(ENGINES)} (or leave it unset)")
+    if chosen == "recorded":
+        raise EngineUnavailable(f"{ENGINE_VARIABLE}=recorded: nothing builds here", "notebooks replay recordings")
+    if chosen == "docker":
+        docker_client()
+        return "docker"
+    if chosen == "embedded":
+        require_tools()
+        return "embedded"
+    try:
+        docker_client()
+        return "docker"
+    except EngineUnavailable as no_docker:
+        try:
+            require_tools()
+        except ToolMissing as no_tools:
+            raise EngineUnavailable(
+                f"nothing can build here: {no_docker.message}, and {no_tools.message}",
+                f"start a Docker Engine, or {no_tools.hint}",
+            ) from no_tools
+        return "embedded"
 
 
 @dataclass
@@ -309,18 +368,17 @@ def build(
     tag: str | None = None,
     progress: Progress | None = None,
     client: docker.DockerClient | None = None,
+    engine: str | None = None,
 ) -> Built:
-    """Build one Dockerfile (a path, or its text) with the engine and analyse the result.
+    """Build one Dockerfile (a path, or its text) and analyse the result.
 
-    ``context`` defaults to the Dockerfile's folder, or an empty folder for a
-    Dockerfile given as text.
+    ``engine`` is ``docker`` or ``embedded`` (default: :func:`select_engine`;
+    passing a ``client`` means Docker).  ``context`` defaults to the
+    Dockerfile's folder, or an empty folder for a Dockerfile given as text.
     """
-    client = client or docker_client()
+    engine = "docker" if client is not None and engine is None else select_engine(engine)
     text, path = _dockerfile_text(dockerfile)
-    if offline():
-        _check_bases(client, text)
-    else:
-        base_images(text)  # fail early and clearly on a Dockerfile that cannot parse
+    base_images(text)  # fail early and clearly on a Dockerfile that cannot parse
     tag = tag or _tag_for(name)
     with tempfile.TemporaryDirectory(prefix="layerlab-") as scratch:
         if context is None:
@@ -328,13 +386,29 @@ def build(
         context = Path(context)
         if not context.is_dir():
             raise DockerfileError(f"the build context {context} is not a directory", "pass an existing folder")
-        if path is None:
-            path = Path(scratch) / "Dockerfile"
-            path.write_text(text)
-        image_id = _run_build(client, name, context, path.resolve(), tag, progress)
-    analysis = analyze(read_engine_image(tag, client))
-    analysis.image.source = tag
-    return Built(name, tag, image_id, analysis)
+        if engine == "embedded":
+            from .embedded import EmbeddedBuilder
+
+            store_tag, analysis = EmbeddedBuilder().build(text, context, name, _slug_tag(tag), progress)
+            built = Built(name, store_tag, analysis.image.layers[-1].digest if analysis.image.layers else "", analysis)
+        else:
+            client = client or docker_client()
+            if offline():
+                _check_bases(client, text)
+            if path is None:
+                path = Path(scratch) / "Dockerfile"
+                path.write_text(text)
+            image_id = _run_build(client, name, context, path.resolve(), tag, progress)
+            analysis = analyze(read_engine_image(tag, client))
+            analysis.image.source = tag
+            built = Built(name, tag, image_id, analysis)
+    if progress is not None and hasattr(progress, "done"):
+        progress.done(name, engine)
+    return built
+
+
+def _slug_tag(tag: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", tag).strip("-.")
 
 
 def build_variants(
@@ -343,16 +417,18 @@ def build_variants(
     *,
     progress: Progress | None = None,
     client: docker.DockerClient | None = None,
+    engine: str | None = None,
 ) -> dict[str, Analysis]:
     """Build several Dockerfile variants side by side and return their analyses, by name.
 
     Each value is a Dockerfile path or a Dockerfile's text.  Progress goes to
-    ``progress`` (default: printed to stdout, one line per step).
+    ``progress`` (default: printed to stdout, one line per step, and which
+    engine built each).  ``engine``: see :func:`build`.
     """
-    client = client or docker_client()
+    engine = "docker" if client is not None and engine is None else select_engine(engine)
     progress = progress or print_progress()
     return {
-        name: build(dockerfile, context, name=name, progress=progress, client=client).analysis
+        name: build(dockerfile, context, name=name, progress=progress, client=client, engine=engine).analysis
         for name, dockerfile in variants.items()
     }
 
@@ -393,6 +469,7 @@ def attempt_builds(
     *,
     progress: Progress | None = None,
     client: docker.DockerClient | None = None,
+    engine: str | None = None,
 ) -> dict[str, Analysis | BuildFailed]:
     """Try to build every variant: each gives its analysis, or the :class:`BuildFailed` that stopped it.
 
@@ -400,12 +477,13 @@ def attempt_builds(
     tabulates the outcomes.  Engine-level problems (no engine, a missing base
     offline) still raise: they are not facts about the Dockerfile.
     """
-    client = client or docker_client()
+    engine = "docker" if client is not None and engine is None else select_engine(engine)
     progress = progress or print_progress()
     outcomes: dict[str, Analysis | BuildFailed] = {}
     for name, dockerfile in variants.items():
         try:
-            outcomes[name] = build(dockerfile, context, name=name, progress=progress, client=client).analysis
+            outcomes[name] = build(dockerfile, context, name=name, progress=progress, client=client,
+                                   engine=engine).analysis
         except BuildFailed as failure:
             outcomes[name] = failure
     return outcomes

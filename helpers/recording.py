@@ -131,6 +131,29 @@ def _metadata(client, dockerfiles: Mapping[str, str]) -> dict:
     }
 
 
+def _embedded_metadata(dockerfiles: Mapping[str, str]) -> dict:
+    import platform
+    import subprocess
+
+    from .embedded import require_tools
+    from .engine import base_images, offline
+
+    tools = require_tools()
+    versions = {tool: subprocess.run([path, "--version"], capture_output=True, text=True).stdout.split("\n")[0].strip()
+                for tool, path in tools.items() if tool != "proot"}
+    return {
+        "engine": "embedded builder",
+        "engine_version": "; ".join(versions.values()),
+        "api_version": "none",
+        "platform": f"linux/{ {'x86_64': 'amd64', 'aarch64': 'arm64'}.get(platform.machine(), platform.machine())}",
+        "base_images": {name: {"id": "see the image's first layer", "repo_digests": []}
+                        for text in dockerfiles.values() for name in base_images(text)},
+        "recorded_on": datetime.date.today().isoformat(),
+        "offline": offline(),
+        "dockerfiles": dict(dockerfiles),
+    }
+
+
 def record(
     variants: Mapping[str, str | os.PathLike],
     path: str | os.PathLike,
@@ -138,18 +161,21 @@ def record(
     *,
     progress=None,
     client=None,
+    engine: str | None = None,
 ) -> Recording:
-    """Build ``variants`` for real with the engine, then write their outcomes' recording to ``path``.
+    """Build ``variants`` for real, then write their outcomes' recording to ``path``.
 
     A variant whose build fails is recorded as that failure (its step, instruction,
     reason and log tail), so a release matrix replays as it ran.
     """
-    from .engine import _dockerfile_text, attempt_builds, docker_client
+    from .engine import _dockerfile_text, attempt_builds, docker_client, select_engine
 
-    client = client or docker_client()
+    engine = "docker" if client is not None and engine is None else select_engine(engine)
     texts = {name: _dockerfile_text(dockerfile)[0] for name, dockerfile in variants.items()}
-    outcomes = attempt_builds(variants, context, progress=progress, client=client)
-    metadata = _metadata(client, texts)
+    if engine == "docker":
+        client = client or docker_client()
+    outcomes = attempt_builds(variants, context, progress=progress, client=client, engine=engine)
+    metadata = _metadata(client, texts) if engine == "docker" else _embedded_metadata(texts)
     document = {
         "format": RECORDING_FORMAT,
         "version": RECORDING_VERSION,
@@ -206,14 +232,14 @@ def load_recording(path: str | os.PathLike) -> Recording:
 
 
 def _live_reason(needs_internet: bool):
-    """``(None, client)`` when builds can run live here, else ``(why not, None)``."""
-    from .engine import docker_client, offline
+    """``(None, engine)`` when builds can run live here (Docker, else embedded), else ``(why not, None)``."""
+    from .engine import offline, select_engine
     from .errors import EngineUnavailable
 
     if needs_internet and offline():
         return "offline mode (LAYERLAB_OFFLINE=1) is on and these builds need the internet", None
     try:
-        return None, docker_client()
+        return None, select_engine()
     except EngineUnavailable as exc:
         return exc.message, None
 
@@ -236,13 +262,13 @@ def attempt_or_replay(
     """
     from .engine import _dockerfile_text, attempt_builds
 
-    reason, client = _live_reason(needs_internet)
+    reason, engine = _live_reason(needs_internet)
     if reason is None:
         if os.environ.get(RECORD_VARIABLE, "").strip() == "1":
-            made = record(variants, recording, context, progress=progress, client=client)
+            made = record(variants, recording, context, progress=progress, engine=engine)
             print(f"Recorded {made.path.name}, {made.describe()}.")
             return made.outcomes
-        return attempt_builds(variants, context, progress=progress, client=client)
+        return attempt_builds(variants, context, progress=progress, engine=engine)
     path = Path(recording)
     how = (
         "run this with a Docker Engine" + (" and the internet" if needs_internet else "")

@@ -9,16 +9,27 @@ from .errors import ArchiveError
 from .model import Image
 
 
-def read_image(source: str | os.PathLike, platform: str | None = None) -> Image:
-    """Read ``source``: an archive file, an OCI layout directory, or an image name or ID in the engine."""
+def read_image(source: str | os.PathLike, platform: str | None = None, ref: str | None = None) -> Image:
+    """Read ``source``: an archive file, an OCI layout directory, or an image name or ID in the engine.
+
+    ``LAYOUT:REF`` (an OCI layout directory, a colon, a tag) picks one image of a
+    layout that holds several, as skopeo's ``oci:`` transport does.
+    """
     from .archive import read_path
 
     path = Path(source)
+    if ref is None and not path.exists() and ":" in str(source):
+        layout, _, tag = str(source).rpartition(":")
+        if layout and Path(layout, "index.json").is_file():
+            path, ref = Path(layout), tag
     if path.exists():
         if not (path.is_file() or path.is_dir()):
             raise ArchiveError(f"{path} is neither a regular file nor a directory", "pass an archive or a layout")
         try:
-            return read_path(path, platform)
+            image = read_path(path, platform, ref)
+            if ref is not None:
+                image.source = f"{path}:{ref}"
+            return image
         except PermissionError as exc:
             raise ArchiveError(f"cannot read {path}: permission denied", "check its permissions") from exc
     from .engine import read_engine_image

@@ -256,4 +256,5 @@ def test_build_json(alpine, tmp_path):
         "[layerlab-test/shadowed:latest] step 1/3  FROM alpine:3.20.3  → base",
         "[layerlab-test/shadowed:latest] step 2/3  RUN head -c 1000 /dev/zero > /f  → layer 1000 B",
         "[layerlab-test/shadowed:latest] step 3/3  RUN head -c 300 /dev/zero > /f  → layer 300 B",
+        "[layerlab-test/shadowed:latest] built by the Docker Engine",
     ]

@@ -78,11 +78,12 @@ def test_with_nothing_to_build_and_no_recording_the_message_says_what_is_needed(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_without_an_engine_there_is_nothing_to_record(tmp_path):
+def test_without_the_chosen_engine_there_is_nothing_to_record(tmp_path):
     out = tmp_path / "out.json.gz"
     done = subprocess.run(
         [sys.executable, "-m", "helpers", "record", str(out), "-v", f"lab={LAB['layerlab-test-multi-run']}"],
-        capture_output=True, text=True, env={**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"},
+        capture_output=True, text=True,
+        env={**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock", "LAYERLAB_ENGINE": "docker"},
     )
     assert done.returncode == 2
     assert done.stderr.startswith("error: no Docker Engine answered at unix:///nonexistent/docker.sock")

@@ -1,0 +1,467 @@
+"""The embedded builder: build a Dockerfile with no Docker daemon, as an unprivileged user.
+
+It orchestrates three well-kept tools from Debian/Ubuntu packages:
+
+* ``skopeo`` brings base images into a local OCI layout (from a registry, from
+  a ``docker save``/OCI archive, or from a rootfs tarball, which becomes the
+  image's single layer byte for byte, as in the official Alpine images);
+* ``umoci`` unpacks an image rootless, and repacks the changed root filesystem
+  as a new layer, with whiteouts for deletions;
+* ``proot`` runs each ``RUN`` step as a fake root inside that filesystem, with
+  ``/dev``, ``/proc`` and ``/sys`` bound.
+
+**proot is not a security boundary.**  It intercepts system calls with ptrace
+to fake ``root`` and a changed root directory; a ``RUN`` step runs with *your*
+user's rights and can read and write whatever you can.  Build only
+Dockerfiles you would run yourself.
+
+Every instruction Docker would commit as a layer (``RUN``, ``COPY``, ``ADD``)
+becomes one layer; the others change the config and add an ``empty_layer``
+history entry, as Docker's classic builder does.  Steps are cached in the
+store under a key made like Docker's (the parent image, the instruction, and
+for ``COPY``/``ADD`` the content of the copied files), so a re-run is fast.
+The result is an OCI layout that :mod:`helpers.archive` reads unchanged.
+
+In offline mode (``LAYERLAB_OFFLINE=1``) nothing is pulled and ``RUN`` steps
+get no network: proot cannot take it away, so offline builds run them under
+``unshare --net`` where the kernel allows it, and refuse otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dockerfile_parse import DockerfileParser
+
+from .analysis import analyze
+from .archive import REF_ANNOTATION, read_path
+from .errors import BaseImageMissing, BuildFailed, DockerfileError, LayerLabError
+from .layer_stream import scan_layer
+
+#: The tools the embedded builder runs, and the Debian/Ubuntu package that has each.
+TOOLS = {"skopeo": "skopeo", "umoci": "umoci", "proot": "proot"}
+STORE_VARIABLE = "LAYERLAB_STORE"
+ROOTFS_VARIABLE = "LAYERLAB_ROOTFS"
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_LOG_TAIL = 12
+_CONFIG_ONLY = {"ENV", "WORKDIR", "USER", "LABEL", "CMD", "ENTRYPOINT", "EXPOSE", "SHELL", "ARG", "STOPSIGNAL",
+                "VOLUME"}
+_SUPPORTED = _CONFIG_ONLY | {"FROM", "RUN", "COPY", "ADD"}
+
+
+class ToolMissing(LayerLabError):
+    """A tool the embedded builder needs is not installed."""
+
+
+def require_tools() -> dict[str, str]:
+    """The path of each tool, or :class:`ToolMissing` naming the package to install."""
+    found = {}
+    for tool, package in TOOLS.items():
+        path = shutil.which(tool)
+        if path is None:
+            raise ToolMissing(f"the embedded builder needs {tool}, which is not installed",
+                              f"install the {package} package (apt-get install {package})")
+        found[tool] = path
+    return found
+
+
+def store_root() -> Path:
+    """Where the embedded builder keeps its OCI layout and cache: ``LAYERLAB_STORE`` or ``~/.cache/layerlab``."""
+    return Path(os.environ.get(STORE_VARIABLE) or Path.home() / ".cache" / "layerlab").expanduser()
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.") or "image"
+
+
+def _tail(text: str) -> list[str]:
+    return [line for line in text.strip().splitlines() if line.strip()][-_LOG_TAIL:]
+
+
+def _run(command: list[str], what: str, **kwargs) -> subprocess.CompletedProcess:
+    done = subprocess.run(command, capture_output=True, text=True, **kwargs)
+    if done.returncode != 0:
+        last = (_tail(done.stderr or done.stdout) or ["no output"])[-1]
+        raise LayerLabError(f"{what} failed ({Path(command[0]).name} exited {done.returncode}): {last}",
+                            "see the tool's message; the embedded builder's store may need a clean start")
+    return done
+
+
+def _substitute(text: str, variables: dict[str, str]) -> str:
+    """``$NAME`` and ``${NAME}`` replaced as Docker does for ENV, WORKDIR, COPY and the like."""
+    return re.sub(r"\$(?:\{(\w+)\}|(\w+))", lambda m: variables.get(m.group(1) or m.group(2), ""), text)
+
+
+@dataclass
+class _Stage:
+    name: str | None
+    tag: str
+    env: dict[str, str] = field(default_factory=dict)
+    workdir: str = "/"
+    user: str = ""
+    shell: list[str] = field(default_factory=lambda: ["/bin/sh", "-c"])
+    bundle: Path | None = None
+    bundle_tag: str | None = None
+
+
+class EmbeddedBuilder:
+    """Builds Dockerfiles into the OCI layout of its store, with a per-step cache."""
+
+    def __init__(self, store: str | os.PathLike | None = None) -> None:
+        self.tools = require_tools()
+        self.root = Path(store) if store is not None else store_root()
+        self.layout = self.root / "oci"
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not (self.layout / "index.json").is_file():
+            _run([self.tools["umoci"], "init", "--layout", str(self.layout)], "creating the store's OCI layout")
+
+    # ---------------------------------------------------------- the layout
+    def _index(self) -> dict[str, str]:
+        """Tag → manifest digest, for every image in the layout."""
+        index = json.loads((self.layout / "index.json").read_text())
+        return {(d.get("annotations") or {}).get(REF_ANNOTATION, ""): d["digest"] for d in index.get("manifests") or []}
+
+    def _ref(self, tag: str) -> str:
+        return f"{self.layout}:{tag}"
+
+    def _umoci(self, *args: str, what: str) -> None:
+        _run([self.tools["umoci"], *args], what)
+
+    def _copy_tag(self, source: str, target: str) -> None:
+        self._umoci("tag", "--image", self._ref(source), target, what=f"tagging {target}")
+
+    # ---------------------------------------------------------- base images
+    def _find_rootfs(self, image: str) -> Path | None:
+        name, _, version = image.partition(":")
+        name = name.rsplit("/", 1)[-1]
+        for folder in filter(None, os.environ.get(ROOTFS_VARIABLE, "").split(os.pathsep)):
+            for candidate in sorted(Path(folder).glob(f"{name}-minirootfs-{version}-*.tar.gz")):
+                return candidate
+        return None
+
+    def import_rootfs(self, image: str, tarball: str | os.PathLike) -> str:
+        """Make ``image`` from a rootfs tarball the way official Alpine images are made.
+
+        The tarball becomes the single layer, byte for byte (skopeo's ``tarball:``
+        transport); the config gets Docker's default ``PATH`` and ``CMD ["/bin/sh"]``.
+        """
+        tag = "base-" + _slug(image)
+        _run([self.tools["skopeo"], "--insecure-policy", "copy", "-q", f"tarball:{Path(tarball).resolve()}",
+              f"oci:{self.layout}:{tag}"], f"importing {tarball} as {image}")
+        self._umoci("config", "--image", self._ref(tag), "--config.env", DEFAULT_PATH, "--config.cmd", "/bin/sh",
+                    "--history.created_by", '/bin/sh -c #(nop)  CMD ["/bin/sh"]', what=f"configuring {image}")
+        return tag
+
+    def import_archive(self, image: str, archive: str | os.PathLike) -> str:
+        """Bring ``image`` in from a ``docker save`` or OCI archive."""
+        tag = "base-" + _slug(image)
+        with tarfile.open(archive) as tar:
+            transport = "oci-archive" if "index.json" in tar.getnames() and "manifest.json" not in tar.getnames() \
+                else "docker-archive"
+        _run([self.tools["skopeo"], "--insecure-policy", "copy", "-q", f"{transport}:{Path(archive).resolve()}",
+              f"oci:{self.layout}:{tag}"], f"importing {archive} as {image}")
+        return tag
+
+    def base(self, image: str) -> str:
+        """The store's tag for a base image, importing it first if needed."""
+        from .engine import OFFLINE_VARIABLE, offline
+
+        tag = "base-" + _slug(image)
+        if tag in self._index():
+            return tag
+        if image == "scratch":
+            self._umoci("new", "--image", self._ref(tag), what="making an empty image for FROM scratch")
+            return tag
+        tarball = self._find_rootfs(image)
+        if tarball is not None:
+            return self.import_rootfs(image, tarball)
+        if offline():
+            raise BaseImageMissing(
+                f"base image {image} is not in the embedded builder's store, and offline mode "
+                f"({OFFLINE_VARIABLE}=1) never pulls",
+                f"set {ROOTFS_VARIABLE} to a folder holding its rootfs tarball "
+                "(e.g. alpine-minirootfs-3.20.3-x86_64.tar.gz), or import an archive with "
+                "EmbeddedBuilder().import_archive(name, path)",
+            )
+        name = image if "/" in image.split(":")[0] else f"library/{image}"
+        _run([self.tools["skopeo"], "--insecure-policy", "copy", "-q", f"docker://docker.io/{name}",
+              f"oci:{self.layout}:{tag}"], f"pulling {image}")
+        return tag
+
+    # ---------------------------------------------------------- steps
+    def _config(self, stage: _Stage, new: str, args: list[str], created_by: str) -> None:
+        self._umoci("config", "--image", self._ref(stage.tag), "--tag", new, *args,
+                    "--history.created_by", created_by, what=f"recording `{created_by}`")
+
+    def _bundle(self, stage: _Stage, scratch: Path) -> Path:
+        if stage.bundle is not None and stage.bundle_tag == stage.tag:
+            return stage.bundle
+        if stage.bundle is not None:
+            shutil.rmtree(stage.bundle, ignore_errors=True)
+        bundle = Path(tempfile.mkdtemp(prefix="bundle-", dir=scratch))
+        bundle.rmdir()
+        self._umoci("unpack", "--rootless", "--image", self._ref(stage.tag), str(bundle),
+                    what=f"unpacking {stage.tag}")
+        stage.bundle, stage.bundle_tag = bundle, stage.tag
+        return bundle
+
+    def _repack(self, stage: _Stage, new: str, created_by: str) -> None:
+        assert stage.bundle is not None
+        self._umoci("repack", "--refresh-bundle", "--image", self._ref(new), "--history.created_by", created_by,
+                    str(stage.bundle), what=f"committing `{created_by}`")
+        stage.bundle_tag = new
+
+    def _proot(self, stage: _Stage, rootfs: Path, argv: list[str]) -> list[str]:
+        from .engine import offline
+
+        command = [self.tools["proot"], "-0", "-r", str(rootfs), "-b", "/dev", "-b", "/proc", "-b", "/sys",
+                   "-w", stage.workdir or "/"]
+        if offline():
+            unshare = shutil.which("unshare")
+            if unshare is None:
+                raise ToolMissing("offline builds run RUN steps without a network through unshare, which is missing",
+                                  "install the util-linux package")
+            command = [unshare, "--map-root-user", "--net", "--", *command]
+        return [*command, "/usr/bin/env", "-i", *[f"{k}={v}" for k, v in stage.env.items()], *argv]
+
+    def _layer_bytes(self, tag: str) -> int:
+        """The newest layer's size the way ``docker history`` counts it: file bytes plus symlink target lengths."""
+        manifest_digest = self._index()[tag]
+        manifest = json.loads((self.layout / "blobs" / "sha256" / manifest_digest.split(":")[1]).read_text())
+        if not manifest["layers"]:
+            return 0
+        digest = manifest["layers"][-1]["digest"].split(":")[1]
+        with (self.layout / "blobs" / "sha256" / digest).open("rb") as blob:
+            entries = scan_layer(blob, digest).entries
+        return sum(e.size for e in entries if e.kind == "file") + sum(len(e.link) for e in entries
+                                                                     if e.kind == "symlink")
+
+    def _copy(self, stage: _Stage, value: str, context: Path, stages: dict[str, _Stage], add: bool,
+              scratch: Path) -> tuple[list[Path], str]:
+        words = shlex.split(value)
+        flags = [w for w in words if w.startswith("--")]
+        paths = [_substitute(w, stage.env) for w in words if not w.startswith("--")]
+        if len(paths) < 2:
+            raise DockerfileError(f"`{'ADD' if add else 'COPY'} {value}` needs a source and a destination",
+                                  "write SOURCE... DEST")
+        *sources, dest = paths
+        source_root = context
+        for flag in flags:
+            if flag.startswith("--from="):
+                other = stages.get(flag.split("=", 1)[1].lower())
+                if other is None:
+                    raise DockerfileError(f"`{flag}` names no earlier stage", "name a stage with FROM … AS NAME")
+                source_root = self._bundle(other, scratch) / "rootfs"
+        resolved = []
+        for source in sources:
+            path = (source_root / source.lstrip("/")).resolve()
+            if source_root.resolve() not in (path, *path.parents) or not path.exists():
+                raise DockerfileError(f"`{source}` is not in the build context {source_root}",
+                                      "copy only files inside the context")
+            resolved.append(path)
+        return resolved, dest
+
+    @staticmethod
+    def _content_key(paths: list[Path]) -> str:
+        digest = hashlib.sha256()
+        for root in paths:
+            for path in sorted([root, *root.rglob("*")] if root.is_dir() else [root]):
+                digest.update(str(path.relative_to(root.parent)).encode() + b"\0")
+                digest.update(oct(path.lstat().st_mode).encode())
+                if path.is_file() and not path.is_symlink():
+                    digest.update(hashlib.sha256(path.read_bytes()).digest())
+                elif path.is_symlink():
+                    digest.update(os.readlink(path).encode())
+        return digest.hexdigest()
+
+    def _place(self, rootfs: Path, stage: _Stage, sources: list[Path], dest: str, add: bool) -> None:
+        target = rootfs / (dest if dest.startswith("/") else f"{stage.workdir.rstrip('/')}/{dest}").lstrip("/")
+        if rootfs.resolve() not in (target.resolve(), *target.resolve().parents):
+            raise DockerfileError(f"the destination {dest} leaves the image's filesystem", "copy to a path inside it")
+        into_dir = dest.endswith("/") or len(sources) > 1 or target.is_dir()
+        for source in sources:
+            if add and source.is_file() and tarfile.is_tarfile(source):
+                target.mkdir(parents=True, exist_ok=True)
+                with tarfile.open(source) as archive:
+                    archive.extractall(target, filter="tar")  # refuses members that would land outside target
+            elif source.is_dir():
+                shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
+            else:
+                place = target / source.name if into_dir else target
+                place.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, place, follow_symlinks=False)
+
+    # ---------------------------------------------------------- building
+    def build(self, dockerfile_text: str, context: Path, name: str, tag: str, progress=None):
+        """Build ``dockerfile_text`` in ``context``; return ``(store tag, analysis)``."""
+        from .engine import BuildStep
+
+        try:
+            structure = DockerfileParser(fileobj=io.BytesIO(dockerfile_text.encode())).structure
+        except Exception as exc:  # dockerfile-parse raises plain exceptions on bad input
+            raise DockerfileError(f"the Dockerfile cannot be parsed: {exc}", "fix its syntax") from exc
+        structure = [item for item in structure if item["instruction"] != "COMMENT"]
+        for item in structure:
+            if item["instruction"] not in _SUPPORTED:
+                raise DockerfileError(
+                    f"{item['instruction']} (line {item['startline'] + 1}) is not supported by the embedded builder",
+                    f"supported: {', '.join(sorted(_SUPPORTED))}; or build with the Docker Engine",
+                )
+        total = len(structure)
+        stages: dict[str, _Stage] = {}
+        stage: _Stage | None = None
+        args: dict[str, str] = {}
+        with tempfile.TemporaryDirectory(prefix="layerlab-embedded-") as scratch_name:
+            scratch = Path(scratch_name)
+            for number, item in enumerate(structure, start=1):
+                keyword, value = item["instruction"], item["value"]
+                text = f"{keyword} {value}"
+                step = BuildStep(number, total, text)
+                if keyword == "FROM":
+                    words = [w for w in value.split() if not w.startswith("--")]
+                    image = _substitute(words[0], args)
+                    alias = words[2].lower() if len(words) >= 3 and words[1].lower() == "as" else None
+                    if image.lower() in stages:
+                        parent = stages[image.lower()]
+                        stage = _Stage(alias, parent.tag, dict(parent.env), parent.workdir, parent.user,
+                                       list(parent.shell))
+                    else:
+                        stage = _Stage(alias, self.base(image))
+                        stage.env = self._image_env(stage.tag)
+                    if alias:
+                        stages[alias] = stage
+                    if progress:
+                        progress(name, step)
+                    continue
+                if stage is None:
+                    raise DockerfileError(f"{keyword} (line {item['startline'] + 1}) comes before any FROM",
+                                          "start the Dockerfile with FROM")
+                try:
+                    stage.tag = self._step(stage, keyword, value, text, item, context, stages, args, scratch)
+                except BuildFailed as failure:
+                    failure.step = number
+                    failure.message = f"{name}: step {number}/{total} `{text}` failed: {failure.reason}"
+                    raise
+                if keyword in ("RUN", "COPY", "ADD"):
+                    step.layer_bytes = self._layer_bytes(stage.tag)
+                if progress:
+                    progress(name, step)
+            assert stage is not None
+            self._copy_tag(stage.tag, tag)
+        analysis = analyze(read_path(self.layout, ref=tag))
+        analysis.image.source = f"{self.layout}:{tag}"
+        return tag, analysis
+
+    def _image_env(self, tag: str) -> dict[str, str]:
+        manifest = json.loads((self.layout / "blobs" / "sha256" / self._index()[tag].split(":")[1]).read_text())
+        config = json.loads((self.layout / "blobs" / "sha256" / manifest["config"]["digest"].split(":")[1])
+                            .read_text()).get("config") or {}
+        return dict(item.split("=", 1) for item in config.get("Env") or [DEFAULT_PATH] if "=" in item)
+
+    def _step(self, stage: _Stage, keyword: str, value: str, text: str, item: dict, context: Path,
+              stages: dict[str, _Stage], args: dict[str, str], scratch: Path) -> str:
+        """Run one instruction (or take it from the cache) and return the tag of the image it makes."""
+        extra = ""
+        sources: list[Path] = []
+        dest = ""
+        if keyword in ("COPY", "ADD"):
+            sources, dest = self._copy(stage, value, context, stages, keyword == "ADD", scratch)
+            extra = self._content_key(sources)
+        if keyword == "RUN":
+            extra = json.dumps([stage.env, stage.workdir, stage.user, stage.shell])
+        key = hashlib.sha256(json.dumps([self._index()[stage.tag], text, extra]).encode()).hexdigest()
+        new = f"step-{key[:40]}"
+        self._apply_state(stage, keyword, value, args)
+        if new in self._index():
+            return new
+        if keyword == "RUN":
+            self._run_step(stage, value, text, new, scratch)
+        elif keyword in ("COPY", "ADD"):
+            rootfs = self._bundle(stage, scratch) / "rootfs"
+            self._place(rootfs, stage, sources, dest, keyword == "ADD")
+            what = "dir" if any(s.is_dir() for s in sources) else "file"
+            self._repack(stage, new, f"/bin/sh -c #(nop) {keyword} {what}:{extra} in {dest} ")
+        else:
+            self._config(stage, new, self._config_args(stage, keyword, value), f"/bin/sh -c #(nop)  {text}")
+        return new
+
+    def _apply_state(self, stage: _Stage, keyword: str, value: str, args: dict[str, str]) -> None:
+        variables = {**args, **stage.env}
+        if keyword == "ENV":
+            for word in shlex.split(value):
+                if "=" in word:
+                    key, _, val = word.partition("=")
+                    stage.env[key] = _substitute(val, variables)
+        elif keyword == "ARG":
+            key, _, default = value.partition("=")
+            args[key.strip()] = default
+        elif keyword == "WORKDIR":
+            path = _substitute(value, variables)
+            stage.workdir = path if path.startswith("/") else f"{stage.workdir.rstrip('/')}/{path}"
+        elif keyword == "USER":
+            stage.user = _substitute(value, variables)
+        elif keyword == "SHELL":
+            stage.shell = json.loads(value)
+
+    def _config_args(self, stage: _Stage, keyword: str, value: str) -> list[str]:
+        def exec_form(text: str) -> list[str]:
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                parsed = None
+            return parsed if isinstance(parsed, list) else [*stage.shell, text]
+
+        if keyword == "ENV":
+            return [a for k, v in stage.env.items() for a in ("--config.env", f"{k}={v}")]
+        if keyword == "WORKDIR":
+            return ["--config.workingdir", stage.workdir]
+        if keyword == "USER":
+            return ["--config.user", stage.user]
+        if keyword in ("CMD", "ENTRYPOINT"):
+            flag = f"--config.{keyword.lower()}"
+            return ["--clear", f"config.{keyword.lower()}", *[a for part in exec_form(value) for a in (flag, part)]]
+        if keyword == "LABEL":
+            return [a for word in shlex.split(value) if "=" in word for a in ("--config.label", word)]
+        if keyword == "EXPOSE":
+            return [a for port in value.split() for a in ("--config.exposedports", port if "/" in port
+                                                          else f"{port}/tcp")]
+        if keyword == "VOLUME":
+            return [a for v in exec_form(value) if not v.startswith("/bin/") for a in ("--config.volume", v)]
+        if keyword == "STOPSIGNAL":
+            return ["--config.stopsignal", value]
+        return []  # ARG and SHELL change only the builder's state
+
+    def _run_step(self, stage: _Stage, value: str, text: str, new: str, scratch: Path) -> None:
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = None
+        argv = parsed if isinstance(parsed, list) else [*stage.shell, value]
+        created_by = " ".join(argv) if isinstance(parsed, list) else f"{' '.join(stage.shell)} {value}"
+        rootfs = self._bundle(stage, scratch) / "rootfs"
+        if stage.workdir != "/":
+            (rootfs / stage.workdir.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        environment = {**os.environ, "PROOT_NO_SECCOMP": "1"}
+        done = subprocess.run(self._proot(stage, rootfs, argv), capture_output=True, text=True, env=environment)
+        if done.returncode != 0:
+            log = _tail(done.stdout + "\n" + done.stderr)
+            if "ptrace" in done.stderr and "Operation not permitted" in done.stderr:
+                raise LayerLabError("proot was refused by the kernel (ptrace is not permitted here)",
+                                    "run where ptrace is allowed, or build with the Docker Engine")
+            raise BuildFailed(
+                f"`{text}` failed",
+                "fix that instruction, or the files it uses, and build again",
+                log, instruction=text, reason=f"The command '{created_by}' returned a non-zero code: {done.returncode}",
+            )
+        self._repack(stage, new, created_by)

@@ -1,0 +1,241 @@
+"""The embedded builder (skopeo + umoci + proot), against the real Docker Engine on the same Dockerfiles.
+
+Equivalence: for every fixture Dockerfile both engines give the same per-layer
+file sets (path, kind, size, mode) and the same stored, final and reclaimable
+bytes.  Two differences are inherent, and only they are ignored:
+
+* a whiteout's own mode: overlay2 writes ``.wh.`` entries as 0600, umoci as 0000;
+  a whiteout has no content, and no reader uses its mode;
+* a directory deleted and re-created in one step: overlay2 marks it opaque
+  (``.wh..wh..opq``), umoci whites out each child it held.  Both hide the same
+  bytes, so the figures and the final filesystem still agree;
+* deleting one name of a hard-linked file: overlay2 stores only the whiteout,
+  but umoci diffs by metadata, sees the other name's link count change, and
+  stores that file again in full.  The embedded image really ships those bytes
+  once more, and the figures say so (checked exactly in
+  ``test_deleting_one_hard_link_re_stores_the_other``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from layerlab_fixtures import ALPINE_TARBALLS, CASES, FIXTURES, LAB_VARIANTS, tag_for
+
+import helpers
+from helpers.embedded import EmbeddedBuilder, ToolMissing, require_tools
+from helpers.errors import BaseImageMissing, BuildFailed, DockerfileError
+
+ALL_CASES = [*CASES, *LAB_VARIANTS.values()]
+COLUMNS = ["layer", "path", "kind", "size", "mode"]
+
+
+def _tools_or_skip():
+    try:
+        require_tools()
+    except ToolMissing as exc:
+        if os.environ.get("LAYERLAB_REQUIRE_ENGINE") == "1":
+            pytest.fail(f"{exc} (LAYERLAB_REQUIRE_ENGINE=1)", pytrace=False)
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    _tools_or_skip()
+    with pytest.MonkeyPatch.context() as patch:
+        root = tmp_path_factory.mktemp("store")
+        patch.setenv("LAYERLAB_STORE", str(root))
+        patch.setenv("LAYERLAB_ROOTFS", str(ALPINE_TARBALLS))
+        yield root
+
+
+@pytest.fixture(scope="module")
+def embedded(store) -> dict[str, helpers.Analysis]:
+    return {
+        case: helpers.build(FIXTURES / case / "Dockerfile", name=case, engine="embedded",
+                            progress=lambda name, step: None).analysis
+        for case in ALL_CASES
+    }
+
+
+@pytest.fixture(scope="module")
+def docker_built(docker_client, alpine) -> dict[str, helpers.Analysis]:
+    return {
+        case: helpers.build(FIXTURES / case / "Dockerfile", name=case, tag=tag_for(f"docker-{case}"),
+                            client=docker_client, progress=lambda name, step: None).analysis
+        for case in ALL_CASES
+    }
+
+
+def _entries(analysis: helpers.Analysis) -> set[tuple]:
+    rows = analysis.files[COLUMNS].astype({"kind": str})
+    rows.loc[rows.kind == "whiteout", "mode"] = -1  # inherent: see the module doc
+    return set(rows.itertuples(index=False, name=None))
+
+
+def _visible(analysis: helpers.Analysis) -> set[tuple]:
+    return {(path, kind) for path, (kind, _, _) in analysis.merged.visible.items()}
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("case", [c for c in ALL_CASES if c != "hardlinks"])
+def test_the_embedded_builder_measures_what_docker_measures(embedded, docker_built, case):
+    ours, docker = embedded[case], docker_built[case]
+    for figure in ("layers", "stored_bytes", "final_bytes", "reclaimable_bytes", "efficiency"):
+        assert ours.summary()[figure] == docker.summary()[figure], figure
+    assert ours.layers.stored_bytes.tolist() == docker.layers.stored_bytes.tolist()
+    assert ours.layers.reclaimable_bytes.tolist() == docker.layers.reclaimable_bytes.tolist()
+    assert _visible(ours) == _visible(docker)
+    if case == "opaque":
+        assert set(ours.files.kind) >= {"whiteout"} and "opaque" not in set(ours.files.kind)
+        assert "opaque" in set(docker.files.kind)
+    else:
+        assert _entries(ours) == _entries(docker)
+
+
+@pytest.mark.engine
+def test_deleting_one_hard_link_re_stores_the_other(embedded, docker_built):
+    ours, docker = embedded["hardlinks"], docker_built["hardlinks"]
+    # Layer 1 is the same in both: h1 (4096 bytes) and h2, a hard link to it.
+    assert _entries(ours) - {e for e in _entries(ours) if e[0] == 2} == _entries(docker) - {
+        e for e in _entries(docker) if e[0] == 2}
+    # Layer 2 (rm /h1): Docker stores the whiteout only; umoci stores h2 again, in full.
+    assert {e[1:4] for e in _entries(docker) if e[0] == 2} == {(".wh.h1", "whiteout", 0)}
+    assert {e[1:4] for e in _entries(ours) if e[0] == 2} == {(".wh.h1", "whiteout", 0), ("h2", "file", 4096)}
+    assert ours.stored_bytes == docker.stored_bytes + 4096
+    assert ours.final_bytes == docker.final_bytes
+    assert (ours.reclaimable_bytes, docker.reclaimable_bytes) == (4096, 0)
+    assert {p for p, _ in _visible(ours)} == {p for p, _ in _visible(docker)}  # h2: a file here, a link there
+
+
+@pytest.mark.engine
+def test_the_base_layer_is_the_minirootfs_tarball_byte_for_byte(embedded):
+    import hashlib
+
+    base = embedded["lab-multi-run"].image.layers[0]
+    tarball = ALPINE_TARBALLS / "alpine-minirootfs-3.20.3-x86_64.tar.gz"
+    assert base.digest == "sha256:" + hashlib.sha256(tarball.read_bytes()).hexdigest()
+
+
+def test_history_matches_docker_s_shape(embedded):
+    history = [(s.created_by, s.empty_layer) for s in embedded["lab-multi-run"].image.history]
+    assert history[1:] == [
+        ('/bin/sh -c #(nop)  CMD ["/bin/sh"]', True),
+        ("/bin/sh -c head -c 16777216 /dev/zero > /opt/build-dep.bin", False),
+        ("/bin/sh -c sha256sum /opt/build-dep.bin > /artifact.sha256", False),
+        ("/bin/sh -c rm /opt/build-dep.bin", False),
+    ]
+    assert history[0][0].startswith("/bin/sh -c #(nop) ADD file:")
+
+
+def test_a_second_build_comes_from_the_cache(store, embedded):
+    steps = []
+    helpers.build(FIXTURES / "lab-multi-run" / "Dockerfile", name="again", engine="embedded",
+                  progress=lambda name, step: steps.append(step))
+    index = (store / "oci" / "index.json").read_text()
+    # Re-running took every step from the cache: no new step images appeared in the store.
+    assert index.count("step-") == (store / "oci" / "index.json").read_text().count("step-")
+    assert [s.layer_bytes for s in steps] == [None, 16777216, 85, 0]
+
+
+def test_config_instructions_reach_the_image_config(store, tmp_path):
+    (tmp_path / "hello.txt").write_text("hello\n")
+    dockerfile = (
+        "FROM alpine:3.20.3 AS base\nARG GREETING=hi\nENV APP=/app MSG=$GREETING\nWORKDIR $APP\n"
+        "COPY hello.txt ./\nRUN cp hello.txt copy.txt\nUSER nobody\nLABEL course=layers\nEXPOSE 8000\n"
+        'ENTRYPOINT ["python3"]\nCMD ["-m", "http.server"]\n'
+        "FROM scratch\nCOPY --from=base /app/copy.txt /copied.txt\n"
+    )
+    built = helpers.build(dockerfile, tmp_path, name="config", engine="embedded", progress=lambda n, s: None)
+    config = built.analysis.image.config
+    assert config["rootfs"]["diff_ids"] and len(built.analysis.image.layers) == 1
+    assert built.analysis.files.path.tolist() == ["copied.txt"]
+    first = helpers.analyze(helpers.read_image(f"{store / 'oci'}:{_stage_tag(store)}"))
+    settings = first.image.config["config"]
+    assert "APP=/app" in settings["Env"] and "MSG=hi" in settings["Env"]
+    assert settings["WorkingDir"] == "/app" and settings["User"] == "nobody"
+    assert settings["Labels"] == {"course": "layers"} and "8000/tcp" in settings["ExposedPorts"]
+    assert settings["Entrypoint"] == ["python3"] and settings["Cmd"] == ["-m", "http.server"]
+    assert set(first.files.path) >= {"app/hello.txt", "app/copy.txt"}
+
+
+def _stage_tag(store) -> str:
+    """The newest step of the first stage above: the one whose config carries the CMD."""
+    import json
+
+    index = json.loads((store / "oci" / "index.json").read_text())
+    for descriptor in reversed(index["manifests"]):
+        tag = descriptor["annotations"]["org.opencontainers.image.ref.name"]
+        if not tag.startswith("step-"):
+            continue
+        analysis = helpers.analyze(helpers.read_image(f"{store / 'oci'}:{tag}"))
+        if (analysis.image.config.get("config") or {}).get("Cmd") == ["-m", "http.server"]:
+            return tag
+    raise AssertionError("no step image carries the CMD")
+
+
+def test_add_extracts_a_local_tarball(store, tmp_path):
+    import io
+    import tarfile
+
+    with tarfile.open(tmp_path / "bundle.tar.gz", "w:gz") as archive:
+        data = b"x" * 300
+        info = tarfile.TarInfo("pkg/data.bin")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    built = helpers.build("FROM alpine:3.20.3\nADD bundle.tar.gz /opt/\n", tmp_path, name="add",
+                          engine="embedded", progress=lambda n, s: None)
+    layer = built.analysis.files.query("layer == 1")
+    assert layer.loc[layer.kind == "file", ["path", "size"]].values.tolist() == [["opt/pkg/data.bin", 300]]
+
+
+def test_a_failing_run_says_which_step_with_its_exit_code_and_log(store):
+    with pytest.raises(BuildFailed) as caught:
+        helpers.build("FROM alpine:3.20.3\nRUN echo first\nRUN echo embedded-boom && exit 3\n", name="fails",
+                      engine="embedded", progress=lambda n, s: None)
+    failure = caught.value
+    assert failure.step == 3
+    assert "step 3/3 `RUN echo embedded-boom && exit 3`" in failure.message
+    assert failure.reason.endswith("returned a non-zero code: 3")
+    assert failure.log_tail[-1] == "embedded-boom"
+
+
+def test_an_unsupported_instruction_is_named_with_its_line(store):
+    with pytest.raises(DockerfileError, match=r"HEALTHCHECK \(line 3\) is not supported"):
+        helpers.build("FROM alpine:3.20.3\nRUN true\nHEALTHCHECK CMD true\n", name="x", engine="embedded")
+
+
+def test_a_missing_base_offline_names_it_and_how_to_provide_it(store, monkeypatch):
+    monkeypatch.setenv("LAYERLAB_ROOTFS", "")
+    with pytest.raises(BaseImageMissing, match="alpine:9.9.9 .*LAYERLAB_ROOTFS"):
+        helpers.build("FROM alpine:9.9.9\n", name="x", engine="embedded")
+
+
+def test_a_missing_tool_names_the_package(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ToolMissing, match=r"apt-get install skopeo"):
+        EmbeddedBuilder(tmp_path / "store")
+
+
+def test_auto_selection_falls_back_to_embedded_without_docker(store, monkeypatch):
+    from helpers.engine import select_engine
+
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    monkeypatch.delenv("LAYERLAB_ENGINE", raising=False)
+    assert select_engine() == "embedded"
+    monkeypatch.setenv("LAYERLAB_ENGINE", "recorded")
+    with pytest.raises(helpers.LayerLabError, match="nothing builds here"):
+        select_engine()
+
+
+def test_the_cli_builds_with_the_embedded_engine_and_says_so(store, tmp_path):
+    shutil.copy(FIXTURES / "shadowed" / "Dockerfile", tmp_path / "Dockerfile")
+    done = subprocess.run([sys.executable, "-m", "helpers", "build", str(tmp_path), "--engine", "embedded", "--json"],
+                          capture_output=True, text=True, env={**os.environ, "DOCKER_HOST": "unix:///nonexistent"})
+    assert done.returncode == 0, done.stderr
+    assert "built by the embedded builder (umoci + proot)" in done.stderr
+    assert '"reclaimable_bytes": 1000' in done.stdout
