@@ -1,0 +1,69 @@
+"""Wall time of the lab's builds with the Docker Engine and with the embedded builder, on this machine.
+
+    LAYERLAB_ROOTFS=../shared/alpine .venv/bin/python benchmarks/engines.py [--runs 3]
+
+Both engines have the base image already (Docker: alpine:3.20.3 in the engine;
+embedded: imported into its store before timing); every step is built anew in
+each run (Docker with no cache, embedded with a fresh step cache).  It prints
+the median of each and their ratio; the target is embedded <= 1.5 x Docker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures"
+VARIANTS = ["lab-multi-run", "lab-single-run"]
+
+
+def docker_once() -> float:
+    start = time.perf_counter()
+    for variant in VARIANTS:
+        subprocess.run(["docker", "build", "-q", "--no-cache", "--network", "none", "-t", f"layerlab-bench/{variant}",
+                        str(FIXTURES / variant)], check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def embedded_once(base_store: Path) -> float:
+    from helpers.embedded import EmbeddedBuilder
+
+    with tempfile.TemporaryDirectory() as folder:
+        store = Path(folder) / "store"
+        shutil.copytree(base_store, store, symlinks=True)
+        builder = EmbeddedBuilder(store)
+        start = time.perf_counter()
+        for variant in VARIANTS:
+            text = (FIXTURES / variant / "Dockerfile").read_text()
+            builder.build(text, FIXTURES / variant, variant, f"bench-{variant}")
+        return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    runs = parser.parse_args().runs
+    os.environ.setdefault("LAYERLAB_OFFLINE", "1")
+    from helpers.embedded import EmbeddedBuilder
+
+    with tempfile.TemporaryDirectory() as folder:
+        base_store = Path(folder) / "base"
+        EmbeddedBuilder(base_store).base("alpine:3.20.3")
+        docker = [docker_once() for _ in range(runs)]
+        embedded = [embedded_once(base_store) for _ in range(runs)]
+    d, e = statistics.median(docker), statistics.median(embedded)
+    print(f"cores: {os.cpu_count()}, runs: {runs}, builds per run: {len(VARIANTS)} (lab multi-RUN, single-RUN)")
+    print(f"docker engine   median {d:6.2f} s   runs {', '.join(f'{t:.2f}' for t in docker)}")
+    print(f"embedded        median {e:6.2f} s   runs {', '.join(f'{t:.2f}' for t in embedded)}")
+    print(f"ratio embedded/docker: {e / d:.2f} (target <= 1.50: {'met' if e / d <= 1.5 else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    main()
