@@ -9,7 +9,7 @@ from .analysis import Analysis, analyze
 from .errors import LayerLabError
 from .notebook import headline, layer_table, setup, show_dockerfiles, side_by_side
 from .sizes import format_bytes
-from .sources import read_image
+from .sources import read_image, save_stream
 
 __all__ = [
     "Analysis",
@@ -21,6 +21,7 @@ __all__ = [
     "headline",
     "layer_table",
     "read_image",
+    "save_stream",
     "setup",
     "show_dockerfiles",
     "side_by_side",

@@ -60,6 +60,34 @@ _CONFIG_ONLY = {"ENV", "WORKDIR", "USER", "LABEL", "CMD", "ENTRYPOINT", "EXPOSE"
 _SUPPORTED = _CONFIG_ONLY | {"FROM", "RUN", "COPY", "ADD"}
 
 
+class _ProcessOutput(io.RawIOBase):
+    """A command's standard output as a readable stream; a failed command is an error at the end."""
+
+    def __init__(self, command: list[str], what: str) -> None:
+        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._what = what
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        assert self._process.stdout is not None
+        n = self._process.stdout.readinto(buffer)
+        if n == 0 and self._process.wait() != 0:
+            last = (_tail(self._process.stderr.read().decode(errors="replace")) or ["no output"])[-1]
+            raise LayerLabError(f"{self._what} failed: {last}", "check the embedded builder's store")
+        return n
+
+    def close(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait()
+        for pipe in (self._process.stdout, self._process.stderr):
+            if pipe is not None:
+                pipe.close()
+        super().close()
+
+
 class ToolMissing(LayerLabError):
     """A tool the embedded builder needs is not installed."""
 
@@ -141,6 +169,12 @@ class EmbeddedBuilder:
     def _copy_tag(self, source: str, target: str) -> None:
         self._umoci("tag", "--image", self._ref(source), target, what=f"tagging {target}")
 
+    def save_stream(self, tag: str) -> io.BufferedReader:
+        """The image tagged ``tag``, as a ``docker save`` archive streamed by skopeo (nothing touches disk)."""
+        command = [self.tools["skopeo"], "--insecure-policy", "copy", "-q", f"oci:{self.layout}:{tag}",
+                   "docker-archive:/dev/stdout"]
+        return io.BufferedReader(_ProcessOutput(command, f"exporting {tag}"), buffer_size=1 << 20)
+
     # ---------------------------------------------------------- base images
     def _find_rootfs(self, image: str) -> Path | None:
         name, _, version = image.partition(":")
@@ -172,6 +206,10 @@ class EmbeddedBuilder:
         _run([self.tools["skopeo"], "--insecure-policy", "copy", "-q", f"{transport}:{Path(archive).resolve()}",
               f"oci:{self.layout}:{tag}"], f"importing {archive} as {image}")
         return tag
+
+    def has_base(self, image: str) -> bool:
+        """True when ``image`` is in the store, or can be made from a rootfs tarball without the network."""
+        return image == "scratch" or "base-" + _slug(image) in self._index() or self._find_rootfs(image) is not None
 
     def base(self, image: str) -> str:
         """The store's tag for a base image, importing it first if needed."""

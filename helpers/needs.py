@@ -4,9 +4,10 @@ A notebook declares its needs in its metadata, for example
 ``"layerlab": {"needs": ["engine", "internet"], "images": ["alpine:3.20.3"],
 "recording": "recordings/seed.json.gz"}``:
 
-* ``engine``: a reachable Docker Engine;
+* ``engine``: something to build with: a reachable Docker Engine, else the embedded builder;
 * ``internet``: the network, which offline mode (``LAYERLAB_OFFLINE=1``) never has;
-* ``images``: images that must already be in the engine when offline;
+* ``images``: base images that must already be at hand when offline (in the Docker Engine, or
+  for the embedded builder in its store or as a rootfs tarball under ``LAYERLAB_ROOTFS``);
 * ``nbval``: ``"lax"`` to check live runs on the marked cells only (see :func:`compares_lax`);
 * ``recording``: a recording (relative to the notebook) of everything the
   notebook builds; where it exists, the notebook replays it when it cannot
@@ -17,8 +18,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .engine import docker_client, offline
+from .engine import ENGINE_LABELS, docker_client, offline, select_engine
 from .errors import EngineUnavailable
+
+
+def _has_base(engine: str, image: str) -> bool:
+    if engine == "embedded":
+        from .embedded import EmbeddedBuilder
+
+        return EmbeddedBuilder().has_base(image)
+    import docker.errors
+
+    try:
+        docker_client().images.get(image)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
 
 
 def unmet(needs: dict, folder: Path | None = None) -> str | None:
@@ -36,17 +51,14 @@ def unmet(needs: dict, folder: Path | None = None) -> str | None:
         return f"needs the internet, and offline mode (LAYERLAB_OFFLINE=1) is on{missing}"
     if "engine" in wanted:
         try:
-            client = docker_client()
+            engine = select_engine()
         except EngineUnavailable as exc:
-            return None if replayable else f"needs a Docker Engine: {exc}"
+            return None if replayable else f"needs an engine to build with: {exc}"
         if offline():
-            import docker.errors
-
             for image in needs.get("images", []):
-                try:
-                    client.images.get(image)
-                except docker.errors.ImageNotFound:
-                    return f"needs {image} in the engine, and offline mode never pulls (see .ci/run for how to make it)"
+                if not _has_base(engine, image):
+                    return (f"needs {image} for {ENGINE_LABELS[engine]}, and offline mode never pulls "
+                            "(see .ci/run for how to make it)")
     return None
 
 

@@ -35,3 +35,19 @@ def read_image(source: str | os.PathLike, platform: str | None = None, ref: str 
     from .engine import read_engine_image
 
     return read_engine_image(str(source))
+
+
+def save_stream(source: str):
+    """An image as a ``docker save`` archive stream: from the Docker Engine, or (``LAYOUT:TAG``) the embedded store.
+
+    Built images name their source (``analysis.image.source``), so
+    ``save_stream(analysis.image.source)`` works whichever engine built it.
+    """
+    layout, _, tag = str(source).rpartition(":")
+    if layout and Path(layout, "index.json").is_file():
+        from .embedded import EmbeddedBuilder
+
+        return EmbeddedBuilder(Path(layout).parent).save_stream(tag)
+    from .engine import save_stream as engine_save_stream
+
+    return engine_save_stream(str(source))

@@ -55,8 +55,10 @@ def test_a_notebook_needing_an_engine_names_where_it_looked_when_there_is_none(m
     from helpers.needs import unmet
 
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    monkeypatch.setenv("PATH", "/nonexistent")  # and no embedded builder's tools either
     reason = unmet({"needs": ["engine"]})
-    assert reason is not None and "unix:///nonexistent/docker.sock" in reason
+    assert reason is not None
+    assert "unix:///nonexistent/docker.sock" in reason and "apt-get install skopeo" in reason
 
 
 def test_a_notebook_with_its_recording_replays_offline_instead_of_skipping(monkeypatch, tmp_path):

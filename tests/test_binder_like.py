@@ -1,0 +1,99 @@
+"""The lab notebook as Binder runs it: an unprivileged user, no access to a Docker daemon, offline.
+
+The user cannot open the Docker socket, so the helpers fall back to the
+embedded builder (skopeo + umoci + proot), which builds the lab for real from
+Alpine's minirootfs tarball; the notebook must then pass strict nbval against
+its stored outputs, which the Docker Engine produced.
+
+The user has a Python of its own, as on Binder: a virtual environment made
+from the system's ``/usr/bin/python3`` with the project's pinned packages
+(kept between runs, keyed by requirements.txt), and the helpers from the
+checkout on ``PYTHONPATH``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pwd
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from layerlab_fixtures import ALPINE_TARBALLS
+
+ROOT = Path(__file__).resolve().parents[1]
+USER = "layerlab-binder"
+
+
+def _unprivileged_user() -> pwd.struct_passwd:
+    if os.geteuid() != 0:
+        reason = "switching to an unprivileged user needs root (CI runs as root)"
+        if os.environ.get("LAYERLAB_REQUIRE_ENGINE") == "1":
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    try:
+        return pwd.getpwnam(USER)
+    except KeyError:
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", USER], check=True)
+        return pwd.getpwnam(USER)
+
+
+#: What the notebook needs to run under nbval (the rest of requirements.txt is for people and lint).
+NEEDED = ("docker", "dockerfile-parse", "pandas", "matplotlib", "zstandard", "ipykernel", "nbval", "pytest")
+
+
+def _as_user(user: pwd.struct_passwd, command: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
+    passed_on = {k: v for k, v in os.environ.items() if k.startswith("PIP_") or k.endswith(("_CA_BUNDLE", "CERT_FILE"))}
+    environment = {
+        **passed_on,
+        "HOME": user.pw_dir, "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C.UTF-8",
+        "PYTHONPATH": str(ROOT), "LAYERLAB_OFFLINE": "1", "LAYERLAB_ROOTFS": str(ALPINE_TARBALLS),
+        "LAYERLAB_STORE": str(Path(user.pw_dir) / "layerlab-store"),
+    }
+    return subprocess.run(
+        ["runuser", "-u", user.pw_name, "--", "env", "-i", *[f"{k}={v}" for k, v in environment.items()], *command],
+        cwd=cwd, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def _users_python(user: pwd.struct_passwd) -> str:
+    pins = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
+            if line.split("==")[0].strip() in NEEDED]
+    venv = Path(user.pw_dir) / f"venv-{hashlib.sha256(' '.join(pins).encode()).hexdigest()[:12]}"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        made = _as_user(user, ["/usr/bin/python3", "-m", "venv", str(venv)], Path(user.pw_dir))
+        assert made.returncode == 0, made.stderr
+        installed = _as_user(user, [str(python), "-m", "pip", "install", "-q", *pins], Path(user.pw_dir))
+        if installed.returncode != 0:
+            shutil.rmtree(venv, ignore_errors=True)
+        assert installed.returncode == 0, installed.stderr[-2000:]
+    return str(python)
+
+
+@pytest.mark.engine
+def test_the_lab_notebook_passes_strict_nbval_for_an_unprivileged_user_without_docker():
+    user = _unprivileged_user()
+    work = Path(user.pw_dir) / "lab"
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(Path(user.pw_dir) / "layerlab-store", ignore_errors=True)
+    work.mkdir()
+    for name in ("00-the-layer-lab.ipynb", "nbval-sanitize.cfg"):
+        shutil.copy(ROOT / "notebooks" / name, work / name)
+    shutil.chown(work, user.pw_uid, user.pw_gid)
+
+    python = _users_python(user)
+    no_docker = _as_user(user, [python, "-c", "from helpers.engine import docker_client; docker_client()"], work)
+    assert no_docker.returncode != 0
+    assert "no Docker Engine answered at unix:///var/run/docker.sock" in no_docker.stderr
+    assert "Permission denied" in no_docker.stderr
+
+    done = _as_user(user, [python, "-m", "pytest", "-p", "no:cacheprovider", "-c", "/dev/null",
+                           "--rootdir", str(work), "--nbval", "--nbval-current-env",
+                           "--nbval-sanitize-with", "nbval-sanitize.cfg", "00-the-layer-lab.ipynb"], work)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "14 passed" in done.stdout
+    index = (Path(user.pw_dir) / "layerlab-store" / "oci" / "index.json").read_text()
+    assert "layerlab-multi-run-latest" in index and "layerlab-single-run-latest" in index
