@@ -263,7 +263,8 @@ class EmbeddedBuilder:
     def _proot(self, stage: _Stage, rootfs: Path, argv: list[str]) -> list[str]:
         from .engine import offline
 
-        command = [self.tools["proot"], "-0", "-r", str(rootfs), "-b", "/dev", "-b", "/proc", "-b", "/sys",
+        identity = ["-0"] if stage.user in ("", "root", "0", "0:0") else ["-i", self._uid_gid(rootfs, stage.user)]
+        command = [self.tools["proot"], *identity, "-r", str(rootfs), "-b", "/dev", "-b", "/proc", "-b", "/sys",
                    "-w", stage.workdir or "/"]
         if offline():
             unshare = shutil.which("unshare")
@@ -272,6 +273,30 @@ class EmbeddedBuilder:
                                   "install the util-linux package")
             command = [unshare, "--map-root-user", "--net", "--", *command]
         return [*command, "/usr/bin/env", "-i", *[f"{k}={v}" for k, v in stage.env.items()], *argv]
+
+    @staticmethod
+    def _uid_gid(rootfs: Path, user: str) -> str:
+        """``USER name[:group]`` as ``uid:gid``, looked up in the image's /etc/passwd and /etc/group."""
+        name, _, group = user.partition(":")
+
+        def lookup(table: str, key: str) -> tuple[str, str] | None:
+            path = rootfs / "etc" / table
+            for line in path.read_text().splitlines() if path.is_file() else []:
+                fields = line.split(":")
+                if len(fields) > 3 and fields[0] == key:
+                    return fields[2], fields[3]
+            return None
+
+        found = (name, name) if name.isdigit() else lookup("passwd", name)
+        if found is None:
+            raise DockerfileError(f"USER {user}: no user {name!r} in the image's /etc/passwd", "add the user first")
+        uid, gid = found
+        if group:
+            entry = (group, group) if group.isdigit() else lookup("group", group)
+            if entry is None:
+                raise DockerfileError(f"USER {user}: no group {group!r} in the image's /etc/group", "add it first")
+            gid = entry[0]
+        return f"{uid}:{gid}"
 
     def _layer_bytes(self, tag: str) -> int:
         """The newest layer's size the way ``docker history`` counts it: file bytes plus symlink target lengths."""

@@ -239,3 +239,27 @@ def test_the_cli_builds_with_the_embedded_engine_and_says_so(store, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "built by the embedded builder (umoci + proot)" in done.stderr
     assert '"reclaimable_bytes": 1000' in done.stdout
+
+
+def test_run_steps_run_as_the_dockerfile_s_user_and_exec_form_works(store):
+    built = helpers.build(
+        "FROM alpine:3.20.3\nRUN id -u > /tmp/root-uid\nUSER nobody\nRUN id -u > /tmp/nobody-uid\n"
+        'RUN ["/bin/sh", "-c", "echo exec-form > /tmp/exec"]\n',
+        name="users", engine="embedded", progress=lambda n, s: None,
+    ).analysis
+    sizes = dict(built.files.loc[built.files.kind == "file", ["path", "size"]].values.tolist())
+    assert sizes["tmp/root-uid"] == len("0\n")
+    assert sizes["tmp/nobody-uid"] == len("65534\n")
+    assert sizes["tmp/exec"] == len("exec-form\n")
+
+
+def test_a_base_image_can_come_from_a_docker_save_archive(store, docker_client, docker_built, tmp_path):
+    archive = tmp_path / "base.tar"
+    with archive.open("wb") as out:
+        for chunk in docker_client.images.get(tag_for("docker-shadowed")).save(named=True):
+            out.write(chunk)
+    EmbeddedBuilder().import_archive("shadowed-base:1", archive)
+    built = helpers.build("FROM shadowed-base:1\nRUN rm /f\n", name="on-archive", engine="embedded",
+                          progress=lambda n, s: None).analysis
+    assert [round(n) for n in built.layers.stored_bytes] == [7792915, 1000, 300, 0]
+    assert built.reclaimable_bytes == 1300
