@@ -17,6 +17,7 @@ from .report import text_report
 from .sources import read_image
 
 EXIT_BAD_INPUT = 2
+EXIT_OVER_BUDGET = 1
 
 
 def _emit(analysis: Analysis, as_json: bool) -> None:
@@ -26,8 +27,19 @@ def _emit(analysis: Analysis, as_json: bool) -> None:
         print(text_report(analysis))
 
 
-def _report(args: argparse.Namespace) -> None:
-    _emit(analyze(read_image(args.source, platform=args.platform)), args.json)
+def _report(args: argparse.Namespace) -> int:
+    from .budget import Budget, parse_budget_size, parse_ratio
+
+    budget = Budget(
+        parse_budget_size(args.max_reclaimable) if args.max_reclaimable is not None else None,
+        parse_ratio(args.min_efficiency) if args.min_efficiency is not None else None,
+    )
+    analysis = analyze(read_image(args.source, platform=args.platform))
+    _emit(analysis, args.json)
+    broken = budget.broken(analysis)
+    for line in broken:
+        print(line, file=sys.stderr)
+    return EXIT_OVER_BUDGET if broken else 0
 
 
 def _build(args: argparse.Namespace) -> None:
@@ -56,15 +68,26 @@ def _record(args: argparse.Namespace) -> None:
     print(f"wrote {made.path}: {', '.join(made.analyses)}, {made.describe()}")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with bad usage reported like any bad input: one ``error:`` line, exit status 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"error: {message} (see {self.prog} --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
     """The command-line interface."""
-    main = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.splitlines()[0])
-    commands = main.add_subparsers(dest="command", required=True)
+    main = _Parser(prog="python -m helpers", description=__doc__.splitlines()[0])
+    commands = main.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     report = commands.add_parser("report", help="measure every layer of an image")
     report.add_argument("source", help="an archive, an OCI layout directory, or an image in the local engine")
     report.add_argument("--json", action="store_true", help="print one JSON object")
     report.add_argument("--platform", help="OS/ARCH to pick from a multi-platform index (default linux/amd64)")
+    report.add_argument("--max-reclaimable", metavar="SIZE",
+                        help="budget: fail (exit 1) when reclaimable bytes exceed SIZE, e.g. 5MB or 512KiB")
+    report.add_argument("--min-efficiency", metavar="RATIO",
+                        help="budget: fail (exit 1) when efficiency (final/stored bytes) is below RATIO, e.g. 0.9")
     report.set_defaults(run=_report)
 
     build = commands.add_parser("build", help="build with the Docker Engine, then report")
@@ -89,11 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return its exit status."""
     args = parser().parse_args(argv)
     try:
-        args.run(args)
+        status = args.run(args)
     except LayerLabError as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return status or 0
