@@ -233,3 +233,47 @@ def attribution(analysis: Analysis) -> pd.DataFrame:
                           "instruction": object, "hidden_by_instruction": object, "how": object})
     table = table.sort_values(["bytes", "layer", "hidden_by"], ascending=[False, True, True], kind="mergesort")
     return table.reset_index(drop=True)
+
+
+#: Columns of :func:`reclaimable_paths`.
+RECLAIMABLE_COLUMNS = ["path", "bytes", "layer", "instruction", "hidden_by", "hidden_by_instruction", "how", "hint"]
+
+#: :func:`hint`'s rules, in order: by category first, then by how the bytes were hidden.
+HINTS_BY_CATEGORY = {
+    "apk index cache": "apk's package index cache: install with `apk add --no-cache`",
+    "pip's download cache": "pip's download cache: install with `pip install --no-cache-dir`",
+    "bytecode": "Python bytecode: remove __pycache__ in the step that writes it, or set PYTHONDONTWRITEBYTECODE=1",
+}
+HINTS_BY_HOW = {
+    "deleted": "removed in a later step: install, use and remove it in one RUN, or build it in another stage",
+    "opaque": "its directory was deleted and re-created later: fill the directory in one step",
+    "shadowed": "overwritten later (a chmod, chown or edit stores the whole file again): "
+                "do it in the step that creates the file",
+}
+
+
+def hint(path: str, how: str) -> str:
+    """A plain-language hint for one reclaimable file: its category's if it has one, else how it was hidden."""
+    return HINTS_BY_CATEGORY.get(categorize(path), HINTS_BY_HOW.get(how, ""))
+
+
+def reclaimable_paths(analysis: Analysis, top: int = 15) -> pd.DataFrame:
+    """The biggest reclaimable files: where each is stored, which layer hid it, how, and a hint.
+
+    One row per file of :attr:`Analysis.hidden` (regular-file bytes stored but
+    invisible in the final image), sorted by ``bytes`` descending, then path;
+    at most ``top`` rows.
+    """
+    instructions = analysis.layers["instruction"]
+    hidden = analysis.hidden.sort_values(["size", "path"], ascending=[False, True], kind="mergesort").head(top)
+    table = pd.DataFrame({
+        "path": hidden["path"],
+        "bytes": hidden["size"],
+        "layer": hidden["layer"],
+        "instruction": hidden["layer"].map(instructions),
+        "hidden_by": hidden["hidden_by"],
+        "hidden_by_instruction": hidden["hidden_by"].map(instructions),
+        "how": hidden["how"],
+        "hint": [hint(path, how) for path, how in zip(hidden["path"], hidden["how"], strict=True)],
+    }, columns=RECLAIMABLE_COLUMNS)
+    return table.reset_index(drop=True)

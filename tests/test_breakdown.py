@@ -427,3 +427,30 @@ def test_attribution_matches_the_reclaimable_matrix(lab, built, stand_in_seed):
         matrix = {(layer, by): int(n) for by, column in analysis.reclaimable_matrix.items()
                   for layer, n in column.items() if n}
         assert dict(zip(zip(table["layer"], table["hidden_by"], strict=True), table["bytes"], strict=True)) == matrix
+
+
+# ---------------------------------------------------------------- reclaimable paths and hints
+@pytest.mark.parametrize(("path", "how", "expected"), [
+    ("var/cache/apk/APKINDEX.a.tar.gz", "deleted", "apk add --no-cache"),
+    ("root/.cache/pip/http-v2/a/body", "deleted", "--no-cache-dir"),
+    (f"{SP[1:]}/pip/__pycache__/__init__.cpython-312.pyc", "shadowed", "PYTHONDONTWRITEBYTECODE"),
+    (f"{SP[1:]}/pip/__init__.py", "deleted", "in one RUN"),
+    ("d/a", "opaque", "fill the directory in one step"),
+    ("root/saved.txt", "shadowed", "chmod"),
+])
+def test_hint_names_the_fix(path, how, expected):
+    from helpers.breakdown import hint
+
+    assert expected in hint(path, how)
+
+
+def test_reclaimable_paths_of_dive_s_image(dive_image):
+    from helpers.breakdown import RECLAIMABLE_COLUMNS, reclaimable_paths
+
+    table = reclaimable_paths(dive_image)
+    assert list(table.columns) == RECLAIMABLE_COLUMNS
+    assert table.bytes.sum() == dive_image.reclaimable_bytes == 32025
+    rows = table[["path", "layer", "hidden_by", "how"]].values.tolist()
+    assert rows == sorted([[p, layer, by, how] for layer, by, how, p, _ in DOCKER_HIDDEN])
+    assert table.loc[table.how == "shadowed", "hint"].str.contains("chmod").all()
+    assert len(reclaimable_paths(dive_image, top=2)) == 2
