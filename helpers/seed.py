@@ -31,3 +31,18 @@ def seed_variants(alpine: str = "3.7", django: str | None = None, pip_flags: str
         "multi-RUN": head + f"RUN apk add py3-pip\nRUN {install}\nRUN apk del py3-pip\n",
         "single-RUN": head + f"RUN apk add py3-pip && \\\n    {install} && \\\n    apk del py3-pip\n",
     }
+
+
+def lab_variants(base: str = "alpine:3.20.3", build_dep_bytes: int = 16 * 1024 * 1024) -> dict[str, str]:
+    """The layer lab's two Dockerfiles (notebook 00): a stand-in build dependency made, used and removed.
+
+    The multi-RUN variant ships the whole dependency in its second layer; the
+    single-RUN variant never commits it.
+    """
+    install = f"head -c {build_dep_bytes} /dev/zero > /opt/build-dep.bin"
+    use = "sha256sum /opt/build-dep.bin > /artifact.sha256"
+    remove = "rm /opt/build-dep.bin"
+    return {
+        "multi-RUN": f"FROM {base}\nRUN {install}\nRUN {use}\nRUN {remove}\n",
+        "single-RUN": f"FROM {base}\nRUN {install} && \\\n    {use} && \\\n    {remove}\n",
+    }

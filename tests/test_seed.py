@@ -34,3 +34,24 @@ def test_show_dockerfiles_puts_each_under_its_name_escaped():
     assert html.count("<pre>") == 2
     assert "<b>multi-RUN</b>" in html and "<b>single-RUN</b>" in html
     assert "apk add py3-pip &amp;&amp; \\" in html
+
+
+def test_the_lab_variants_are_the_lab_fixtures_and_notebook_00_s():
+    import json
+    from pathlib import Path
+
+    from helpers.seed import lab_variants
+
+    def words(dockerfile: str) -> list[str]:  # the same instructions, however the lines are continued
+        lines = [line for line in dockerfile.splitlines() if not line.startswith("#")]
+        return " ".join(lines).replace("\\", " ").split()
+
+    root = Path(__file__).resolve().parents[1]
+    variants = lab_variants()
+    for name, folder in (("multi-RUN", "lab-multi-run"), ("single-RUN", "lab-single-run")):
+        fixture = (root / "tests" / "fixtures" / folder / "Dockerfile").read_text()
+        assert words(fixture) == words(variants[name])
+    lab = json.loads((root / "notebooks" / "00-the-layer-lab.ipynb").read_text())
+    printed = "".join(lab["cells"][4]["outputs"][0]["text"])
+    for name, text in variants.items():
+        assert f"# {name}\n{text}" in printed
