@@ -277,3 +277,16 @@ def reclaimable_paths(analysis: Analysis, top: int = 15) -> pd.DataFrame:
         "hint": [hint(path, how) for path, how in zip(hidden["path"], hidden["how"], strict=True)],
     }, columns=RECLAIMABLE_COLUMNS)
     return table.reset_index(drop=True)
+
+
+def unshared_bytes(analysis: Analysis, base: Analysis) -> int:
+    """``Σ stored_bytes`` of the layers of ``analysis`` whose digest is not a layer of ``base``.
+
+    What a machine that already holds ``base`` must still fetch and keep for this
+    image, counted in uncompressed regular-file bytes like every other figure
+    (registries move compressed blobs, so the real download is smaller).
+    """
+    shared = {layer.digest for layer in base.image.layers}
+    table = analysis.layers
+    return int(sum(table.at[layer.index, "stored_bytes"] for layer in analysis.image.layers
+                   if layer.digest not in shared))

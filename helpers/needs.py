@@ -5,6 +5,7 @@ A notebook declares its needs in its metadata, for example
 "recording": "recordings/seed.json.gz"}``:
 
 * ``engine``: something to build with: a reachable Docker Engine, else the embedded builder;
+* ``docker``: the Docker Engine itself (for tools that work through it, such as docker-squash);
 * ``internet``: the network, which offline mode (``LAYERLAB_OFFLINE=1``) never has;
 * ``images``: base images that must already be at hand when offline (in the Docker Engine, or
   for the embedded builder in its store or as a rootfs tarball under ``LAYERLAB_ROOTFS``);
@@ -49,9 +50,14 @@ def unmet(needs: dict, folder: Path | None = None) -> str | None:
             return None
         missing = f", and its recording {recording} does not exist yet" if recording else ""
         return f"needs the internet, and offline mode (LAYERLAB_OFFLINE=1) is on{missing}"
+    if "docker" in wanted:
+        try:
+            docker_client()
+        except EngineUnavailable as exc:
+            return None if replayable else f"needs the Docker Engine: {exc}"
     if "engine" in wanted:
         try:
-            engine = select_engine()
+            engine = select_engine("docker" if "docker" in wanted else None)
         except EngineUnavailable as exc:
             return None if replayable else f"needs an engine to build with: {exc}"
         if offline():
