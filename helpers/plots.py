@@ -259,3 +259,67 @@ def breakdown(analysis: Analysis, layer: int, categorize: Callable[[str], str] =
 
 def _title_instruction(analysis: Analysis, layer: int, width: int = 60) -> str:
     return shorten(short_digests(str(analysis.layers.at[layer, "instruction"])), width)
+
+
+def leaderboard(analyses: Mapping[str, Analysis]) -> Figure:
+    """One bar per image, smallest ``stored_bytes`` at the top: its ``final_bytes``, then its ``reclaimable_bytes``.
+
+    Each bar is labelled with the image's name and its layer count; bar length is
+    ``stored_bytes = final_bytes + reclaimable_bytes``.
+    """
+    _check_analyses(analyses)
+    ranked = sorted(analyses.items(), key=lambda item: (item[1].stored_bytes, item[0]))
+    fig = _Figure(figsize=(_WIDTH, _height(len(ranked))), layout="constrained")
+    ax = fig.subplots()
+    rows = np.arange(len(ranked))
+    final = [analysis.final_bytes for _, analysis in ranked]
+    ax.barh(rows, final, color=VISIBLE_COLOR, label="final")
+    ax.barh(rows, [analysis.reclaimable_bytes for _, analysis in ranked], left=final, color=HIDDEN_COLOR,
+            label="reclaimable")
+    ax.set_yticks(rows, [f"{name} ({len(analysis.image.layers)} layers)" for name, analysis in ranked])
+    ax.set_ylim(len(ranked) - 0.5, -0.5)  # smallest at top
+    for row, (_, analysis) in zip(rows, ranked, strict=True):
+        ax.annotate(format_bytes(analysis.stored_bytes), (analysis.stored_bytes, row), xytext=(4, 0),
+                    textcoords="offset points", va="center", fontsize="small")
+    ax.set_xlabel(BYTES_LABEL)
+    ax.set_ylabel("image")
+    _byte_axis(ax)
+    ax.set_xlim(right=max(a.stored_bytes for _, a in ranked) * 1.2 or 1024)
+    fig.suptitle("The leaderboard: bytes each image stores")
+    _legend(fig)
+    return fig
+
+
+def savings_waterfall(steps: Mapping[str, Analysis]) -> Figure:
+    """From the first image to the last, in the given order: what each step saved in ``stored_bytes``.
+
+    The first bar is the first image's ``stored_bytes``; each next bar spans from
+    the previous image's ``stored_bytes`` to this one's, in :data:`VISIBLE_COLOR`
+    when it saved bytes and :data:`HIDDEN_COLOR` when it added some; the last
+    bar is the last image's ``stored_bytes``.
+    """
+    _check_analyses(steps)
+    names, sizes = list(steps), [analysis.stored_bytes for analysis in steps.values()]
+    fig = _Figure(figsize=(_WIDTH, _height(len(names) + 1)), layout="constrained")
+    ax = fig.subplots()
+    ax.barh(0, sizes[0], color="0.6", label="start")
+    labels = [f"{names[0]} (start)"]
+    for row, (name, before, after) in enumerate(zip(names[1:], sizes, sizes[1:], strict=False), start=1):
+        saved = before - after
+        ax.barh(row, abs(saved), left=min(before, after), color=VISIBLE_COLOR if saved >= 0 else HIDDEN_COLOR,
+                label=name)
+        ax.annotate(("saved " if saved >= 0 else "added ") + format_bytes(abs(saved)), (max(before, after), row),
+                    xytext=(4, 0), textcoords="offset points", va="center", fontsize="small")
+        labels.append(name)
+    ax.barh(len(names), sizes[-1], color="0.6", label="end")
+    labels.append(f"{names[-1]} (end)")
+    ax.set_yticks(np.arange(len(labels)), labels)
+    ax.set_ylim(len(labels) - 0.5, -0.5)
+    ax.set_xlabel(BYTES_LABEL)
+    ax.set_ylabel("step")
+    _byte_axis(ax)
+    ax.set_xlim(right=max(sizes) * 1.25 or 1024)
+    fig.suptitle(f"What each step saved: {format_bytes(sizes[0])} down to {format_bytes(sizes[-1])}")
+    handles = [Patch(color=VISIBLE_COLOR, label="bytes saved"), Patch(color=HIDDEN_COLOR, label="bytes added")]
+    fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False)
+    return fig

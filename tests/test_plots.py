@@ -385,3 +385,35 @@ def test_figures_stay_out_of_pyplot_use_rcparams_dpi_and_show_as_png(dive_image,
         assert repr(fig).startswith("<Figure size 400x")
         assert fig._repr_png_().startswith(b"\x89PNG\r\n\x1a\n")
     assert plt.get_fignums() == []
+
+
+def test_leaderboard_ranks_by_stored_bytes(lab_pair, figures):
+    fig = plots.leaderboard(lab_pair)
+    figures.append(fig)
+    _check_frame(fig, "The leaderboard: bytes each image stores")
+    (ax,) = fig.axes
+    # single-RUN (7,793,000 stored) ranks above multi-RUN (24,570,216).
+    assert _ticks(ax) == ["single-RUN (2 layers)", "multi-RUN (4 layers)"]
+    assert _widths(ax, "final") == [BASE + ARTIFACT, BASE + ARTIFACT]
+    assert _widths(ax, "reclaimable") == [0, MIB16]
+    assert [left for _, left, _ in _bars(ax)["reclaimable"]] == [BASE + ARTIFACT, BASE + ARTIFACT]
+    assert _notes(ax) == ["7.4 MiB", "23.4 MiB"]
+    assert ax.get_ylim()[0] > ax.get_ylim()[1], "the smallest must be at the top"
+
+
+def test_savings_waterfall_steps_from_first_to_last(lab_pair, figures):
+    fig = plots.savings_waterfall(lab_pair)
+    figures.append(fig)
+    _check_frame(fig, "What each step saved: 23.4 MiB down to 7.4 MiB")
+    (ax,) = fig.axes
+    bars = _bars(ax)
+    assert [(left, width) for _, left, width in bars["start"]] == [(0, BASE + ARTIFACT + MIB16)]
+    assert [(left, width) for _, left, width in bars["single-RUN"]] == [(BASE + ARTIFACT, MIB16)]
+    assert [(left, width) for _, left, width in bars["end"]] == [(0, BASE + ARTIFACT)]
+    assert _notes(ax) == ["saved 16.0 MiB"]
+    assert _ticks(ax) == ["multi-RUN (start)", "single-RUN", "single-RUN (end)"]
+    assert {p.get_facecolor() for p in ax.containers[1]} == {to_rgba(plots.VISIBLE_COLOR)}
+    reverse = plots.savings_waterfall({"single-RUN": lab_pair["single-RUN"], "multi-RUN": lab_pair["multi-RUN"]})
+    figures.append(reverse)
+    assert _notes(reverse.axes[0]) == ["added 16.0 MiB"]
+    assert {p.get_facecolor() for p in reverse.axes[0].containers[1]} == {to_rgba(plots.HIDDEN_COLOR)}
