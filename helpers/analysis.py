@@ -53,6 +53,18 @@ class Analysis:
         """See :func:`helpers.metrics.efficiency`."""
         return metrics.efficiency(self.final_bytes, self.stored_bytes)
 
+    @property
+    def compressed_bytes(self) -> int | None:
+        """``Σ blob bytes`` of the layers when every layer is stored compressed (gzip or zstd), else ``None``.
+
+        That is what a registry sends; an engine that saves layers uncompressed
+        (as the classic Docker store does) does not report it.
+        """
+        layers = self.image.layers
+        if not layers or not all(("gzip" in layer.media_type or "zstd" in layer.media_type) for layer in layers):
+            return None
+        return sum(layer.blob_bytes for layer in layers)
+
     @cached_property
     def _dive(self) -> tuple[float, int]:
         return dive_figures(self.image.layers)

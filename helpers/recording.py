@@ -231,6 +231,11 @@ def load_recording(path: str | os.PathLike) -> Recording:
     return Recording(path, document["metadata"], outcomes)
 
 
+def live_reason(needs_internet: bool = True) -> str | None:
+    """Why builds cannot run live here (no engine; offline when they need the internet), or ``None``."""
+    return _live_reason(needs_internet)[0]
+
+
 def _live_reason(needs_internet: bool):
     """``(None, engine)`` when builds can run live here (Docker, else embedded), else ``(why not, None)``."""
     from .engine import offline, select_engine

@@ -209,3 +209,12 @@ def test_layer_of_finds_the_layer_an_instruction_made(dive_testdata):
     assert analysis.layer_of("RUN cp /somefile.txt") == 3
     with pytest.raises(helpers.LayerLabError, match="apk add"):
         analysis.layer_of("apk add")
+
+
+def test_compressed_bytes_are_the_blobs_when_every_layer_is_compressed(dive_testdata):
+    gzip = helpers.analyze(helpers.read_image(dive_testdata / "test-oci-gzip-image.tar"))
+    assert gzip.compressed_bytes == 4132  # the layer blob's size in the archive (tar tvf)
+    zstd = helpers.analyze(helpers.read_image(dive_testdata / "test-oci-zstd-image.tar"))
+    assert zstd.compressed_bytes == 4314
+    for plain in ("test-oci-uncompressed-image.tar", "test-docker-image.tar"):
+        assert helpers.analyze(helpers.read_image(dive_testdata / plain)).compressed_bytes is None
