@@ -263,16 +263,24 @@ def _pick_manifest(store: BlobStore, index: dict, platform: str | None, ref: str
 
 
 def align_history(config: dict, n_layers: int) -> tuple[list[HistoryStep], list[tuple[int | None, str | None]]]:
-    """Align the config's history with the layers: ``empty_layer`` entries own no layer."""
+    """Align the config's history with the layers: ``empty_layer`` entries own no layer.
+
+    History is optional metadata: a malformed one (not a list, entries that are
+    not objects) counts as missing rather than failing the whole image.
+    """
     steps: list[HistoryStep] = []
     per_layer: list[tuple[int | None, str | None]] = []
-    for position, item in enumerate(config.get("history") or []):
+    history = config.get("history")
+    for position, item in enumerate(history if isinstance(history, list) else []):
+        item = item if isinstance(item, dict) else {}
+        created_by = item.get("created_by")
+        created_by = None if created_by is None else str(created_by)
         empty = bool(item.get("empty_layer"))
         layer = None
         if not empty and len(per_layer) < n_layers:
             layer = len(per_layer)
-            per_layer.append((position, item.get("created_by")))
-        steps.append(HistoryStep(position, item.get("created_by"), empty, layer))
+            per_layer.append((position, created_by))
+        steps.append(HistoryStep(position, created_by, empty, layer))
     while len(per_layer) < n_layers:
         per_layer.append((None, None))
     return steps, per_layer
@@ -303,8 +311,20 @@ def resolve_image(
     """Find the image in ``store`` and assemble it, layers base first.
 
     ``container`` is ``"tar"`` or ``"directory"``; it only names the format.  In
-    an OCI layout holding several images, ``ref`` picks the one tagged so.
+    an OCI layout holding several images, ``ref`` picks the one tagged so.  All
+    the JSON it reads is untrusted: a value of the wrong shape anywhere is one
+    :class:`ArchiveError`, never a crash.
     """
+    try:
+        return _resolve_image(store, source, container, platform, ref)
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
+        raise ArchiveError(
+            f"{source} has malformed image metadata ({type(exc).__name__}: {exc})",
+            "the archive is corrupt or is not a container image; save or export it again",
+        ) from exc
+
+
+def _resolve_image(store: BlobStore, source: str, container: str, platform: str | None, ref: str | None) -> Image:
     layers: list[tuple[str, ScannedLayer, str, str | None]] = []  # name, scan, media type, expected digest
     tags: list[str] = []
     stargz: set[int] = set()
@@ -317,7 +337,10 @@ def resolve_image(
         chosen = entries[0]
         tags = list(chosen.get("RepoTags") or [])
         config = _load_json(store, chosen.get("Config", ""), "image config")
-        diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []  # type: ignore[union-attr]
+        if not isinstance(config, dict):
+            raise ArchiveError("the image config is not a JSON object", "the archive is corrupt")
+        rootfs = config.get("rootfs") if isinstance(config.get("rootfs"), dict) else {}
+        diff_ids = rootfs.get("diff_ids") if isinstance(rootfs.get("diff_ids"), list) else []
         for i, name in enumerate(chosen.get("Layers") or []):
             scanned = _scanned(store, name, i)
             blob = _BLOB_NAME.match(normalize_path(name))

@@ -87,7 +87,7 @@ def classify(info: tarfile.TarInfo, path: str) -> str:
         return "opaque"
     if base.startswith(AUFS_META_PREFIX):
         return "other"
-    if base.startswith(WHITEOUT_PREFIX):
+    if base.startswith(WHITEOUT_PREFIX) and len(base) > len(WHITEOUT_PREFIX):
         return "whiteout"
     if info.isreg():
         return "file"
