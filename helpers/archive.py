@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from .errors import ArchiveError, DigestMismatch, PlatformNotFound
-from .layer_stream import ScannedLayer, looks_like_tar, normalize_path, scan_layer, sniff_compression
+from .layer_stream import ScannedLayer, looks_like_tar, max_entries, normalize_path, scan_layer, sniff_compression
 from .model import Entry, HistoryStep, Image, Layer
 
 #: Members that are not layers are kept in memory only up to this size.
@@ -70,6 +70,7 @@ class StreamedArchive:
         self._docs: dict[str, bytes] = {}
         self._layers: dict[str, ScannedLayer] = {}
         self._links: dict[str, str] = {}
+        self._budget = max_entries()
         members = 0
         try:
             with tarfile.open(fileobj=stream, mode="r|") as outer:
@@ -110,7 +111,9 @@ class StreamedArchive:
             or name.endswith("layer.tar")
         )
         if is_layer:
-            self._layers[name] = scan_layer(blob, name)
+            scanned = scan_layer(blob, name, self._budget)
+            self._budget -= len(scanned.entries)
+            self._layers[name] = scanned
         elif member.size <= METADATA_LIMIT:
             self._docs[name] = blob.read()
 
@@ -139,6 +142,7 @@ class LayoutDirectory:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self.label = str(root)
+        self._budget = max_entries()
 
     def _path(self, name: str) -> Path | None:
         name = normalize_path(name)
@@ -160,7 +164,9 @@ class LayoutDirectory:
         if path is None:
             return None
         with path.open("rb") as blob:
-            return scan_layer(blob, name)
+            scanned = scan_layer(blob, name, self._budget)
+        self._budget -= len(scanned.entries)
+        return scanned
 
 
 # ---------------------------------------------------------------- resolving

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import os
 import posixpath
 import tarfile
 import zlib
@@ -100,10 +101,27 @@ def classify(info: tarfile.TarInfo, path: str) -> str:
     return "other"
 
 
-def _entries_from_tar(stream: BinaryIO) -> list[Entry]:
+#: The most tar entries one image may hold (``LAYERLAB_MAX_ENTRIES``): each costs about 250 bytes
+#: of memory while the image is analysed, so the default keeps an analysis near 250 MB at most.
+DEFAULT_MAX_ENTRIES = 1_000_000
+
+
+def max_entries() -> int:
+    """The entry ceiling in force: ``LAYERLAB_MAX_ENTRIES``, or :data:`DEFAULT_MAX_ENTRIES`."""
+    value = os.environ.get("LAYERLAB_MAX_ENTRIES", "")
+    return int(value) if value.strip().isdigit() else DEFAULT_MAX_ENTRIES
+
+
+def _entries_from_tar(stream: BinaryIO, budget: int, name: str) -> list[Entry]:
     entries: list[Entry] = []
     with tarfile.open(fileobj=stream, mode="r|") as tar:
         for info in tar:
+            tar.members = []  # tarfile keeps every header it has read; we keep our own compact list
+            if len(entries) >= budget:
+                raise ArchiveError(
+                    f"layer {name} holds more tar entries than the ceiling of {max_entries():,} per image",
+                    "raise LAYERLAB_MAX_ENTRIES if the machine has the memory (about 250 bytes an entry)",
+                )
             path = normalize_path(info.name)
             if not path:
                 continue
@@ -115,11 +133,12 @@ def _entries_from_tar(stream: BinaryIO) -> list[Entry]:
     return entries
 
 
-def scan_layer(blob: BinaryIO, name: str = "layer") -> ScannedLayer:
+def scan_layer(blob: BinaryIO, name: str = "layer", budget: int | None = None) -> ScannedLayer:
     """Read a layer blob once and return its entries and the sha256 of its raw bytes.
 
-    ``name`` only labels errors.  Raises :class:`ArchiveError` on a truncated or
-    corrupt stream.
+    ``name`` only labels errors; ``budget`` is how many entries the image may
+    still hold (default: the whole ceiling, :func:`max_entries`).  Raises
+    :class:`ArchiveError` on a truncated or corrupt stream, or past the ceiling.
     """
     hashing = _HashingReader(blob)
     buffered = io.BufferedReader(hashing, buffer_size=_READ_CHUNK)
@@ -131,7 +150,7 @@ def scan_layer(blob: BinaryIO, name: str = "layer") -> ScannedLayer:
             content = zstandard.ZstdDecompressor().stream_reader(buffered, read_across_frames=True)
         else:
             content = buffered
-        entries = _entries_from_tar(content)
+        entries = _entries_from_tar(content, max_entries() if budget is None else budget, name)
         # Read what the tar reader left (end-of-archive padding, trailing frames),
         # so that the digest covers the whole blob.
         while content.read(_READ_CHUNK):

@@ -145,3 +145,39 @@ def test_a_bounded_fuzz_run_never_crashes(dive_testdata, capsys):
     with capsys.disabled():
         print(f"\nfuzz: {tried} mutated archives tried, {errors} clear errors, {tried - errors} read, 0 crashes")
     assert tried == 300
+
+
+def _many_entries(layers: int, per_layer: int) -> bytes:
+    def layer(index: int) -> bytes:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            for i in range(per_layer):
+                info = tarfile.TarInfo(f"l{index}/pkg{i % 100}/module_{i}.py")
+                archive.addfile(info)  # empty files: millions of tiny entries, in small
+        return buffer.getvalue()
+
+    return _image([layer(i) for i in range(layers)])
+
+
+def test_an_image_past_the_entry_ceiling_is_one_clear_error(monkeypatch):
+    data = _many_entries(layers=2, per_layer=3_000)
+    monkeypatch.setenv("LAYERLAB_MAX_ENTRIES", "5000")
+    with pytest.raises(ArchiveError, match="more tar entries than the ceiling of 5,000 per image"):
+        _read(data)
+    monkeypatch.setenv("LAYERLAB_MAX_ENTRIES", "6000")
+    assert len(_read(data).files) == 6_000
+
+
+def test_reading_many_entries_keeps_memory_near_the_documented_cost():
+    """The documented cost is about 250 bytes an entry while reading; allow 400 for the interpreter's noise."""
+    import tracemalloc
+
+    data = _many_entries(layers=2, per_layer=10_000)
+    tracemalloc.start()
+    try:
+        image = read_archive_stream(io.BytesIO(data), "many")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sum(len(layer.entries) for layer in image.layers) == 20_000
+    assert peak < 400 * 20_000 + len(data)
