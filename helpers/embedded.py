@@ -440,7 +440,13 @@ class EmbeddedBuilder:
         dest = ""
         if keyword in ("COPY", "ADD"):
             sources, dest = self._copy(stage, value, context, stages, keyword == "ADD", scratch)
-            extra = self._content_key(sources)
+            try:
+                extra = self._content_key(sources)
+            except PermissionError as exc:
+                raise DockerfileError(
+                    f"`{text}`: cannot read the build context: {exc.filename}: permission denied",
+                    "make it readable, or leave it out of the COPY",
+                ) from exc
         if keyword == "RUN":
             extra = json.dumps([stage.env, stage.workdir, stage.user, stage.shell])
         key = hashlib.sha256(json.dumps([self._index()[stage.tag], text, extra]).encode()).hexdigest()

@@ -344,6 +344,11 @@ def _run_build(
                     text = _ANSI.sub("", line).rstrip()
                     if text.strip():
                         log.append(text)
+    except PermissionError as exc:
+        raise DockerfileError(
+            f"{name}: cannot read the build context: {exc.filename}: permission denied",
+            "make it readable, or leave it out of the context with a .dockerignore entry",
+        ) from exc
     except docker.errors.APIError as exc:
         raise BuildFailed(
             f"{name}: the engine refused the build: {exc.explanation or exc}",

@@ -97,3 +97,21 @@ def test_the_lab_notebook_passes_strict_nbval_for_an_unprivileged_user_without_d
     assert "14 passed" in done.stdout
     index = (Path(user.pw_dir) / "layerlab-store" / "oci" / "index.json").read_text()
     assert "layerlab-multi-run-latest" in index and "layerlab-single-run-latest" in index
+
+
+@pytest.mark.engine
+def test_an_unreadable_file_in_the_build_context_is_one_clear_error():
+    user = _unprivileged_user()
+    python = _users_python(user)
+    context = Path(user.pw_dir) / "context"
+    shutil.rmtree(context, ignore_errors=True)
+    context.mkdir()
+    (context / "Dockerfile").write_text("FROM alpine:3.20.3\nCOPY secret.txt /secret.txt\n")
+    (context / "secret.txt").write_text("not for you\n")
+    (context / "secret.txt").chmod(0o000)
+    shutil.chown(context, user.pw_uid, user.pw_gid)
+    done = _as_user(user, [python, "-m", "helpers", "build", str(context)], context)
+    assert done.returncode == 2
+    lines = done.stderr.splitlines()
+    assert lines[-1].startswith("error: ") and "secret.txt: permission denied" in lines[-1]
+    assert "Traceback" not in done.stderr
