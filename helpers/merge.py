@@ -60,7 +60,7 @@ class _Overlay:
         self.children: dict[str, set[str]] = {}
         self.refs: list[int] = []
 
-    def _remove_tree(self, path: str, layer: int, how: str) -> None:
+    def _remove_tree(self, path: str, layer: int, how: str, subtree: bool = True) -> None:
         record = self.visible.pop(path, None)
         if record is not None:
             parent = posixpath.dirname(path)
@@ -74,8 +74,9 @@ class _Overlay:
                     self.result.hidden.append(
                         Hidden(path, self.result.inode_layer[inode], self.result.inode_size[inode], layer, how, inode)
                     )
-        for child in list(self.children.pop(path, ())):
-            self._remove_tree(child, layer, how)
+        if subtree:
+            for child in list(self.children.pop(path, ())):
+                self._remove_tree(child, layer, how)
 
     def _link(self, path: str) -> None:
         """Register ``path`` under its parent, and every ancestor under its own, listed in the tar or not."""
@@ -91,7 +92,9 @@ class _Overlay:
         existing = self.visible.get(path)
         if kind == "dir":
             if existing is not None and existing[0] != "dir":
-                self._remove_tree(path, layer, "shadowed")
+                # A directory replaces a file, link or device: only that entry goes (what a
+                # malformed layer listed "under" a non-directory now lives in the directory).
+                self._remove_tree(path, layer, "shadowed", subtree=False)
         elif existing is not None or path in self.children:
             # A non-directory replaces what was there, a directory's whole subtree included.
             self._remove_tree(path, layer, "shadowed")

@@ -74,7 +74,7 @@ def naive_final_bytes(layers: list[Layer]) -> int:
     return sum(sizes[inode] for inode in {inode for _, inode in fs.values() if inode is not None})
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400, deadline=None, derandomize=True)  # the same examples every run: CI is reproducible
 @given(layer_stacks)
 def test_the_merge_agrees_with_the_naive_model(layers):
     merged = merge_layers(layers)
