@@ -23,6 +23,7 @@ import docker
 import docker.errors
 import pandas as pd
 import requests.exceptions
+import urllib3.exceptions
 from dockerfile_parse import DockerfileParser
 
 from .analysis import Analysis, analyze
@@ -89,9 +90,10 @@ class _ChunkReader(io.RawIOBase):
                 self._pending = memoryview(next(self._chunks))
             except StopIteration:
                 return 0
-            except (requests.exceptions.RequestException, docker.errors.DockerException) as exc:
+            except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError,
+                    docker.errors.DockerException) as exc:
                 raise EngineUnavailable(
-                    f"the Docker Engine stopped answering while sending the image ({exc})",
+                    f"the Docker Engine stopped answering while sending the image ({type(exc).__name__})",
                     "check that dockerd is still running, then try again",
                 ) from exc
         n = min(len(buffer), len(self._pending))
@@ -355,9 +357,9 @@ def _run_build(
             "fix the Dockerfile",
             reason=str(exc.explanation or exc),
         ) from exc
-    except requests.exceptions.RequestException as exc:
+    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
         raise EngineUnavailable(
-            f"{name}: the Docker Engine stopped answering during the build ({exc})",
+            f"{name}: the Docker Engine stopped answering during the build ({type(exc).__name__})",
             "check that dockerd is running, then build again",
         ) from exc
     if image_id is None:
