@@ -94,7 +94,14 @@ def _failure_to_json(failure: BuildFailed) -> dict:
 
 
 def _write_atomically(path: Path, document: dict) -> None:
+    """Write ``document`` to ``path`` through a temporary file and a rename: all of it, or nothing.
+
+    A writer killed outright (SIGKILL) cannot clean up its temporary file; the
+    next write to the same path removes such leftovers first.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in path.parent.glob(f".{path.name}.*.partial"):
+        leftover.unlink(missing_ok=True)
     handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".partial", delete=False)
     try:
         with handle, gzip.GzipFile(fileobj=handle, mode="wb", mtime=0) as stream:

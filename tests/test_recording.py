@@ -146,3 +146,29 @@ def test_a_live_run_with_layerlab_record_writes_the_recording(docker_client, alp
     live = attempt_or_replay(variants, path, needs_internet=False, progress=lambda name, step: None)
     assert capsys.readouterr().out.startswith("Recorded made.json.gz, recorded on ")
     assert load_recording(path).analyses["single"].summary() == live["single"].summary()
+
+
+def test_a_writer_killed_mid_write_leaves_the_old_recording_whole(tmp_path):
+    """SIGKILL while a big recording is being written: the target keeps its old content, whole."""
+    import signal
+    import time
+
+    from helpers.recording import _write_atomically
+
+    target = tmp_path / "kept.json.gz"
+    _write_atomically(target, {"format": "layerlab-recording", "version": 1, "old": True})
+    writer = subprocess.Popen([sys.executable, "-c", (
+        "import sys; from pathlib import Path; from helpers.recording import _write_atomically; "
+        "_write_atomically(Path(sys.argv[1]), {'big': ['x' * 100] * 1_000_000})"), str(target)])
+    for _ in range(1000):
+        if list(tmp_path.glob(".kept.json.gz.*.partial")):
+            break
+        time.sleep(0.01)
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    assert writer.returncode == -signal.SIGKILL
+    with gzip.open(target) as stream:
+        assert json.load(stream)["old"] is True  # the old recording, whole
+    assert list(tmp_path.glob(".kept.json.gz.*.partial"))  # what the killed writer could not clean up
+    _write_atomically(target, {"format": "layerlab-recording", "version": 1, "new": True})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.json.gz"]  # the next write cleans up
