@@ -274,3 +274,16 @@ def test_a_base_image_can_come_from_a_docker_save_archive(store, docker_client, 
                           progress=lambda n, s: None).analysis
     assert [round(n) for n in built.layers.stored_bytes] == [7792915, 1000, 300, 0]
     assert built.reclaimable_bytes == 1300
+
+
+def test_shell_changes_how_later_shell_form_runs_are_run(store):
+    # With SHELL ["/bin/sh", "-ec"], a failing command mid-line stops the step (-e), so `false; echo` fails.
+    with pytest.raises(BuildFailed) as caught:
+        helpers.build('FROM alpine:3.20.3\nSHELL ["/bin/sh", "-ec"]\nRUN false; echo reached > /x\n',
+                      name="shell", engine="embedded", progress=lambda n, s: None)
+    assert caught.value.step == 3
+    assert caught.value.reason == "The command '/bin/sh -ec false; echo reached > /x' returned a non-zero code: 1"
+    # Without it, /bin/sh -c carries on after `false`.
+    built = helpers.build("FROM alpine:3.20.3\nRUN false; echo reached > /x\n", name="no-shell", engine="embedded",
+                          progress=lambda n, s: None).analysis
+    assert built.files.loc[built.files.path == "x", "size"].tolist() == [len("reached\n")]
