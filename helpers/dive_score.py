@@ -40,7 +40,6 @@ from .model import AUFS_META_PREFIX, WHITEOUT_PREFIX, Entry, Layer
 class _Node:
     size: int = 0
     is_dir: bool = False
-    explicit: bool = False
 
 
 def _dive_tree(entries: list[Entry]) -> dict[str, _Node]:
@@ -52,7 +51,7 @@ def _dive_tree(entries: list[Entry]) -> dict[str, _Node]:
             continue
         for depth in range(1, len(parts)):
             tree.setdefault("/".join(parts[:depth]), _Node())
-        tree[entry.path] = _Node(entry.size, entry.kind == "dir", True)
+        tree[entry.path] = _Node(entry.size, entry.kind == "dir")
     return tree
 
 

@@ -160,6 +160,10 @@ class EmbeddedBuilder:
         index = json.loads((self.layout / "index.json").read_text())
         return {(d.get("annotations") or {}).get(REF_ANNOTATION, ""): d["digest"] for d in index.get("manifests") or []}
 
+    def manifest_digest(self, tag: str) -> str:
+        """The digest of the image manifest tagged ``tag`` in the store: the image's identity."""
+        return self._index()[tag]
+
     def _ref(self, tag: str) -> str:
         return f"{self.layout}:{tag}"
 

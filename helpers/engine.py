@@ -396,8 +396,9 @@ def build(
         if engine == "embedded":
             from .embedded import EmbeddedBuilder
 
-            store_tag, analysis = EmbeddedBuilder().build(text, context, name, _slug_tag(tag), progress)
-            built = Built(name, store_tag, analysis.image.layers[-1].digest if analysis.image.layers else "", analysis)
+            builder = EmbeddedBuilder()
+            store_tag, analysis = builder.build(text, context, name, _slug_tag(tag), progress)
+            built = Built(name, store_tag, builder.manifest_digest(store_tag), analysis)
         else:
             client = client or docker_client()
             if offline():
