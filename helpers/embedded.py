@@ -25,10 +25,19 @@ The result is an OCI layout that :mod:`helpers.archive` reads unchanged.
 In offline mode (``LAYERLAB_OFFLINE=1``) nothing is pulled and ``RUN`` steps
 get no network: proot cannot take it away, so offline builds run them under
 ``unshare --net`` where the kernel allows it, and refuse otherwise.
+
+A build killed at any moment (SIGKILL, a restarted notebook kernel) leaves no
+half cache entry: umoci commits each step by renaming a complete ``index.json``
+into place, base images are imported into a private layout and only then join
+the store (their blobs first, their tag last, each by a rename), and scratch
+folders live under the store, locked while in use, so the next build removes
+what a killed one left behind.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import io
 import json
@@ -36,9 +45,11 @@ import os
 import re
 import shlex
 import shutil
+import stat
 import subprocess
 import tarfile
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,7 +57,7 @@ from dockerfile_parse import DockerfileParser
 
 from .analysis import analyze
 from .archive import REF_ANNOTATION, read_path
-from .errors import BaseImageMissing, BuildFailed, DockerfileError, LayerLabError
+from .errors import ArchiveError, BaseImageMissing, BuildFailed, DockerfileError, LayerLabError
 from .layer_stream import scan_layer
 
 #: The tools the embedded builder runs, and the Debian/Ubuntu package that has each.
@@ -58,6 +69,9 @@ _LOG_TAIL = 12
 _CONFIG_ONLY = {"ENV", "WORKDIR", "USER", "LABEL", "CMD", "ENTRYPOINT", "EXPOSE", "SHELL", "ARG", "STOPSIGNAL",
                 "VOLUME"}
 _SUPPORTED = _CONFIG_ONLY | {"FROM", "RUN", "COPY", "ADD"}
+#: The last line proot prints when it failed itself, before (or instead of) running the command.
+_PROOT_FATAL = "fatal error: see `proot --help`."
+_PROOT_ERROR = re.compile(r"^proot error: (.*)$", re.MULTILINE)
 
 
 class _ProcessOutput(io.RawIOBase):
@@ -90,6 +104,27 @@ class _ProcessOutput(io.RawIOBase):
 
 class ToolMissing(LayerLabError):
     """A tool the embedded builder needs is not installed."""
+
+
+class ProotRefused(LayerLabError):
+    """proot itself could not run a ``RUN`` step: the kernel refused its ptrace, or it failed before the command."""
+
+
+def _proot_refusal(stderr: str, text: str) -> ProotRefused | None:
+    """The error for a ``RUN`` step whose proot failed on its own; ``None`` when the command ran (or is missing)."""
+    errors = _PROOT_ERROR.findall(stderr)
+    ptrace = [line for line in errors if line.startswith("ptrace(")]
+    if ptrace:
+        return ProotRefused(
+            f"proot cannot run `{text}` here: the kernel refused its {ptrace[0]}",
+            "proot needs ptrace: do not build under strace or a debugger, and in a container allow ptrace "
+            "(docker run --cap-add SYS_PTRACE --security-opt seccomp=unconfined); or build with the Docker Engine "
+            "(--engine docker)",
+        )
+    if _PROOT_FATAL not in stderr or any(" not found (root = " in line for line in errors):
+        return None  # the command ran and failed, or it is not in the image: the RUN step's own failure
+    return ProotRefused(f"proot failed before `{text}` could run: {errors[0] if errors else _PROOT_FATAL}",
+                        "see proot's message; or build with the Docker Engine (--engine docker)")
 
 
 def require_tools() -> dict[str, str]:
@@ -126,6 +161,40 @@ def _run(command: list[str], what: str, **kwargs) -> subprocess.CompletedProcess
     return done
 
 
+def _remove_tree(path: Path) -> None:
+    """Remove ``path``, even where a rootless unpack left folders without write permission."""
+    def allow_and_retry(function, name: str, _error) -> None:
+        with contextlib.suppress(OSError):
+            os.chmod(os.path.dirname(name), stat.S_IRWXU)
+            function(name)
+
+    shutil.rmtree(path, onerror=allow_and_retry)
+
+
+def _locked(path: Path) -> int | None:
+    """An open descriptor of folder ``path``, exclusively flock-ed; ``None`` when another process holds it."""
+    try:
+        handle = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(handle)
+        return None
+    return handle
+
+
+def _remove_if_unused(path: Path) -> None:
+    """Remove a scratch folder unless a live process holds its lock (umoci's protocol for its ``.umoci-*``)."""
+    handle = _locked(path)
+    if handle is not None:
+        try:
+            _remove_tree(path)
+        finally:
+            os.close(handle)
+
+
 def _substitute(text: str, variables: dict[str, str]) -> str:
     """``$NAME`` and ``${NAME}`` replaced as Docker does for ENV, WORKDIR, COPY and the like."""
     return re.sub(r"\$(?:\{(\w+)\}|(\w+))", lambda m: variables.get(m.group(1) or m.group(2), ""), text)
@@ -150,15 +219,91 @@ class EmbeddedBuilder:
         self.tools = require_tools()
         self.root = Path(store) if store is not None else store_root()
         self.layout = self.root / "oci"
-        self.root.mkdir(parents=True, exist_ok=True)
-        if not (self.layout / "index.json").is_file():
-            _run([self.tools["umoci"], "init", "--layout", str(self.layout)], "creating the store's OCI layout")
+        self.scratch_root = self.root / "tmp"
+        self.scratch_root.mkdir(parents=True, exist_ok=True)
+        self._clean_leftovers()
+        if not self.layout.exists():
+            self._init_layout()
 
-    # ---------------------------------------------------------- the layout
+    # ---------------------------------------------------------- the store
+    @contextlib.contextmanager
+    def _scratch(self) -> Iterator[Path]:
+        """A private folder under the store, locked while in use; the next builder removes a killed one's."""
+        while True:
+            path = Path(tempfile.mkdtemp(prefix="build-", dir=self.scratch_root))
+            handle = _locked(path)
+            if handle is not None and path.is_dir() and os.stat(path).st_ino == os.fstat(handle).st_ino:
+                break  # ours, and not removed by another builder's clean-up between mkdtemp and the lock
+            if handle is not None:
+                os.close(handle)
+        try:
+            yield path
+        finally:
+            _remove_tree(path)
+            os.close(handle)
+
+    def _clean_leftovers(self) -> None:
+        """Remove what killed builds left: their scratch folders, umoci's ``.umoci-*`` and skopeo's partial blobs."""
+        for folder in [*self.scratch_root.iterdir(), *self.layout.glob(".umoci-*")]:
+            _remove_if_unused(folder)
+        for partial in self.layout.glob("oci-put-blob*"):  # skopeo writes only private layouts now
+            partial.unlink(missing_ok=True)
+
+    def _init_layout(self) -> None:
+        """An empty OCI layout, made aside and renamed into place: the store has a whole layout or none."""
+        with self._scratch() as scratch:
+            _run([self.tools["umoci"], "init", "--layout", str(scratch / "oci")], "creating the store's OCI layout")
+            try:
+                os.rename(scratch / "oci", self.layout)
+            except OSError:
+                if not self.layout.is_dir():  # another builder made it first: use theirs
+                    raise
+
+    def _read_index(self) -> dict:
+        path = self.layout / "index.json"
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ArchiveError(f"the embedded builder's store is damaged: {path} cannot be read ({exc})",
+                               f"remove {self.root} (it is only a cache) and build again") from exc
+
     def _index(self) -> dict[str, str]:
         """Tag → manifest digest, for every image in the layout."""
-        index = json.loads((self.layout / "index.json").read_text())
-        return {(d.get("annotations") or {}).get(REF_ANNOTATION, ""): d["digest"] for d in index.get("manifests") or []}
+        manifests = self._read_index().get("manifests") or []
+        return {(d.get("annotations") or {}).get(REF_ANNOTATION, ""): d["digest"] for d in manifests}
+
+    def _adopt(self, private: Path, tag: str, scratch: Path) -> None:
+        """Move image ``tag`` of layout ``private`` into the store: its blobs, then its tag, each by a rename."""
+        blobs = self.layout / "blobs" / "sha256"
+        for blob in (private / "blobs" / "sha256").iterdir():
+            os.replace(blob, blobs / blob.name)  # content-addressed: a blob already there has the same bytes
+        descriptor = next(d for d in json.loads((private / "index.json").read_text())["manifests"]
+                          if (d.get("annotations") or {}).get(REF_ANNOTATION) == tag)
+        index = self._read_index()
+        index["manifests"] = [d for d in index.get("manifests") or []
+                              if (d.get("annotations") or {}).get(REF_ANNOTATION) != tag] + [descriptor]
+        staged = scratch / "index.json"
+        with staged.open("w") as out:
+            json.dump(index, out, separators=(",", ":"))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(staged, self.layout / "index.json")
+
+    def _import(self, image: str, source: str, what: str, config: list[str] | None = None) -> str:
+        """skopeo copies ``source`` into a private layout (configured by umoci), which then joins the store whole.
+
+        skopeo rewrites ``index.json`` in place, and importing a rootfs takes two
+        commands: in the store, a kill could empty its index or cache a base
+        image without its config.
+        """
+        tag = "base-" + _slug(image)
+        with self._scratch() as scratch:
+            private = scratch / "import"
+            _run([self.tools["skopeo"], "--insecure-policy", "copy", "-q", source, f"oci:{private}:{tag}"], what)
+            if config:
+                _run([self.tools["umoci"], "config", "--image", f"{private}:{tag}", *config], f"configuring {image}")
+            self._adopt(private, tag, scratch)
+        return tag
 
     def manifest_digest(self, tag: str) -> str:
         """The digest of the image manifest tagged ``tag`` in the store: the image's identity."""
@@ -194,22 +339,18 @@ class EmbeddedBuilder:
         The tarball becomes the single layer, byte for byte (skopeo's ``tarball:``
         transport); the config gets Docker's default ``PATH`` and ``CMD ["/bin/sh"]``.
         """
-        tag = "base-" + _slug(image)
-        _run([self.tools["skopeo"], "--insecure-policy", "copy", "-q", f"tarball:{Path(tarball).resolve()}",
-              f"oci:{self.layout}:{tag}"], f"importing {tarball} as {image}")
-        self._umoci("config", "--image", self._ref(tag), "--config.env", DEFAULT_PATH, "--config.cmd", "/bin/sh",
-                    "--history.created_by", '/bin/sh -c #(nop)  CMD ["/bin/sh"]', what=f"configuring {image}")
-        return tag
+        return self._import(image, f"tarball:{Path(tarball).resolve()}",
+                            f"importing {tarball} as {image}",
+                            ["--config.env", DEFAULT_PATH, "--config.cmd", "/bin/sh",
+                             "--history.created_by", '/bin/sh -c #(nop)  CMD ["/bin/sh"]'])
 
     def import_archive(self, image: str, archive: str | os.PathLike) -> str:
         """Bring ``image`` in from a ``docker save`` or OCI archive."""
-        tag = "base-" + _slug(image)
         with tarfile.open(archive) as tar:
             transport = "oci-archive" if "index.json" in tar.getnames() and "manifest.json" not in tar.getnames() \
                 else "docker-archive"
-        _run([self.tools["skopeo"], "--insecure-policy", "copy", "-q", f"{transport}:{Path(archive).resolve()}",
-              f"oci:{self.layout}:{tag}"], f"importing {archive} as {image}")
-        return tag
+        return self._import(image, f"{transport}:{Path(archive).resolve()}",
+                            f"importing {archive} as {image}")
 
     def has_base(self, image: str) -> bool:
         """True when ``image`` is in the store, or can be made from a rootfs tarball without the network."""
@@ -237,9 +378,7 @@ class EmbeddedBuilder:
                 "EmbeddedBuilder().import_archive(name, path)",
             )
         name = image if "/" in image.split(":")[0] else f"library/{image}"
-        _run([self.tools["skopeo"], "--insecure-policy", "copy", "-q", f"docker://docker.io/{name}",
-              f"oci:{self.layout}:{tag}"], f"pulling {image}")
-        return tag
+        return self._import(image, f"docker://docker.io/{name}", f"pulling {image}")
 
     # ---------------------------------------------------------- steps
     def _config(self, stage: _Stage, new: str, args: list[str], created_by: str) -> None:
@@ -389,8 +528,7 @@ class EmbeddedBuilder:
         stages: dict[str, _Stage] = {}
         stage: _Stage | None = None
         args: dict[str, str] = {}
-        with tempfile.TemporaryDirectory(prefix="layerlab-embedded-") as scratch_name:
-            scratch = Path(scratch_name)
+        with self._scratch() as scratch:
             for number, item in enumerate(structure, start=1):
                 keyword, value = item["instruction"], item["value"]
                 text = f"{keyword} {value}"
@@ -529,9 +667,9 @@ class EmbeddedBuilder:
         done = subprocess.run(self._proot(stage, rootfs, argv), capture_output=True, text=True, env=environment)
         if done.returncode != 0:
             log = _tail(done.stdout + "\n" + done.stderr)
-            if "ptrace" in done.stderr and "Operation not permitted" in done.stderr:
-                raise LayerLabError("proot was refused by the kernel (ptrace is not permitted here)",
-                                    "run where ptrace is allowed, or build with the Docker Engine")
+            refused = _proot_refusal(done.stderr, text)
+            if refused is not None:
+                raise refused
             raise BuildFailed(
                 f"`{text}` failed",
                 "fix that instruction, or the files it uses, and build again",
