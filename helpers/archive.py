@@ -25,11 +25,20 @@ import os
 import posixpath
 import re
 import tarfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from .errors import ArchiveError, DigestMismatch, PlatformNotFound
-from .layer_stream import ScannedLayer, looks_like_tar, max_entries, normalize_path, scan_layer, sniff_compression
+from .layer_stream import (
+    EntryBudget,
+    ScannedLayer,
+    looks_like_tar,
+    normalize_path,
+    scan_blob_range,
+    scan_layer,
+    sniff_compression,
+)
 from .model import Entry, HistoryStep, Image, Layer
 
 #: Members that are not layers are kept in memory only up to this size.
@@ -58,6 +67,10 @@ class BlobStore(Protocol):
 
     def layer(self, name: str) -> ScannedLayer | None: ...
 
+    def prefetch(self, names: list[str]) -> None:
+        """Scan these layers now, several at once when the store can (a hint; may do nothing)."""
+        ...
+
 
 # ---------------------------------------------------------------- stores
 
@@ -70,7 +83,7 @@ class StreamedArchive:
         self._docs: dict[str, bytes] = {}
         self._layers: dict[str, ScannedLayer] = {}
         self._links: dict[str, str] = {}
-        self._budget = max_entries()
+        self._budget = EntryBudget()
         members = 0
         try:
             with tarfile.open(fileobj=stream, mode="r|") as outer:
@@ -111,9 +124,7 @@ class StreamedArchive:
             or name.endswith("layer.tar")
         )
         if is_layer:
-            scanned = scan_layer(blob, name, self._budget)
-            self._budget -= len(scanned.entries)
-            self._layers[name] = scanned
+            self._layers[name] = scan_layer(blob, name, self._budget)
         elif member.size <= METADATA_LIMIT:
             self._docs[name] = blob.read()
 
@@ -131,6 +142,123 @@ class StreamedArchive:
     def layer(self, name: str) -> ScannedLayer | None:
         return self._layers.get(self._resolve(name))
 
+    def prefetch(self, names: list[str]) -> None:
+        """Nothing to do: a stream's layers were all scanned as they passed."""
+
+
+def _scan_in_parallel(
+    jobs: list[tuple[str, tuple[int, int, int]]], budget: EntryBudget, verify: bool | None
+) -> dict[str, ScannedLayer]:
+    """Scan ``(name, (fd, start, length))`` blobs, on as many threads as there are cores (at most 4).
+
+    Decompression and hashing release the GIL, so compressed layers scan in
+    parallel; errors surface in layer order, so the message is deterministic.
+    """
+    def scan(job: tuple[str, tuple[int, int, int]]) -> ScannedLayer:
+        name, (fd, start, length) = job
+        return scan_blob_range(fd, start, length, name, budget, verify)
+
+    workers = max(1, min(len(jobs), os.cpu_count() or 1, 4))
+    if workers == 1:
+        return {name: scan((name, where)) for name, where in jobs}
+    with ThreadPoolExecutor(workers) as pool:
+        return dict(zip([name for name, _ in jobs], pool.map(scan, jobs), strict=True))
+
+
+class IndexedArchive:
+    """A tar archive in a file: members are indexed once, then read where they lie.
+
+    Only the small JSON members and the layers the image names are read; layer
+    blobs are scanned in place (:func:`~helpers.layer_stream.scan_blob_range`),
+    several at once, without copying them out.
+    """
+
+    def __init__(self, path: Path, verify: bool | None = None) -> None:
+        self.label = str(path)
+        self._verify = verify
+        self._file = path.open("rb")
+        self._members: dict[str, tuple[int, int]] = {}
+        self._links: dict[str, str] = {}
+        self._layers: dict[str, ScannedLayer] = {}
+        self._budget = EntryBudget()
+        count = 0
+        try:
+            with tarfile.open(fileobj=self._file, mode="r:") as outer:
+                for member in outer:
+                    outer.members = []  # keep only our compact index
+                    count += 1
+                    self._index(member)
+        except tarfile.ReadError as exc:
+            self.close()
+            if count:
+                raise ArchiveError(
+                    f"{self.label} is truncated or corrupt after {count} members: {exc}", "save or download it again"
+                ) from exc
+            raise ArchiveError(
+                f"{self.label} is not a readable tar archive: {exc}",
+                "pass a `docker save` archive, an OCI layout (directory or tar), or an image name",
+            ) from exc
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            self.close()
+            raise ArchiveError(f"{self.label} is truncated or corrupt: {exc}", "save or download it again") from exc
+        size = os.fstat(self._file.fileno()).st_size
+        for name, (start, length) in self._members.items():
+            if start + length > size:
+                self.close()
+                raise ArchiveError(
+                    f"{self.label} is truncated: member `{name}` runs past the end of the file",
+                    "save or download it again",
+                )
+
+    def _index(self, member: tarfile.TarInfo) -> None:
+        name = normalize_path(member.name)
+        if not name:
+            return
+        if member.issym():
+            self._links[name] = posixpath.normpath(posixpath.join(posixpath.dirname(name), member.linkname))
+        elif member.islnk():
+            self._links[name] = normalize_path(member.linkname)
+        elif member.isreg():
+            self._links.pop(name, None)
+            self._members[name] = (member.offset_data, member.size)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> IndexedArchive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _resolve(self, name: str) -> str:
+        name = normalize_path(name)
+        for _ in range(8):
+            if name not in self._links:
+                return name
+            name = self._links[name]
+        return name
+
+    def doc(self, name: str) -> bytes | None:
+        where = self._members.get(self._resolve(name))
+        if where is None or where[1] > METADATA_LIMIT:
+            return None
+        return os.pread(self._file.fileno(), where[1], where[0])
+
+    def prefetch(self, names: list[str]) -> None:
+        jobs = []
+        for name in dict.fromkeys(self._resolve(n) for n in names):
+            where = self._members.get(name)
+            if where is not None and name not in self._layers:
+                jobs.append((name, (self._file.fileno(), *where)))
+        self._layers.update(_scan_in_parallel(jobs, self._budget, self._verify))
+
+    def layer(self, name: str) -> ScannedLayer | None:
+        name = self._resolve(name)
+        if name not in self._layers:
+            self.prefetch([name])
+        return self._layers.get(name)
+
 
 class LayoutDirectory:
     """An OCI layout (or an unpacked ``docker save``) on disk; blobs are read on demand.
@@ -139,10 +267,12 @@ class LayoutDirectory:
     outside it counts as missing.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, verify: bool | None = None) -> None:
         self.root = root.resolve()
+        self._verify = verify
         self.label = str(root)
-        self._budget = max_entries()
+        self._budget = EntryBudget()
+        self._layers: dict[str, ScannedLayer] = {}
 
     def _path(self, name: str) -> Path | None:
         name = normalize_path(name)
@@ -159,14 +289,27 @@ class LayoutDirectory:
             return None
         return path.read_bytes()
 
+    def prefetch(self, names: list[str]) -> None:
+        files = []
+        try:
+            jobs = []
+            for name in dict.fromkeys(normalize_path(n) for n in names):
+                path = self._path(name)
+                if path is None or name in self._layers:
+                    continue
+                blob = path.open("rb")
+                files.append(blob)
+                jobs.append((name, (blob.fileno(), 0, os.fstat(blob.fileno()).st_size)))
+            self._layers.update(_scan_in_parallel(jobs, self._budget, self._verify))
+        finally:
+            for blob in files:
+                blob.close()
+
     def layer(self, name: str) -> ScannedLayer | None:
-        path = self._path(name)
-        if path is None:
-            return None
-        with path.open("rb") as blob:
-            scanned = scan_layer(blob, name, self._budget)
-        self._budget -= len(scanned.entries)
-        return scanned
+        name = normalize_path(name)
+        if name not in self._layers:
+            self.prefetch([name])
+        return self._layers.get(name)
 
 
 # ---------------------------------------------------------------- resolving
@@ -299,8 +442,14 @@ def _scanned(store: BlobStore, name: str, index: int) -> ScannedLayer:
     return scanned
 
 
-def _check_digest(scanned: ScannedLayer, expected: str | None, index: int, name: str) -> None:
-    if expected and expected.startswith("sha256:") and scanned.digest != expected:
+def _check_digest(scanned: ScannedLayer, expected: str | None, size: int | None, index: int, name: str) -> None:
+    """The blob's size against its descriptor's, always; its sha256 against the digest, when it was hashed."""
+    if size is not None and scanned.blob_bytes != size:
+        raise DigestMismatch(
+            f"layer {index} (`{name}`) has {scanned.blob_bytes:,} bytes, but its descriptor says {size:,}",
+            "the archive is truncated or corrupt; save or download it again",
+        )
+    if scanned.digest is not None and expected and expected.startswith("sha256:") and scanned.digest != expected:
         raise DigestMismatch(
             f"layer {index} (`{name}`) has digest {scanned.digest}, but {expected} was expected",
             "the archive is corrupt or was tampered with; save or download it again",
@@ -331,7 +480,8 @@ def resolve_image(
 
 
 def _resolve_image(store: BlobStore, source: str, container: str, platform: str | None, ref: str | None) -> Image:
-    layers: list[tuple[str, ScannedLayer, str, str | None]] = []  # name, scan, media type, expected digest
+    # name, scan, media type, expected digest, expected size
+    layers: list[tuple[str, ScannedLayer, str, str | None, int | None]] = []
     tags: list[str] = []
     stargz: set[int] = set()
     docker_manifest = store.doc("manifest.json") if ref is None else None
@@ -347,6 +497,7 @@ def _resolve_image(store: BlobStore, source: str, container: str, platform: str 
             raise ArchiveError("the image config is not a JSON object", "the archive is corrupt")
         rootfs = config.get("rootfs") if isinstance(config.get("rootfs"), dict) else {}
         diff_ids = rootfs.get("diff_ids") if isinstance(rootfs.get("diff_ids"), list) else []
+        store.prefetch([str(name) for name in chosen.get("Layers") or []])
         for i, name in enumerate(chosen.get("Layers") or []):
             scanned = _scanned(store, name, i)
             blob = _BLOB_NAME.match(normalize_path(name))
@@ -356,7 +507,7 @@ def _resolve_image(store: BlobStore, source: str, container: str, platform: str 
                 expected = diff_ids[i]
             else:
                 expected = None
-            layers.append((name, scanned, f"tar+{scanned.compression}", expected))
+            layers.append((name, scanned, f"tar+{scanned.compression}", expected, None))
     elif store.doc("index.json") is not None:
         fmt = "oci-layout" if container == "directory" else "oci-archive"
         index = _load_json(store, "index.json", "index.json")
@@ -365,12 +516,15 @@ def _resolve_image(store: BlobStore, source: str, container: str, platform: str 
         config = _load_json(store, _blob_name(manifest.get("config", {}).get("digest", "")), "image config")  # type: ignore[union-attr]
         ref = (descriptor.get("annotations") or {}).get("org.opencontainers.image.ref.name")
         tags = [ref] if ref else []
+        store.prefetch([_blob_name(layer.get("digest", "")) for layer in manifest.get("layers") or []])  # type: ignore[union-attr]
         for i, layer in enumerate(manifest.get("layers") or []):  # type: ignore[union-attr]
             name = _blob_name(layer.get("digest", ""))
             scanned = _scanned(store, name, i)
             if STARGZ_TOC_ANNOTATION in (layer.get("annotations") or {}):
                 stargz.add(i)
-            layers.append((name, scanned, layer.get("mediaType", ""), layer.get("digest")))
+            size = layer.get("size")
+            size = size if isinstance(size, int) else None
+            layers.append((name, scanned, layer.get("mediaType", ""), layer.get("digest"), size))
     else:
         raise ArchiveError(
             f"{source} has neither manifest.json nor index.json",
@@ -380,11 +534,12 @@ def _resolve_image(store: BlobStore, source: str, container: str, platform: str 
         raise ArchiveError("the image config is not a JSON object", "the archive is corrupt")
     steps, per_layer = align_history(config, len(layers))
     result: list[Layer] = []
-    for i, (name, scanned, media_type, expected) in enumerate(layers):
-        _check_digest(scanned, expected, i, name)
+    for i, (name, scanned, media_type, expected, size) in enumerate(layers):
+        _check_digest(scanned, expected, size, i, name)
         entries = _without_stargz_metadata(scanned.entries) if i in stargz else scanned.entries
         step, created_by = per_layer[i]
-        result.append(Layer(i, entries, scanned.digest, media_type, created_by, step, scanned.blob_bytes))
+        digest = scanned.digest or expected or f"unhashed:{source}:{name}"
+        result.append(Layer(i, entries, digest, media_type, created_by, step, scanned.blob_bytes))
     return Image(source, fmt, result, steps, config, tags)
 
 
@@ -396,10 +551,17 @@ def read_archive_stream(stream: BinaryIO, source: str, platform: str | None = No
     return resolve_image(StreamedArchive(stream, source), source, "tar", platform)
 
 
-def read_path(path: str | os.PathLike, platform: str | None = None, ref: str | None = None) -> Image:
-    """Read an image from an archive file or a layout directory (``ref`` picks a tagged image of a layout)."""
+def read_path(
+    path: str | os.PathLike, platform: str | None = None, ref: str | None = None, verify: bool | None = None
+) -> Image:
+    """Read an image from an archive file or a layout directory (``ref`` picks a tagged image of a layout).
+
+    ``verify`` also hashes uncompressed layers, which means reading every byte
+    instead of seeking past file contents (default: ``LAYERLAB_VERIFY``, off);
+    compressed layers are always hashed.
+    """
     path = Path(path)
     if path.is_dir():
-        return resolve_image(LayoutDirectory(path), str(path), "directory", platform, ref)
-    with path.open("rb") as stream:
-        return resolve_image(StreamedArchive(stream, str(path)), str(path), "tar", platform, ref)
+        return resolve_image(LayoutDirectory(path, verify), str(path), "directory", platform, ref)
+    with IndexedArchive(path, verify) as archive:
+        return resolve_image(archive, str(path), "tar", platform, ref)

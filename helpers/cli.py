@@ -34,7 +34,7 @@ def _report(args: argparse.Namespace) -> int:
         parse_budget_size(args.max_reclaimable) if args.max_reclaimable is not None else None,
         parse_ratio(args.min_efficiency) if args.min_efficiency is not None else None,
     )
-    analysis = analyze(read_image(args.source, platform=args.platform))
+    analysis = analyze(read_image(args.source, platform=args.platform, verify=args.verify or None))
     _emit(analysis, args.json)
     broken = budget.broken(analysis)
     for line in broken:
@@ -84,6 +84,9 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("source", help="an archive, an OCI layout directory, or an image in the local engine")
     report.add_argument("--json", action="store_true", help="print one JSON object")
     report.add_argument("--platform", help="OS/ARCH to pick from a multi-platform index (default linux/amd64)")
+    report.add_argument("--verify", action="store_true",
+                        help="also check the digests of uncompressed layers on disk (reads every byte instead of "
+                             "seeking past file contents; compressed layers are always checked)")
     report.add_argument("--max-reclaimable", metavar="SIZE",
                         help="budget: fail (exit 1) when reclaimable bytes exceed SIZE, e.g. 5MB or 512KiB")
     report.add_argument("--min-efficiency", metavar="RATIO",

@@ -1,32 +1,56 @@
-"""Read one layer blob as a stream: hash it, decompress it, and list its tar entries.
+"""Read one layer blob: hash it, decompress it, and list its tar entries, in one pass.
 
-A blob is read exactly once, front to back.  Nothing is extracted: only tar
-headers are kept, and file contents flow through the decompressor and are
-dropped.  Compression is detected from the first bytes (gzip ``1f8b``, zstd
-``28b52ffd``, otherwise a plain tar), so a layer reads the same whatever its
-media type claims.
+A blob is read at most once, front to back, and nothing is extracted: only
+tar headers are parsed (:mod:`helpers.tar_headers`) and file contents are
+stepped over.  Compression is detected from the first bytes (gzip ``1f8b``,
+zstd ``28b52ffd``, otherwise a plain tar), so a layer reads the same whatever
+its media type claims.
+
+Two ways in:
+
+* :func:`scan_layer` reads a stream (an engine's ``save`` output, a member of
+  a tar being streamed).  Every byte passes, so the blob is always hashed.
+* :func:`scan_blob_range` reads a blob that sits in a file (an archive on
+  disk, an OCI layout).  A compressed blob is read whole, hashed and
+  decompressed; an uncompressed one is read header by header, *seeking past
+  file contents*, so its digest is only checked when ``verify`` is true (that
+  reads every byte; see :func:`verify_default`).
+
+Memory stays bounded whatever the blob holds: raw bytes are read
+:data:`RAW_CHUNK` at a time and decompressed at most :data:`OUT_CHUNK` at a
+time, so a decompression bomb costs time, not memory, and stops at the
+:func:`max_expanded_bytes` ceiling.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
 import os
-import posixpath
-import tarfile
+import threading
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
 import zstandard
 
 from .errors import ArchiveError
-from .model import AUFS_META_PREFIX, OPAQUE_MARKER, WHITEOUT_PREFIX, Entry
+from .model import Entry
+from .tar_headers import classify_name, iter_entries, normalize_path
+
+__all__ = [
+    "EntryBudget", "ScannedLayer", "classify_name", "looks_like_tar", "max_entries", "max_expanded_bytes",
+    "normalize_path", "scan_blob_range", "scan_layer", "sniff_compression", "verify_default",
+]
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-_READ_CHUNK = 1 << 20
+#: Raw bytes read at a time.
+RAW_CHUNK = 1 << 20
+#: Decompressed bytes produced at a time: the most a bomb can make us hold.
+OUT_CHUNK = 4 << 20
+#: Bytes read around headers when seeking through an uncompressed blob.
+SEEK_CHUNK = 64 << 10
 
 
 def sniff_compression(head: bytes) -> str:
@@ -45,121 +69,334 @@ def looks_like_tar(head: bytes) -> bool:
     return len(head) >= 512 and not any(head[:512])
 
 
-def normalize_path(name: str) -> str:
-    """Normalise a tar member name: drop ``./`` and leading or trailing ``/``; ``""`` is the root."""
-    path = posixpath.normpath("/" + name).lstrip("/")
-    return "" if path == "." else path
+# ---------------------------------------------------------------- ceilings
+
+#: The most tar entries one image may hold (``LAYERLAB_MAX_ENTRIES``).  A report costs about
+#: 500 bytes an entry at its peak (the entries, the merged tree, dive's per-path figures), so
+#: at this default a report stays under 150 MB of memory (``benchmarks/reader.py`` measures it).
+DEFAULT_MAX_ENTRIES = 250_000
+#: The most decompressed bytes one image may expand to (``LAYERLAB_MAX_EXPANDED_BYTES``): 64 GiB.
+DEFAULT_MAX_EXPANDED_BYTES = 64 << 30
 
 
-class _HashingReader(io.RawIOBase):
-    """A raw reader that hashes and counts every byte read through it."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self._raw = raw
-        self.sha256 = hashlib.sha256()
-        self.count = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:  # type: ignore[override]
-        data = self._raw.read(len(buffer))
-        n = len(data)
-        buffer[:n] = data
-        self.sha256.update(data)
-        self.count += n
-        return n
-
-
-@dataclass
-class ScannedLayer:
-    """What one pass over a layer blob gives: its entries, digest and compression."""
-
-    entries: list[Entry]
-    digest: str
-    compression: str
-    blob_bytes: int
-
-
-def classify(info: tarfile.TarInfo, path: str) -> str:
-    """Name the kind of a layer entry (see :data:`helpers.model.KINDS`)."""
-    base = posixpath.basename(path)
-    if base == OPAQUE_MARKER:
-        return "opaque"
-    if base.startswith(AUFS_META_PREFIX):
-        return "other"
-    if base.startswith(WHITEOUT_PREFIX) and len(base) > len(WHITEOUT_PREFIX):
-        return "whiteout"
-    if info.isreg():
-        return "file"
-    if info.isdir():
-        return "dir"
-    if info.issym():
-        return "symlink"
-    if info.islnk():
-        return "hardlink"
-    return "other"
-
-
-#: The most tar entries one image may hold (``LAYERLAB_MAX_ENTRIES``): each costs about 250 bytes
-#: of memory while the image is analysed, so the default keeps an analysis near 250 MB at most.
-DEFAULT_MAX_ENTRIES = 1_000_000
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    return int(value) if value.strip().isdigit() else default
 
 
 def max_entries() -> int:
     """The entry ceiling in force: ``LAYERLAB_MAX_ENTRIES``, or :data:`DEFAULT_MAX_ENTRIES`."""
-    value = os.environ.get("LAYERLAB_MAX_ENTRIES", "")
-    return int(value) if value.strip().isdigit() else DEFAULT_MAX_ENTRIES
+    return _env_int("LAYERLAB_MAX_ENTRIES", DEFAULT_MAX_ENTRIES)
 
 
-def _entries_from_tar(stream: BinaryIO, budget: int, name: str) -> list[Entry]:
-    entries: list[Entry] = []
-    with tarfile.open(fileobj=stream, mode="r|") as tar:
-        for info in tar:
-            tar.members = []  # tarfile keeps every header it has read; we keep our own compact list
-            if len(entries) >= budget:
+def max_expanded_bytes() -> int:
+    """The decompressed-bytes ceiling in force: ``LAYERLAB_MAX_EXPANDED_BYTES``, or the default."""
+    return _env_int("LAYERLAB_MAX_EXPANDED_BYTES", DEFAULT_MAX_EXPANDED_BYTES)
+
+
+def verify_default() -> bool:
+    """Whether uncompressed blobs in files are hashed too: ``LAYERLAB_VERIFY=1`` (default: no).
+
+    Compressed blobs and streams are always hashed: their bytes are read anyway.
+    """
+    return os.environ.get("LAYERLAB_VERIFY", "") not in ("", "0")
+
+
+class EntryBudget:
+    """The entry and expanded-byte ceilings shared by every layer of one image (thread-safe)."""
+
+    def __init__(self, entries: int | None = None, expanded: int | None = None) -> None:
+        self.entries = max_entries() if entries is None else entries
+        self.expanded = max_expanded_bytes() if expanded is None else expanded
+        self._ceiling_entries = self.entries
+        self._ceiling_expanded = self.expanded
+        self._lock = threading.Lock()
+
+    def take_entries(self, n: int, name: str) -> None:
+        with self._lock:
+            self.entries -= n
+            if self.entries < 0:
                 raise ArchiveError(
-                    f"layer {name} holds more tar entries than the ceiling of {max_entries():,} per image",
-                    "raise LAYERLAB_MAX_ENTRIES if the machine has the memory (about 250 bytes an entry)",
+                    f"layer {name} takes the image past the ceiling of {self._ceiling_entries:,} tar entries",
+                    "raise LAYERLAB_MAX_ENTRIES if the machine has the memory (about 500 bytes an entry)",
                 )
-            path = normalize_path(info.name)
-            if not path:
-                continue
-            kind = classify(info, path)
-            link = info.linkname
-            if kind == "hardlink":
-                link = normalize_path(link)
-            entries.append(Entry(path, kind, info.size, info.mode & 0o7777, info.uid, info.gid, link))
+
+    def take_expanded(self, n: int, name: str) -> None:
+        with self._lock:
+            self.expanded -= n
+            if self.expanded < 0:
+                raise ArchiveError(
+                    f"layer {name} decompresses past the ceiling of {self._ceiling_expanded:,} bytes per image"
+                    " (a decompression bomb?)",
+                    "raise LAYERLAB_MAX_EXPANDED_BYTES if the image really is that large",
+                )
+
+
+# ---------------------------------------------------------------- raw readers
+
+
+class _RawReader:
+    """Raw blob bytes, hashed and counted as they are read, from a stream or a file range."""
+
+    def __init__(self, read: Callable[[int], bytes], hashing: bool) -> None:
+        self._read = read
+        self.sha256 = hashlib.sha256() if hashing else None
+        self.count = 0
+
+    def read(self, n: int = RAW_CHUNK) -> bytes:
+        data = self._read(n)
+        if self.sha256 is not None:
+            self.sha256.update(data)
+        self.count += len(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(RAW_CHUNK):
+            pass
+
+
+def _range_reader(fd: int, start: int, length: int) -> Callable[[int], bytes]:
+    position = start
+    end = start + length
+
+    def read(n: int) -> bytes:
+        nonlocal position
+        n = min(n, end - position)
+        if n <= 0:
+            return b""
+        data = os.pread(fd, n, position)
+        position += len(data)
+        return data
+
+    return read
+
+
+# ---------------------------------------------------------------- feeds of tar bytes
+
+
+class StreamFeed:
+    """Tar bytes pulled from a chunk source; skipped bytes are produced and dropped, never kept."""
+
+    def __init__(self, pull: Callable[[], bytes]) -> None:
+        self._pull = pull
+        self._buffer = b""
+        self._position = 0
+
+    def take(self, n: int) -> bytes:
+        end = self._position + n
+        if end <= len(self._buffer):
+            data = self._buffer[self._position:end]
+            self._position = end
+            return data
+        parts = [self._buffer[self._position:]]
+        have = len(parts[0])
+        while have < n:
+            chunk = self._pull()
+            if not chunk:
+                break
+            parts.append(chunk)
+            have += len(chunk)
+        joined = b"".join(parts)
+        self._buffer, self._position = joined, min(n, len(joined))
+        return joined[:n]
+
+    def skip(self, n: int) -> int:
+        available = len(self._buffer) - self._position
+        if n <= available:
+            self._position += n
+            return n
+        skipped = available
+        while True:
+            chunk = self._pull()
+            if not chunk:
+                self._buffer, self._position = b"", 0
+                return skipped
+            if skipped + len(chunk) >= n:
+                self._buffer, self._position = chunk, n - skipped
+                return n
+            skipped += len(chunk)
+
+
+class FileRangeFeed:
+    """An uncompressed tar inside a file: headers are read, contents are seeked past."""
+
+    def __init__(self, fd: int, start: int, length: int) -> None:
+        self._fd = fd
+        self._end = start + length
+        self._offset = start  # file offset of _buffer[0]
+        self._buffer = b""
+        self._position = 0
+
+    def take(self, n: int) -> bytes:
+        end = self._position + n
+        if end <= len(self._buffer):
+            data = self._buffer[self._position:end]
+            self._position = end
+            return data
+        self._offset += self._position
+        want = min(max(n, SEEK_CHUNK), self._end - self._offset)
+        self._buffer = os.pread(self._fd, want, self._offset) if want > 0 else b""
+        self._position = min(n, len(self._buffer))
+        return self._buffer[:n]
+
+    def skip(self, n: int) -> int:
+        available = len(self._buffer) - self._position
+        if n <= available:
+            self._position += n
+            return n
+        target = self._offset + self._position + n
+        self._offset, self._buffer, self._position = min(target, self._end), b"", 0
+        return n if target <= self._end else n - (target - self._end)
+
+
+# ---------------------------------------------------------------- decompressors
+
+
+def _gzip_chunks(raw: _Source, budget: EntryBudget, name: str) -> Callable[[], bytes]:
+    """Decompressed gzip output, at most :data:`OUT_CHUNK` at a time, across concatenated members.
+
+    Zero bytes between or after members are padding, as :mod:`gzip` allows.
+    """
+    state = [zlib.decompressobj(31)]
+
+    def pull() -> bytes:
+        while True:
+            d = state[0]
+            if d.eof:
+                data = d.unused_data.lstrip(b"\0")
+                while not data:
+                    more = raw.read(RAW_CHUNK)
+                    if not more:
+                        return b""
+                    data = more.lstrip(b"\0")
+                d = state[0] = zlib.decompressobj(31)
+            else:
+                data = d.unconsumed_tail or raw.read(RAW_CHUNK)
+                if not data:
+                    raise ArchiveError(f"layer {name} is a truncated gzip stream", "save or download it again")
+            out = d.decompress(data, OUT_CHUNK)
+            if out:
+                budget.take_expanded(len(out), name)
+                return out
+
+    return pull
+
+
+def _zstd_chunks(raw: _Source, budget: EntryBudget, name: str) -> Callable[[], bytes]:
+    """Decompressed zstd output across frames (skippable ones included), at most :data:`OUT_CHUNK` at a time."""
+    reader = zstandard.ZstdDecompressor().stream_reader(raw, read_size=RAW_CHUNK, read_across_frames=True)
+
+    def pull() -> bytes:
+        out = reader.read(OUT_CHUNK)
+        if out:
+            budget.take_expanded(len(out), name)
+        return out
+
+    return pull
+
+
+# ---------------------------------------------------------------- scanning
+
+
+@dataclass
+class ScannedLayer:
+    """What one pass over a layer blob gives: its entries, digest and compression.
+
+    ``digest`` is ``None`` when the blob was not hashed (an uncompressed blob
+    in a file, read without ``verify``).
+    """
+
+    entries: list[Entry]
+    digest: str | None
+    compression: str
+    blob_bytes: int
+
+
+_ERRORS = (EOFError, OSError, zlib.error, zstandard.ZstdError)
+
+
+def _collect(feed, name: str, budget: EntryBudget) -> list[Entry]:
+    entries: list[Entry] = []
+    counted = 0
+    for entry in iter_entries(feed, f"layer {name}"):
+        entries.append(entry)
+        if len(entries) - counted >= 4096:
+            budget.take_entries(len(entries) - counted, name)
+            counted = len(entries)
+    budget.take_entries(len(entries) - counted, name)
     return entries
 
 
-def scan_layer(blob: BinaryIO, name: str = "layer", budget: int | None = None) -> ScannedLayer:
-    """Read a layer blob once and return its entries and the sha256 of its raw bytes.
+class _Source:
+    """The raw reader, with the bytes already read to sniff the compression put back in front."""
 
-    ``name`` only labels errors; ``budget`` is how many entries the image may
-    still hold (default: the whole ceiling, :func:`max_entries`).  Raises
-    :class:`ArchiveError` on a truncated or corrupt stream, or past the ceiling.
-    """
-    hashing = _HashingReader(blob)
-    buffered = io.BufferedReader(hashing, buffer_size=_READ_CHUNK)
-    compression = sniff_compression(buffered.peek(4)[:4])
+    def __init__(self, raw: _RawReader, head: bytes) -> None:
+        self._raw = raw
+        self._head = head
+
+    def read(self, n: int = RAW_CHUNK) -> bytes:
+        if self._head:
+            data, self._head = self._head, b""
+            return data
+        return self._raw.read(n)
+
+
+def _scan_raw(raw: _RawReader, head: bytes, name: str, budget: EntryBudget) -> tuple[list[Entry], str]:
+    compression = sniff_compression(head)
+    source = _Source(raw, head)
     try:
-        if compression == "gzip":
-            content: BinaryIO = gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[assignment]
-        elif compression == "zstd":
-            content = zstandard.ZstdDecompressor().stream_reader(buffered, read_across_frames=True)
+        if compression == "none":
+            entries = _collect(StreamFeed(source.read), name, budget)
         else:
-            content = buffered
-        entries = _entries_from_tar(content, max_entries() if budget is None else budget, name)
-        # Read what the tar reader left (end-of-archive padding, trailing frames),
-        # so that the digest covers the whole blob.
-        while content.read(_READ_CHUNK):
-            pass
-        while buffered.read(_READ_CHUNK):
-            pass
-    except (tarfile.TarError, EOFError, OSError, zlib.error, zstandard.ZstdError) as exc:
+            pull = (_gzip_chunks if compression == "gzip" else _zstd_chunks)(source, budget, name)
+            entries = _collect(StreamFeed(pull), name, budget)
+            while pull():  # the rest of the stream: end-of-archive padding, trailing frames, the gzip trailer
+                pass
+        raw.drain()
+    except _ERRORS as exc:
+        kind = "tar" if compression == "none" else compression + " tar"
         raise ArchiveError(
-            f"layer {name} is not a readable {'tar' if compression == 'none' else compression + ' tar'} stream: {exc}",
+            f"layer {name} is not a readable {kind} stream: {exc}",
             "the archive is truncated or corrupt; save or download it again",
         ) from exc
-    return ScannedLayer(entries, "sha256:" + hashing.sha256.hexdigest(), compression, hashing.count)
+    return entries, compression
+
+
+def scan_layer(blob: BinaryIO, name: str = "layer", budget: EntryBudget | None = None) -> ScannedLayer:
+    """Read a layer blob from a stream once; return its entries and the sha256 of its raw bytes.
+
+    ``name`` only labels errors.  Raises :class:`ArchiveError` on a truncated or
+    corrupt stream, or past a ceiling of ``budget`` (default: a fresh one).
+    """
+    raw = _RawReader(blob.read, hashing=True)
+    head = raw.read(RAW_CHUNK)
+    entries, compression = _scan_raw(raw, head, name, budget or EntryBudget())
+    return ScannedLayer(entries, "sha256:" + raw.sha256.hexdigest(), compression, raw.count)  # type: ignore[union-attr]
+
+
+def scan_blob_range(
+    fd: int, start: int, length: int, name: str, budget: EntryBudget | None = None, verify: bool | None = None
+) -> ScannedLayer:
+    """Read the layer blob at ``start`` (``length`` bytes) of the open file ``fd``.
+
+    Compressed: read once, hashed and decompressed.  Uncompressed: only headers
+    are read, contents are seeked past, and nothing is hashed unless ``verify``
+    (default :func:`verify_default`) asks for a full, hashed read.  Safe to
+    call from several threads at once on the same ``fd`` (it uses ``pread``).
+    """
+    budget = budget or EntryBudget()
+    verify = verify_default() if verify is None else verify
+    try:
+        head = os.pread(fd, 4, start) if length >= 4 else b""
+    except OSError as exc:
+        raise ArchiveError(f"layer {name} cannot be read: {exc}", "check the file") from exc
+    if sniff_compression(head) == "none" and not verify:
+        try:
+            entries = _collect(FileRangeFeed(fd, start, length), name, budget)
+        except OSError as exc:
+            raise ArchiveError(f"layer {name} cannot be read: {exc}", "check the file") from exc
+        return ScannedLayer(entries, None, "none", length)
+    raw = _RawReader(_range_reader(fd, start, length), hashing=True)
+    first = raw.read(RAW_CHUNK)
+    entries, compression = _scan_raw(raw, first, name, budget)
+    return ScannedLayer(entries, "sha256:" + raw.sha256.hexdigest(), compression, raw.count)  # type: ignore[union-attr]

@@ -9,8 +9,13 @@ from .errors import ArchiveError
 from .model import Image
 
 
-def read_image(source: str | os.PathLike, platform: str | None = None, ref: str | None = None) -> Image:
+def read_image(
+    source: str | os.PathLike, platform: str | None = None, ref: str | None = None, verify: bool | None = None
+) -> Image:
     """Read ``source``: an archive file, an OCI layout directory, or an image name or ID in the engine.
+
+    ``verify`` hashes uncompressed layers on disk too (see :func:`helpers.archive.read_path`); an
+    image read from the engine, or any compressed layer, is always hashed.
 
     ``LAYOUT:REF`` (an OCI layout directory, a colon, a tag) picks one image of a
     layout that holds several, as skopeo's ``oci:`` transport does.
@@ -26,7 +31,7 @@ def read_image(source: str | os.PathLike, platform: str | None = None, ref: str 
         if not (path.is_file() or path.is_dir()):
             raise ArchiveError(f"{path} is neither a regular file nor a directory", "pass an archive or a layout")
         try:
-            image = read_path(path, platform, ref)
+            image = read_path(path, platform, ref, verify)
             if ref is not None:
                 image.source = f"{path}:{ref}"
             return image

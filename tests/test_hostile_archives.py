@@ -12,11 +12,13 @@ import io
 import json
 import random
 import tarfile
+import tempfile
+from pathlib import Path
 
 import pytest
 
 import helpers
-from helpers.archive import read_archive_stream
+from helpers.archive import read_archive_stream, read_path
 from helpers.errors import ArchiveError
 
 FILE, DIR, SYMLINK, HARDLINK = "file", tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE
@@ -54,9 +56,36 @@ TEN = _layer(("a", b"x" * 10, FILE, None))
 
 
 def _read(data: bytes) -> helpers.Analysis:
-    analysis = helpers.analyze(read_archive_stream(io.BytesIO(data), "case"))
-    analysis.summary(), analysis.files, analysis.layers, analysis.hidden  # everything a report touches
-    return analysis
+    """Read ``data`` every way the reader can: as a stream, and as a file, seeking and verifying.
+
+    Each way must give an analysis or one ArchiveError.  The stream and the
+    verifying file read hash every blob, so they must agree exactly; the
+    seeking read skips file contents, so it may read an archive whose contents
+    (not headers) were damaged.  The stream's outcome is returned or raised.
+    (They read in a different order, so two defects may be met in a different order.)
+    """
+    outcomes = []
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "case.tar"
+        path.write_bytes(data)
+        readers = [
+            lambda: read_archive_stream(io.BytesIO(data), "case"),
+            lambda: read_path(path, verify=True),
+            lambda: read_path(path, verify=False),
+        ]
+        for read in readers:
+            try:
+                analysis = helpers.analyze(read())
+                analysis.summary(), analysis.files, analysis.layers, analysis.hidden  # everything a report touches
+                outcomes.append(analysis)
+            except ArchiveError as exc:
+                outcomes.append(exc)
+    streamed, verified, _ = outcomes
+    assert isinstance(streamed, ArchiveError) == isinstance(verified, ArchiveError)  # the first defect met may differ
+    if isinstance(streamed, helpers.Analysis):
+        assert streamed.summary() == verified.summary()  # type: ignore[union-attr]
+        return streamed
+    raise streamed
 
 
 MALFORMED = {
@@ -162,22 +191,24 @@ def _many_entries(layers: int, per_layer: int) -> bytes:
 def test_an_image_past_the_entry_ceiling_is_one_clear_error(monkeypatch):
     data = _many_entries(layers=2, per_layer=3_000)
     monkeypatch.setenv("LAYERLAB_MAX_ENTRIES", "5000")
-    with pytest.raises(ArchiveError, match="more tar entries than the ceiling of 5,000 per image"):
+    with pytest.raises(ArchiveError, match="past the ceiling of 5,000 tar entries"):
         _read(data)
     monkeypatch.setenv("LAYERLAB_MAX_ENTRIES", "6000")
     assert len(_read(data).files) == 6_000
 
 
-def test_reading_many_entries_keeps_memory_near_the_documented_cost():
-    """The documented cost is about 250 bytes an entry while reading; allow 400 for the interpreter's noise."""
+def test_a_report_keeps_memory_near_the_documented_cost(tmp_path):
+    """The documented peak is about 500 bytes an entry for a whole report (read, merge, dive, JSON)."""
     import tracemalloc
 
-    data = _many_entries(layers=2, per_layer=10_000)
+    path = tmp_path / "many.tar"
+    path.write_bytes(_many_entries(layers=2, per_layer=10_000))
     tracemalloc.start()
     try:
-        image = read_archive_stream(io.BytesIO(data), "many")
+        analysis = helpers.analyze(read_path(path))
+        analysis.to_json()
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert sum(len(layer.entries) for layer in image.layers) == 20_000
-    assert peak < 400 * 20_000 + len(data)
+    assert sum(len(layer.entries) for layer in analysis.image.layers) == 20_000
+    assert peak < 500 * 20_000

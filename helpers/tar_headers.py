@@ -1,0 +1,256 @@
+"""List a layer's tar entries from their 512-byte headers, skipping file contents.
+
+Why not :mod:`tarfile`: it builds a full ``TarInfo`` per member and, on a
+stream, copies every content byte through Python; profiled on a 930 MB,
+34,000-entry image that was 3.5 s of a 6.9 s report.  A report needs seven
+header fields and never the contents, so this reader parses exactly those
+fields and *skips* the contents: by moving the file offset when the layer
+sits uncompressed in a file, and by discarding decompressed output otherwise.
+
+What it understands (everything layer tars use): POSIX ustar names with
+``prefix``, pax extended headers (``path``, ``linkpath``, ``size``, ``uid``,
+``gid``; global headers are read and ignored), GNU long names and long link
+names (``L``/``K``), GNU sparse headers (``S``: the file's real size counts),
+base-256 numbers, and old V7 directories (a regular entry whose name ends in
+``/``).  Every header's checksum is verified, as :mod:`tarfile` does.
+
+Hostile input: a pax or GNU long-name record over :data:`MAX_META_BYTES`, a
+bad checksum or number, or data running past the end is one
+:class:`~helpers.errors.ArchiveError`; nothing is ever written anywhere.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Iterator
+from typing import Protocol
+
+from .errors import ArchiveError
+from .model import AUFS_META_PREFIX, OPAQUE_MARKER, WHITEOUT_PREFIX, Entry
+
+BLOCK = 512
+ZERO_BLOCK = bytes(BLOCK)
+#: The largest pax or GNU long-name record accepted (a path is at most 4 KiB on Linux).
+MAX_META_BYTES = 1 << 20
+
+_KIND_BY_TYPE = {
+    b"0": "file", b"\0": "file", b"7": "file", b"S": "file",
+    b"1": "hardlink", b"2": "symlink", b"5": "dir",
+    b"3": "other", b"4": "other", b"6": "other",
+}
+
+
+_CORRUPT = "the archive is corrupt; save it again"
+_NO_DATA = frozenset((b"1", b"2", b"3", b"4", b"5", b"6"))
+
+
+class ByteFeed(Protocol):
+    """Where tar blocks come from: :class:`helpers.layer_stream.FileRangeFeed` or ``StreamFeed``."""
+
+    def take(self, n: int) -> bytes:
+        """The next ``n`` bytes (fewer only at the end)."""
+        ...
+
+    def skip(self, n: int) -> int:
+        """Step over ``n`` bytes; return how many were there (fewer only at the end)."""
+        ...
+
+
+def _number(field: bytes) -> int:
+    """A numeric header field: octal text, or GNU base-256 when the top bit of the first byte is set."""
+    try:
+        return int(field.rstrip(b"\0 "), 8)  # the common case: octal digits, NUL- or space-terminated
+    except ValueError:
+        pass
+    if field[0] & 0x80:
+        value = int.from_bytes(field[1:], "big")
+        if field[0] == 0xFF:  # negative base-256
+            value -= 256 ** (len(field) - 1)
+        return value
+    text = field.split(b"\0", 1)[0].strip()
+    return int(text, 8) if text else 0
+
+
+def _text(field: bytes) -> str:
+    return field.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
+
+_SPACES = b" " * 8
+#: name, mode, uid, gid, size, (mtime), chksum, typeflag, linkname, magic, (version … devminor), prefix
+_HEADER = struct.Struct("100s8s8s8s12s12x8sc100s6s82x155s12x")
+_META_TYPES = frozenset((b"x", b"g", b"L", b"K"))
+
+
+def _checksum_ok(header: bytes) -> bool:
+    """The header's checksum: the sum of its bytes, its own 8-byte field counted as spaces.
+
+    The sum is taken by ``zlib.adler32``, whose low half is ``1 + Σ bytes`` modulo
+    65521: a C loop instead of a Python one, and for a 512-byte block a check
+    exactly as strong as the sum, but for differences that are multiples of 65521.
+    """
+    stored = _number(header[148:156])
+    if zlib.adler32(header[:148] + _SPACES + header[156:]) & 0xFFFF == (1 + stored) % 65521:
+        return True
+    unsigned = sum(header) - sum(header[148:156]) + 256
+    if stored == unsigned:
+        return True
+    signed = unsigned - sum(256 for b in header[:148] + header[156:] if b > 127)  # old tars summed signed bytes
+    return stored == signed
+
+
+def _pax_records(data: bytes) -> dict[str, str]:
+    """The ``key=value`` records of a pax extended header (``"%d %s=%s\\n"``, length first)."""
+    records: dict[str, str] = {}
+    position = 0
+    while position < len(data) and data[position] != 0:
+        space = data.find(b" ", position)
+        if space < 0:
+            break
+        length = int(data[position:space])
+        if length <= 0:
+            raise ValueError("a pax record has length 0")
+        record = data[space + 1 : position + length - 1]  # drops the trailing newline
+        key, _, value = record.partition(b"=")
+        records[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
+        position += length
+    return records
+
+
+def normalize_path(name: str) -> str:
+    """Normalise a member name: drop ``./``, ``..`` above the root, leading and trailing ``/``; ``""`` is the root."""
+    import posixpath
+
+    path = posixpath.normpath("/" + name).lstrip("/")
+    return "" if path == "." else path
+
+
+def _fast_path(name: str) -> str:
+    """:func:`normalize_path`, with a shortcut for the common already-clean name."""
+    if name.startswith("./"):
+        name = name[2:]
+    if "/." in name or "//" in name or name.startswith((".", "/")) or "\\" in name:
+        return normalize_path(name)
+    return name.rstrip("/")
+
+
+def classify_name(kind: str, path: str) -> str:
+    """Refine a header's kind by its name: whiteouts, opaque markers and AUFS metadata."""
+    base = path.rpartition("/")[2]
+    if base.startswith(WHITEOUT_PREFIX):
+        if base == OPAQUE_MARKER:
+            return "opaque"
+        if base.startswith(AUFS_META_PREFIX):
+            return "other"
+        if len(base) > len(WHITEOUT_PREFIX):
+            return "whiteout"
+    return kind
+
+
+def _numbers(fields: tuple[bytes, ...]) -> list[int]:
+    try:
+        return [_number(field) for field in fields]
+    except (ValueError, IndexError) as exc:
+        raise ValueError(f"a numeric field is not a number ({exc})") from None
+
+
+def iter_entries(feed: ByteFeed, label: str) -> Iterator[Entry]:
+    """Yield the entries of the tar in ``feed``, in order, up to its end-of-archive marker (or its end)."""
+    pax: dict[str, str] = {}
+    long_name: str | None = None
+    long_link: str | None = None
+    take, skip, unpack, adler32 = feed.take, feed.skip, _HEADER.unpack, zlib.adler32
+    while True:
+        header = take(BLOCK)
+        if len(header) < BLOCK:
+            if header:
+                raise ArchiveError(f"{label} ends inside a tar header", "the archive is truncated; save it again")
+            return
+        if header == ZERO_BLOCK:
+            return
+        name_b, mode_b, uid_b, gid_b, size_b, chksum_b, typeflag, link_b, magic, prefix_b = unpack(header)
+        try:
+            try:  # the common case first: octal text, NUL- or space-terminated
+                size, mode, uid, gid, chksum = (
+                    int(size_b.rstrip(b"\0 "), 8), int(mode_b.rstrip(b"\0 "), 8), int(uid_b.rstrip(b"\0 "), 8),
+                    int(gid_b.rstrip(b"\0 "), 8), int(chksum_b.rstrip(b"\0 "), 8),
+                )
+            except ValueError:
+                size, mode, uid, gid, chksum = _numbers((size_b, mode_b, uid_b, gid_b, chksum_b))
+            if adler32(header[:148] + _SPACES + header[156:]) & 0xFFFF != (1 + chksum) % 65521 \
+                    and not _checksum_ok(header):
+                raise ValueError("bad header checksum")
+        except ValueError as exc:
+            raise ArchiveError(f"{label} has a corrupt tar header: {exc}", _CORRUPT) from exc
+        if size < 0:
+            raise ArchiveError(f"{label} has a tar header with a negative size", "the archive is corrupt")
+        padded = (size + 511) & ~511
+        if typeflag in _META_TYPES:
+            if size > MAX_META_BYTES:
+                raise ArchiveError(
+                    f"{label} has a {size:,}-byte tar metadata record (the limit is {MAX_META_BYTES:,})",
+                    "the archive is corrupt or hostile",
+                )
+            data = take(padded)[:size]
+            if len(data) < size:
+                raise ArchiveError(f"{label} ends inside a tar metadata record", "the archive is truncated")
+            if typeflag == b"x":
+                try:
+                    pax.update(_pax_records(data))
+                except ValueError as exc:
+                    raise ArchiveError(f"{label} has a malformed pax header: {exc}", "the archive is corrupt") from exc
+            elif typeflag == b"L":
+                long_name = _text(data)
+            elif typeflag == b"K":
+                long_link = _text(data)
+            continue
+        if long_name is None:
+            name = name_b.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+            if magic == b"ustar\x00" and prefix_b[0]:
+                name = _text(prefix_b) + "/" + name
+        else:
+            name = long_name
+        link = link_b.split(b"\0", 1)[0].decode("utf-8", "surrogateescape") if long_link is None else long_link
+        stored = size
+        if typeflag == b"S" or pax:
+            try:
+                if typeflag == b"S":  # GNU sparse: the real size, then any extension blocks of the map
+                    size = _number(header[483:495])
+                    extended = header[482]
+                    while extended:
+                        block = take(BLOCK)
+                        if len(block) < BLOCK:
+                            raise ArchiveError(f"{label} ends inside a sparse map", "the archive is truncated")
+                        extended = block[504]
+                if pax:
+                    name = pax.get("path", name)
+                    link = pax.get("linkpath", link)
+                    size = int(pax.get("GNU.sparse.realsize", pax.get("GNU.sparse.size", pax.get("size", size))))
+                    stored = int(pax.get("size", stored))
+                    uid = int(pax.get("uid", uid))
+                    gid = int(pax.get("gid", gid))
+                    padded = (stored + 511) & ~511
+                    pax = {}
+            except ValueError as exc:
+                raise ArchiveError(f"{label} has a corrupt tar header: {exc}", _CORRUPT) from exc
+        long_name = long_link = None
+        kind = _KIND_BY_TYPE.get(typeflag, "other")
+        if typeflag == b"\0" and name.endswith("/"):
+            kind = "dir"  # an old V7 header's way of saying directory
+        # As in tarfile, only regular and unknown types carry data.  It is stepped over, never
+        # read: by seeking in a file, by discarding decompressed bytes otherwise.
+        if padded and typeflag not in _NO_DATA and skip(padded) < padded:
+            raise ArchiveError(
+                f"{label} ends inside the data of `{name}` ({stored:,} bytes declared)",
+                "the archive is truncated, or a header declares an absurd size",
+            )
+        path = _fast_path(name)
+        if not path:
+            continue
+        if "\0" in path:
+            raise ArchiveError(f"{label} has a member name with a NUL byte", "the archive is corrupt or hostile")
+        if ".wh." in path:
+            kind = classify_name(kind, path)
+        if kind == "hardlink":
+            link = _fast_path(link)
+        yield Entry(path, kind, size, mode & 0o7777, uid, gid, link)
