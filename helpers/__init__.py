@@ -7,9 +7,11 @@ engine) and :func:`analyze`; build Dockerfiles side by side with
 
 from .analysis import Analysis, analyze
 from .errors import LayerLabError
-from .notebook import headline, layer_table, setup, show_dockerfiles, side_by_side
 from .sizes import format_bytes
 from .sources import read_image, save_stream
+
+#: Names imported on first use: they need pandas, which the command line's report does not.
+_NOTEBOOK_NAMES = {"headline", "layer_table", "setup", "show_dockerfiles", "side_by_side"}
 
 __all__ = [
     "Analysis",
@@ -40,3 +42,11 @@ def build_variants(*args, **kwargs):
     from .engine import build_variants as _build_variants
 
     return _build_variants(*args, **kwargs)
+
+
+def __getattr__(name: str):
+    if name in _NOTEBOOK_NAMES:
+        from . import notebook
+
+        return getattr(notebook, name)
+    raise AttributeError(f"module 'helpers' has no attribute {name!r}")

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from humanfriendly import InvalidSize, parse_size
-
 from .analysis import Analysis
 from .errors import LayerLabError
+from .history import instruction
 from .sizes import format_bytes
 
 
 def parse_budget_size(text: str) -> int:
     """``5MB`` → 5,000,000; ``512KiB`` → 524,288; ``1000`` → 1000 (decimal and binary units, as written)."""
+    from humanfriendly import InvalidSize, parse_size  # on first use: a report without a budget never needs it
+
     try:
         return int(parse_size(text))
     except InvalidSize as exc:
@@ -49,7 +50,7 @@ class Budget:
     def broken(self, analysis: Analysis) -> list[str]:
         """One line per broken rule (empty when the image is within budget)."""
         lines = []
-        worst = _worst_layer(analysis)
+        worst = _worst_layer(analysis) if self.max_reclaimable is not None or self.min_efficiency is not None else ""
         if self.max_reclaimable is not None and analysis.reclaimable_bytes > self.max_reclaimable:
             measured = analysis.reclaimable_bytes
             lines.append(
@@ -62,9 +63,9 @@ class Budget:
 
 
 def _worst_layer(analysis: Analysis) -> str:
-    if analysis.hidden.empty:
+    reclaimable = [lost for _, lost in analysis.layer_bytes]
+    if not any(reclaimable):
         return ""
-    per_layer = analysis.hidden.groupby("layer")["size"].sum()
-    layer = int(per_layer.idxmax())
-    made_by = analysis.layers.at[layer, "instruction"][:60]
-    return f"; most of it in layer {layer} ({format_bytes(int(per_layer.max()))}: {made_by})"
+    layer = reclaimable.index(max(reclaimable))
+    made_by = instruction(analysis.image.layers[layer].created_by)[:60]
+    return f"; most of it in layer {layer} ({format_bytes(reclaimable[layer])}: {made_by})"
