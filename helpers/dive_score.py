@@ -30,84 +30,117 @@ seen in the merged filesystem.
 
 from __future__ import annotations
 
-import posixpath
-from dataclasses import dataclass
-
 from .model import AUFS_META_PREFIX, WHITEOUT_PREFIX, Entry, Layer
 
+#: A node of dive's tree: ``(size, is_dir)``.
+_Node = tuple[int, bool]
+_IMPLICIT: _Node = (0, False)
 
-@dataclass
-class _Node:
-    size: int = 0
-    is_dir: bool = False
+
+def _parent(path: str) -> str:
+    return path.rpartition("/")[0]
 
 
 def _dive_tree(entries: list[Entry]) -> dict[str, _Node]:
     """One layer as dive sees it: explicit nodes plus implicit parents, opaque markers dropped."""
     tree: dict[str, _Node] = {}
     for entry in entries:
-        parts = entry.path.split("/")
-        if any(part.startswith(AUFS_META_PREFIX) for part in parts):
+        path = entry.path
+        if AUFS_META_PREFIX in path and any(part.startswith(AUFS_META_PREFIX) for part in path.split("/")):
             continue
-        for depth in range(1, len(parts)):
-            tree.setdefault("/".join(parts[:depth]), _Node())
-        tree[entry.path] = _Node(entry.size, entry.kind == "dir")
+        missing = []
+        parent = _parent(path)
+        while parent and parent not in tree:
+            missing.append(parent)
+            parent = _parent(parent)
+        for parent in reversed(missing):  # shallowest first, as dive adds them
+            tree[parent] = _IMPLICIT
+        tree[path] = (entry.size, entry.kind == "dir")
     return tree
 
 
-def _children_index(paths) -> dict[str, list[str]]:
-    index: dict[str, list[str]] = {}
-    for path in paths:
-        index.setdefault(posixpath.dirname(path), []).append(path)
-    return index
+class _Stacked:
+    """dive's stacked tree (``StackTreeRange``), with a children index so subtrees are cheap to find."""
 
+    def __init__(self, base: dict[str, _Node]) -> None:
+        self.nodes = dict(base)
+        self.children: dict[str, set[str]] = {}
+        for path in self.nodes:
+            self.children.setdefault(_parent(path), set()).add(path)
 
-def _stack(lower: dict[str, _Node], upper: dict[str, _Node]) -> None:
-    """dive's FileTree.Stack: whiteouts remove subtrees; every other node, implicit ones too, overwrites."""
-    for path, node in upper.items():
-        directory, base = posixpath.split(path)
-        if base.startswith(WHITEOUT_PREFIX):
-            target = posixpath.join(directory, base[len(WHITEOUT_PREFIX):])
-            prefix = target + "/"
-            for victim in [p for p in lower if p == target or p.startswith(prefix)]:
-                del lower[victim]
-        else:
-            lower[path] = node
+    def _remove(self, path: str) -> None:
+        if self.nodes.pop(path, None) is not None:
+            siblings = self.children.get(_parent(path))
+            if siblings is not None:
+                siblings.discard(path)
+        for child in self.children.pop(path, ()):
+            self._remove(child)
 
+    def stack(self, upper: dict[str, _Node]) -> None:
+        """dive's FileTree.Stack: whiteouts remove subtrees; every other node, implicit ones too, overwrites."""
+        for path, node in upper.items():
+            directory, _, base = path.rpartition("/")
+            if base.startswith(WHITEOUT_PREFIX):
+                target = base[len(WHITEOUT_PREFIX):]
+                self._remove(f"{directory}/{target}" if directory else target)
+            else:
+                self.nodes[path] = node
+                self.children.setdefault(directory, set()).add(path)
 
-def _subtree_size(tree: dict[str, _Node], root: str) -> int:
-    prefix = root + "/"
-    return sum(node.size for path, node in tree.items() if path == root or path.startswith(prefix))
+    def subtree_size(self, root: str) -> int:
+        total = self.nodes[root][0] if root in self.nodes else 0
+        for child in self.children.get(root, ()):
+            total += self.subtree_size(child)
+        return total
 
 
 def dive_figures(layers: list[Layer]) -> tuple[float, int]:
-    """Return ``(dive_efficiency, dive_wasted_bytes)`` as dive 0.13 computes them (see the module doc)."""
-    trees = [_dive_tree(layer.entries) for layer in layers]
-    cumulative: dict[str, int] = {}
-    minimum: dict[str, int] = {}
-    seen: dict[str, int] = {}
-    stacked: dict[str, _Node] = {}
-    for i, tree in enumerate(trees):
-        # dive's StackTreeRange(trees, 0, i-1): a copy of layer 0, then layers 0..i-1 stacked on it.
-        if i == 0:
-            stacked = dict(trees[0])
-        else:
-            _stack(stacked, trees[i - 1])
-        has_children = _children_index(tree)
-        for path, node in tree.items():
+    """Return ``(dive_efficiency, dive_wasted_bytes)`` as dive 0.13 computes them (see the module doc).
+
+    Memory: one layer's tree at a time.  The stacked tree of the layers below
+    is only needed to size a whiteout, so it is built when the first whiteout
+    appears, from the layers' entries (their trees are rebuilt for it).
+    """
+    # key -> its size when seen once (most keys: an int is the smallest record), else [cumulative, minimum]
+    figures: dict[str, int | list[int]] = {}
+    stacked: _Stacked | None = None
+    stacked_upto = 0  # dive's StackTreeRange(trees, 0, i-1): a copy of layer 0, then layers 0..i-1 stacked on it
+    for i, layer in enumerate(layers):
+        tree = _dive_tree(layer.entries)
+        has_children = {_parent(path) for path in tree}
+        for path, (size, _) in tree.items():
             if path in has_children:
                 continue
-            directory, base = posixpath.split(path)
+            directory, _, base = path.rpartition("/")
             if base.startswith(WHITEOUT_PREFIX):
-                key = posixpath.join(directory, base[len(WHITEOUT_PREFIX):])
-                below = stacked.get(key)
-                size = _subtree_size(stacked, key) if below is not None and below.is_dir else 0
+                key = base[len(WHITEOUT_PREFIX):]
+                key = f"{directory}/{key}" if directory else key
+                if stacked is None:
+                    stacked = _Stacked(tree if i == 0 else _dive_tree(layers[0].entries))
+                while stacked_upto < i:
+                    stacked.stack(_dive_tree(layers[stacked_upto].entries))
+                    stacked_upto += 1
+                below = stacked.nodes.get(key)
+                size = stacked.subtree_size(key) if below is not None and below[1] else 0
             else:
-                key, size = path, node.size
-            cumulative[key] = cumulative.get(key, 0) + size
-            minimum[key] = size if key not in minimum else min(minimum[key], size)
-            seen[key] = seen.get(key, 0) + 1
-    total = sum(cumulative.values())
-    score = 1.0 if total == 0 else sum(minimum.values()) / total
-    wasted = sum(cumulative[key] for key, count in seen.items() if count >= 2)
+                key = path
+            known = figures.get(key)
+            if known is None:
+                figures[key] = size
+            elif isinstance(known, int):
+                figures[key] = [known + size, min(known, size)]
+            else:
+                known[0] += size
+                if size < known[1]:
+                    known[1] = size
+    total = minimum = wasted = 0
+    for known in figures.values():
+        if isinstance(known, int):
+            total += known
+            minimum += known
+        else:
+            total += known[0]
+            minimum += known[1]
+            wasted += known[0]
+    score = 1.0 if total == 0 else minimum / total
     return score, wasted

@@ -63,8 +63,7 @@ class _Overlay:
     def _remove_tree(self, path: str, layer: int, how: str, subtree: bool = True) -> None:
         record = self.visible.pop(path, None)
         if record is not None:
-            parent = posixpath.dirname(path)
-            siblings = self.children.get(parent)
+            siblings = self.children.get(path.rpartition("/")[0])
             if siblings is not None:
                 siblings.discard(path)
             inode = record[1]
@@ -80,12 +79,16 @@ class _Overlay:
 
     def _link(self, path: str) -> None:
         """Register ``path`` under its parent, and every ancestor under its own, listed in the tar or not."""
+        children = self.children
         while path:
-            parent = posixpath.dirname(path)
-            siblings = self.children.setdefault(parent, set())
-            if path in siblings:
+            parent = path.rpartition("/")[0]
+            siblings = children.get(parent)
+            if siblings is None:
+                children[parent] = {path}
+            elif path in siblings:
                 return
-            siblings.add(path)
+            else:
+                siblings.add(path)
             path = parent
 
     def _add(self, path: str, kind: str, size: int, link: str, layer: int) -> None:
