@@ -24,8 +24,11 @@ import json
 import os
 import posixpath
 import re
+import sys
 import tarfile
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -43,6 +46,8 @@ from .model import Entry, HistoryStep, Image, Layer
 
 #: Members that are not layers are kept in memory only up to this size.
 METADATA_LIMIT = 16 * 1024 * 1024
+#: The interpreter's thread switch interval while layers are scanned (seconds).
+SCAN_SWITCH_INTERVAL = 0.0005
 #: The platform picked from a multi-platform index unless told otherwise.
 DEFAULT_PLATFORM = "linux/amd64"
 
@@ -146,26 +151,48 @@ class StreamedArchive:
         """Nothing to do: a stream's layers were all scanned as they passed."""
 
 
-def _scan_in_parallel(
-    jobs: list[tuple[str, tuple[int, int, int]]], budget: EntryBudget, verify: bool | None
-) -> dict[str, ScannedLayer]:
-    """Scan ``(name, (fd, start, length))`` blobs, on as many threads as there are cores (at most 4).
+class _ParallelScans:
+    """Layer scans run on a thread pool as soon as they are asked for, and awaited in order.
 
     Decompression and hashing release the GIL, so compressed layers scan in
-    parallel; errors surface in layer order, so the message is deterministic.
+    parallel, and a caller can merge layer ``i`` while later layers are still
+    being read.  Errors surface when the failing layer is awaited, so the
+    message names the first bad layer whichever thread met it first.
     """
-    def scan(job: tuple[str, tuple[int, int, int]]) -> ScannedLayer:
-        name, (fd, start, length) = job
-        return scan_blob_range(fd, start, length, name, budget, verify)
 
-    workers = max(1, min(len(jobs), os.cpu_count() or 1, 4))
-    if workers == 1:
-        return {name: scan((name, where)) for name, where in jobs}
-    with ThreadPoolExecutor(workers) as pool:
-        return dict(zip([name for name, _ in jobs], pool.map(scan, jobs), strict=True))
+    def __init__(self, verify: bool | None) -> None:
+        self._verify = verify
+        self._budget = EntryBudget()
+        self._futures: dict[str, Future[ScannedLayer]] = {}
+        self._switch_interval: float | None = None
+        self._pool = ThreadPoolExecutor(max(1, min(os.cpu_count() or 1, 4)), thread_name_prefix="layerlab-scan")
+
+    def _submit(self, name: str, fd: int, start: int, length: int) -> None:
+        if self._switch_interval is None:
+            # A thread back from decompressing waits for the GIL up to the switch interval
+            # (5 ms) while another parses headers; a shorter one keeps both cores busy.
+            self._switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(min(self._switch_interval, SCAN_SWITCH_INTERVAL))
+        self._futures[name] = self._pool.submit(scan_blob_range, fd, start, length, name, self._budget, self._verify)
+
+    def _await(self, name: str) -> ScannedLayer | None:
+        future = self._futures.get(name)
+        return None if future is None else future.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)
+            self._switch_interval = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
-class IndexedArchive:
+class IndexedArchive(_ParallelScans):
     """A tar archive in a file: members are indexed once, then read where they lie.
 
     Only the small JSON members and the layers the image names are read; layer
@@ -174,13 +201,11 @@ class IndexedArchive:
     """
 
     def __init__(self, path: Path, verify: bool | None = None) -> None:
+        super().__init__(verify)
         self.label = str(path)
-        self._verify = verify
         self._file = path.open("rb")
         self._members: dict[str, tuple[int, int]] = {}
         self._links: dict[str, str] = {}
-        self._layers: dict[str, ScannedLayer] = {}
-        self._budget = EntryBudget()
         count = 0
         try:
             with tarfile.open(fileobj=self._file, mode="r:") as outer:
@@ -223,13 +248,8 @@ class IndexedArchive:
             self._members[name] = (member.offset_data, member.size)
 
     def close(self) -> None:
+        super().close()
         self._file.close()
-
-    def __enter__(self) -> IndexedArchive:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _resolve(self, name: str) -> str:
         name = normalize_path(name)
@@ -246,21 +266,18 @@ class IndexedArchive:
         return os.pread(self._file.fileno(), where[1], where[0])
 
     def prefetch(self, names: list[str]) -> None:
-        jobs = []
-        for name in dict.fromkeys(self._resolve(n) for n in names):
-            where = self._members.get(name)
-            if where is not None and name not in self._layers:
-                jobs.append((name, (self._file.fileno(), *where)))
-        self._layers.update(_scan_in_parallel(jobs, self._budget, self._verify))
+        wanted = {name: self._members[name] for name in (self._resolve(n) for n in names)
+                  if name in self._members and name not in self._futures}
+        for name, where in sorted(wanted.items(), key=lambda item: -item[1][1]):  # biggest first: shortest makespan
+            self._submit(name, self._file.fileno(), *where)
 
     def layer(self, name: str) -> ScannedLayer | None:
         name = self._resolve(name)
-        if name not in self._layers:
-            self.prefetch([name])
-        return self._layers.get(name)
+        self.prefetch([name])
+        return self._await(name)
 
 
-class LayoutDirectory:
+class LayoutDirectory(_ParallelScans):
     """An OCI layout (or an unpacked ``docker save``) on disk; blobs are read on demand.
 
     Reads never leave ``root``: a member whose real path (after symlinks) lies
@@ -268,11 +285,10 @@ class LayoutDirectory:
     """
 
     def __init__(self, root: Path, verify: bool | None = None) -> None:
+        super().__init__(verify)
         self.root = root.resolve()
-        self._verify = verify
         self.label = str(root)
-        self._budget = EntryBudget()
-        self._layers: dict[str, ScannedLayer] = {}
+        self._open: list[BinaryIO] = []
 
     def _path(self, name: str) -> Path | None:
         name = normalize_path(name)
@@ -290,26 +306,23 @@ class LayoutDirectory:
         return path.read_bytes()
 
     def prefetch(self, names: list[str]) -> None:
-        files = []
-        try:
-            jobs = []
-            for name in dict.fromkeys(normalize_path(n) for n in names):
-                path = self._path(name)
-                if path is None or name in self._layers:
-                    continue
-                blob = path.open("rb")
-                files.append(blob)
-                jobs.append((name, (blob.fileno(), 0, os.fstat(blob.fileno()).st_size)))
-            self._layers.update(_scan_in_parallel(jobs, self._budget, self._verify))
-        finally:
-            for blob in files:
-                blob.close()
+        for name in dict.fromkeys(normalize_path(n) for n in names):
+            path = self._path(name)
+            if path is None or name in self._futures:
+                continue
+            blob = path.open("rb")
+            self._open.append(blob)
+            self._submit(name, blob.fileno(), 0, os.fstat(blob.fileno()).st_size)
 
     def layer(self, name: str) -> ScannedLayer | None:
         name = normalize_path(name)
-        if name not in self._layers:
-            self.prefetch([name])
-        return self._layers.get(name)
+        self.prefetch([name])
+        return self._await(name)
+
+    def close(self) -> None:
+        super().close()
+        for blob in self._open:
+            blob.close()
 
 
 # ---------------------------------------------------------------- resolving
@@ -461,17 +474,19 @@ def _without_stargz_metadata(entries: list[Entry]) -> list[Entry]:
 
 
 def resolve_image(
-    store: BlobStore, source: str, container: str, platform: str | None = None, ref: str | None = None
+    store: BlobStore, source: str, container: str, platform: str | None = None, ref: str | None = None,
+    on_layer: Callable[[Layer], None] | None = None,
 ) -> Image:
     """Find the image in ``store`` and assemble it, layers base first.
 
     ``container`` is ``"tar"`` or ``"directory"``; it only names the format.  In
     an OCI layout holding several images, ``ref`` picks the one tagged so.  All
     the JSON it reads is untrusted: a value of the wrong shape anywhere is one
-    :class:`ArchiveError`, never a crash.
+    :class:`ArchiveError`, never a crash.  ``on_layer`` is called with each layer,
+    base first, as soon as it is read, while later layers may still be reading.
     """
     try:
-        return _resolve_image(store, source, container, platform, ref)
+        return _resolve_image(store, source, container, platform, ref, on_layer)
     except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
         raise ArchiveError(
             f"{source} has malformed image metadata ({type(exc).__name__}: {exc})",
@@ -479,11 +494,24 @@ def resolve_image(
         ) from exc
 
 
-def _resolve_image(store: BlobStore, source: str, container: str, platform: str | None, ref: str | None) -> Image:
-    # name, scan, media type, expected digest, expected size
-    layers: list[tuple[str, ScannedLayer, str, str | None, int | None]] = []
+@dataclass
+class _LayerSpec:
+    """A layer as the manifest describes it, before it is read."""
+
+    name: str
+    media_type: str | None  # None: named after the compression found (a docker save manifest has no types)
+    expected: str | None  # the digest to check, when the manifest gives one
+    size: int | None
+    stargz: bool = False
+    diff_id: str | None = None  # docker save: the config's diff_id, the digest of an uncompressed layer
+
+
+def _resolve_image(
+    store: BlobStore, source: str, container: str, platform: str | None, ref: str | None,
+    on_layer: Callable[[Layer], None] | None,
+) -> Image:
+    specs: list[_LayerSpec] = []
     tags: list[str] = []
-    stargz: set[int] = set()
     docker_manifest = store.doc("manifest.json") if ref is None else None
     if docker_manifest is not None:
         fmt = "docker-archive+oci" if store.doc("index.json") is not None else "docker-archive"
@@ -497,17 +525,10 @@ def _resolve_image(store: BlobStore, source: str, container: str, platform: str 
             raise ArchiveError("the image config is not a JSON object", "the archive is corrupt")
         rootfs = config.get("rootfs") if isinstance(config.get("rootfs"), dict) else {}
         diff_ids = rootfs.get("diff_ids") if isinstance(rootfs.get("diff_ids"), list) else []
-        store.prefetch([str(name) for name in chosen.get("Layers") or []])
         for i, name in enumerate(chosen.get("Layers") or []):
-            scanned = _scanned(store, name, i)
             blob = _BLOB_NAME.match(normalize_path(name))
-            if blob:
-                expected: str | None = f"sha256:{blob.group(2)}"
-            elif scanned.compression == "none" and i < len(diff_ids):
-                expected = diff_ids[i]
-            else:
-                expected = None
-            layers.append((name, scanned, f"tar+{scanned.compression}", expected, None))
+            expected = f"sha256:{blob.group(2)}" if blob else None
+            specs.append(_LayerSpec(name, None, expected, None, diff_id=diff_ids[i] if i < len(diff_ids) else None))
     elif store.doc("index.json") is not None:
         fmt = "oci-layout" if container == "directory" else "oci-archive"
         index = _load_json(store, "index.json", "index.json")
@@ -516,15 +537,13 @@ def _resolve_image(store: BlobStore, source: str, container: str, platform: str 
         config = _load_json(store, _blob_name(manifest.get("config", {}).get("digest", "")), "image config")  # type: ignore[union-attr]
         ref = (descriptor.get("annotations") or {}).get("org.opencontainers.image.ref.name")
         tags = [ref] if ref else []
-        store.prefetch([_blob_name(layer.get("digest", "")) for layer in manifest.get("layers") or []])  # type: ignore[union-attr]
-        for i, layer in enumerate(manifest.get("layers") or []):  # type: ignore[union-attr]
-            name = _blob_name(layer.get("digest", ""))
-            scanned = _scanned(store, name, i)
-            if STARGZ_TOC_ANNOTATION in (layer.get("annotations") or {}):
-                stargz.add(i)
+        for layer in manifest.get("layers") or []:  # type: ignore[union-attr]
             size = layer.get("size")
-            size = size if isinstance(size, int) else None
-            layers.append((name, scanned, layer.get("mediaType", ""), layer.get("digest"), size))
+            specs.append(_LayerSpec(
+                _blob_name(layer.get("digest", "")), layer.get("mediaType", ""), layer.get("digest"),
+                size if isinstance(size, int) else None,
+                stargz=STARGZ_TOC_ANNOTATION in (layer.get("annotations") or {}),
+            ))
     else:
         raise ArchiveError(
             f"{source} has neither manifest.json nor index.json",
@@ -532,14 +551,23 @@ def _resolve_image(store: BlobStore, source: str, container: str, platform: str 
         )
     if not isinstance(config, dict):
         raise ArchiveError("the image config is not a JSON object", "the archive is corrupt")
-    steps, per_layer = align_history(config, len(layers))
+    steps, per_layer = align_history(config, len(specs))
+    store.prefetch([spec.name for spec in specs])
     result: list[Layer] = []
-    for i, (name, scanned, media_type, expected, size) in enumerate(layers):
-        _check_digest(scanned, expected, size, i, name)
-        entries = _without_stargz_metadata(scanned.entries) if i in stargz else scanned.entries
+    for i, spec in enumerate(specs):
+        scanned = _scanned(store, spec.name, i)
+        expected = spec.expected
+        if expected is None and spec.media_type is None and scanned.compression == "none":
+            expected = spec.diff_id
+        _check_digest(scanned, expected, spec.size, i, spec.name)
+        entries = _without_stargz_metadata(scanned.entries) if spec.stargz else scanned.entries
         step, created_by = per_layer[i]
-        digest = scanned.digest or expected or f"unhashed:{source}:{name}"
-        result.append(Layer(i, entries, digest, media_type, created_by, step, scanned.blob_bytes))
+        digest = scanned.digest or expected or f"unhashed:{source}:{spec.name}"
+        media_type = spec.media_type if spec.media_type is not None else f"tar+{scanned.compression}"
+        layer = Layer(i, entries, digest, media_type, created_by, step, scanned.blob_bytes)
+        result.append(layer)
+        if on_layer is not None:
+            on_layer(layer)
     return Image(source, fmt, result, steps, config, tags)
 
 
@@ -552,16 +580,18 @@ def read_archive_stream(stream: BinaryIO, source: str, platform: str | None = No
 
 
 def read_path(
-    path: str | os.PathLike, platform: str | None = None, ref: str | None = None, verify: bool | None = None
+    path: str | os.PathLike, platform: str | None = None, ref: str | None = None, verify: bool | None = None,
+    on_layer: Callable[[Layer], None] | None = None,
 ) -> Image:
     """Read an image from an archive file or a layout directory (``ref`` picks a tagged image of a layout).
 
     ``verify`` also hashes uncompressed layers, which means reading every byte
     instead of seeking past file contents (default: ``LAYERLAB_VERIFY``, off);
-    compressed layers are always hashed.
+    compressed layers are always hashed.  ``on_layer``: see :func:`resolve_image`.
     """
     path = Path(path)
     if path.is_dir():
-        return resolve_image(LayoutDirectory(path, verify), str(path), "directory", platform, ref)
+        with LayoutDirectory(path, verify) as layout:
+            return resolve_image(layout, str(path), "directory", platform, ref, on_layer)
     with IndexedArchive(path, verify) as archive:
-        return resolve_image(archive, str(path), "tar", platform, ref)
+        return resolve_image(archive, str(path), "tar", platform, ref, on_layer)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from .errors import ArchiveError
-from .model import Image
+from .model import Image, Layer
 
 
 def read_image(
-    source: str | os.PathLike, platform: str | None = None, ref: str | None = None, verify: bool | None = None
+    source: str | os.PathLike, platform: str | None = None, ref: str | None = None, verify: bool | None = None,
+    on_layer: Callable[[Layer], None] | None = None,
 ) -> Image:
     """Read ``source``: an archive file, an OCI layout directory, or an image name or ID in the engine.
 
@@ -31,7 +33,7 @@ def read_image(
         if not (path.is_file() or path.is_dir()):
             raise ArchiveError(f"{path} is neither a regular file nor a directory", "pass an archive or a layout")
         try:
-            image = read_path(path, platform, ref, verify)
+            image = read_path(path, platform, ref, verify, on_layer)
             if ref is not None:
                 image.source = f"{path}:{ref}"
             return image
