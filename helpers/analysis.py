@@ -11,11 +11,11 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from . import metrics
-from .dive_score import dive_figures
+from .dive_score import DiveScore, dive_figures
 from .errors import LayerLabError
 from .history import instruction
-from .merge import MergeResult, merge_layers
-from .model import KINDS, Image
+from .merge import MergeResult, Overlay, merge_layers
+from .model import KINDS, Image, Layer
 
 if TYPE_CHECKING:  # pandas costs half a second to import: only the tables need it, not the CLI's report
     import pandas as pd
@@ -247,3 +247,26 @@ class Analysis:
 def analyze(image: Image) -> Analysis:
     """Merge the layers of ``image`` and return its :class:`Analysis`."""
     return Analysis(image, merge_layers(image.layers))
+
+
+def analyze_source(source: str, platform: str | None = None, verify: bool | None = None) -> Analysis:
+    """Read and analyse ``source`` at once: each layer is merged and scored as soon as it is read.
+
+    The same result as ``analyze(read_image(source))``, sooner: while the
+    reader's threads decompress later layers, this thread merges the earlier
+    ones.  (An image read from an engine arrives whole, and is analysed then.)
+    """
+    from .sources import read_image
+
+    overlay, score = Overlay(), DiveScore()
+
+    def on_layer(layer: Layer) -> None:
+        overlay.apply(layer)
+        score.add(layer)
+
+    image = read_image(source, platform=platform, verify=verify, on_layer=on_layer)
+    if len(score.layers) != len(image.layers):
+        return analyze(image)
+    analysis = Analysis(image, overlay.result)
+    analysis.__dict__["_dive"] = score.figures()  # fills the cached property
+    return analysis

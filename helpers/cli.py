@@ -11,10 +11,9 @@ import json
 import sys
 from pathlib import Path
 
-from .analysis import Analysis, analyze
+from .analysis import Analysis, analyze_source
 from .errors import LayerLabError
 from .report import text_report
-from .sources import read_image
 
 EXIT_BAD_INPUT = 2
 EXIT_OVER_BUDGET = 1
@@ -34,7 +33,7 @@ def _report(args: argparse.Namespace) -> int:
         parse_budget_size(args.max_reclaimable) if args.max_reclaimable is not None else None,
         parse_ratio(args.min_efficiency) if args.min_efficiency is not None else None,
     )
-    analysis = analyze(read_image(args.source, platform=args.platform, verify=args.verify or None))
+    analysis = analyze_source(args.source, platform=args.platform, verify=args.verify or None)
     _emit(analysis, args.json)
     broken = budget.broken(analysis)
     for line in broken:

@@ -94,36 +94,87 @@ class _Stacked:
         return total
 
 
-def dive_figures(layers: list[Layer]) -> tuple[float, int]:
-    """Return ``(dive_efficiency, dive_wasted_bytes)`` as dive 0.13 computes them (see the module doc).
+def _whiteout_target(path: str) -> str | None:
+    """The path a whiteout entry deletes (``a/.wh.b`` deletes ``a/b``), or ``None`` for any other path."""
+    directory, _, base = path.rpartition("/")
+    if not base.startswith(WHITEOUT_PREFIX):
+        return None
+    target = base[len(WHITEOUT_PREFIX):]
+    return f"{directory}/{target}" if directory else target
 
-    Memory: one layer's tree at a time.  The stacked tree of the layers below
-    is only needed to size a whiteout, so it is built when the first whiteout
-    appears, from the layers' entries (their trees are rebuilt for it).
+
+def _under(path: str, keys: set[str]) -> bool:
+    """True when ``path`` is one of ``keys`` or lies beneath one."""
+    while path:
+        if path in keys:
+            return True
+        path = _parent(path)
+    return False
+
+
+def _relevant(entries: list[Entry], keys: set[str], above: set[str]) -> list[Entry]:
+    """The entries that can change what dive's stacked tree holds at or beneath ``keys``.
+
+    Those at or beneath a key, the keys' ancestors (they link a key to a
+    whiteout that deletes a whole ancestor), and the whiteouts that delete any
+    of those.  Stacking only these gives the stacked tree's part at and beneath
+    the keys exactly, without holding the rest of the image.
     """
-    # key -> its size when seen once (most keys: an int is the smallest record), else [cumulative, minimum]
-    figures: dict[str, int | list[int]] = {}
-    stacked: _Stacked | None = None
-    stacked_upto = 0  # dive's StackTreeRange(trees, 0, i-1): a copy of layer 0, then layers 0..i-1 stacked on it
-    for i, layer in enumerate(layers):
+    kept = []
+    for entry in entries:
+        path = entry.path
+        target = _whiteout_target(path)
+        if path in above or _under(path, keys) or (target is not None and (target in above or _under(target, keys))):
+            kept.append(entry)
+    return kept
+
+
+class DiveScore:
+    """dive's figures, one layer at a time: :meth:`add` each layer base first, then :meth:`figures`.
+
+    Memory: one layer's tree at a time.  A whiteout is sized from the stacked
+    tree of the layers below; only its part at and beneath that layer's
+    whiteouts is built, from the lower layers' entries, when a layer has any.
+    """
+
+    def __init__(self) -> None:
+        self.layers: list[Layer] = []
+        # key -> its size when seen once (most keys: an int is the smallest record), else [cumulative, minimum]
+        self._figures: dict[str, int | list[int]] = {}
+
+    def _stacked_below(self, i: int, keys: set[str], tree: dict[str, _Node]) -> _Stacked:
+        """dive's StackTreeRange(trees, 0, i-1): a copy of layer 0, then layers 0..i-1 on it; around ``keys``."""
+        if i == 0:
+            return _Stacked(tree)
+        above = {parent for key in keys for parent in _ancestors(key)}
+
+        def part(layer: Layer) -> dict[str, _Node]:
+            return _dive_tree(_relevant(layer.entries, keys, above))
+
+        stacked = _Stacked(part(self.layers[0]))
+        for lower in self.layers[:i]:
+            stacked.stack(part(lower))
+        return stacked
+
+    def add(self, layer: Layer) -> None:
+        """Count the leaves of the next layer."""
+        i = len(self.layers)
+        self.layers.append(layer)
+        figures = self._figures
         tree = _dive_tree(layer.entries)
         has_children = {_parent(path) for path in tree}
-        for path, (size, _) in tree.items():
-            if path in has_children:
-                continue
-            directory, _, base = path.rpartition("/")
-            if base.startswith(WHITEOUT_PREFIX):
-                key = base[len(WHITEOUT_PREFIX):]
-                key = f"{directory}/{key}" if directory else key
-                if stacked is None:
-                    stacked = _Stacked(tree if i == 0 else _dive_tree(layers[0].entries))
-                while stacked_upto < i:
-                    stacked.stack(_dive_tree(layers[stacked_upto].entries))
-                    stacked_upto += 1
-                below = stacked.nodes.get(key)
-                size = stacked.subtree_size(key) if below is not None and below[1] else 0
-            else:
+        leaves = [(path, size) for path, (size, _) in tree.items() if path not in has_children]
+        del has_children
+        targets = {path: _whiteout_target(path) for path, _ in leaves if WHITEOUT_PREFIX in path}
+        targets = {path: target for path, target in targets.items() if target is not None}
+        stacked = self._stacked_below(i, set(targets.values()), tree) if targets else None
+        for path, size in leaves:
+            key = targets.get(path)
+            if key is None:
                 key = path
+            else:
+                below = stacked.nodes.get(key)  # type: ignore[union-attr]
+                size = stacked.subtree_size(key) if below is not None and below[1] else 0  # type: ignore[union-attr]
             known = figures.get(key)
             if known is None:
                 figures[key] = size
@@ -133,14 +184,33 @@ def dive_figures(layers: list[Layer]) -> tuple[float, int]:
                 known[0] += size
                 if size < known[1]:
                     known[1] = size
-    total = minimum = wasted = 0
-    for known in figures.values():
-        if isinstance(known, int):
-            total += known
-            minimum += known
-        else:
-            total += known[0]
-            minimum += known[1]
-            wasted += known[0]
-    score = 1.0 if total == 0 else minimum / total
-    return score, wasted
+
+    def figures(self) -> tuple[float, int]:
+        """``(dive_efficiency, dive_wasted_bytes)`` of the layers added so far."""
+        total = minimum = wasted = 0
+        for known in self._figures.values():
+            if isinstance(known, int):
+                total += known
+                minimum += known
+            else:
+                total += known[0]
+                minimum += known[1]
+                wasted += known[0]
+        return (1.0 if total == 0 else minimum / total), wasted
+
+
+def _ancestors(path: str) -> list[str]:
+    found = []
+    path = _parent(path)
+    while path:
+        found.append(path)
+        path = _parent(path)
+    return found
+
+
+def dive_figures(layers: list[Layer]) -> tuple[float, int]:
+    """Return ``(dive_efficiency, dive_wasted_bytes)`` as dive 0.13 computes them (see the module doc)."""
+    score = DiveScore()
+    for layer in layers:
+        score.add(layer)
+    return score.figures()

@@ -53,7 +53,9 @@ class MergeResult:
         return {inode for _, inode, _ in self.visible.values() if inode >= 0}
 
 
-class _Overlay:
+class Overlay:
+    """The merge, one layer at a time: :meth:`apply` each layer base first, then read :attr:`result`."""
+
     def __init__(self) -> None:
         self.result = MergeResult()
         self.visible = self.result.visible
@@ -134,7 +136,7 @@ class _Overlay:
 
 def merge_layers(layers: list[Layer]) -> MergeResult:
     """Stack ``layers`` (base first) and return what is visible and what was hidden, by whom."""
-    overlay = _Overlay()
+    overlay = Overlay()
     for layer in layers:
         overlay.apply(layer)
     return overlay.result

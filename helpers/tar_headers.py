@@ -79,6 +79,8 @@ def _text(field: bytes) -> str:
 _SPACES = b" " * 8
 #: name, mode, uid, gid, size, (mtime), chksum, typeflag, linkname, magic, (version … devminor), prefix
 _HEADER = struct.Struct("100s8s8s8s12s12x8sc100s6s82x155s12x")
+#: One int object per permission value, shared by every entry that has it (an int above 256 is 28 bytes).
+_MODES: dict[int, int] = {}
 _META_TYPES = frozenset((b"x", b"g", b"L", b"K"))
 
 
@@ -177,8 +179,8 @@ def iter_entries(feed: ByteFeed, label: str) -> Iterator[Entry]:
                 )
             except ValueError:
                 size, mode, uid, gid, chksum = _numbers((size_b, mode_b, uid_b, gid_b, chksum_b))
-            if adler32(header[:148] + _SPACES + header[156:]) & 0xFFFF != (1 + chksum) % 65521 \
-                    and not _checksum_ok(header):
+            # adler32's low half is 1 + Σ bytes mod 65521: the checksum's sum, in C (see _checksum_ok).
+            if adler32(header) & 0xFFFF != (1 + chksum + sum(chksum_b) - 256) % 65521 and not _checksum_ok(header):
                 raise ValueError("bad header checksum")
         except ValueError as exc:
             raise ArchiveError(f"{label} has a corrupt tar header: {exc}", _CORRUPT) from exc
@@ -210,7 +212,12 @@ def iter_entries(feed: ByteFeed, label: str) -> Iterator[Entry]:
                 name = _text(prefix_b) + "/" + name
         else:
             name = long_name
-        link = link_b.split(b"\0", 1)[0].decode("utf-8", "surrogateescape") if long_link is None else long_link
+        if long_link is not None:
+            link = long_link
+        elif link_b[0]:
+            link = link_b.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+        else:
+            link = ""
         stored = size
         if typeflag == b"S" or pax:
             try:
@@ -244,7 +251,10 @@ def iter_entries(feed: ByteFeed, label: str) -> Iterator[Entry]:
                 f"{label} ends inside the data of `{name}` ({stored:,} bytes declared)",
                 "the archive is truncated, or a header declares an absurd size",
             )
-        path = _fast_path(name)
+        if "/." in name or "//" in name or name.startswith((".", "/")) or "\\" in name:
+            path = normalize_path(name)  # the uncommon case: ./, .., //, absolute names
+        else:
+            path = name.rstrip("/")
         if not path:
             continue
         if "\0" in path:
@@ -253,4 +263,5 @@ def iter_entries(feed: ByteFeed, label: str) -> Iterator[Entry]:
             kind = classify_name(kind, path)
         if kind == "hardlink":
             link = _fast_path(link)
-        yield Entry(path, kind, size, mode & 0o7777, uid, gid, link)
+        mode &= 0o7777
+        yield Entry(path, kind, size, _MODES.setdefault(mode, mode), uid, gid, link)

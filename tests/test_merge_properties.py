@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers import metrics
+from helpers.dive_score import dive_figures
 from helpers.merge import merge_layers
 from helpers.model import Entry, Layer
 
@@ -83,3 +84,76 @@ def test_the_merge_agrees_with_the_naive_model(layers):
     assert final == naive_final_bytes(layers)
     assert stored - final == sum(hidden.size for hidden in merged.hidden)
     assert all(hidden.hidden_by >= hidden.layer for hidden in merged.hidden)
+
+
+def naive_dive_figures(layers: list[Layer]) -> tuple[float, int]:
+    """dive 0.13's rules (see helpers/dive_score.py's module doc), with flat dicts and prefix scans only."""
+
+    def tree(layer: Layer) -> dict[str, tuple[int, bool]]:
+        nodes: dict[str, tuple[int, bool]] = {}
+        for entry in layer.entries:
+            parts = entry.path.split("/")
+            if any(part.startswith(".wh..wh.") for part in parts):
+                continue
+            for depth in range(1, len(parts)):
+                nodes.setdefault("/".join(parts[:depth]), (0, False))
+            nodes[entry.path] = (entry.size, entry.kind == "dir")
+        return nodes
+
+    def stack(lower: dict, upper: dict) -> None:
+        for path, node in upper.items():
+            head, _, base = path.rpartition("/")
+            if base.startswith(".wh."):
+                _drop(lower, f"{head}/{base[4:]}" if head else base[4:])
+            else:
+                lower[path] = node
+
+    trees = [tree(layer) for layer in layers]
+    cumulative: dict[str, int] = {}
+    minimum: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    for i, nodes in enumerate(trees):
+        stacked = dict(trees[0])
+        for lower in trees[:i]:
+            stack(stacked, lower)
+        for path, (size, _) in nodes.items():
+            if any(other.startswith(path + "/") for other in nodes):
+                continue  # not a leaf
+            head, _, base = path.rpartition("/")
+            key = path
+            if base.startswith(".wh."):
+                key = f"{head}/{base[4:]}" if head else base[4:]
+                below = stacked.get(key)
+                size = 0
+                if below is not None and below[1]:
+                    size = sum(s for p, (s, _) in stacked.items() if p == key or p.startswith(key + "/"))
+            cumulative[key] = cumulative.get(key, 0) + size
+            minimum[key] = min(minimum.get(key, size), size)
+            seen[key] = seen.get(key, 0) + 1
+    total = sum(cumulative.values())
+    return (1.0 if total == 0 else sum(minimum.values()) / total), sum(
+        cumulative[key] for key, count in seen.items() if count >= 2)
+
+
+@st.composite
+def dive_entries(draw) -> Entry:
+    """Few names and many directories, so whiteouts often delete a directory holding files."""
+    path = draw(st.lists(st.sampled_from(["a", "b"]), min_size=1, max_size=3).map("/".join))
+    kind = draw(st.sampled_from(["file", "dir", "dir", "whiteout", "opaque"]))
+    head, _, base = path.rpartition("/")
+    if kind == "whiteout":
+        return Entry(f"{head}/.wh.{base}" if head else f".wh.{base}", "whiteout", 0, 0o644, 0, 0, "")
+    if kind == "opaque":
+        return Entry(f"{path}/.wh..wh..opq", "opaque", 0, 0o644, 0, 0, "")
+    return Entry(path, kind, draw(st.integers(1, 1000)) if kind == "file" else 0, 0o644, 0, 0, "")
+
+
+dive_stacks = st.lists(st.lists(dive_entries(), max_size=8), min_size=1, max_size=5).map(
+    lambda stack: [Layer(i, layer, f"sha256:{i}", "tar") for i, layer in enumerate(stack)]
+)
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(st.one_of(layer_stacks, dive_stacks))
+def test_dives_figures_agree_with_the_naive_model(layers):
+    assert dive_figures(layers) == naive_dive_figures(layers)
