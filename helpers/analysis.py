@@ -11,7 +11,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from . import metrics
-from .dive_score import DiveScore, dive_figures
+from .dive_score import DiveScore, dive_figures, dive_leaves
 from .errors import LayerLabError
 from .history import instruction
 from .merge import MergeResult, Overlay, merge_layers
@@ -249,6 +249,22 @@ def analyze(image: Image) -> Analysis:
     return Analysis(image, merge_layers(image.layers))
 
 
+class _MergeAndScore:
+    """Merges and scores each layer as it arrives; dive's per-layer leaves are made on the reading threads."""
+
+    def __init__(self) -> None:
+        self.overlay = Overlay()
+        self.score = DiveScore()
+
+    @staticmethod
+    def prepare(entries: list) -> object:
+        return dive_leaves(entries)
+
+    def __call__(self, layer: Layer, prepared: object) -> None:
+        self.overlay.apply(layer)
+        self.score.add(layer, prepared)  # type: ignore[arg-type]
+
+
 def analyze_source(source: str, platform: str | None = None, verify: bool | None = None) -> Analysis:
     """Read and analyse ``source`` at once: each layer is merged and scored as soon as it is read.
 
@@ -258,13 +274,9 @@ def analyze_source(source: str, platform: str | None = None, verify: bool | None
     """
     from .sources import read_image
 
-    overlay, score = Overlay(), DiveScore()
-
-    def on_layer(layer: Layer) -> None:
-        overlay.apply(layer)
-        score.add(layer)
-
-    image = read_image(source, platform=platform, verify=verify, on_layer=on_layer)
+    consumer = _MergeAndScore()
+    image = read_image(source, platform=platform, verify=verify, on_layer=consumer)
+    overlay, score = consumer.overlay, consumer.score
     if len(score.layers) != len(image.layers):
         return analyze(image)
     analysis = Analysis(image, overlay.result)

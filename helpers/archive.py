@@ -65,6 +65,18 @@ ATTESTATION_ANNOTATION = "vnd.docker.reference.type"
 _BLOB_NAME = re.compile(r"^blobs/(sha256)/([0-9a-f]{64})$")
 
 
+class LayerConsumer(Protocol):
+    """Takes each layer of an image as soon as it is read (see :func:`resolve_image`)."""
+
+    def prepare(self, entries: list[Entry]) -> object:
+        """Work on one layer's entries that needs no other layer: runs on the reading thread, in any order."""
+        ...
+
+    def __call__(self, layer: Layer, prepared: object) -> None:
+        """Take the next layer, base first, with what :meth:`prepare` made of it (``None`` if it did not run)."""
+        ...
+
+
 class BlobStore(Protocol):
     """Where an image's members come from: a scanned tar stream or a layout directory."""
 
@@ -72,8 +84,12 @@ class BlobStore(Protocol):
 
     def layer(self, name: str) -> ScannedLayer | None: ...
 
-    def prefetch(self, names: list[str]) -> None:
-        """Scan these layers now, several at once when the store can (a hint; may do nothing)."""
+    def prefetch(self, names: list[str], prepare: Callable[[list[Entry]], object] | None = None) -> None:
+        """Scan these layers now, several at once when the store can (a hint; may do nothing).
+
+        ``prepare`` runs on each layer's entries on the scanning thread; its result lands in
+        :attr:`ScannedLayer.prepared`.
+        """
         ...
 
 
@@ -147,7 +163,7 @@ class StreamedArchive:
     def layer(self, name: str) -> ScannedLayer | None:
         return self._layers.get(self._resolve(name))
 
-    def prefetch(self, names: list[str]) -> None:
+    def prefetch(self, names: list[str], prepare: Callable[[list[Entry]], object] | None = None) -> None:
         """Nothing to do: a stream's layers were all scanned as they passed."""
 
 
@@ -167,13 +183,23 @@ class _ParallelScans:
         self._switch_interval: float | None = None
         self._pool = ThreadPoolExecutor(max(1, min(os.cpu_count() or 1, 4)), thread_name_prefix="layerlab-scan")
 
-    def _submit(self, name: str, fd: int, start: int, length: int) -> None:
+    def _submit(
+        self, name: str, fd: int, start: int, length: int, prepare: Callable[[list[Entry]], object] | None
+    ) -> None:
         if self._switch_interval is None:
             # A thread back from decompressing waits for the GIL up to the switch interval
             # (5 ms) while another parses headers; a shorter one keeps both cores busy.
             self._switch_interval = sys.getswitchinterval()
             sys.setswitchinterval(min(self._switch_interval, SCAN_SWITCH_INTERVAL))
-        self._futures[name] = self._pool.submit(scan_blob_range, fd, start, length, name, self._budget, self._verify)
+        self._futures[name] = self._pool.submit(self._scan, fd, start, length, name, prepare)
+
+    def _scan(
+        self, fd: int, start: int, length: int, name: str, prepare: Callable[[list[Entry]], object] | None
+    ) -> ScannedLayer:
+        scanned = scan_blob_range(fd, start, length, name, self._budget, self._verify)
+        if prepare is not None:
+            scanned.prepared = prepare(scanned.entries)
+        return scanned
 
     def _await(self, name: str) -> ScannedLayer | None:
         future = self._futures.get(name)
@@ -265,11 +291,11 @@ class IndexedArchive(_ParallelScans):
             return None
         return os.pread(self._file.fileno(), where[1], where[0])
 
-    def prefetch(self, names: list[str]) -> None:
+    def prefetch(self, names: list[str], prepare: Callable[[list[Entry]], object] | None = None) -> None:
         wanted = {name: self._members[name] for name in (self._resolve(n) for n in names)
                   if name in self._members and name not in self._futures}
         for name, where in sorted(wanted.items(), key=lambda item: -item[1][1]):  # biggest first: shortest makespan
-            self._submit(name, self._file.fileno(), *where)
+            self._submit(name, self._file.fileno(), *where, prepare)
 
     def layer(self, name: str) -> ScannedLayer | None:
         name = self._resolve(name)
@@ -305,14 +331,14 @@ class LayoutDirectory(_ParallelScans):
             return None
         return path.read_bytes()
 
-    def prefetch(self, names: list[str]) -> None:
+    def prefetch(self, names: list[str], prepare: Callable[[list[Entry]], object] | None = None) -> None:
         for name in dict.fromkeys(normalize_path(n) for n in names):
             path = self._path(name)
             if path is None or name in self._futures:
                 continue
             blob = path.open("rb")
             self._open.append(blob)
-            self._submit(name, blob.fileno(), 0, os.fstat(blob.fileno()).st_size)
+            self._submit(name, blob.fileno(), 0, os.fstat(blob.fileno()).st_size, prepare)
 
     def layer(self, name: str) -> ScannedLayer | None:
         name = normalize_path(name)
@@ -475,7 +501,7 @@ def _without_stargz_metadata(entries: list[Entry]) -> list[Entry]:
 
 def resolve_image(
     store: BlobStore, source: str, container: str, platform: str | None = None, ref: str | None = None,
-    on_layer: Callable[[Layer], None] | None = None,
+    on_layer: LayerConsumer | None = None,
 ) -> Image:
     """Find the image in ``store`` and assemble it, layers base first.
 
@@ -483,7 +509,8 @@ def resolve_image(
     an OCI layout holding several images, ``ref`` picks the one tagged so.  All
     the JSON it reads is untrusted: a value of the wrong shape anywhere is one
     :class:`ArchiveError`, never a crash.  ``on_layer`` is called with each layer,
-    base first, as soon as it is read, while later layers may still be reading.
+    base first, as soon as it is read, while later layers may still be reading;
+    its ``prepare`` runs on the reading threads (see :class:`LayerConsumer`).
     """
     try:
         return _resolve_image(store, source, container, platform, ref, on_layer)
@@ -508,7 +535,7 @@ class _LayerSpec:
 
 def _resolve_image(
     store: BlobStore, source: str, container: str, platform: str | None, ref: str | None,
-    on_layer: Callable[[Layer], None] | None,
+    on_layer: LayerConsumer | None,
 ) -> Image:
     specs: list[_LayerSpec] = []
     tags: list[str] = []
@@ -552,7 +579,7 @@ def _resolve_image(
     if not isinstance(config, dict):
         raise ArchiveError("the image config is not a JSON object", "the archive is corrupt")
     steps, per_layer = align_history(config, len(specs))
-    store.prefetch([spec.name for spec in specs])
+    store.prefetch([spec.name for spec in specs], on_layer.prepare if on_layer is not None else None)
     result: list[Layer] = []
     for i, spec in enumerate(specs):
         scanned = _scanned(store, spec.name, i)
@@ -567,7 +594,7 @@ def _resolve_image(
         layer = Layer(i, entries, digest, media_type, created_by, step, scanned.blob_bytes)
         result.append(layer)
         if on_layer is not None:
-            on_layer(layer)
+            on_layer(layer, None if spec.stargz else scanned.prepared)  # stargz entries were filtered since
     return Image(source, fmt, result, steps, config, tags)
 
 
@@ -581,7 +608,7 @@ def read_archive_stream(stream: BinaryIO, source: str, platform: str | None = No
 
 def read_path(
     path: str | os.PathLike, platform: str | None = None, ref: str | None = None, verify: bool | None = None,
-    on_layer: Callable[[Layer], None] | None = None,
+    on_layer: LayerConsumer | None = None,
 ) -> Image:
     """Read an image from an archive file or a layout directory (``ref`` picks a tagged image of a layout).
 

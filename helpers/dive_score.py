@@ -112,6 +112,10 @@ def _under(path: str, keys: set[str]) -> bool:
     return False
 
 
+#: Up to this many whiteout keys, a path is tested against them by prefix; past it, by its ancestors.
+PREFIX_TEST_KEYS = 64
+
+
 def _relevant(entries: list[Entry], keys: set[str], above: set[str]) -> list[Entry]:
     """The entries that can change what dive's stacked tree holds at or beneath ``keys``.
 
@@ -120,13 +124,40 @@ def _relevant(entries: list[Entry], keys: set[str], above: set[str]) -> list[Ent
     of those.  Stacking only these gives the stacked tree's part at and beneath
     the keys exactly, without holding the rest of the image.
     """
+    if len(keys) <= PREFIX_TEST_KEYS:  # few keys: one C-level prefix test per path
+        prefixes = tuple(key + "/" for key in keys)
+
+        def under(path: str) -> bool:
+            return path in keys or path.startswith(prefixes)
+    else:
+        def under(path: str) -> bool:
+            return _under(path, keys)
+
     kept = []
     for entry in entries:
         path = entry.path
-        target = _whiteout_target(path)
-        if path in above or _under(path, keys) or (target is not None and (target in above or _under(target, keys))):
+        if path in above or under(path):
             kept.append(entry)
+        elif WHITEOUT_PREFIX in path:
+            target = _whiteout_target(path)
+            if target is not None and (target in above or under(target)):
+                kept.append(entry)
     return kept
+
+
+#: A leaf of a layer's tree, as dive visits it: ``(path, size, whiteout target or None)``.
+Leaf = tuple[str, int, "str | None"]
+
+
+def dive_leaves(entries: list[Entry]) -> list[Leaf]:
+    """The leaves of one layer's tree: the part of dive's work that needs no other layer."""
+    tree = _dive_tree(entries)
+    has_children = {_parent(path) for path in tree}
+    return [
+        (path, size, _whiteout_target(path) if WHITEOUT_PREFIX in path else None)
+        for path, (size, _) in tree.items()
+        if path not in has_children
+    ]
 
 
 class DiveScore:
@@ -142,10 +173,8 @@ class DiveScore:
         # key -> its size when seen once (most keys: an int is the smallest record), else [cumulative, minimum]
         self._figures: dict[str, int | list[int]] = {}
 
-    def _stacked_below(self, i: int, keys: set[str], tree: dict[str, _Node]) -> _Stacked:
+    def _stacked_below(self, i: int, keys: set[str]) -> _Stacked:
         """dive's StackTreeRange(trees, 0, i-1): a copy of layer 0, then layers 0..i-1 on it; around ``keys``."""
-        if i == 0:
-            return _Stacked(tree)
         above = {parent for key in keys for parent in _ancestors(key)}
 
         def part(layer: Layer) -> dict[str, _Node]:
@@ -156,23 +185,20 @@ class DiveScore:
             stacked.stack(part(lower))
         return stacked
 
-    def add(self, layer: Layer) -> None:
-        """Count the leaves of the next layer."""
+    def add(self, layer: Layer, leaves: list[Leaf] | None = None) -> None:
+        """Count the leaves of the next layer (``leaves``: :func:`dive_leaves` of it, if already made)."""
         i = len(self.layers)
         self.layers.append(layer)
         figures = self._figures
-        tree = _dive_tree(layer.entries)
-        has_children = {_parent(path) for path in tree}
-        leaves = [(path, size) for path, (size, _) in tree.items() if path not in has_children]
-        del has_children
-        targets = {path: _whiteout_target(path) for path, _ in leaves if WHITEOUT_PREFIX in path}
-        targets = {path: target for path, target in targets.items() if target is not None}
-        stacked = self._stacked_below(i, set(targets.values()), tree) if targets else None
-        for path, size in leaves:
-            key = targets.get(path)
-            if key is None:
+        if leaves is None:
+            leaves = dive_leaves(layer.entries)
+        keys = {target for _, _, target in leaves if target is not None}
+        stacked = self._stacked_below(i, keys) if keys else None
+        for path, size, target in leaves:
+            if target is None:
                 key = path
             else:
+                key = target
                 below = stacked.nodes.get(key)  # type: ignore[union-attr]
                 size = stacked.subtree_size(key) if below is not None and below[1] else 0  # type: ignore[union-attr]
             known = figures.get(key)

@@ -303,13 +303,16 @@ class ScannedLayer:
     """What one pass over a layer blob gives: its entries, digest and compression.
 
     ``digest`` is ``None`` when the blob was not hashed (an uncompressed blob
-    in a file, read without ``verify``).
+    in a file, read without ``verify``).  ``prepared`` is what a consumer's
+    ``prepare`` made of the entries on the reading thread (see
+    :class:`helpers.archive.LayerConsumer`).
     """
 
     entries: list[Entry]
     digest: str | None
     compression: str
     blob_bytes: int
+    prepared: object = None
 
 
 _ERRORS = (EOFError, OSError, zlib.error, zstandard.ZstdError)

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import ArchiveError
-from .model import Image, Layer
+from .model import Image
+
+if TYPE_CHECKING:
+    from .archive import LayerConsumer
 
 
 def read_image(
     source: str | os.PathLike, platform: str | None = None, ref: str | None = None, verify: bool | None = None,
-    on_layer: Callable[[Layer], None] | None = None,
+    on_layer: LayerConsumer | None = None,
 ) -> Image:
     """Read ``source``: an archive file, an OCI layout directory, or an image name or ID in the engine.
 

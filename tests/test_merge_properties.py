@@ -10,7 +10,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import metrics
+from helpers import dive_score, metrics
 from helpers.dive_score import dive_figures
 from helpers.merge import merge_layers
 from helpers.model import Entry, Layer
@@ -157,3 +157,14 @@ dive_stacks = st.lists(st.lists(dive_entries(), max_size=8), min_size=1, max_siz
 @given(st.one_of(layer_stacks, dive_stacks))
 def test_dives_figures_agree_with_the_naive_model(layers):
     assert dive_figures(layers) == naive_dive_figures(layers)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(dive_stacks)
+def test_dives_figures_agree_when_whiteouts_are_matched_by_ancestors(layers):
+    """The same, through the other way of finding what a whiteout touches (used past PREFIX_TEST_KEYS keys)."""
+    saved, dive_score.PREFIX_TEST_KEYS = dive_score.PREFIX_TEST_KEYS, 0
+    try:
+        assert dive_figures(layers) == naive_dive_figures(layers)
+    finally:
+        dive_score.PREFIX_TEST_KEYS = saved
