@@ -142,6 +142,17 @@ def test_odd_but_valid_archives_are_measured_correctly(case):
     assert (analysis.stored_bytes, analysis.final_bytes) == (stored, final)
 
 
+def test_a_member_listed_twice_reads_as_its_last_copy_every_way():
+    """tar's own rule: a later member of the same name replaces the earlier one (as extraction would)."""
+    seven = _layer(("b", b"x" * 7, FILE, None))
+    members = [("l0/layer.tar", TEN, FILE, None), ("l0/layer.tar", seven, FILE, None),
+               ("c.json", b"{}", FILE, None), ("manifest.json", b"[]", FILE, None),
+               ("manifest.json", json.dumps([{"Config": "c.json", "Layers": ["l0/layer.tar"]}]).encode(), FILE, None)]
+    analysis = _read(_tar(members))
+    assert analysis.stored_bytes == 7
+    assert list(analysis.files.path) == ["b"]
+
+
 def test_paths_are_kept_inside_the_image():
     analysis = _read(_image([_layer(("../../etc/passwd", b"x", FILE, None), ("/abs/file", b"yy", FILE, None))]))
     assert sorted(analysis.files.path) == ["abs/file", "etc/passwd"]
