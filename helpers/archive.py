@@ -197,7 +197,10 @@ class _ParallelScans:
         self, fd: int, start: int, length: int, name: str, prepare: Callable[[list[Entry]], object] | None
     ) -> ScannedLayer:
         scanned = scan_blob_range(fd, start, length, name, self._budget, self._verify)
-        if prepare is not None:
+        if prepare is not None and scanned.compression != "none":
+            # Beside another thread's decompression, this Python work is nearly free.  Beside
+            # another uncompressed scan (Python too) it is not, and its results would wait for
+            # the layers below: the consumer prepares those itself, one at a time.
             scanned.prepared = prepare(scanned.entries)
         return scanned
 

@@ -150,13 +150,28 @@ Leaf = tuple[str, int, "str | None"]
 
 
 def dive_leaves(entries: list[Entry]) -> list[Leaf]:
-    """The leaves of one layer's tree: the part of dive's work that needs no other layer."""
-    tree = _dive_tree(entries)
-    has_children = {_parent(path) for path in tree}
+    """The leaves of one layer's tree: the part of dive's work that needs no other layer.
+
+    A leaf is a path of the layer that is no other path's ancestor (implicit
+    parents never are leaves), with its last entry's size.  Built without the
+    tree itself, which would cost a tuple per path.
+    """
+    sizes: dict[str, int] = {}
+    for entry in entries:
+        path = entry.path
+        if AUFS_META_PREFIX in path and any(part.startswith(AUFS_META_PREFIX) for part in path.split("/")):
+            continue
+        sizes[path] = entry.size
+    ancestors: set[str] = set()
+    for path in sizes:
+        parent = _parent(path)
+        while parent and parent not in ancestors:
+            ancestors.add(parent)
+            parent = _parent(parent)
     return [
         (path, size, _whiteout_target(path) if WHITEOUT_PREFIX in path else None)
-        for path, (size, _) in tree.items()
-        if path not in has_children
+        for path, size in sizes.items()
+        if path not in ancestors
     ]
 
 
