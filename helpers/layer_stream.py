@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import threading
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
-
-import zstandard
 
 from .errors import ArchiveError
 from .model import Entry
@@ -284,6 +283,8 @@ def _gzip_chunks(raw: _Source, budget: EntryBudget, name: str) -> Callable[[], b
 
 def _zstd_chunks(raw: _Source, budget: EntryBudget, name: str) -> Callable[[], bytes]:
     """Decompressed zstd output across frames (skippable ones included), at most :data:`OUT_CHUNK` at a time."""
+    import zstandard  # on first use: a report on uncompressed layers never loads it
+
     reader = zstandard.ZstdDecompressor().stream_reader(raw, read_size=RAW_CHUNK, read_across_frames=True)
 
     def pull() -> bytes:
@@ -315,7 +316,10 @@ class ScannedLayer:
     prepared: object = None
 
 
-_ERRORS = (EOFError, OSError, zlib.error, zstandard.ZstdError)
+def _stream_errors() -> tuple[type[BaseException], ...]:
+    """What a broken stream raises: zstandard's error too, once zstandard is loaded."""
+    zstandard = sys.modules.get("zstandard")
+    return (EOFError, OSError, zlib.error) + ((zstandard.ZstdError,) if zstandard is not None else ())
 
 
 def _collect(feed, name: str, budget: EntryBudget) -> list[Entry]:
@@ -356,7 +360,7 @@ def _scan_raw(raw: _RawReader, head: bytes, name: str, budget: EntryBudget) -> t
             while pull():  # the rest of the stream: end-of-archive padding, trailing frames, the gzip trailer
                 pass
         raw.drain()
-    except _ERRORS as exc:
+    except _stream_errors() as exc:
         kind = "tar" if compression == "none" else compression + " tar"
         raise ArchiveError(
             f"layer {name} is not a readable {kind} stream: {exc}",

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from .model import WHITEOUT_PREFIX, Layer
 
 
-@dataclass
+@dataclass(slots=True)
 class Hidden:
     """Bytes stored in ``layer`` that are invisible in the final image, hidden by ``hidden_by``."""
 
