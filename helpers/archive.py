@@ -65,6 +65,14 @@ ATTESTATION_ANNOTATION = "vnd.docker.reference.type"
 _BLOB_NAME = re.compile(r"^blobs/(sha256)/([0-9a-f]{64})$")
 
 
+class _ConsumerFailed(Exception):
+    """Carries an error raised by a :class:`LayerConsumer` past the checks for malformed metadata."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class LayerConsumer(Protocol):
     """Takes each layer of an image as soon as it is read (see :func:`resolve_image`)."""
 
@@ -201,7 +209,10 @@ class _ParallelScans:
             # Beside another thread's decompression, this Python work is nearly free.  Beside
             # another uncompressed scan (Python too) it is not, and its results would wait for
             # the layers below: the consumer prepares those itself, one at a time.
-            scanned.prepared = prepare(scanned.entries)
+            try:
+                scanned.prepared = prepare(scanned.entries)
+            except Exception as exc:
+                raise _ConsumerFailed(exc) from exc
         return scanned
 
     def _await(self, name: str) -> ScannedLayer | None:
@@ -517,6 +528,8 @@ def resolve_image(
     """
     try:
         return _resolve_image(store, source, container, platform, ref, on_layer)
+    except _ConsumerFailed as failed:
+        raise failed.error from None  # the consumer's own error, not the archive's: never relabelled
     except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
         raise ArchiveError(
             f"{source} has malformed image metadata ({type(exc).__name__}: {exc})",
@@ -597,7 +610,10 @@ def _resolve_image(
         layer = Layer(i, entries, digest, media_type, created_by, step, scanned.blob_bytes)
         result.append(layer)
         if on_layer is not None:
-            on_layer(layer, None if spec.stargz else scanned.prepared)  # stargz entries were filtered since
+            try:
+                on_layer(layer, None if spec.stargz else scanned.prepared)  # stargz entries were filtered since
+            except Exception as exc:
+                raise _ConsumerFailed(exc) from exc
     return Image(source, fmt, result, steps, config, tags)
 
 

@@ -261,3 +261,19 @@ def test_an_oversized_pax_record_is_refused_before_it_is_read(tmp_path):
     path.write_bytes(_legacy_archive([layer], diff_ids=False))
     with pytest.raises(ArchiveError, match="52,428,800-byte tar metadata record"):
         read_path(path)
+
+
+def test_a_consumers_own_error_is_not_relabelled_as_a_malformed_archive(tmp_path):
+    """A fault injected on purpose: a consumer that fails must surface as itself (a bug is a bug)."""
+    path = tmp_path / "ok.tar"
+    path.write_bytes(_legacy_archive([_layer({"a": b"1"})]))
+
+    class Failing:
+        def prepare(self, entries):
+            return None
+
+        def __call__(self, layer, prepared):
+            raise KeyError("a bug in the consumer")
+
+    with pytest.raises(KeyError, match="a bug in the consumer"):
+        read_path(path, on_layer=Failing())
