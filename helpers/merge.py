@@ -61,6 +61,7 @@ class Overlay:
         self.visible = self.result.visible
         self.children: dict[str, set[str]] = {}
         self.refs: list[int] = []
+        self._records: dict[tuple[str, int], tuple[str, int, int]] = {}
 
     def _remove_tree(self, path: str, layer: int, how: str, subtree: bool = True) -> None:
         record = self.visible.pop(path, None)
@@ -115,7 +116,9 @@ class Overlay:
                 inode = target[1]
         if inode >= 0:
             self.refs[inode] += 1
-        self.visible[path] = (kind, inode, layer)
+            self.visible[path] = (kind, inode, layer)
+        else:  # directories, symlinks, devices: one shared record per kind and layer
+            self.visible[path] = self._records.setdefault((kind, layer), (kind, -1, layer))
         self._link(path)
 
     def apply(self, layer: Layer) -> None:
