@@ -189,11 +189,17 @@ def test_errors_name_the_first_bad_layer_whichever_thread_meets_it_first(tmp_pat
             read_path(path)
 
 
-def _gzip_image(layer: bytes, tmp_path: Path) -> Path:
-    """An OCI archive holding one gzip layer (written by hand, so it can hold anything)."""
+def _gzip_image(
+    layer: bytes, tmp_path: Path, blob: bytes | None = None, media: str = "gzip", described: bytes | None = None
+) -> Path:
+    """An OCI archive holding one gzip layer (written by hand, so it can hold anything, ``blob`` included).
+
+    ``described``: the blob the manifest describes, when it is not the one stored.
+    """
     import hashlib
 
-    blob = gzip.compress(layer, compresslevel=9)
+    blob = gzip.compress(layer, compresslevel=9) if blob is None else blob
+    described = blob if described is None else described
     config = json.dumps({"os": "linux", "architecture": "amd64", "rootfs": {"type": "layers", "diff_ids": [
         "sha256:" + hashlib.sha256(layer).hexdigest()]}}).encode()
 
@@ -202,13 +208,14 @@ def _gzip_image(layer: bytes, tmp_path: Path) -> Path:
 
     manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
                            "config": descriptor("application/vnd.oci.image.config.v1+json", config),
-                           "layers": [descriptor("application/vnd.oci.image.layer.v1.tar+gzip", blob)]}).encode()
+                           "layers": [descriptor(f"application/vnd.oci.image.layer.v1.tar+{media}",
+                                                 described)]}).encode()
     index = json.dumps({"schemaVersion": 2, "manifests": [
         descriptor("application/vnd.oci.image.manifest.v1+json", manifest)]}).encode()
     path = tmp_path / "image.tar"
     with tarfile.open(path, "w") as tar:
-        for data in (blob, config, manifest):
-            info = tarfile.TarInfo("blobs/sha256/" + hashlib.sha256(data).hexdigest())
+        for named, data in ((described, blob), (config, config), (manifest, manifest)):
+            info = tarfile.TarInfo("blobs/sha256/" + hashlib.sha256(named).hexdigest())
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
         for name, data in (("oci-layout", b'{"imageLayoutVersion": "1.0.0"}'), ("index.json", index)):
@@ -277,3 +284,41 @@ def test_a_consumers_own_error_is_not_relabelled_as_a_malformed_archive(tmp_path
 
     with pytest.raises(KeyError, match="a bug in the consumer"):
         read_path(path, on_layer=Failing())
+
+
+def _compressed(layer: bytes, media: str) -> bytes:
+    import zstandard
+
+    return gzip.compress(layer) if media == "gzip" else zstandard.ZstdCompressor().compress(layer)
+
+
+_SOME_FILES = {f"f{i}": bytes([i]) * 3000 + bytes(range(256)) * 20 for i in range(40)}
+
+
+@pytest.mark.parametrize("media", ["gzip", "zstd"])
+def test_a_corrupt_compressed_stream_is_one_clear_error_naming_the_layer(media, tmp_path):
+    """The manifest describes the damaged blob exactly, so only the decompressor can notice."""
+    layer = _layer(_SOME_FILES)
+    blob = _compressed(layer, media)
+    middle = len(blob) // 2
+    blob = blob[:middle] + bytes(b ^ 0x5A for b in blob[middle:middle + 64]) + blob[middle + 64:]
+    path = _gzip_image(layer, tmp_path, blob=blob, media=media)
+    for verify in (False, True):
+        with pytest.raises(ArchiveError, match=rf"layer blobs/sha256/[0-9a-f]{{64}} is not a readable {media} tar"):
+            read_path(path, verify=verify)
+    with path.open("rb") as stream, pytest.raises(ArchiveError, match=f"readable {media} tar"):
+        helpers.archive.read_archive_stream(stream, "case")
+
+
+@pytest.mark.parametrize("media", ["gzip", "zstd"])
+def test_a_truncated_compressed_layer_is_one_clear_error_naming_the_layer(media, tmp_path):
+    """A cut-off download: the descriptor still describes the whole blob."""
+    import hashlib
+
+    layer = _layer(_SOME_FILES)
+    whole = _compressed(layer, media)
+    path = _gzip_image(layer, tmp_path, blob=whole[: len(whole) // 2], media=media, described=whole)
+    digest = hashlib.sha256(whole).hexdigest()
+    for verify in (False, True):
+        with pytest.raises(ArchiveError, match=rf"layer 0 \(`blobs/sha256/{digest}`\)|layer blobs/sha256/{digest}"):
+            read_path(path, verify=verify)
