@@ -15,13 +15,22 @@ network and nothing is ever pulled.
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from layerlab_fixtures import ALPINE_TARBALLS, BASE_IMAGE, CASES, DIVE_TESTDATA, FIXTURES, LAB_VARIANTS, tag_for
+from layerlab_fixtures import (
+    ALPINE_TARBALLS,
+    BASE_IMAGE,
+    CASES,
+    DIVE_TESTDATA,
+    FIXTURES,
+    LAB_VARIANTS,
+    require_engine,
+    tag_for,
+    unavailable,
+)
 
 import helpers
 from helpers.analysis import Analysis
@@ -34,17 +43,6 @@ MAKE_ALPINE = (
     "`FROM scratch` / `ADD alpine-minirootfs-3.20.3-x86_64.tar.gz /` / `CMD [\"/bin/sh\"]` "
     "and run `docker build --network none -t alpine:3.20.3 .`"
 )
-
-
-def require_engine() -> bool:
-    return os.environ.get("LAYERLAB_REQUIRE_ENGINE", "") == "1"
-
-
-def unavailable(reason: str) -> None:
-    """Skip the test, or fail it when LAYERLAB_REQUIRE_ENGINE=1."""
-    if require_engine():
-        pytest.fail(f"{reason} (LAYERLAB_REQUIRE_ENGINE=1 forbids skipping)", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session", autouse=True)

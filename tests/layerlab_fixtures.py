@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+import pytest
 
 TESTS = Path(__file__).resolve().parent
 FIXTURES = TESTS / "fixtures"
@@ -85,3 +88,21 @@ STAND_IN_SEED = "\n".join([
     + _write(1800, "/lib/apk/db/installed"),
 ]) + "\n"
 
+
+
+def require_engine() -> bool:
+    """CI's ``LAYERLAB_REQUIRE_ENGINE=1``: a missing engine or tool fails the test instead of skipping it."""
+    return os.environ.get("LAYERLAB_REQUIRE_ENGINE", "") == "1"
+
+
+def unavailable(reason: str) -> None:
+    """Skip the test, or fail it when LAYERLAB_REQUIRE_ENGINE=1."""
+    if require_engine():
+        pytest.fail(f"{reason} (LAYERLAB_REQUIRE_ENGINE=1 forbids skipping)", pytrace=False)
+    pytest.skip(reason)
+
+
+def need(condition: bool, reason: str) -> None:
+    """:func:`unavailable` unless ``condition`` holds."""
+    if not condition:
+        unavailable(reason)

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-from layerlab_fixtures import ALPINE_TARBALLS
+from layerlab_fixtures import ALPINE_TARBALLS, need, unavailable
 
 import helpers
 from helpers.embedded import ProotRefused, ToolMissing, require_tools
@@ -51,21 +51,13 @@ RUN_DOCKERFILE = "FROM alpine:3.20.3\nRUN echo hi > /hi\n"
 PTRACE_SYSCALL = {"x86_64": (0xC000003E, 101), "aarch64": (0xC00000B7, 117)}
 
 
-def _need(condition: bool, reason: str) -> None:
-    if condition:
-        return
-    if os.environ.get("LAYERLAB_REQUIRE_ENGINE") == "1":
-        pytest.fail(f"{reason} (LAYERLAB_REQUIRE_ENGINE=1)", pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture
 def store(tmp_path, monkeypatch) -> Path:
     """An empty store of its own, with the Alpine rootfs tarballs as the base images."""
     try:
         require_tools()
     except ToolMissing as exc:
-        _need(False, str(exc))
+        unavailable(str(exc))
     root = tmp_path / "store"
     monkeypatch.setenv("LAYERLAB_STORE", str(root))
     monkeypatch.setenv("LAYERLAB_ROOTFS", str(ALPINE_TARBALLS))
@@ -74,7 +66,7 @@ def store(tmp_path, monkeypatch) -> Path:
 
 def _strace() -> str:
     path = shutil.which("strace")
-    _need(path is not None, "strace is not installed (apt-get install strace)")
+    need(path is not None, "strace is not installed (apt-get install strace)")
     return path
 
 
@@ -106,7 +98,7 @@ def _deny_ptrace() -> None:
 def _refused(mechanism: str, command: list[str]) -> subprocess.CompletedProcess:
     """``command`` run where the kernel refuses ptrace, by ``mechanism``."""
     if mechanism == "seccomp":
-        _need(platform.machine() in PTRACE_SYSCALL, f"the seccomp filter knows no ptrace on {platform.machine()}")
+        need(platform.machine() in PTRACE_SYSCALL, f"the seccomp filter knows no ptrace on {platform.machine()}")
         return subprocess.run(command, capture_output=True, text=True, cwd=REPO, preexec_fn=_deny_ptrace)
     return subprocess.run([_strace(), "-f", "-qq", "-o", "/dev/null", *command], capture_output=True, text=True,
                           cwd=REPO)

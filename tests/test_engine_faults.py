@@ -21,19 +21,11 @@ from pathlib import Path
 
 import docker
 import pytest
-from layerlab_fixtures import ALPINE_TARBALLS
+from layerlab_fixtures import ALPINE_TARBALLS, need
 
 import helpers
 from helpers.engine import docker_client
 from helpers.errors import EngineUnavailable
-
-
-def _need(condition: bool, reason: str) -> None:
-    if condition:
-        return
-    if os.environ.get("LAYERLAB_REQUIRE_ENGINE") == "1":
-        pytest.fail(f"{reason} (LAYERLAB_REQUIRE_ENGINE=1)", pytrace=False)
-    pytest.skip(reason)
 
 
 class PrivateEngine:
@@ -81,8 +73,8 @@ class PrivateEngine:
 
 @pytest.fixture
 def private_engine():
-    _need(os.geteuid() == 0, "starting a private dockerd needs root (CI runs as root)")
-    _need(shutil.which("dockerd") is not None, "dockerd is not installed (apt-get install docker.io)")
+    need(os.geteuid() == 0, "starting a private dockerd needs root (CI runs as root)")
+    need(shutil.which("dockerd") is not None, "dockerd is not installed (apt-get install docker.io)")
     engine = PrivateEngine(Path(tempfile.mkdtemp(prefix="ll-engine-", dir="/tmp")))
     try:
         client = engine.start()
