@@ -104,6 +104,37 @@ class BlobStore(Protocol):
 # ---------------------------------------------------------------- stores
 
 
+class _Links:
+    """The links between an archive's members (Engine 25+ links each ``layer.tar`` to its blob).
+
+    They are followed at most 8 deep and only ever lead to another member's
+    name: a link pointing out of the archive leads to a member that is missing.
+    """
+
+    def __init__(self) -> None:
+        self._targets: dict[str, str] = {}
+
+    def record(self, member: tarfile.TarInfo, name: str) -> bool:
+        """Note ``member`` if it is a link and say so; a later member of the same name replaces the link."""
+        if member.issym():
+            self._targets[name] = posixpath.normpath(posixpath.join(posixpath.dirname(name), member.linkname))
+            return True
+        if member.islnk():
+            self._targets[name] = normalize_path(member.linkname)
+            return True
+        self._targets.pop(name, None)
+        return False
+
+    def resolve(self, name: str) -> str:
+        """The member ``name`` finally names."""
+        name = normalize_path(name)
+        for _ in range(8):
+            if name not in self._targets:
+                return name
+            name = self._targets[name]
+        return name
+
+
 class StreamedArchive:
     """Every member of a tar archive, read in one sequential pass."""
 
@@ -111,7 +142,7 @@ class StreamedArchive:
         self.label = label
         self._docs: dict[str, bytes] = {}
         self._layers: dict[str, ScannedLayer] = {}
-        self._links: dict[str, str] = {}
+        self._links = _Links()
         self._budget = EntryBudget()
         members = 0
         try:
@@ -133,15 +164,7 @@ class StreamedArchive:
 
     def _take(self, outer: tarfile.TarFile, member: tarfile.TarInfo) -> None:
         name = normalize_path(member.name)
-        if not name:
-            return
-        if member.issym():
-            self._links[name] = posixpath.normpath(posixpath.join(posixpath.dirname(name), member.linkname))
-            return
-        if member.islnk():
-            self._links[name] = normalize_path(member.linkname)
-            return
-        if not member.isreg():
+        if not name or self._links.record(member, name) or not member.isreg():
             return
         blob = outer.extractfile(member)
         if blob is None:
@@ -157,19 +180,11 @@ class StreamedArchive:
         elif member.size <= METADATA_LIMIT:
             self._docs[name] = blob.read()
 
-    def _resolve(self, name: str) -> str:
-        name = normalize_path(name)
-        for _ in range(8):
-            if name not in self._links:
-                return name
-            name = self._links[name]
-        return name
-
     def doc(self, name: str) -> bytes | None:
-        return self._docs.get(self._resolve(name))
+        return self._docs.get(self._links.resolve(name))
 
     def layer(self, name: str) -> ScannedLayer | None:
-        return self._layers.get(self._resolve(name))
+        return self._layers.get(self._links.resolve(name))
 
     def prefetch(self, names: list[str], prepare: Callable[[list[Entry]], object] | None = None) -> None:
         """Nothing to do: a stream's layers were all scanned as they passed."""
@@ -245,7 +260,7 @@ class IndexedArchive(_ParallelScans):
         self.label = str(path)
         self._file = path.open("rb")
         self._members: dict[str, tuple[int, int]] = {}
-        self._links: dict[str, str] = {}
+        self._links = _Links()
         count = 0
         try:
             with tarfile.open(fileobj=self._file, mode="r:") as outer:
@@ -277,42 +292,27 @@ class IndexedArchive(_ParallelScans):
 
     def _index(self, member: tarfile.TarInfo) -> None:
         name = normalize_path(member.name)
-        if not name:
-            return
-        if member.issym():
-            self._links[name] = posixpath.normpath(posixpath.join(posixpath.dirname(name), member.linkname))
-        elif member.islnk():
-            self._links[name] = normalize_path(member.linkname)
-        elif member.isreg():
-            self._links.pop(name, None)
+        if name and not self._links.record(member, name) and member.isreg():
             self._members[name] = (member.offset_data, member.size)
 
     def close(self) -> None:
         super().close()
         self._file.close()
 
-    def _resolve(self, name: str) -> str:
-        name = normalize_path(name)
-        for _ in range(8):
-            if name not in self._links:
-                return name
-            name = self._links[name]
-        return name
-
     def doc(self, name: str) -> bytes | None:
-        where = self._members.get(self._resolve(name))
+        where = self._members.get(self._links.resolve(name))
         if where is None or where[1] > METADATA_LIMIT:
             return None
         return os.pread(self._file.fileno(), where[1], where[0])
 
     def prefetch(self, names: list[str], prepare: Callable[[list[Entry]], object] | None = None) -> None:
-        wanted = {name: self._members[name] for name in (self._resolve(n) for n in names)
+        wanted = {name: self._members[name] for name in (self._links.resolve(n) for n in names)
                   if name in self._members and name not in self._futures}
         for name, where in sorted(wanted.items(), key=lambda item: -item[1][1]):  # biggest first: shortest makespan
             self._submit(name, self._file.fileno(), *where, prepare)
 
     def layer(self, name: str) -> ScannedLayer | None:
-        name = self._resolve(name)
+        name = self._links.resolve(name)
         self.prefetch([name])
         return self._await(name)
 

@@ -173,11 +173,10 @@ def _range_reader(fd: int, start: int, length: int) -> Callable[[int], bytes]:
 # ---------------------------------------------------------------- feeds of tar bytes
 
 
-class StreamFeed:
-    """Tar bytes pulled from a chunk source; skipped bytes are produced and dropped, never kept."""
+class _BufferedFeed:
+    """A feed over a buffer: :meth:`take` slices it while it holds enough, else asks :meth:`_refill`."""
 
-    def __init__(self, pull: Callable[[], bytes]) -> None:
-        self._pull = pull
+    def __init__(self) -> None:
         self._buffer = b""
         self._position = 0
 
@@ -187,6 +186,20 @@ class StreamFeed:
             data = self._buffer[self._position:end]
             self._position = end
             return data
+        return self._refill(n)
+
+    def _refill(self, n: int) -> bytes:
+        raise NotImplementedError
+
+
+class StreamFeed(_BufferedFeed):
+    """Tar bytes pulled from a chunk source; skipped bytes are produced and dropped, never kept."""
+
+    def __init__(self, pull: Callable[[], bytes]) -> None:
+        super().__init__()
+        self._pull = pull
+
+    def _refill(self, n: int) -> bytes:
         parts = [self._buffer[self._position:]]
         have = len(parts[0])
         while have < n:
@@ -216,22 +229,16 @@ class StreamFeed:
             skipped += len(chunk)
 
 
-class FileRangeFeed:
+class FileRangeFeed(_BufferedFeed):
     """An uncompressed tar inside a file: headers are read, contents are seeked past."""
 
     def __init__(self, fd: int, start: int, length: int) -> None:
+        super().__init__()
         self._fd = fd
         self._end = start + length
         self._offset = start  # file offset of _buffer[0]
-        self._buffer = b""
-        self._position = 0
 
-    def take(self, n: int) -> bytes:
-        end = self._position + n
-        if end <= len(self._buffer):
-            data = self._buffer[self._position:end]
-            self._position = end
-            return data
+    def _refill(self, n: int) -> bytes:
         self._offset += self._position
         want = min(max(n, SEEK_CHUNK), self._end - self._offset)
         self._buffer = os.pread(self._fd, want, self._offset) if want > 0 else b""
