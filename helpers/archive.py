@@ -135,6 +135,30 @@ class _Links:
         return name
 
 
+def _each_member(
+    fileobj: BinaryIO, mode: str, label: str, take: Callable[[tarfile.TarFile, tarfile.TarInfo], None]
+) -> None:
+    """Hand every member of an outer tar to ``take``; a broken tar is one ArchiveError saying how far it got."""
+    count = 0
+    try:
+        with tarfile.open(fileobj=fileobj, mode=mode) as outer:
+            for member in outer:
+                outer.members = []  # tarfile keeps every header it has read; the stores keep their own
+                count += 1
+                take(outer, member)
+    except tarfile.ReadError as exc:
+        if count:
+            raise ArchiveError(
+                f"{label} is truncated or corrupt after {count} members: {exc}", "save or download it again"
+            ) from exc
+        raise ArchiveError(
+            f"{label} is not a readable tar archive: {exc}",
+            "pass a `docker save` archive, an OCI layout (directory or tar), or an image name",
+        ) from exc
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise ArchiveError(f"{label} is truncated or corrupt: {exc}", "save or download it again") from exc
+
+
 class StreamedArchive:
     """Every member of a tar archive, read in one sequential pass."""
 
@@ -144,23 +168,7 @@ class StreamedArchive:
         self._layers: dict[str, ScannedLayer] = {}
         self._links = _Links()
         self._budget = EntryBudget()
-        members = 0
-        try:
-            with tarfile.open(fileobj=stream, mode="r|") as outer:
-                for member in outer:
-                    members += 1
-                    self._take(outer, member)
-        except tarfile.ReadError as exc:
-            if members:
-                raise ArchiveError(
-                    f"{label} is truncated or corrupt after {members} members: {exc}", "save or download it again"
-                ) from exc
-            raise ArchiveError(
-                f"{label} is not a readable tar archive: {exc}",
-                "pass a `docker save` archive, an OCI layout (directory or tar), or an image name",
-            ) from exc
-        except (tarfile.TarError, EOFError, OSError) as exc:
-            raise ArchiveError(f"{label} is truncated or corrupt: {exc}", "save or download it again") from exc
+        _each_member(stream, "r|", label, self._take)
 
     def _take(self, outer: tarfile.TarFile, member: tarfile.TarInfo) -> None:
         name = normalize_path(member.name)
@@ -261,26 +269,11 @@ class IndexedArchive(_ParallelScans):
         self._file = path.open("rb")
         self._members: dict[str, tuple[int, int]] = {}
         self._links = _Links()
-        count = 0
         try:
-            with tarfile.open(fileobj=self._file, mode="r:") as outer:
-                for member in outer:
-                    outer.members = []  # keep only our compact index
-                    count += 1
-                    self._index(member)
-        except tarfile.ReadError as exc:
+            _each_member(self._file, "r:", self.label, lambda _, member: self._index(member))
+        except ArchiveError:
             self.close()
-            if count:
-                raise ArchiveError(
-                    f"{self.label} is truncated or corrupt after {count} members: {exc}", "save or download it again"
-                ) from exc
-            raise ArchiveError(
-                f"{self.label} is not a readable tar archive: {exc}",
-                "pass a `docker save` archive, an OCI layout (directory or tar), or an image name",
-            ) from exc
-        except (tarfile.TarError, EOFError, OSError) as exc:
-            self.close()
-            raise ArchiveError(f"{self.label} is truncated or corrupt: {exc}", "save or download it again") from exc
+            raise
         size = os.fstat(self._file.fileno()).st_size
         for name, (start, length) in self._members.items():
             if start + length > size:
