@@ -76,7 +76,6 @@ def _text(field: bytes) -> str:
     return field.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
 
 
-_SPACES = b" " * 8
 #: name, mode, uid, gid, size, (mtime), chksum, typeflag, linkname, magic, (version … devminor), prefix
 _HEADER = struct.Struct("100s8s8s8s12s12x8sc100s6s82x155s12x")
 #: One int object per permission value, shared by every entry that has it (an int above 256 is 28 bytes).
@@ -84,20 +83,17 @@ _MODES: dict[int, int] = {}
 _META_TYPES = frozenset((b"x", b"g", b"L", b"K"))
 
 
-def _checksum_ok(header: bytes) -> bool:
-    """The header's checksum: the sum of its bytes, its own 8-byte field counted as spaces.
+def _checksum_ok(header: bytes, stored: int) -> bool:
+    """The exact check of a header's checksum: the sum of its bytes, its own 8-byte field counted as spaces.
 
-    The sum is taken by ``zlib.adler32``, whose low half is ``1 + Σ bytes`` modulo
-    65521: a C loop instead of a Python one, and for a 512-byte block a check
-    exactly as strong as the sum, but for differences that are multiples of 65521.
+    :func:`iter_entries` first compares ``zlib.adler32``'s low half, which is
+    ``1 + Σ bytes`` modulo 65521 (a C loop instead of a Python one); this runs
+    only when that quick check disagrees.  Old tars summed signed bytes.
     """
-    stored = _number(header[148:156])
-    if zlib.adler32(header[:148] + _SPACES + header[156:]) & 0xFFFF == (1 + stored) % 65521:
-        return True
     unsigned = sum(header) - sum(header[148:156]) + 256
     if stored == unsigned:
         return True
-    signed = unsigned - sum(256 for b in header[:148] + header[156:] if b > 127)  # old tars summed signed bytes
+    signed = unsigned - sum(256 for b in header[:148] + header[156:] if b > 127)
     return stored == signed
 
 
@@ -128,10 +124,8 @@ def normalize_path(name: str) -> str:
 
 
 def _fast_path(name: str) -> str:
-    """:func:`normalize_path`, with a shortcut for the common already-clean name."""
-    if name.startswith("./"):
-        name = name[2:]
-    if "/." in name or "//" in name or name.startswith((".", "/")) or "\\" in name:
+    """:func:`normalize_path`, with a shortcut for the common, already clean name."""
+    if "/." in name or "//" in name or name.startswith((".", "/")):
         return normalize_path(name)
     return name.rstrip("/")
 
@@ -179,8 +173,10 @@ def iter_entries(feed: ByteFeed, label: str) -> Iterator[Entry]:
                 )
             except ValueError:
                 size, mode, uid, gid, chksum = _numbers((size_b, mode_b, uid_b, gid_b, chksum_b))
-            # adler32's low half is 1 + Σ bytes mod 65521: the checksum's sum, in C (see _checksum_ok).
-            if adler32(header) & 0xFFFF != (1 + chksum + sum(chksum_b) - 256) % 65521 and not _checksum_ok(header):
+            # adler32's low half is 1 + Σ bytes mod 65521: the checksum's sum, in C.  A header whose
+            # checksum differs from it by a multiple of 65521 would pass; _checksum_ok is exact.
+            if adler32(header) & 0xFFFF != (1 + chksum + sum(chksum_b) - 256) % 65521 \
+                    and not _checksum_ok(header, chksum):
                 raise ValueError("bad header checksum")
         except ValueError as exc:
             raise ArchiveError(f"{label} has a corrupt tar header: {exc}", _CORRUPT) from exc
@@ -251,10 +247,7 @@ def iter_entries(feed: ByteFeed, label: str) -> Iterator[Entry]:
                 f"{label} ends inside the data of `{name}` ({stored:,} bytes declared)",
                 "the archive is truncated, or a header declares an absurd size",
             )
-        if "/." in name or "//" in name or name.startswith((".", "/")) or "\\" in name:
-            path = normalize_path(name)  # the uncommon case: ./, .., //, absolute names
-        else:
-            path = name.rstrip("/")
+        path = _fast_path(name)
         if not path:
             continue
         if "\0" in path:

@@ -322,3 +322,17 @@ def test_a_truncated_compressed_layer_is_one_clear_error_naming_the_layer(media,
     for verify in (False, True):
         with pytest.raises(ArchiveError, match=rf"layer 0 \(`blobs/sha256/{digest}`\)|layer blobs/sha256/{digest}"):
             read_path(path, verify=verify)
+
+
+def test_header_checksums_are_checked_exactly_and_old_signed_sums_accepted(tmp_path):
+    info = tarfile.TarInfo("caf\u00e9")  # a non-ASCII name: its bytes sum differently signed and unsigned
+    header = bytearray(info.tobuf(tarfile.USTAR_FORMAT))
+    body = header[:148] + b" " * 8 + header[156:]
+    signed = sum(b - 256 if b > 127 else b for b in body)
+    header[148:156] = b"%06o\0 " % signed
+    (entry,) = _entries_both_ways(bytes(header) + bytes(1024), tmp_path)[0]
+    assert entry.path == "caf\u00e9"
+
+    header[148:156] = b"%06o\0 " % (signed + 1)  # off by one
+    with pytest.raises(ArchiveError, match="bad header checksum"):
+        _entries_both_ways(bytes(header) + bytes(1024), tmp_path)
