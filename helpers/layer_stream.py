@@ -35,10 +35,10 @@ from typing import BinaryIO
 
 from .errors import ArchiveError
 from .model import Entry
-from .tar_headers import classify_name, iter_entries, normalize_path
+from .tar_headers import iter_entries, normalize_path
 
 __all__ = [
-    "EntryBudget", "ScannedLayer", "classify_name", "looks_like_tar", "max_entries", "max_expanded_bytes",
+    "EntryBudget", "ScannedLayer", "looks_like_tar", "max_entries", "max_expanded_bytes",
     "normalize_path", "scan_blob_range", "scan_layer", "sniff_compression", "verify_default",
 ]
 
@@ -137,15 +137,14 @@ class EntryBudget:
 class _RawReader:
     """Raw blob bytes, hashed and counted as they are read, from a stream or a file range."""
 
-    def __init__(self, read: Callable[[int], bytes], hashing: bool) -> None:
+    def __init__(self, read: Callable[[int], bytes]) -> None:
         self._read = read
-        self.sha256 = hashlib.sha256() if hashing else None
+        self.sha256 = hashlib.sha256()
         self.count = 0
 
     def read(self, n: int = RAW_CHUNK) -> bytes:
         data = self._read(n)
-        if self.sha256 is not None:
-            self.sha256.update(data)
+        self.sha256.update(data)
         self.count += len(data)
         return data
 
@@ -376,16 +375,21 @@ def _scan_raw(raw: _RawReader, head: bytes, name: str, budget: EntryBudget) -> t
     return entries, compression
 
 
+def _scan_hashed(read: Callable[[int], bytes], name: str, budget: EntryBudget) -> ScannedLayer:
+    """Every raw byte read once and hashed; the compression sniffed from the first chunk."""
+    raw = _RawReader(read)
+    head = raw.read(RAW_CHUNK)
+    entries, compression = _scan_raw(raw, head, name, budget)
+    return ScannedLayer(entries, "sha256:" + raw.sha256.hexdigest(), compression, raw.count)
+
+
 def scan_layer(blob: BinaryIO, name: str = "layer", budget: EntryBudget | None = None) -> ScannedLayer:
     """Read a layer blob from a stream once; return its entries and the sha256 of its raw bytes.
 
     ``name`` only labels errors.  Raises :class:`ArchiveError` on a truncated or
     corrupt stream, or past a ceiling of ``budget`` (default: a fresh one).
     """
-    raw = _RawReader(blob.read, hashing=True)
-    head = raw.read(RAW_CHUNK)
-    entries, compression = _scan_raw(raw, head, name, budget or EntryBudget())
-    return ScannedLayer(entries, "sha256:" + raw.sha256.hexdigest(), compression, raw.count)  # type: ignore[union-attr]
+    return _scan_hashed(blob.read, name, budget or EntryBudget())
 
 
 def scan_blob_range(
@@ -410,7 +414,4 @@ def scan_blob_range(
         except OSError as exc:
             raise ArchiveError(f"layer {name} cannot be read: {exc}", "check the file") from exc
         return ScannedLayer(entries, None, "none", length)
-    raw = _RawReader(_range_reader(fd, start, length), hashing=True)
-    first = raw.read(RAW_CHUNK)
-    entries, compression = _scan_raw(raw, first, name, budget)
-    return ScannedLayer(entries, "sha256:" + raw.sha256.hexdigest(), compression, raw.count)  # type: ignore[union-attr]
+    return _scan_hashed(_range_reader(fd, start, length), name, budget)

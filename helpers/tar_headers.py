@@ -21,6 +21,7 @@ bad checksum or number, or data running past the end is one
 
 from __future__ import annotations
 
+import posixpath
 import struct
 import zlib
 from collections.abc import Iterator
@@ -117,8 +118,6 @@ def _pax_records(data: bytes) -> dict[str, str]:
 
 def normalize_path(name: str) -> str:
     """Normalise a member name: drop ``./``, ``..`` above the root, leading and trailing ``/``; ``""`` is the root."""
-    import posixpath
-
     path = posixpath.normpath("/" + name).lstrip("/")
     return "" if path == "." else path
 
