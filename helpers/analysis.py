@@ -57,15 +57,17 @@ class Analysis:
 
     @property
     def compressed_bytes(self) -> int | None:
-        """``Σ blob bytes`` of the layers when every layer is stored compressed (gzip or zstd), else ``None``.
+        """``Σ pull_bytes`` over the layers (see :attr:`helpers.model.Layer.pull_bytes`), or ``None``.
 
-        That is what a registry sends; an engine that saves layers uncompressed
-        (as the classic Docker store does) does not report it.
+        That is what a registry sends for the whole image: the blobs when they
+        are stored compressed (gzip or zstd), else the gzip size measured while
+        reading them.  ``None`` when some layer is stored uncompressed and was
+        read without measuring it (as the classic Docker store saves them).
         """
-        layers = self.image.layers
-        if not layers or not all(("gzip" in layer.media_type or "zstd" in layer.media_type) for layer in layers):
+        sizes = [layer.pull_bytes for layer in self.image.layers]
+        if not sizes or any(size is None for size in sizes):
             return None
-        return sum(layer.blob_bytes for layer in layers)
+        return sum(sizes)  # type: ignore[arg-type]
 
     @cached_property
     def _dive(self) -> tuple[float, int]:

@@ -43,6 +43,7 @@ from .layer_stream import (
     sniff_compression,
 )
 from .model import Entry, HistoryStep, Image, Layer
+from .packages import read_database
 
 #: Members that are not layers are kept in memory only up to this size.
 METADATA_LIMIT = 16 * 1024 * 1024
@@ -160,10 +161,15 @@ def _each_member(
 
 
 class StreamedArchive:
-    """Every member of a tar archive, read in one sequential pass."""
+    """Every member of a tar archive, read in one sequential pass.
 
-    def __init__(self, stream: BinaryIO, label: str) -> None:
+    With ``gzip_level``, each uncompressed layer is also measured gzipped as it
+    passes (see :func:`~helpers.layer_stream.scan_layer`).
+    """
+
+    def __init__(self, stream: BinaryIO, label: str, gzip_level: int | None = None) -> None:
         self.label = label
+        self._gzip_level = gzip_level
         self._docs: dict[str, bytes] = {}
         self._layers: dict[str, ScannedLayer] = {}
         self._links = _Links()
@@ -184,7 +190,7 @@ class StreamedArchive:
             or name.endswith("layer.tar")
         )
         if is_layer:
-            self._layers[name] = scan_layer(blob, name, self._budget)
+            self._layers[name] = scan_layer(blob, name, self._budget, self._gzip_level)
         elif member.size <= METADATA_LIMIT:
             self._docs[name] = blob.read()
 
@@ -600,7 +606,8 @@ def _resolve_image(
         step, created_by = per_layer[i]
         digest = scanned.digest or expected or f"unhashed:{source}:{spec.name}"
         media_type = spec.media_type if spec.media_type is not None else f"tar+{scanned.compression}"
-        layer = Layer(i, entries, digest, media_type, created_by, step, scanned.blob_bytes)
+        layer = Layer(i, entries, digest, media_type, created_by, step, scanned.blob_bytes, scanned.gzip_bytes,
+                      read_database(scanned.documents))
         result.append(layer)
         if on_layer is not None:
             try:
@@ -613,9 +620,15 @@ def _resolve_image(
 # ---------------------------------------------------------------- entry points
 
 
-def read_archive_stream(stream: BinaryIO, source: str, platform: str | None = None) -> Image:
-    """Read an image from a tar stream (a file, or an engine's ``save`` output) in one pass."""
-    return resolve_image(StreamedArchive(stream, source), source, "tar", platform)
+def read_archive_stream(
+    stream: BinaryIO, source: str, platform: str | None = None, gzip_level: int | None = None
+) -> Image:
+    """Read an image from a tar stream (a file, or an engine's ``save`` output) in one pass.
+
+    ``gzip_level`` also measures what gzip makes of each uncompressed layer
+    (:attr:`helpers.model.Layer.gzip_bytes`), in the same pass.
+    """
+    return resolve_image(StreamedArchive(stream, source, gzip_level), source, "tar", platform)
 
 
 def read_path(

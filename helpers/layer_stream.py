@@ -19,7 +19,13 @@ Two ways in:
 Memory stays bounded whatever the blob holds: raw bytes are read
 :data:`RAW_CHUNK` at a time and decompressed at most :data:`OUT_CHUNK` at a
 time, so a decompression bomb costs time, not memory, and stops at the
-:func:`max_expanded_bytes` ceiling.
+:func:`max_expanded_bytes` ceiling.  The only contents ever kept are the
+package databases (:data:`helpers.packages.DATABASES`), each up to
+:data:`helpers.packages.MAX_DATABASE_BYTES` and at most
+:data:`MAX_DOCUMENT_BYTES` for a whole image.
+
+On a stream, :func:`scan_layer` can also measure what gzip makes of an
+uncompressed blob (``gzip_level``): the bytes a registry would store for it.
 """
 
 from __future__ import annotations
@@ -30,11 +36,12 @@ import sys
 import threading
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from .errors import ArchiveError
 from .model import Entry
+from .packages import DATABASES, MAX_DATABASE_BYTES
 from .tar_headers import iter_entries, normalize_path
 
 __all__ = [
@@ -76,6 +83,8 @@ def looks_like_tar(head: bytes) -> bool:
 DEFAULT_MAX_ENTRIES = 250_000
 #: The most decompressed bytes one image may expand to (``LAYERLAB_MAX_EXPANDED_BYTES``): 64 GiB.
 DEFAULT_MAX_EXPANDED_BYTES = 64 << 30
+#: The most bytes of package databases kept for one image, all layers together.
+MAX_DOCUMENT_BYTES = 64 << 20
 
 
 def _env_int(name: str, default: int) -> int:
@@ -109,7 +118,16 @@ class EntryBudget:
         self.expanded = max_expanded_bytes() if expanded is None else expanded
         self._ceiling_entries = self.entries
         self._ceiling_expanded = self.expanded
+        self.documents = MAX_DOCUMENT_BYTES
         self._lock = threading.Lock()
+
+    def take_document(self, n: int) -> bool:
+        """Reserve ``n`` bytes for a kept document; False (and nothing reserved) past the image's budget."""
+        with self._lock:
+            if n > self.documents:
+                return False
+            self.documents -= n
+            return True
 
     def take_entries(self, n: int, name: str) -> None:
         with self._lock:
@@ -135,18 +153,39 @@ class EntryBudget:
 
 
 class _RawReader:
-    """Raw blob bytes, hashed and counted as they are read, from a stream or a file range."""
+    """Raw blob bytes, hashed and counted as they are read, from a stream or a file range.
+
+    After :meth:`measure_gzip`, every byte is also fed to a gzip compressor,
+    and :meth:`gzip_bytes` is the size of its output.
+    """
 
     def __init__(self, read: Callable[[int], bytes]) -> None:
         self._read = read
         self.sha256 = hashlib.sha256()
         self.count = 0
+        self._gzip = None
+        self._gzipped = 0
+
+    def measure_gzip(self, level: int, already_read: bytes) -> None:
+        """Compress from here on at ``level``, starting with the bytes ``already_read``."""
+        self._gzip = zlib.compressobj(level, zlib.DEFLATED, 31)
+        self._gzipped = len(self._gzip.compress(already_read))
 
     def read(self, n: int = RAW_CHUNK) -> bytes:
         data = self._read(n)
         self.sha256.update(data)
         self.count += len(data)
+        if self._gzip is not None and data:
+            self._gzipped += len(self._gzip.compress(data))
         return data
+
+    def gzip_bytes(self) -> int | None:
+        """``len(gzip(blob))`` once the blob has been read whole, as ``gzip.compress(blob, level, mtime=0)``."""
+        if self._gzip is None:
+            return None
+        self._gzipped += len(self._gzip.flush())
+        self._gzip = None
+        return self._gzipped
 
     def drain(self) -> None:
         while self.read(RAW_CHUNK):
@@ -312,7 +351,9 @@ class ScannedLayer:
     ``digest`` is ``None`` when the blob was not hashed (an uncompressed blob
     in a file, read without ``verify``).  ``prepared`` is what a consumer's
     ``prepare`` made of the entries on the reading thread (see
-    :class:`helpers.archive.LayerConsumer`).
+    :class:`helpers.archive.LayerConsumer`).  ``documents`` holds the package
+    databases found (``None`` for one too big to keep); ``gzip_bytes`` what
+    gzip made of an uncompressed blob, when that was asked for.
     """
 
     entries: list[Entry]
@@ -320,6 +361,24 @@ class ScannedLayer:
     compression: str
     blob_bytes: int
     prepared: object = None
+    documents: dict[str, bytes | None] = field(default_factory=dict)
+    gzip_bytes: int | None = None
+
+
+class _Documents:
+    """Keeps the package databases met while scanning one layer, within the image's budget."""
+
+    paths = frozenset(DATABASES)
+
+    def __init__(self, budget: EntryBudget) -> None:
+        self._budget = budget
+        self.kept: dict[str, bytes | None] = {}
+
+    def wants(self, path: str, size: int) -> bool:
+        return 0 <= size <= MAX_DATABASE_BYTES and self._budget.take_document(size)
+
+    def put(self, path: str, data: bytes | None) -> None:
+        self.kept[path] = data
 
 
 def _stream_errors() -> tuple[type[BaseException], ...]:
@@ -328,16 +387,17 @@ def _stream_errors() -> tuple[type[BaseException], ...]:
     return (EOFError, OSError, zlib.error) + ((zstandard.ZstdError,) if zstandard is not None else ())
 
 
-def _collect(feed, name: str, budget: EntryBudget) -> list[Entry]:
+def _collect(feed, name: str, budget: EntryBudget) -> tuple[list[Entry], dict[str, bytes | None]]:
     entries: list[Entry] = []
+    documents = _Documents(budget)
     counted = 0
-    for entry in iter_entries(feed, f"layer {name}"):
+    for entry in iter_entries(feed, f"layer {name}", documents):
         entries.append(entry)
         if len(entries) - counted >= 4096:
             budget.take_entries(len(entries) - counted, name)
             counted = len(entries)
     budget.take_entries(len(entries) - counted, name)
-    return entries
+    return entries, documents.kept
 
 
 class _Source:
@@ -354,15 +414,17 @@ class _Source:
         return self._raw.read(n)
 
 
-def _scan_raw(raw: _RawReader, head: bytes, name: str, budget: EntryBudget) -> tuple[list[Entry], str]:
+def _scan_raw(
+    raw: _RawReader, head: bytes, name: str, budget: EntryBudget
+) -> tuple[list[Entry], dict[str, bytes | None], str]:
     compression = sniff_compression(head)
     source = _Source(raw, head)
     try:
         if compression == "none":
-            entries = _collect(StreamFeed(source.read), name, budget)
+            entries, documents = _collect(StreamFeed(source.read), name, budget)
         else:
             pull = (_gzip_chunks if compression == "gzip" else _zstd_chunks)(source, budget, name)
-            entries = _collect(StreamFeed(pull), name, budget)
+            entries, documents = _collect(StreamFeed(pull), name, budget)
             while pull():  # the rest of the stream: end-of-archive padding, trailing frames, the gzip trailer
                 pass
         raw.drain()
@@ -372,24 +434,35 @@ def _scan_raw(raw: _RawReader, head: bytes, name: str, budget: EntryBudget) -> t
             f"layer {name} is not a readable {kind} stream: {exc}",
             "the archive is truncated or corrupt; save or download it again",
         ) from exc
-    return entries, compression
+    return entries, documents, compression
 
 
-def _scan_hashed(read: Callable[[int], bytes], name: str, budget: EntryBudget) -> ScannedLayer:
+def _scan_hashed(
+    read: Callable[[int], bytes], name: str, budget: EntryBudget, gzip_level: int | None = None
+) -> ScannedLayer:
     """Every raw byte read once and hashed; the compression sniffed from the first chunk."""
     raw = _RawReader(read)
     head = raw.read(RAW_CHUNK)
-    entries, compression = _scan_raw(raw, head, name, budget)
-    return ScannedLayer(entries, "sha256:" + raw.sha256.hexdigest(), compression, raw.count)
+    if gzip_level is not None and sniff_compression(head) == "none":
+        raw.measure_gzip(gzip_level, head)
+    entries, documents, compression = _scan_raw(raw, head, name, budget)
+    return ScannedLayer(entries, "sha256:" + raw.sha256.hexdigest(), compression, raw.count,
+                        documents=documents, gzip_bytes=raw.gzip_bytes())
 
 
-def scan_layer(blob: BinaryIO, name: str = "layer", budget: EntryBudget | None = None) -> ScannedLayer:
+def scan_layer(
+    blob: BinaryIO, name: str = "layer", budget: EntryBudget | None = None, gzip_level: int | None = None
+) -> ScannedLayer:
     """Read a layer blob from a stream once; return its entries and the sha256 of its raw bytes.
 
     ``name`` only labels errors.  Raises :class:`ArchiveError` on a truncated or
     corrupt stream, or past a ceiling of ``budget`` (default: a fresh one).
+    With ``gzip_level`` (1–9), an uncompressed blob is also gzip-compressed as
+    it passes, and :attr:`ScannedLayer.gzip_bytes` is the size that gives (a
+    compressed blob is not compressed again: its own size is what a registry
+    stores).
     """
-    return _scan_hashed(blob.read, name, budget or EntryBudget())
+    return _scan_hashed(blob.read, name, budget or EntryBudget(), gzip_level)
 
 
 def scan_blob_range(
@@ -410,8 +483,8 @@ def scan_blob_range(
         raise ArchiveError(f"layer {name} cannot be read: {exc}", "check the file") from exc
     if sniff_compression(head) == "none" and not verify:
         try:
-            entries = _collect(FileRangeFeed(fd, start, length), name, budget)
+            entries, documents = _collect(FileRangeFeed(fd, start, length), name, budget)
         except OSError as exc:
             raise ArchiveError(f"layer {name} cannot be read: {exc}", "check the file") from exc
-        return ScannedLayer(entries, None, "none", length)
+        return ScannedLayer(entries, None, "none", length, documents=documents)
     return _scan_hashed(_range_reader(fd, start, length), name, budget)

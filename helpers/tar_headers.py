@@ -44,6 +44,22 @@ _KIND_BY_TYPE = {
 
 _CORRUPT = "the archive is corrupt; save it again"
 _NO_DATA = frozenset((b"1", b"2", b"3", b"4", b"5", b"6"))
+#: Plain regular files (not sparse ones): the only members whose contents may be kept.
+_REGULAR = frozenset((b"0", b"\0", b"7"))
+
+
+class DocumentSink(Protocol):
+    """Where the contents of a few named files go while a layer is scanned (its package database)."""
+
+    paths: frozenset[str]
+
+    def wants(self, path: str, size: int) -> bool:
+        """True to read this file's ``size`` bytes and :meth:`put` them (it is in :attr:`paths`)."""
+        ...
+
+    def put(self, path: str, data: bytes | None) -> None:
+        """Keep ``data``; ``None`` when the file is in :attr:`paths` but :meth:`wants` refused it."""
+        ...
 
 
 class ByteFeed(Protocol):
@@ -149,8 +165,27 @@ def _numbers(fields: tuple[bytes, ...]) -> list[int]:
         raise ValueError(f"a numeric field is not a number ({exc})") from None
 
 
-def iter_entries(feed: ByteFeed, label: str) -> Iterator[Entry]:
-    """Yield the entries of the tar in ``feed``, in order, up to its end-of-archive marker (or its end)."""
+def _keep(take, skip, documents: DocumentSink, path: str, stored: int, padded: int) -> bool:
+    """Read one asked-for document into ``documents`` (or step over it when refused); False if it is cut short."""
+    if not documents.wants(path, stored):
+        if skip(padded) < padded:
+            return False
+        documents.put(path, None)
+        return True
+    data = take(padded)
+    if len(data) < padded:
+        return False
+    documents.put(path, data[:stored])
+    return True
+
+
+def iter_entries(feed: ByteFeed, label: str, documents: DocumentSink | None = None) -> Iterator[Entry]:
+    """Yield the entries of the tar in ``feed``, in order, up to its end-of-archive marker (or its end).
+
+    Contents are stepped over, except those of the regular files named in
+    ``documents.paths``, which are read and handed to ``documents``.
+    """
+    kept = documents.paths if documents is not None else frozenset()
     pax: dict[str, str] = {}
     long_name: str | None = None
     long_link: str | None = None
@@ -239,14 +274,20 @@ def iter_entries(feed: ByteFeed, label: str) -> Iterator[Entry]:
         kind = _KIND_BY_TYPE.get(typeflag, "other")
         if typeflag == b"\0" and name.endswith("/"):
             kind = "dir"  # an old V7 header's way of saying directory
-        # As in tarfile, only regular and unknown types carry data.  It is stepped over, never
-        # read: by seeking in a file, by discarding decompressed bytes otherwise.
-        if padded and typeflag not in _NO_DATA and skip(padded) < padded:
-            raise ArchiveError(
-                f"{label} ends inside the data of `{name}` ({stored:,} bytes declared)",
-                "the archive is truncated, or a header declares an absurd size",
-            )
         path = _fast_path(name)
+        # As in tarfile, only regular and unknown types carry data.  It is stepped over, never
+        # read (by seeking in a file, by discarding decompressed bytes otherwise), except for
+        # the few documents asked for, which are read into memory, never written anywhere.
+        if padded and typeflag not in _NO_DATA:
+            if path in kept and typeflag in _REGULAR and documents is not None:
+                whole = _keep(take, skip, documents, path, stored, padded)
+            else:
+                whole = skip(padded) == padded
+            if not whole:
+                raise ArchiveError(
+                    f"{label} ends inside the data of `{name}` ({stored:,} bytes declared)",
+                    "the archive is truncated, or a header declares an absurd size",
+                )
         if not path:
             continue
         if "\0" in path:
