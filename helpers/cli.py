@@ -1,4 +1,4 @@
-"""``python -m helpers``: report on an image, build one and report on it, or record builds to replay.
+"""``python -m helpers``: report on an image, build one, record builds to replay, or make a base image.
 
 Bad input never shows a traceback: one ``error: …`` line on stderr and exit
 status 2.
@@ -47,7 +47,7 @@ def _build(args: argparse.Namespace) -> None:
     context = Path(args.context)
     dockerfile = Path(args.file) if args.file else context / "Dockerfile"
     built = build(dockerfile, context, name=args.tag or context.resolve().name, tag=args.tag,
-                  progress=print_progress(sys.stderr), engine=args.engine)
+                  progress=print_progress(sys.stderr), engine=args.engine, network=True if args.network else None)
     _emit(built.analysis, args.json)
 
 
@@ -60,11 +60,25 @@ def _variant(text: str) -> tuple[str, str]:
 
 def _record(args: argparse.Namespace) -> None:
     from .engine import print_progress
-    from .recording import record
+    from .lab import record
 
     variants = {name: Path(dockerfile) for name, dockerfile in args.variant}
     made = record(variants, args.output, args.context, progress=print_progress(sys.stderr))
     print(f"wrote {made.path}: {', '.join(made.analyses)}, {made.describe()}")
+
+
+def _base(args: argparse.Namespace) -> None:
+    from .bases import provide
+    from .engine import docker_client
+    from .sizes import format_bytes
+
+    done = provide(args.image, Path(args.rootfs) if args.rootfs else None, mirror=args.mirror,
+                   client=None if args.no_docker else docker_client())
+    how = "made now with debuerreotype" if done["made_now"] else "found"
+    line = f"{args.image}: rootfs {done['tarball']} ({how}, {format_bytes(done['bytes'])})"
+    if "docker_id" in done:
+        line += f"; made in the Docker Engine as {done['docker_id'][:19]}"
+    print(line)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -92,13 +106,16 @@ def parser() -> argparse.ArgumentParser:
                         help="budget: fail (exit 1) when efficiency (final/stored bytes) is below RATIO, e.g. 0.9")
     report.set_defaults(run=_report)
 
-    build = commands.add_parser("build", help="build with the Docker Engine, then report")
+    build = commands.add_parser("build", help="build with the Docker Engine or the embedded builder, then report")
     build.add_argument("context", help="the build context folder")
     build.add_argument("-f", "--file", help="the Dockerfile (default: CONTEXT/Dockerfile)")
     build.add_argument("-t", "--tag", help="tag the result (default: layerlab/<folder>:latest)")
     build.add_argument("--json", action="store_true", help="print one JSON object")
     build.add_argument("--engine", choices=["docker", "embedded"],
                        help="who builds (default: LAYERLAB_ENGINE, else Docker if it answers, else embedded)")
+    build.add_argument("--network", action="store_true",
+                       help="give RUN steps the network even in offline mode, for apt-get and Debian's package "
+                            "registry (nothing is pulled either way)")
     build.set_defaults(run=_build)
 
     record = commands.add_parser("record", help="build variants for real and write a recording to replay later")
@@ -107,6 +124,23 @@ def parser() -> argparse.ArgumentParser:
                         help="a variant to build (repeat for each)")
     record.add_argument("--context", help="the build context (default: each Dockerfile's folder)")
     record.set_defaults(run=_record)
+
+    base = commands.add_parser(
+        "base", help="make a base image the way its official image is made, for builds that cannot pull",
+        description="alpine:X.Y.Z is FROM scratch + ADD Alpine's minirootfs tarball + CMD [\"/bin/sh\"]; "
+                    "debian:SUITE-slim is a rootfs made by debuerreotype (as root, from this machine's Debian "
+                    "mirror) + CMD [\"bash\"]. The embedded builder needs only the tarball, in a folder of "
+                    "LAYERLAB_ROOTFS.",
+    )
+    base.add_argument("image", help="alpine:X.Y.Z or debian:SUITE-slim")
+    base.add_argument("--rootfs", metavar="DIR",
+                      help="where the tarball is, or where a Debian one is made (default: the first folder of "
+                           "LAYERLAB_ROOTFS)")
+    base.add_argument("--mirror", help="the Debian mirror to make it from (default: LAYERLAB_DEBIAN_MIRROR, else "
+                                       "this machine's apt configuration)")
+    base.add_argument("--no-docker", action="store_true",
+                      help="only find or make the tarball; do not make the image in the Docker Engine")
+    base.set_defaults(run=_base)
     return main
 
 

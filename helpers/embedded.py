@@ -24,7 +24,11 @@ The result is an OCI layout that :mod:`helpers.archive` reads unchanged.
 
 In offline mode (``LAYERLAB_OFFLINE=1``) nothing is pulled and ``RUN`` steps
 get no network: proot cannot take it away, so offline builds run them under
-``unshare --net`` where the kernel allows it, and refuse otherwise.
+``unshare --net`` where the kernel allows it, and refuse otherwise.  A build
+that asks for the network (``network=True``, for ``apt-get`` and Debian's
+package registry) runs them with the user's own network, offline or not.
+``apt-get`` works under proot as it is: proot's fake root also fakes the
+``setresuid`` apt uses to drop to its ``_apt`` sandbox user.
 
 A build killed at any moment (SIGKILL, a restarted notebook kernel) leaves no
 half cache entry: umoci commits each step by renaming a complete ``index.json``
@@ -57,13 +61,17 @@ from dockerfile_parse import DockerfileParser
 
 from .analysis import analyze
 from .archive import REF_ANNOTATION, read_path
+from .bases import ROOTFS_VARIABLE, find_rootfs, label, recipe_for
 from .errors import ArchiveError, BaseImageMissing, BuildFailed, DockerfileError, LayerLabError
 from .layer_stream import scan_layer
+from .registry import apt_failure
 
 #: The tools the embedded builder runs, and the Debian/Ubuntu package that has each.
 TOOLS = {"skopeo": "skopeo", "umoci": "umoci", "proot": "proot"}
 STORE_VARIABLE = "LAYERLAB_STORE"
-ROOTFS_VARIABLE = "LAYERLAB_ROOTFS"
+#: The annotation on a base image's tag that says where it came from: the tarball or archive it was made from,
+#: or the registry it was pulled from (see :meth:`EmbeddedBuilder.describe_base`).
+ORIGIN_ANNOTATION = "org.layerlab.base.from"
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _LOG_TAIL = 12
 _CONFIG_ONLY = {"ENV", "WORKDIR", "USER", "LABEL", "CMD", "ENTRYPOINT", "EXPOSE", "SHELL", "ARG", "STOPSIGNAL",
@@ -272,13 +280,18 @@ class EmbeddedBuilder:
         manifests = self._read_index().get("manifests") or []
         return {(d.get("annotations") or {}).get(REF_ANNOTATION, ""): d["digest"] for d in manifests}
 
-    def _adopt(self, private: Path, tag: str, scratch: Path) -> None:
-        """Move image ``tag`` of layout ``private`` into the store: its blobs, then its tag, each by a rename."""
+    def _adopt(self, private: Path, tag: str, scratch: Path, origin: str | None = None) -> None:
+        """Move image ``tag`` of layout ``private`` into the store: its blobs, then its tag, each by a rename.
+
+        ``origin`` (what the image came from) is kept as an annotation of its tag.
+        """
         blobs = self.layout / "blobs" / "sha256"
         for blob in (private / "blobs" / "sha256").iterdir():
             os.replace(blob, blobs / blob.name)  # content-addressed: a blob already there has the same bytes
         descriptor = next(d for d in json.loads((private / "index.json").read_text())["manifests"]
                           if (d.get("annotations") or {}).get(REF_ANNOTATION) == tag)
+        if origin:
+            descriptor["annotations"] = {**descriptor.get("annotations", {}), ORIGIN_ANNOTATION: origin}
         index = self._read_index()
         index["manifests"] = [d for d in index.get("manifests") or []
                               if (d.get("annotations") or {}).get(REF_ANNOTATION) != tag] + [descriptor]
@@ -289,20 +302,23 @@ class EmbeddedBuilder:
             os.fsync(out.fileno())
         os.replace(staged, self.layout / "index.json")
 
-    def _import(self, image: str, source: str, what: str, config: list[str] | None = None) -> str:
+    def _import(self, image: str, source: str, what: str, config: list[str] | None = None,
+                origin: str | None = None, compress: bool = False) -> str:
         """skopeo copies ``source`` into a private layout (configured by umoci), which then joins the store whole.
 
         skopeo rewrites ``index.json`` in place, and importing a rootfs takes two
         commands: in the store, a kill could empty its index or cache a base
-        image without its config.
+        image without its config.  ``origin`` names what the image came from; ``compress``
+        gzips uncompressed layers, as a push to a registry would.
         """
         tag = "base-" + _slug(image)
         with self._scratch() as scratch:
             private = scratch / "import"
-            _run([self.tools["skopeo"], "--insecure-policy", "copy", "-q", source, f"oci:{private}:{tag}"], what)
+            _run([self.tools["skopeo"], "--insecure-policy", "copy", "-q", *(["--dest-compress"] if compress else []),
+                  source, f"oci:{private}:{tag}"], what)
             if config:
                 _run([self.tools["umoci"], "config", "--image", f"{private}:{tag}", *config], f"configuring {image}")
-            self._adopt(private, tag, scratch)
+            self._adopt(private, tag, scratch, origin)
         return tag
 
     def manifest_digest(self, tag: str) -> str:
@@ -325,24 +341,24 @@ class EmbeddedBuilder:
         return io.BufferedReader(_ProcessOutput(command, f"exporting {tag}"), buffer_size=1 << 20)
 
     # ---------------------------------------------------------- base images
-    def _find_rootfs(self, image: str) -> Path | None:
-        name, _, version = image.partition(":")
-        name = name.rsplit("/", 1)[-1]
-        for folder in filter(None, os.environ.get(ROOTFS_VARIABLE, "").split(os.pathsep)):
-            for candidate in sorted(Path(folder).glob(f"{name}-minirootfs-{version}-*.tar.gz")):
-                return candidate
-        return None
-
     def import_rootfs(self, image: str, tarball: str | os.PathLike) -> str:
-        """Make ``image`` from a rootfs tarball the way official Alpine images are made.
+        """Make ``image`` from a rootfs tarball the way its official image is made (see :mod:`helpers.bases`).
 
-        The tarball becomes the single layer, byte for byte (skopeo's ``tarball:``
-        transport); the config gets Docker's default ``PATH`` and ``CMD ["/bin/sh"]``.
+        A gzipped tarball (Alpine's) becomes the single layer, byte for byte
+        (skopeo's ``tarball:`` transport); a plain one (debuerreotype's) is gzipped
+        on the way in, as every layer the builder commits is.  The config gets
+        Docker's default ``PATH`` and the recipe's ``CMD`` (``/bin/sh`` for Alpine,
+        ``bash`` for Debian).
         """
+        with open(tarball, "rb") as stream:
+            gzipped = stream.read(2) == b"\x1f\x8b"
+        recipe = recipe_for(image)
+        cmd = list(recipe.cmd) if recipe is not None else ["/bin/sh"]
         return self._import(image, f"tarball:{Path(tarball).resolve()}",
                             f"importing {tarball} as {image}",
-                            ["--config.env", DEFAULT_PATH, "--config.cmd", "/bin/sh",
-                             "--history.created_by", '/bin/sh -c #(nop)  CMD ["/bin/sh"]'])
+                            ["--config.env", DEFAULT_PATH, *[a for part in cmd for a in ("--config.cmd", part)],
+                             "--history.created_by", f"/bin/sh -c #(nop)  CMD {json.dumps(cmd)}"],
+                            origin=Path(tarball).name, compress=not gzipped)
 
     def import_archive(self, image: str, archive: str | os.PathLike) -> str:
         """Bring ``image`` in from a ``docker save`` or OCI archive."""
@@ -350,11 +366,11 @@ class EmbeddedBuilder:
             transport = "oci-archive" if "index.json" in tar.getnames() and "manifest.json" not in tar.getnames() \
                 else "docker-archive"
         return self._import(image, f"{transport}:{Path(archive).resolve()}",
-                            f"importing {archive} as {image}")
+                            f"importing {archive} as {image}", origin=Path(archive).name)
 
     def has_base(self, image: str) -> bool:
         """True when ``image`` is in the store, or can be made from a rootfs tarball without the network."""
-        return image == "scratch" or "base-" + _slug(image) in self._index() or self._find_rootfs(image) is not None
+        return image == "scratch" or "base-" + _slug(image) in self._index() or find_rootfs(image) is not None
 
     def base(self, image: str) -> str:
         """The store's tag for a base image, importing it first if needed."""
@@ -366,7 +382,7 @@ class EmbeddedBuilder:
         if image == "scratch":
             self._umoci("new", "--image", self._ref(tag), what="making an empty image for FROM scratch")
             return tag
-        tarball = self._find_rootfs(image)
+        tarball = find_rootfs(image)
         if tarball is not None:
             return self.import_rootfs(image, tarball)
         if offline():
@@ -374,11 +390,32 @@ class EmbeddedBuilder:
                 f"base image {image} is not in the embedded builder's store, and offline mode "
                 f"({OFFLINE_VARIABLE}=1) never pulls",
                 f"set {ROOTFS_VARIABLE} to a folder holding its rootfs tarball "
-                "(e.g. alpine-minirootfs-3.20.3-x86_64.tar.gz), or import an archive with "
-                "EmbeddedBuilder().import_archive(name, path)",
+                "(e.g. alpine-minirootfs-3.20.3-x86_64.tar.gz, or make one with `python -m helpers base IMAGE`), "
+                "or import an archive with EmbeddedBuilder().import_archive(name, path)",
             )
         name = image if "/" in image.split(":")[0] else f"library/{image}"
-        return self._import(image, f"docker://docker.io/{name}", f"pulling {image}")
+        return self._import(image, f"docker://docker.io/{name}", f"pulling {image}", origin=f"docker.io/{name}")
+
+    def describe_base(self, image: str) -> dict:
+        """Where a base image in the store came from, as :func:`helpers.engine.describe_base` says it for Docker.
+
+        ``id`` is its config digest; ``made`` is ``pulled`` or ``made locally``;
+        ``from`` the registry, or the tarball or archive (``None`` when unknown).
+        """
+        tag = "base-" + _slug(image)
+        descriptor = next(d for d in self._read_index().get("manifests") or []
+                          if (d.get("annotations") or {}).get(REF_ANNOTATION) == tag)
+        blobs = self.layout / "blobs" / "sha256"
+        manifest = json.loads((blobs / descriptor["digest"].split(":")[1]).read_text())
+        config = json.loads((blobs / manifest["config"]["digest"].split(":")[1]).read_text())
+        origin = (descriptor.get("annotations") or {}).get(ORIGIN_ANNOTATION, "")
+        return {
+            "image": image,
+            "id": manifest["config"]["digest"],
+            "rootfs": list((config.get("rootfs") or {}).get("diff_ids") or []),
+            "made": "pulled" if origin.startswith("docker.io/") else "made locally",
+            "from": origin or None,
+        }
 
     # ---------------------------------------------------------- steps
     def _config(self, stage: _Stage, new: str, args: list[str], created_by: str) -> None:
@@ -403,13 +440,11 @@ class EmbeddedBuilder:
                     str(stage.bundle), what=f"committing `{created_by}`")
         stage.bundle_tag = new
 
-    def _proot(self, stage: _Stage, rootfs: Path, argv: list[str]) -> list[str]:
-        from .engine import offline
-
+    def _proot(self, stage: _Stage, rootfs: Path, argv: list[str], network: bool) -> list[str]:
         identity = ["-0"] if stage.user in ("", "root", "0", "0:0") else ["-i", self._uid_gid(rootfs, stage.user)]
         command = [self.tools["proot"], *identity, "-r", str(rootfs), "-b", "/dev", "-b", "/proc", "-b", "/sys",
                    "-w", stage.workdir or "/"]
-        if offline():
+        if not network:
             unshare = shutil.which("unshare")
             if unshare is None:
                 raise ToolMissing("offline builds run RUN steps without a network through unshare, which is missing",
@@ -509,9 +544,16 @@ class EmbeddedBuilder:
                 shutil.copy2(source, place, follow_symlinks=False)
 
     # ---------------------------------------------------------- building
-    def build(self, dockerfile_text: str, context: Path, name: str, tag: str, progress=None):
-        """Build ``dockerfile_text`` in ``context``; return ``(store tag, analysis)``."""
-        from .engine import BuildStep
+    def build(self, dockerfile_text: str, context: Path, name: str, tag: str, progress=None,
+              network: bool | None = None):
+        """Build ``dockerfile_text`` in ``context``; return ``(store tag, analysis)``.
+
+        ``network``: whether ``RUN`` steps get the network (default: unless offline mode is on).
+        """
+        from .engine import BuildStep, offline
+
+        network = not offline() if network is None else network
+        bases: list[str] = []
 
         try:
             structure = DockerfileParser(fileobj=io.BytesIO(dockerfile_text.encode())).structure
@@ -544,6 +586,9 @@ class EmbeddedBuilder:
                     else:
                         stage = _Stage(alias, self.base(image))
                         stage.env = self._image_env(stage.tag)
+                        if image != "scratch":
+                            step.base = label(self.describe_base(image))
+                            bases.append(image)
                     if alias:
                         stages[alias] = stage
                     if progress:
@@ -553,7 +598,8 @@ class EmbeddedBuilder:
                     raise DockerfileError(f"{keyword} (line {item['startline'] + 1}) comes before any FROM",
                                           "start the Dockerfile with FROM")
                 try:
-                    stage.tag = self._step(stage, keyword, value, text, item, context, stages, args, scratch)
+                    stage.tag = self._step(stage, keyword, value, text, item, context, stages, args, scratch,
+                                           network=network)
                 except BuildFailed as failure:
                     failure.step = number
                     failure.message = f"{name}: step {number}/{total} `{text}` failed: {failure.reason}"
@@ -566,6 +612,7 @@ class EmbeddedBuilder:
             self._copy_tag(stage.tag, tag)
         analysis = analyze(read_path(self.layout, ref=tag))
         analysis.image.source = f"{self.layout}:{tag}"
+        analysis.image.bases = [self.describe_base(image) for image in dict.fromkeys(bases)]
         return tag, analysis
 
     def _image_env(self, tag: str) -> dict[str, str]:
@@ -575,7 +622,7 @@ class EmbeddedBuilder:
         return dict(item.split("=", 1) for item in config.get("Env") or [DEFAULT_PATH] if "=" in item)
 
     def _step(self, stage: _Stage, keyword: str, value: str, text: str, item: dict, context: Path,
-              stages: dict[str, _Stage], args: dict[str, str], scratch: Path) -> str:
+              stages: dict[str, _Stage], args: dict[str, str], scratch: Path, *, network: bool) -> str:
         """Run one instruction (or take it from the cache) and return the tag of the image it makes."""
         extra = ""
         sources: list[Path] = []
@@ -597,7 +644,7 @@ class EmbeddedBuilder:
         if new in self._index():
             return new
         if keyword == "RUN":
-            self._run_step(stage, value, text, new, scratch)
+            self._run_step(stage, value, text, new, scratch, network=network)
         elif keyword in ("COPY", "ADD"):
             rootfs = self._bundle(stage, scratch) / "rootfs"
             self._place(rootfs, stage, sources, dest, keyword == "ADD")
@@ -653,7 +700,7 @@ class EmbeddedBuilder:
             return ["--config.stopsignal", value]
         return []  # ARG and SHELL change only the builder's state
 
-    def _run_step(self, stage: _Stage, value: str, text: str, new: str, scratch: Path) -> None:
+    def _run_step(self, stage: _Stage, value: str, text: str, new: str, scratch: Path, *, network: bool) -> None:
         try:
             parsed = json.loads(value)
         except ValueError:
@@ -664,10 +711,12 @@ class EmbeddedBuilder:
         if stage.workdir != "/":
             (rootfs / stage.workdir.lstrip("/")).mkdir(parents=True, exist_ok=True)
         environment = {**os.environ, "PROOT_NO_SECCOMP": "1"}
-        done = subprocess.run(self._proot(stage, rootfs, argv), capture_output=True, text=True, env=environment)
+        done = subprocess.run(self._proot(stage, rootfs, argv, network), capture_output=True, text=True,
+                              env=environment)
         if done.returncode != 0:
             log = _tail(done.stdout + "\n" + done.stderr)
-            refused = _proot_refusal(done.stderr, text)
+            refused = _proot_refusal(done.stderr, text) or apt_failure(
+                (done.stdout + "\n" + done.stderr).splitlines(), network, text)
             if refused is not None:
                 raise refused
             raise BuildFailed(

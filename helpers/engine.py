@@ -3,7 +3,9 @@
 ``LAYERLAB_OFFLINE=1`` is *offline mode*: builds run with ``network_mode="none"``
 (so no ``RUN`` step reaches the network), nothing is ever pulled, and a base
 image that is not already in the engine is a :class:`BaseImageMissing` error
-that says how to provide it.
+that says how to provide it.  A build that needs Debian's package registry
+says so (``network=True``) and gets the engine's network, offline or not;
+nothing else changes (see :mod:`helpers.registry`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import re
 import sys
 import tempfile
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -28,6 +30,7 @@ from dockerfile_parse import DockerfileParser
 
 from .analysis import Analysis, analyze
 from .archive import read_archive_stream
+from .bases import label
 from .errors import (
     BaseImageMissing,
     BuildFailed,
@@ -37,9 +40,12 @@ from .errors import (
     SourceNotFound,
 )
 from .model import Image
+from .registry import apt_failure, fetch_failed
 from .sizes import format_bytes
 
 OFFLINE_VARIABLE = "LAYERLAB_OFFLINE"
+#: The gzip level layers are measured at when a build measures what a pull moves (gzip's own default).
+PULL_GZIP_LEVEL = 6
 _LOG_TAIL = 12
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 _RESULT = re.compile(r"^ ---> ([0-9a-f]{12,64})$")
@@ -120,11 +126,15 @@ def save_stream(name: str, client: docker.DockerClient | None = None) -> io.Buff
     return io.BufferedReader(_ChunkReader(iter(handle.save(named=False))), buffer_size=1 << 20)
 
 
-def read_engine_image(name: str, client: docker.DockerClient | None = None) -> Image:
-    """Read an image from the engine by name or ID, streaming ``docker save`` output once."""
+def read_engine_image(name: str, client: docker.DockerClient | None = None, gzip_level: int | None = None) -> Image:
+    """Read an image from the engine by name or ID, streaming ``docker save`` output once.
+
+    ``gzip_level`` also measures each layer gzipped, in the same pass (what a
+    registry would store: see :attr:`helpers.model.Layer.pull_bytes`).
+    """
     client = client or docker_client()
     handle = _engine_image(name, client)
-    image = read_archive_stream(save_stream(name, client), name)
+    image = read_archive_stream(save_stream(name, client), name, gzip_level=gzip_level)
     image.format = f"docker-engine/{image.format}"
     if not image.tags:
         image.tags = list(handle.tags)
@@ -172,14 +182,37 @@ def _check_bases(client: docker.DockerClient, dockerfile_text: str) -> None:
             ) from exc
 
 
+def describe_base(client: docker.DockerClient, name: str) -> dict:
+    """Where a base image in the engine came from: its ID, its rootfs, and whether it was pulled or made here.
+
+    ``made`` is ``pulled`` for an image with a registry digest (``RepoDigests``;
+    ``from`` is that digest) and ``made locally`` for one built, imported or
+    made from a tarball on this machine (``from`` is then unknown: ``None``).
+    """
+    image = client.images.get(name)
+    digests = image.attrs.get("RepoDigests") or []
+    return {
+        "image": name,
+        "id": image.id,
+        "rootfs": list((image.attrs.get("RootFS") or {}).get("Layers") or []),
+        "made": "pulled" if digests else "made locally",
+        "from": digests[0] if digests else None,
+    }
+
+
 @dataclass
 class BuildStep:
-    """One ``Step k/n`` of a classic-builder build, as it lands."""
+    """One ``Step k/n`` of a classic-builder build, as it lands.
+
+    ``base`` is, for a ``FROM`` step that brings in an image, its provenance
+    in words (:func:`helpers.bases.label`).
+    """
 
     number: int
     total: int
     instruction: str
     layer_bytes: int | None = None
+    base: str | None = None
 
 
 Progress = Callable[[str, BuildStep], None]
@@ -195,7 +228,7 @@ class _ProgressPrinter:
         if keyword in _LAYER_INSTRUCTIONS and step.layer_bytes is not None:
             size = f"layer {format_bytes(step.layer_bytes)}"
         elif keyword == "FROM":
-            size = "base"
+            size = f"base {step.base}" if step.base else "base"
         else:
             size = "no layer"
         self._print(f"[{name}] step {step.number}/{step.total}  {text}  → {size}")
@@ -287,6 +320,41 @@ def _tag_for(name: str) -> str:
     return f"layerlab/{slug}:latest"
 
 
+#: What the engine says when it has no network to give a build (its ``docker0`` bridge is gone).
+_NO_NETWORK = re.compile(r"bridge[^\n]*not found|could not find bridge|network[^\n]*not found", re.IGNORECASE)
+
+
+class NetworkUnavailable(EngineUnavailable):
+    """The engine cannot give a build the network it asked for."""
+
+
+def _failure(name: str, step: BuildStep | None, message: str, log: list[str], network: bool,
+             fetch_failures: Sequence[str] = ()) -> LayerLabError:
+    """The error for a build that stopped: the engine's own words, made into a cause and a fix.
+
+    ``fetch_failures`` are the step's log lines where apt said it could not reach its mirror.
+    """
+    where = f"step {step.number}/{step.total} `{step.instruction}`" if step else "the build"
+    if network and _NO_NETWORK.search(message):
+        return NetworkUnavailable(
+            f"{name}: the Docker Engine cannot give {where} a network: {message}",
+            "restart dockerd, which makes its docker0 bridge again; or replay the recording (LAYERLAB_ENGINE=recorded)",
+        )
+    if step is not None and (unreachable := apt_failure(list(fetch_failures), network, step.instruction)):
+        return unreachable
+    pulling = step is not None and step.instruction.upper().startswith("FROM")
+    return BuildFailed(
+        f"{name}: {where} failed: {message}",
+        "the engine could not get the base image: check the network, or make the image locally "
+        f"and set {OFFLINE_VARIABLE}=1" if pulling else
+        "fix that instruction, or the files it uses, and build again",
+        log,
+        step=step.number if step else None,
+        instruction=step.instruction if step else None,
+        reason=message,
+    )
+
+
 def _run_build(
     client: docker.DockerClient,
     name: str,
@@ -294,16 +362,24 @@ def _run_build(
     dockerfile_path: Path,
     tag: str,
     progress: Progress | None,
+    network: bool = False,
+    bases: frozenset[str] = frozenset(),
 ) -> str:
     log: deque[str] = deque(maxlen=_LOG_TAIL)
+    unreachable: deque[str] = deque(maxlen=4)
     step: BuildStep | None = None
     image_id: str | None = None
 
     def land(layer_id: str | None) -> None:
         if step is None:
             return
-        if layer_id and step.instruction.split(" ", 1)[0].upper() in _LAYER_INSTRUCTIONS:
+        keyword, _, rest = step.instruction.partition(" ")
+        if layer_id and keyword.upper() in _LAYER_INSTRUCTIONS:
             step.layer_bytes = int(client.api.history(layer_id)[0]["Size"])
+        if keyword.upper() == "FROM":
+            words = [w for w in rest.split() if not w.startswith("--")]
+            if words and words[0] in bases:
+                step.base = label(describe_base(client, words[0]))
         if progress:
             progress(name, step)
 
@@ -316,29 +392,20 @@ def _run_build(
             forcerm=True,
             pull=False,
             decode=True,
-            network_mode="none" if offline() else None,
+            network_mode=None if network else "none",
         )
         for chunk in chunks:
             if "errorDetail" in chunk or "error" in chunk:
                 message = (chunk.get("errorDetail") or {}).get("message") or chunk.get("error") or "unknown error"
-                where = f"step {step.number}/{step.total} `{step.instruction}`" if step else "the build"
-                pulling = step is not None and step.instruction.upper().startswith("FROM")
-                raise BuildFailed(
-                    f"{name}: {where} failed: {message.strip()}",
-                    "the engine could not get the base image: check the network, or make the image locally "
-                    f"and set {OFFLINE_VARIABLE}=1" if pulling else
-                    "fix that instruction, or the files it uses, and build again",
-                    list(log),
-                    step=step.number if step else None,
-                    instruction=step.instruction if step else None,
-                    reason=message.strip(),
-                )
+                raise _failure(name, step, message.strip(), list(log), network, list(unreachable))
             if "aux" in chunk and "ID" in chunk["aux"]:
                 image_id = chunk["aux"]["ID"]
             for line in (chunk.get("stream") or "").splitlines():
                 if match := _STEP.match(line):
+                    land(None)  # a step with no result line of its own (``FROM scratch``) lands when the next begins
                     step = BuildStep(int(match.group(1)), int(match.group(2)), match.group(3).strip())
                     log.clear()
+                    unreachable.clear()
                 elif match := _RESULT.match(line):
                     land(match.group(1))
                     step = None
@@ -346,16 +413,21 @@ def _run_build(
                     text = _ANSI.sub("", line).rstrip()
                     if text.strip():
                         log.append(text)
+                        if fetch_failed(text):
+                            unreachable.append(text)
     except PermissionError as exc:
         raise DockerfileError(
             f"{name}: cannot read the build context: {exc.filename}: permission denied",
             "make it readable, or leave it out of the context with a .dockerignore entry",
         ) from exc
     except docker.errors.APIError as exc:
+        explanation = str(exc.explanation or exc)
+        if network and _NO_NETWORK.search(explanation):
+            raise _failure(name, step, explanation, list(log), network, list(unreachable)) from exc
         raise BuildFailed(
-            f"{name}: the engine refused the build: {exc.explanation or exc}",
+            f"{name}: the engine refused the build: {explanation}",
             "fix the Dockerfile",
-            reason=str(exc.explanation or exc),
+            reason=explanation,
         ) from exc
     except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
         raise EngineUnavailable(
@@ -376,16 +448,24 @@ def build(
     progress: Progress | None = None,
     client: docker.DockerClient | None = None,
     engine: str | None = None,
+    network: bool | None = None,
+    measure_pull: bool = False,
 ) -> Built:
     """Build one Dockerfile (a path, or its text) and analyse the result.
 
     ``engine`` is ``docker`` or ``embedded`` (default: :func:`select_engine`;
     passing a ``client`` means Docker).  ``context`` defaults to the
     Dockerfile's folder, or an empty folder for a Dockerfile given as text.
+    ``network``: whether ``RUN`` steps get the network (default: unless
+    offline mode is on); ``True`` is for builds that need Debian's package
+    registry, and changes nothing else (nothing is pulled offline).
+    ``measure_pull`` also measures each layer gzipped, as a registry stores it
+    (:attr:`helpers.analysis.Analysis.compressed_bytes`).
     """
     engine = "docker" if client is not None and engine is None else select_engine(engine)
+    network = not offline() if network is None else network
     text, path = _dockerfile_text(dockerfile)
-    base_images(text)  # fail early and clearly on a Dockerfile that cannot parse
+    bases = base_images(text)  # fails early and clearly on a Dockerfile that cannot parse
     tag = tag or _tag_for(name)
     with tempfile.TemporaryDirectory(prefix="layerlab-") as scratch:
         if context is None:
@@ -397,7 +477,7 @@ def build(
             from .embedded import EmbeddedBuilder
 
             builder = EmbeddedBuilder()
-            store_tag, analysis = builder.build(text, context, name, _slug_tag(tag), progress)
+            store_tag, analysis = builder.build(text, context, name, _slug_tag(tag), progress, network=network)
             built = Built(name, store_tag, builder.manifest_digest(store_tag), analysis)
         else:
             client = client or docker_client()
@@ -406,9 +486,10 @@ def build(
             if path is None:
                 path = Path(scratch) / "Dockerfile"
                 path.write_text(text)
-            image_id = _run_build(client, name, context, path.resolve(), tag, progress)
-            analysis = analyze(read_engine_image(tag, client))
+            image_id = _run_build(client, name, context, path.resolve(), tag, progress, network, frozenset(bases))
+            analysis = analyze(read_engine_image(tag, client, gzip_level=PULL_GZIP_LEVEL if measure_pull else None))
             analysis.image.source = tag
+            analysis.image.bases = [describe_base(client, base) for base in bases]
             built = Built(name, tag, image_id, analysis)
     if progress is not None and hasattr(progress, "done"):
         progress.done(name, engine)
@@ -426,17 +507,20 @@ def build_variants(
     progress: Progress | None = None,
     client: docker.DockerClient | None = None,
     engine: str | None = None,
+    network: bool | None = None,
+    measure_pull: bool = False,
 ) -> dict[str, Analysis]:
     """Build several Dockerfile variants side by side and return their analyses, by name.
 
     Each value is a Dockerfile path or a Dockerfile's text.  Progress goes to
     ``progress`` (default: printed to stdout, one line per step, and which
-    engine built each).  ``engine``: see :func:`build`.
+    engine built each).  ``engine``, ``network``, ``measure_pull``: see :func:`build`.
     """
     engine = "docker" if client is not None and engine is None else select_engine(engine)
     progress = progress or print_progress()
     return {
-        name: build(dockerfile, context, name=name, progress=progress, client=client, engine=engine).analysis
+        name: build(dockerfile, context, name=name, progress=progress, client=client, engine=engine,
+                    network=network, measure_pull=measure_pull).analysis
         for name, dockerfile in variants.items()
     }
 
@@ -478,12 +562,15 @@ def attempt_builds(
     progress: Progress | None = None,
     client: docker.DockerClient | None = None,
     engine: str | None = None,
+    network: bool | None = None,
+    measure_pull: bool = False,
 ) -> dict[str, Analysis | BuildFailed]:
     """Try to build every variant: each gives its analysis, or the :class:`BuildFailed` that stopped it.
 
     A failing Dockerfile is a result, not an exception; :func:`attempts_table`
     tabulates the outcomes.  Engine-level problems (no engine, a missing base
-    offline) still raise: they are not facts about the Dockerfile.
+    offline, no network, an unreachable package registry) still raise: they
+    are not facts about the Dockerfile.  ``network``, ``measure_pull``: see :func:`build`.
     """
     engine = "docker" if client is not None and engine is None else select_engine(engine)
     progress = progress or print_progress()
@@ -491,7 +578,7 @@ def attempt_builds(
     for name, dockerfile in variants.items():
         try:
             outcomes[name] = build(dockerfile, context, name=name, progress=progress, client=client,
-                                   engine=engine).analysis
+                                   engine=engine, network=network, measure_pull=measure_pull).analysis
         except BuildFailed as failure:
             outcomes[name] = failure
     return outcomes

@@ -24,6 +24,7 @@ from layerlab_fixtures import (
     ALPINE_TARBALLS,
     BASE_IMAGE,
     CASES,
+    DEBIAN_IMAGE,
     DIVE_TESTDATA,
     FIXTURES,
     LAB_VARIANTS,
@@ -51,6 +52,24 @@ def offline_mode():
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LAYERLAB_OFFLINE", "1")
         yield
+
+
+HOST_BRIDGE = Path("/sys/class/net/docker0")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def host_bridge_is_left_alone(request):
+    """No test module touches the host's network: if the engine's docker0 bridge was there, it still is.
+
+    (A second dockerd started with ``--bridge=none`` in the host's network
+    namespace deletes it, and from then on every build that needs a network
+    fails until the engine restarts; see ``private_engine.py``.)
+    """
+    there = HOST_BRIDGE.exists()
+    yield
+    if there and not HOST_BRIDGE.exists():
+        pytest.fail(f"{request.module.__name__} removed the host's docker0 bridge: every networked build now fails "
+                    "until dockerd restarts", pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -81,6 +100,46 @@ def alpine(docker_client) -> str:
     except docker.errors.ImageNotFound:
         unavailable(f"{BASE_IMAGE} is not in the engine, and offline mode never pulls; {MAKE_ALPINE}")
     return BASE_IMAGE
+
+
+MAKE_DEBIAN = (
+    "make it the way .ci/run does, as root with debuerreotype installed: "
+    "`python -m helpers base debian:bookworm-slim --rootfs DIR`, and add DIR to LAYERLAB_ROOTFS"
+)
+
+
+@pytest.fixture(scope="session")
+def debian(docker_client) -> str:
+    """Debian's slim base in the engine, made locally from a debuerreotype rootfs."""
+    import docker.errors
+
+    try:
+        docker_client.images.get(DEBIAN_IMAGE)
+    except docker.errors.ImageNotFound:
+        unavailable(f"{DEBIAN_IMAGE} is not in the engine, and offline mode never pulls; {MAKE_DEBIAN}")
+    return DEBIAN_IMAGE
+
+
+@pytest.fixture(scope="session")
+def debian_rootfs() -> Path:
+    """The debuerreotype tarball the Debian base was made from, found in LAYERLAB_ROOTFS."""
+    from helpers.bases import find_rootfs
+
+    tarball = find_rootfs(DEBIAN_IMAGE)
+    if tarball is None:
+        unavailable(f"no debian-bookworm-slim-rootfs.tar in LAYERLAB_ROOTFS; {MAKE_DEBIAN}")
+    return tarball
+
+
+@pytest.fixture(scope="session")
+def registry() -> None:
+    """Debian's package registry answers here (builds that run apt-get need it)."""
+    from helpers.engine import offline
+    from helpers.registry import registry_reason
+
+    reason = registry_reason(offline())
+    if reason is not None:
+        unavailable(f"Debian's package registry is needed: {reason}")
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,8 @@ DIVE_TESTDATA = SHARED / "dive-testdata"
 ALPINE_TARBALLS = SHARED / "alpine"
 
 BASE_IMAGE = "alpine:3.20.3"
+#: Debian's slim base, made locally with debuerreotype (`python -m helpers base debian:bookworm-slim`).
+DEBIAN_IMAGE = "debian:bookworm-slim"
 #: Regular-file bytes of alpine:3.20.3's single layer (FROM scratch + ADD the minirootfs),
 #: checked against the base image and the minirootfs tarball in test_engine_builds.py.
 BASE = 7792915

@@ -214,7 +214,9 @@ def test_build_failing_run_names_the_step_and_shows_the_log(docker_client, alpin
     result = run_cli(["build", str(context), "-t", tag], tmp_path)
     line = assert_one_error_line(result, only_line=False)
     # The progress lines before it name the steps that landed.
-    assert result.stderr.splitlines()[0] == f"[{tag}] step 1/2  FROM alpine:3.20.3  → base"
+    base = docker_client.images.get("alpine:3.20.3").id.split(":")[1][:12]
+    assert result.stderr.splitlines()[0] == (
+        f"[{tag}] step 1/2  FROM alpine:3.20.3  → base alpine:3.20.3 {base}, made locally")
     assert "step 2/2 `RUN echo boom-output && false` failed" in line
     assert "returned a non-zero code: 1" in line
     head, _, tail = line.partition("last lines of its log:")
@@ -238,7 +240,7 @@ def test_build_with_a_missing_base_image_offline(docker_client, tmp_path):
 
 
 @pytest.mark.engine
-def test_build_json(alpine, tmp_path):
+def test_build_json(docker_client, alpine, tmp_path):
     """The shadowed fixture through the CLI: 1000 + 300 bytes stored at /f, the 1000 shadowed."""
     context = FIXTURES / "shadowed"
     result = run_cli(["build", str(context), "-t", "layerlab-test/shadowed:latest", "--json"], tmp_path)
@@ -252,8 +254,9 @@ def test_build_json(alpine, tmp_path):
     assert [(layer["stored_bytes"], layer["reclaimable_bytes"]) for layer in report["layers"]] == [
         (BASE, 0), (1000, 1000), (300, 0)
     ]
+    base = docker_client.images.get("alpine:3.20.3").id.split(":")[1][:12]
     assert result.stderr.splitlines() == [
-        "[layerlab-test/shadowed:latest] step 1/3  FROM alpine:3.20.3  → base",
+        f"[layerlab-test/shadowed:latest] step 1/3  FROM alpine:3.20.3  → base alpine:3.20.3 {base}, made locally",
         "[layerlab-test/shadowed:latest] step 2/3  RUN head -c 1000 /dev/zero > /f  → layer 1000 B",
         "[layerlab-test/shadowed:latest] step 3/3  RUN head -c 300 /dev/zero > /f  → layer 300 B",
         "[layerlab-test/shadowed:latest] built by the Docker Engine",
