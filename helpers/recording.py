@@ -1,54 +1,62 @@
-"""Record real builds, and replay them where no engine can build.
+"""The recording file: what real builds measured, kept to be replayed where nothing can build.
 
-A *recording* holds what a real build measured (every layer's tar entries,
-the history and config) plus where and when it was made: the engine and its
-version, the platform, the base images' IDs, the date and the Dockerfiles.
-Replaying one gives exactly the tables and figures of the live analysis.
+A *recording* holds, for every image a notebook built or read, everything its
+analysis needs (every layer's tar entries, its package database and
+compressed size, the history and config, the base images' provenance), plus
+where and when it was made: the engine and its version, the platform and the
+date.  Each variant's Dockerfile (and a digest of its build context) is kept
+too, so a recording replays only for the builds it was made from.  Replaying
+gives exactly the tables and figures of the live analysis.
 
-Only a real build writes a recording: :func:`record` builds with the engine
-and nothing else in the package writes one.  Files are written atomically (a
-temporary file in the same folder, then a rename), so an interrupted run
-leaves either the old recording or the new one, never half of one.
+Layers are stored once, by digest, however many images share them: a base
+layer under ten images is one entry, as it is in an engine.
+
+Only a real build writes a recording (:class:`helpers.lab.Lab`, the
+``record`` command).  Files are written atomically (a temporary file in the
+same folder, then a rename), so an interrupted run leaves either the old
+recording or the new one, never half of one.
 """
 
 from __future__ import annotations
 
-import datetime
 import gzip
 import json
 import os
 import tempfile
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .analysis import Analysis, analyze
 from .archive import align_history
 from .errors import ArchiveError, BuildFailed, LayerLabError
-from .model import Entry, Image, Layer
+from .model import Entry, Image, Layer, Package, PackageDatabase
 
 RECORDING_FORMAT = "layerlab-recording"
-RECORDING_VERSION = 1
-#: Set to ``1`` to make live runs of :func:`attempt_or_replay` write their recording.
+RECORDING_VERSION = 2
+#: Set to ``1`` to make live runs write their recording (see :class:`helpers.lab.Lab`).
 RECORD_VARIABLE = "LAYERLAB_RECORD"
 
 
 class RecordingMissing(LayerLabError):
-    """Nothing can build here, and there is no recording to replay."""
+    """Nothing can build here, and there is no recording (for these builds) to replay."""
 
 
 @dataclass
 class Recording:
-    """A loaded (or freshly written) recording: its metadata and each variant's outcome.
+    """A loaded recording: its metadata, each build's outcome, and each image read by name.
 
     An outcome is the variant's :class:`~helpers.analysis.Analysis`, or the
     :class:`~helpers.errors.BuildFailed` that stopped its build: a Dockerfile
     that fails on some release is a result worth replaying too.
+    ``dockerfiles`` and ``contexts`` are what each build was made from.
     """
 
     path: Path
     metadata: dict
     outcomes: dict[str, Analysis | BuildFailed]
+    reads: dict[str, Analysis] = field(default_factory=dict)
+    dockerfiles: dict[str, str] = field(default_factory=dict)
+    contexts: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def analyses(self) -> dict[str, Analysis]:
@@ -57,32 +65,34 @@ class Recording:
 
     def describe(self) -> str:
         """Where and when the recording was made, in one sentence."""
-        m = self.metadata
-        bases = ", ".join(f"{name} ({info['id'][:19]})" for name, info in m.get("base_images", {}).items())
-        return (
-            f"recorded on {m['recorded_on']} with {m['engine']} {m['engine_version']} ({m['platform']})"
-            + (f", from {bases}" if bases else "")
-        )
+        return describe(self.metadata)
+
+
+def describe(metadata: dict) -> str:
+    """``recorded on DATE with ENGINE VERSION (PLATFORM), from BASE (ID), …``."""
+    m = metadata
+    bases = ", ".join(f"{name} ({info['id'][:19]}, {info.get('made', 'made locally')})"
+                      for name, info in sorted(m.get("base_images", {}).items()))
+    return (
+        f"recorded on {m['recorded_on']} with {m['engine']} {m['engine_version']} ({m['platform']})"
+        + (f", from {bases}" if bases else "")
+    )
 
 
 # ---------------------------------------------------------------- writing
 
 
-def _image_to_json(image: Image) -> dict:
+def _layer_to_json(layer: Layer) -> dict:
+    db = layer.packages
     return {
-        "source": image.source,
-        "format": image.format,
-        "tags": image.tags,
-        "config": image.config,
-        "layers": [
-            {
-                "digest": layer.digest,
-                "media_type": layer.media_type,
-                "blob_bytes": layer.blob_bytes,
-                "entries": [list(entry) for entry in layer.entries],
-            }
-            for layer in image.layers
-        ],
+        "media_type": layer.media_type,
+        "blob_bytes": layer.blob_bytes,
+        "gzip_bytes": layer.gzip_bytes,
+        "entries": [list(entry) for entry in layer.entries],
+        "packages": None if db is None else {
+            "manager": db.manager, "path": db.path, "note": db.note,
+            "packages": None if db.packages is None else [list(p) for p in db.packages],
+        },
     }
 
 
@@ -91,6 +101,51 @@ def _failure_to_json(failure: BuildFailed) -> dict:
         "message": failure.message, "hint": failure.hint, "log_tail": failure.log_tail,
         "step": failure.step, "instruction": failure.instruction, "reason": failure.reason,
     }
+
+
+class RecordingWriter:
+    """A recording being made: images and builds are added as they happen, then :meth:`write` saves it all."""
+
+    def __init__(self, metadata: dict) -> None:
+        self.document: dict = {
+            "format": RECORDING_FORMAT, "version": RECORDING_VERSION, "metadata": dict(metadata),
+            "layers": {}, "images": {}, "builds": {}, "reads": {}, "order": [],
+        }
+        self.document["metadata"].setdefault("base_images", {})
+
+    def _add_image(self, key: str, image: Image) -> None:
+        layers = self.document["layers"]
+        for layer in image.layers:
+            layers.setdefault(layer.digest, _layer_to_json(layer))
+        self.document["images"][key] = {
+            "source": image.source, "format": image.format, "tags": image.tags, "config": image.config,
+            "layers": [layer.digest for layer in image.layers], "bases": image.bases,
+        }
+        for base in image.bases:
+            self.document["metadata"]["base_images"][base["image"]] = base
+
+    def add_read(self, name: str, analysis: Analysis) -> None:
+        """An image read by name (a base image, say)."""
+        self._add_image(f"read/{name}", analysis.image)
+        self.document["reads"][name] = f"read/{name}"
+
+    def add_build(self, name: str, dockerfile: str, context: str | None, outcome: Analysis | BuildFailed) -> None:
+        """One variant's build: its Dockerfile, its context's digest, and its image or its failure."""
+        build: dict = {"dockerfile": dockerfile, "context": context}
+        if isinstance(outcome, BuildFailed):
+            build["failure"] = _failure_to_json(outcome)
+        else:
+            self._add_image(f"build/{name}", outcome.image)
+            build["image"] = f"build/{name}"
+        self.document["builds"][name] = build
+        if name not in self.document["order"]:
+            self.document["order"].append(name)
+
+    def write(self, path: str | os.PathLike) -> Path:
+        """Save everything added so far to ``path``, atomically."""
+        path = Path(path)
+        _write_atomically(path, self.document)
+        return path
 
 
 def _write_atomically(path: Path, document: dict) -> None:
@@ -106,109 +161,40 @@ def _write_atomically(path: Path, document: dict) -> None:
     try:
         with handle, gzip.GzipFile(fileobj=handle, mode="wb", mtime=0) as stream:
             stream.write(json.dumps(document, separators=(",", ":"), sort_keys=True).encode())
+        os.chmod(handle.name, 0o644)  # a temporary file is made private; a recording is for everyone to replay
         os.replace(handle.name, path)
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)
         raise
 
 
-def _metadata(client, dockerfiles: Mapping[str, str]) -> dict:
-    import docker.errors
-
-    from .engine import base_images, offline
-
-    version = client.version()
-    bases = {}
-    for text in dockerfiles.values():
-        for name in base_images(text):
-            try:
-                image = client.images.get(name)
-            except docker.errors.ImageNotFound:
-                continue
-            bases[name] = {"id": image.id, "repo_digests": image.attrs.get("RepoDigests") or []}
-    return {
-        "engine": "Docker Engine",
-        "engine_version": version.get("Version", "unknown"),
-        "api_version": version.get("ApiVersion", "unknown"),
-        "platform": f"{version.get('Os', 'unknown')}/{version.get('Arch', 'unknown')}",
-        "base_images": bases,
-        "recorded_on": datetime.date.today().isoformat(),
-        "offline": offline(),
-        "dockerfiles": dict(dockerfiles),
-    }
-
-
-def _embedded_metadata(dockerfiles: Mapping[str, str]) -> dict:
-    import platform
-    import subprocess
-
-    from .embedded import require_tools
-    from .engine import base_images, offline
-
-    tools = require_tools()
-    versions = {tool: subprocess.run([path, "--version"], capture_output=True, text=True).stdout.split("\n")[0].strip()
-                for tool, path in tools.items() if tool != "proot"}
-    return {
-        "engine": "embedded builder",
-        "engine_version": "; ".join(versions.values()),
-        "api_version": "none",
-        "platform": f"linux/{ {'x86_64': 'amd64', 'aarch64': 'arm64'}.get(platform.machine(), platform.machine())}",
-        "base_images": {name: {"id": "see the image's first layer", "repo_digests": []}
-                        for text in dockerfiles.values() for name in base_images(text)},
-        "recorded_on": datetime.date.today().isoformat(),
-        "offline": offline(),
-        "dockerfiles": dict(dockerfiles),
-    }
-
-
-def record(
-    variants: Mapping[str, str | os.PathLike],
-    path: str | os.PathLike,
-    context: str | os.PathLike | None = None,
-    *,
-    progress=None,
-    client=None,
-    engine: str | None = None,
-) -> Recording:
-    """Build ``variants`` for real, then write their outcomes' recording to ``path``.
-
-    A variant whose build fails is recorded as that failure (its step, instruction,
-    reason and log tail), so a release matrix replays as it ran.
-    """
-    from .engine import _dockerfile_text, attempt_builds, docker_client, select_engine
-
-    engine = "docker" if client is not None and engine is None else select_engine(engine)
-    texts = {name: _dockerfile_text(dockerfile)[0] for name, dockerfile in variants.items()}
-    if engine == "docker":
-        client = client or docker_client()
-    outcomes = attempt_builds(variants, context, progress=progress, client=client, engine=engine)
-    metadata = _metadata(client, texts) if engine == "docker" else _embedded_metadata(texts)
-    document = {
-        "format": RECORDING_FORMAT,
-        "version": RECORDING_VERSION,
-        "metadata": metadata,
-        "order": list(outcomes),
-        "images": {n: _image_to_json(o.image) for n, o in outcomes.items() if isinstance(o, Analysis)},
-        "failures": {n: _failure_to_json(o) for n, o in outcomes.items() if isinstance(o, BuildFailed)},
-    }
-    path = Path(path)
-    _write_atomically(path, document)
-    return Recording(path, metadata, outcomes)
-
-
 # ---------------------------------------------------------------- reading
 
 
-def _image_from_json(data: dict) -> Image:
-    layers = []
+def _packages_from_json(data: dict | None) -> PackageDatabase | None:
+    if data is None:
+        return None
+    packages = None if data["packages"] is None else [Package(*p) for p in data["packages"]]
+    return PackageDatabase(data["manager"], data["path"], packages, data.get("note", ""))
+
+
+def _image_from_json(data: dict, layers: dict) -> Image:
     config = data.get("config") or {}
     steps, per_layer = align_history(config, len(data["layers"]))
-    for index, layer in enumerate(data["layers"]):
+    result = []
+    for index, digest in enumerate(data["layers"]):
+        layer = layers[digest]
         step, created_by = per_layer[index]
-        entries = [Entry(*entry) for entry in layer["entries"]]
-        layers.append(Layer(index, entries, layer["digest"], layer["media_type"], created_by, step,
-                            layer.get("blob_bytes", 0)))
-    return Image(data["source"], data["format"], layers, steps, config, list(data.get("tags") or []))
+        result.append(Layer(index, [Entry(*entry) for entry in layer["entries"]], digest, layer["media_type"],
+                            created_by, step, layer.get("blob_bytes", 0), layer.get("gzip_bytes"),
+                            _packages_from_json(layer.get("packages"))))
+    return Image(data["source"], data["format"], result, steps, config, list(data.get("tags") or []),
+                 list(data.get("bases") or []))
+
+
+def _failure_from_json(failure: dict) -> BuildFailed:
+    return BuildFailed(failure["message"], failure["hint"], failure["log_tail"],
+                       step=failure["step"], instruction=failure["instruction"], reason=failure["reason"])
 
 
 def load_recording(path: str | os.PathLike) -> Recording:
@@ -223,95 +209,28 @@ def load_recording(path: str | os.PathLike) -> Recording:
         ) from exc
     except (OSError, EOFError, ValueError) as exc:
         raise ArchiveError(f"the recording {path} is unreadable: {exc}", "record it again") from exc
-    if document.get("format") != RECORDING_FORMAT or document.get("version") != RECORDING_VERSION:
+    if not isinstance(document, dict) or document.get("format") != RECORDING_FORMAT \
+            or document.get("version") != RECORDING_VERSION:
         raise ArchiveError(f"{path} is not a version-{RECORDING_VERSION} recording", "record it again")
-    outcomes: dict[str, Analysis | BuildFailed] = {}
-    for name in document.get("order") or list(document["images"]):
-        if name in document["images"]:
-            outcomes[name] = analyze(_image_from_json(document["images"][name]))
-        else:
-            failure = document["failures"][name]
-            outcomes[name] = BuildFailed(
-                failure["message"], failure["hint"], failure["log_tail"],
-                step=failure["step"], instruction=failure["instruction"], reason=failure["reason"],
-            )
-    return Recording(path, document["metadata"], outcomes)
-
-
-def live_reason(needs_internet: bool = True) -> str | None:
-    """Why builds cannot run live here (no engine; offline when they need the internet), or ``None``."""
-    return _live_reason(needs_internet)[0]
-
-
-def _live_reason(needs_internet: bool):
-    """``(None, engine)`` when builds can run live here (Docker, else embedded), else ``(why not, None)``."""
-    from .engine import offline, select_engine
-    from .errors import EngineUnavailable
-
-    if needs_internet and offline():
-        return "offline mode (LAYERLAB_OFFLINE=1) is on and these builds need the internet", None
     try:
-        return None, select_engine()
-    except EngineUnavailable as exc:
-        return exc.message, None
+        layers, images = document["layers"], document["images"]
+        analyses: dict[str, Analysis] = {}
 
+        def analysis(key: str) -> Analysis:
+            if key not in analyses:
+                analyses[key] = analyze(_image_from_json(images[key], layers))
+            return analyses[key]
 
-def attempt_or_replay(
-    variants: Mapping[str, str | os.PathLike],
-    recording: str | os.PathLike,
-    context: str | os.PathLike | None = None,
-    *,
-    needs_internet: bool = True,
-    progress=None,
-) -> dict[str, Analysis | BuildFailed]:
-    """Each variant's outcome: built live where possible, else replayed from ``recording`` (and it says so).
-
-    Live needs a reachable engine and, when ``needs_internet``, not offline mode;
-    with ``LAYERLAB_RECORD=1`` a live run also (re)writes ``recording``.
-    A recording replays only for the very Dockerfiles it was made from; when
-    nothing can build and no such recording exists, :class:`RecordingMissing`
-    says what is needed.
-    """
-    from .engine import _dockerfile_text, attempt_builds
-
-    reason, engine = _live_reason(needs_internet)
-    if reason is None:
-        if os.environ.get(RECORD_VARIABLE, "").strip() == "1":
-            made = record(variants, recording, context, progress=progress, engine=engine)
-            print(f"Recorded {made.path.name}, {made.describe()}.")
-            return made.outcomes
-        return attempt_builds(variants, context, progress=progress, engine=engine)
-    path = Path(recording)
-    how = (
-        "run this with a Docker Engine" + (" and the internet" if needs_internet else "")
-        + f", or record these builds where you can: python -m helpers record {path} -v NAME=DOCKERFILE …"
-    )
-    if not path.exists():
-        raise RecordingMissing(f"cannot build here ({reason}), and there is no recording at {path}", how)
-    replayed = load_recording(path)
-    wanted = {name: _dockerfile_text(dockerfile)[0] for name, dockerfile in variants.items()}
-    recorded = replayed.metadata.get("dockerfiles", {})
-    changed = sorted(name for name, text in wanted.items() if recorded.get(name) != text)
-    if changed:
-        raise RecordingMissing(
-            f"cannot build here ({reason}), and {path.name} was recorded from other Dockerfiles "
-            f"for {', '.join(changed)}",
-            how,
-        )
-    print(f"Replaying {path.name}, {replayed.describe()}: {reason}.")
-    return {name: replayed.outcomes[name] for name in wanted}
-
-
-def build_or_replay(
-    variants: Mapping[str, str | os.PathLike],
-    recording: str | os.PathLike,
-    context: str | os.PathLike | None = None,
-    *,
-    needs_internet: bool = True,
-    progress=None,
-) -> dict[str, Analysis]:
-    """Like :func:`attempt_or_replay`, for variants that must all build: a failure raises it."""
-    from .engine import require_built
-
-    return require_built(attempt_or_replay(variants, recording, context, needs_internet=needs_internet,
-                                           progress=progress))
+        builds = document["builds"]
+        outcomes: dict[str, Analysis | BuildFailed] = {
+            name: analysis(builds[name]["image"]) if "image" in builds[name]
+            else _failure_from_json(builds[name]["failure"])
+            for name in document["order"]
+        }
+        reads = {name: analysis(key) for name, key in document["reads"].items()}
+        return Recording(path, document["metadata"], outcomes, reads,
+                         {name: build["dockerfile"] for name, build in builds.items()},
+                         {name: build.get("context") for name, build in builds.items()})
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise ArchiveError(f"the recording {path} is malformed ({type(exc).__name__}: {exc})",
+                           "record it again") from exc

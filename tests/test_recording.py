@@ -14,7 +14,8 @@ import pytest
 from layerlab_fixtures import FIXTURES, LAB_VARIANTS
 
 import helpers
-from helpers.recording import RecordingMissing, build_or_replay, load_recording, record
+from helpers.lab import build_or_replay, record
+from helpers.recording import RecordingMissing, load_recording
 
 LAB = {name: FIXTURES / folder / "Dockerfile" for name, folder in LAB_VARIANTS.items()}
 
@@ -47,7 +48,8 @@ def test_a_recording_says_where_and_when_it_was_made(recorded, docker_client):
     assert meta["engine_version"] == version["Version"]
     assert meta["platform"] == f"{version['Os']}/{version['Arch']}"
     assert meta["base_images"]["alpine:3.20.3"]["id"] == docker_client.images.get("alpine:3.20.3").id
-    assert meta["dockerfiles"] == {name: path.read_text() for name, path in LAB.items()}
+    assert meta["base_images"]["alpine:3.20.3"]["made"] == "made locally"
+    assert load_recording(recorded.path).dockerfiles == {name: path.read_text() for name, path in LAB.items()}
     assert meta["recorded_on"].count("-") == 2
     assert "recorded on" in load_recording(recorded.path).describe()
 
@@ -112,7 +114,7 @@ def test_the_cli_records_for_real(docker_client, alpine, tmp_path):
 @pytest.mark.engine
 def test_a_failing_variant_is_recorded_and_replays_as_the_same_row(docker_client, alpine, tmp_path, monkeypatch):
     from helpers.engine import attempts_table
-    from helpers.recording import attempt_or_replay
+    from helpers.lab import attempt_or_replay
 
     variants = {
         "fails": "FROM alpine:3.20.3\nRUN echo recorded-failure && false\n",
@@ -138,7 +140,7 @@ def test_a_recording_replays_only_for_the_dockerfiles_it_was_made_from(recorded,
 
 @pytest.mark.engine
 def test_a_live_run_with_layerlab_record_writes_the_recording(docker_client, alpine, tmp_path, monkeypatch, capsys):
-    from helpers.recording import attempt_or_replay
+    from helpers.lab import attempt_or_replay
 
     monkeypatch.setenv("LAYERLAB_RECORD", "1")
     path = tmp_path / "made.json.gz"
