@@ -26,17 +26,41 @@ from .errors import LayerLabError
 TOP_PATHS_COLUMNS = ["path", "bytes", "visible_bytes", "hidden_bytes", "files"]
 #: Columns of :func:`layer_breakdown`.
 BREAKDOWN_COLUMNS = ["category", "bytes", "still_visible", "hidden_later", "hidden_by", "files"]
+#: Columns of :func:`directory_sizes`.
+DIRECTORY_COLUMNS = ["path", "bytes", "files"]
+#: Columns of :func:`installed_packages`.
+PACKAGE_COLUMNS = ["layer", "manager", "package", "version", "installed_bytes"]
+#: Columns of :func:`package_changes`.
+CHANGE_COLUMNS = ["layer", "instruction", "change", "package", "version", "installed_bytes"]
 #: Columns of :func:`attribution`.
 ATTRIBUTION_COLUMNS = ["layer", "instruction", "hidden_by", "hidden_by_instruction", "how", "files", "bytes"]
 
 _SITE = r"(?:^|/)(?:site|dist)-packages/"
 _LOCAL = r"^usr/(?:local/)?"
+_MULTIARCH = r"^usr/lib/[^/]*-linux-gnu/"
+_TRIPLET = r"^usr/bin/(?:[\w-]+-linux-gnu-)?"
 
 #: :func:`categorize`'s rules, in order: the first pattern that matches a path names its category.
 #: Paths are matched as the analysis stores them: no leading ``/``.
 CATEGORY_RULES: list[tuple[str, str]] = [
     ("apk index cache", r"^var/cache/apk/"),
     ("apk database", r"^lib/apk/"),
+    ("apt package lists", r"^var/lib/apt/lists/"),
+    ("apt cache", r"^var/cache/apt/"),
+    ("dpkg database", r"^var/lib/dpkg/"),
+    ("logs", r"^var/log/"),
+    ("python dev files", r"^usr/include/python3"),
+    ("python dev files", r"^usr/lib/python3[^/]*/config-"),
+    ("python dev files", _MULTIARCH + r"libpython3[^/]*\.a$"),
+    ("C compiler", r"^usr/(?:lib|libexec)/gcc/"),
+    ("C compiler", _TRIPLET + r"(?:gcc|cpp|gcov|lto-dump|cc|c89|c99)(?:-[\w.]+)?$"),
+    ("C compiler", _MULTIARCH + r"lib(?:asan|tsan|lsan|ubsan|hwasan|itm|quadmath|gomp|atomic|cc1|isl|mpc|mpfr)\.so"),
+    ("binutils", _TRIPLET + r"(?:as|ld(?:\.\w+)?|dwp|ar|nm|objcopy|objdump|ranlib|readelf|strip|gprof|gp-[\w-]+"
+                            r"|addr2line|size|strings|elfedit|c\+\+filt)$"),
+    ("binutils", _MULTIARCH + r"(?:lib(?:bfd|opcodes|ctf|ctf-nobfd|gprofng|sframe)[-.]|gprofng/|ldscripts/)"),
+    ("C headers & static libraries", r"^usr/include/"),
+    ("C headers & static libraries", _MULTIARCH + r"[^/]+\.(?:a|o)$"),
+    ("docs & man pages", r"^usr/share/(?:doc|man|info)/"),
     ("bytecode", r"(?:^|/)__pycache__/|\.pyc$"),
     ("pip", _SITE + r"pip(?:/|-[^/-]*\.dist-info/)"),
     ("pip", _LOCAL + r"bin/pip[^/]*$"),
@@ -50,7 +74,7 @@ CATEGORY_RULES: list[tuple[str, str]] = [
     ("django", _LOCAL + r"bin/django-admin[^/]*$"),
     ("django's dependencies", _SITE + r"(?:asgiref|sqlparse|tzdata|pytz)(?:/|-[^/-]*\.dist-info/)"),
     ("python", _LOCAL + r"lib/python3[^/]*/"),
-    ("python", _LOCAL + r"lib/libpython3[^/]*$"),
+    ("python", _LOCAL + r"lib/(?:[^/]*-linux-gnu/)?libpython3[^/]*$"),
     ("python", _LOCAL + r"bin/python[^/]*$"),
 ]
 #: The category of a path that no rule matches.
@@ -60,29 +84,46 @@ _COMPILED = [(category, re.compile(pattern)) for category, pattern in CATEGORY_R
 
 
 def categorize(path: str) -> str:
-    """A plain-language category for a file of an Alpine image with Python: the first rule that matches.
+    """A plain-language category for a file of an Alpine or Debian image with Python: the first rule that matches.
 
     The rules (:data:`CATEGORY_RULES`, tried in this order; a leading ``/`` or
-    ``./`` is ignored; "site-packages" also means "dist-packages", and ``usr/``
-    also means ``usr/local/``):
+    ``./`` is ignored; "site-packages" also means "dist-packages", ``usr/``
+    also means ``usr/local/``, and ``MULTIARCH/`` is ``usr/lib/<triplet>/``,
+    e.g. ``usr/lib/x86_64-linux-gnu/``):
 
     1. ``apk index cache``: under ``var/cache/apk/`` (the indexes ``apk add``
        downloads when run without ``--no-cache``);
     2. ``apk database``: under ``lib/apk/`` (apk's record of installed packages);
-    3. ``bytecode``: anything in a ``__pycache__`` directory, or a ``.pyc`` file,
-       whichever package it belongs to;
-    4. ``pip``: ``site-packages/pip/``, ``site-packages/pip-*.dist-info/``, ``usr/bin/pip*``;
-    5. ``setuptools & packaging``: ``site-packages/`` ``setuptools``,
-       ``pkg_resources``, ``_distutils_hack`` and ``packaging``, with their
-       ``*.dist-info/``, and ``distutils-precedence.pth``;
-    6. ``pip's download cache``: under ``root/.cache/pip/``;
-    7. ``django``: ``site-packages/django/``, ``site-packages/[Dd]jango-*.dist-info/``,
-       ``usr/bin/django-admin*``;
-    8. ``django's dependencies``: ``site-packages/`` ``asgiref``, ``sqlparse``,
-       ``tzdata`` and ``pytz``, with their ``*.dist-info/``;
-    9. ``python``: anything else under ``usr/lib/python3.*/`` (the standard library
-       and other installed packages), ``usr/lib/libpython3*``, ``usr/bin/python*``;
-    10. ``other``: everything else.
+    3. ``apt package lists``: under ``var/lib/apt/lists/`` (what ``apt-get update``
+       downloads);
+    4. ``apt cache``: under ``var/cache/apt/`` (downloaded ``.deb`` files and apt's caches);
+    5. ``dpkg database``: under ``var/lib/dpkg/`` (dpkg's record of installed packages and their files);
+    6. ``logs``: under ``var/log/`` (dpkg's and apt's logs, among others);
+    7. ``python dev files``: ``usr/include/python3*``, ``usr/lib/python3.*/config-*``,
+       ``MULTIARCH/libpython3*.a`` (what ``python3-dev`` adds to build extensions);
+    8. ``C compiler``: ``usr/lib/gcc/``, ``usr/libexec/gcc/``, ``usr/bin/[<triplet>-]gcc``,
+       ``cpp``, ``gcov``, ``lto-dump`` (with a version suffix), and gcc's runtime and helper
+       libraries in ``MULTIARCH/`` (``libasan``, ``libtsan``, ``libisl``, ``libmpc``…);
+    9. ``binutils``: ``usr/bin/[<triplet>-]`` ``as``, ``ld``, ``ld.bfd``, ``ld.gold``, ``dwp``,
+       ``ar``, ``nm``, ``objcopy``, ``objdump``, ``strip`` and the rest, ``libbfd``,
+       ``libopcodes``, ``libctf``, ``libgprofng``, ``libsframe``, ``gprofng/`` and ``ldscripts/``
+       in ``MULTIARCH/``;
+    10. ``C headers & static libraries``: under ``usr/include/``, and ``MULTIARCH/*.a`` or ``*.o``;
+    11. ``docs & man pages``: under ``usr/share/doc/``, ``usr/share/man/``, ``usr/share/info/``;
+    12. ``bytecode``: anything in a ``__pycache__`` directory, or a ``.pyc`` file,
+        whichever package it belongs to;
+    13. ``pip``: ``site-packages/pip/``, ``site-packages/pip-*.dist-info/``, ``usr/bin/pip*``;
+    14. ``setuptools & packaging``: ``site-packages/`` ``setuptools``,
+        ``pkg_resources``, ``_distutils_hack`` and ``packaging``, with their
+        ``*.dist-info/``, and ``distutils-precedence.pth``;
+    15. ``pip's download cache``: under ``root/.cache/pip/``;
+    16. ``django``: ``site-packages/django/``, ``site-packages/[Dd]jango-*.dist-info/``,
+        ``usr/bin/django-admin*``;
+    17. ``django's dependencies``: ``site-packages/`` ``asgiref``, ``sqlparse``,
+        ``tzdata`` and ``pytz``, with their ``*.dist-info/``;
+    18. ``python``: anything else under ``usr/lib/python3*/`` (the standard library
+        and other installed packages), ``usr/lib/[MULTIARCH/]libpython3*``, ``usr/bin/python*``;
+    19. ``other``: everything else.
     """
     path = path.removeprefix("./").lstrip("/")
     for category, pattern in _COMPILED:
@@ -159,6 +200,87 @@ def top_paths(analysis: Analysis, layer: int, top: int = 15, depth: int | None =
     table = table.astype({column: "int64" for column in TOP_PATHS_COLUMNS[1:]})
     table = table.sort_values(["bytes", "path"], ascending=[False, True], kind="mergesort")
     return table.head(top).reset_index(drop=True)
+
+
+def directory_sizes(analysis: Analysis, depth: int = 2) -> pd.DataFrame:
+    """What a container sees, by directory: the visible regular-file bytes under each of the first ``depth`` levels.
+
+    Counts the files of the merged filesystem (``visible`` in
+    :attr:`Analysis.files`; a hard-linked file counts once, through its
+    regular-file entry), grouped by their first ``depth`` path components (a
+    directory's row ends with ``/``; a file fewer than ``depth`` levels deep
+    keeps its own path).  Columns: ``path``, ``bytes``, ``files``; sorted by
+    ``bytes`` descending, then ``path``.
+    """
+    if not isinstance(depth, int) or depth < 1:
+        raise LayerLabError(f"depth must be a whole number of path components, 1 or more, not {depth!r}",
+                            "use depth=1 for top-level directories")
+    files = analysis.files
+    rows = files.loc[files["visible"] & (files["kind"] == "file"), ["path", "size"]]
+    key = rows["path"].map(lambda path: "/".join(parts[:depth]) + "/" if len(parts := path.split("/")) > depth
+                           else path)
+    grouped = pd.DataFrame({"key": key, "bytes": rows["size"], "files": 1}).groupby("key", sort=False).sum()
+    table = pd.DataFrame({"path": grouped.index.astype(str), "bytes": grouped["bytes"].to_numpy(),
+                          "files": grouped["files"].to_numpy()}, columns=DIRECTORY_COLUMNS)
+    table = table.astype({"bytes": "int64", "files": "int64"})
+    return table.sort_values(["bytes", "path"], ascending=[False, True], kind="mergesort").reset_index(drop=True)
+
+
+def installed_packages(analysis: Analysis, layer: int | None = None) -> pd.DataFrame:
+    """The packages installed as of ``layer`` (default: the top layer), as the package manager recorded them.
+
+    Read from the last layer at or below ``layer`` that stores a package
+    database (see :mod:`helpers.packages`): ``layer`` is that layer,
+    ``installed_bytes`` the manager's own size for the package (dpkg's
+    ``Installed-Size`` × 1024, apk's ``I:``).  Sorted by ``installed_bytes``
+    descending, then package.  Empty when no layer stores a readable database.
+    """
+    top = len(analysis.image.layers) - 1 if layer is None else layer
+    if layer is not None:
+        _check_layer(analysis, layer)
+    rows = []
+    for candidate in reversed(analysis.image.layers[: top + 1]):
+        db = candidate.packages
+        if db is not None and db.packages is not None:
+            rows = [[candidate.index, db.manager, p.name, p.version, p.installed_bytes] for p in db.packages]
+            break
+    table = pd.DataFrame(rows, columns=PACKAGE_COLUMNS).astype({"layer": "int64", "installed_bytes": "int64"})
+    return table.sort_values(["installed_bytes", "package"], ascending=[False, True], kind="mergesort"
+                             ).reset_index(drop=True)
+
+
+def package_changes(analysis: Analysis) -> pd.DataFrame:
+    """Which packages each layer installed, removed or changed, by the package manager's own records.
+
+    A layer that stores a package database is compared with the database
+    below it (the base's counts as installed from nothing): ``change`` is
+    ``added``, ``removed`` or ``upgraded`` (another version); ``version`` and
+    ``installed_bytes`` are the new ones (the old ones for ``removed``).  The
+    sum of ``installed_bytes`` over a layer's ``added`` rows is the manager's
+    own prediction of what that layer installs.  Sorted by layer, then change,
+    then ``installed_bytes`` descending.
+    """
+    rows = []
+    before: dict[str, tuple[str, int]] = {}
+    for layer in analysis.image.layers:
+        db = layer.packages
+        if db is None or db.packages is None:
+            continue
+        now = {p.name: (p.version, p.installed_bytes) for p in db.packages}
+        step = analysis.layers.at[layer.index, "instruction"]
+        for name, (version, size) in now.items():
+            if name not in before:
+                rows.append([layer.index, step, "added", name, version, size])
+            elif before[name][0] != version:
+                rows.append([layer.index, step, "upgraded", name, version, size])
+        for name, (version, size) in before.items():
+            if name not in now:
+                rows.append([layer.index, step, "removed", name, version, size])
+        before = now
+    table = pd.DataFrame(rows, columns=CHANGE_COLUMNS).astype({"layer": "int64", "installed_bytes": "int64"})
+    table = table.sort_values(["layer", "change", "installed_bytes", "package"],
+                              ascending=[True, True, False, True], kind="mergesort")
+    return table.reset_index(drop=True)
 
 
 def layer_breakdown(

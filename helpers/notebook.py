@@ -26,7 +26,7 @@ def setup() -> None:
     """
     import matplotlib
 
-    matplotlib.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80, "figure.figsize": (8, 4)})
+    matplotlib.rcParams.update({"figure.dpi": 150, "savefig.dpi": 150, "figure.figsize": (8, 4)})
     pd.set_option("display.width", 160)
     pd.set_option("display.max_colwidth", 60)
     pd.set_option("display.max_rows", 60)

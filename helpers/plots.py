@@ -18,13 +18,14 @@ import io
 from collections.abc import Callable, Mapping
 
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 from matplotlib.transforms import offset_copy
 
 from .analysis import Analysis
-from .breakdown import attribution, categorize, layer_breakdown, top_paths
+from .breakdown import attribution, categorize, directory_sizes, layer_breakdown, top_paths
 from .errors import LayerLabError
 from .report import short_digests, shorten
 from .sizes import format_bytes
@@ -53,9 +54,19 @@ class _Figure(Figure):
         return super().__repr__().replace(type(self).__name__, "Figure", 1)
 
     def _repr_png_(self) -> bytes:
+        """The figure as a PNG with a palette of 256 colours: as sharp, about a third of the bytes.
+
+        (Notebooks store their figures; flat charts need no more colours than that.)
+        """
+        from PIL import Image
+
         buffer = io.BytesIO()
         self.savefig(buffer, format="png", bbox_inches="tight")
-        return buffer.getvalue()
+        buffer.seek(0)
+        with Image.open(buffer) as image:
+            small = io.BytesIO()
+            image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(small, "PNG", optimize=True)
+        return small.getvalue()
 
 
 class _BinaryLocator(MaxNLocator):
@@ -322,4 +333,124 @@ def savings_waterfall(steps: Mapping[str, Analysis]) -> Figure:
     fig.suptitle(f"What each step saved: {format_bytes(sizes[0])} down to {format_bytes(sizes[-1])}")
     handles = [Patch(color=VISIBLE_COLOR, label="bytes saved"), Patch(color=HIDDEN_COLOR, label="bytes added")]
     fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False)
+    return fig
+
+
+#: Colours of the directories in :func:`bases` (neither blue nor orange: every byte there is visible).
+_DIRECTORY_COLORS = ["#55a868", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd"]
+_REST_COLOR = "#d9d9d9"
+#: The colour of compressed bytes (what a pull moves) in :func:`bases`.
+PULLED_COLOR = "#9bb7d4"
+
+
+def bases(analyses: Mapping[str, Analysis], depth: int = 2, top: int = 6) -> Figure:
+    """Base images side by side: how big each is, and what it is made of.
+
+    Left, on one byte scale: each image's :attr:`Analysis.final_bytes` (what a
+    container sees) and, lighter, its :attr:`Analysis.compressed_bytes` (what a
+    pull moves), annotated with the file count.  Right: each image as 100%, split
+    into the ``top`` directories (first ``depth`` path components, from
+    :func:`~helpers.breakdown.directory_sizes`) with the largest shares summed
+    over all the images, each in the same colour in every bar, then the rest in grey.
+    """
+    _check_analyses(analyses)
+    names = list(analyses)
+    tables = {name: directory_sizes(analysis, depth) for name, analysis in analyses.items()}
+    totals = {name: max(1, int(table["bytes"].sum())) for name, table in tables.items()}
+    shares = pd.concat([table.assign(share=table["bytes"] / totals[name]) for name, table in tables.items()])
+    chosen = list(shares.groupby("path")["share"].sum().sort_values(ascending=False, kind="mergesort").index[:top])
+    fig = _Figure(figsize=(_WIDTH * 1.45, _height(len(names) + 2)), layout="constrained")
+    size_ax, mix_ax = fig.subplots(1, 2, sharey=True, width_ratios=[1, 1.1])
+    rows = np.arange(len(names))
+    final = np.array([analyses[name].final_bytes for name in names])
+    pulled = [analyses[name].compressed_bytes for name in names]
+    size_ax.barh(rows - 0.2, final, height=0.38, color=VISIBLE_COLOR, label="files a container sees")
+    if all(p is not None for p in pulled):
+        size_ax.barh(rows + 0.2, pulled, height=0.38, color=PULLED_COLOR, label="what a pull moves (gzip)")
+    for row, name in enumerate(names):
+        files = int(tables[name]["files"].sum())
+        size_ax.annotate(f"{format_bytes(final[row])}, {files:,} files", (final[row], row - 0.2), xytext=(4, 0),
+                         textcoords="offset points", va="center", fontsize="small")
+        if pulled[row] is not None:
+            size_ax.annotate(format_bytes(pulled[row]), (pulled[row], row + 0.2), xytext=(4, 0),
+                             textcoords="offset points", va="center", fontsize="small", color="0.3")
+    size_ax.set_yticks(rows, names)
+    size_ax.set_ylim(len(names) - 0.5, -0.5)
+    size_ax.set_xlabel(BYTES_LABEL)
+    _byte_axis(size_ax)
+    size_ax.set_xlim(right=float(final.max()) * 1.55 or 1024)
+    size_ax.set_title("how big", loc="left", fontsize="medium")
+    size_ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=2, frameon=False, fontsize="small")
+    left = np.zeros(len(names))
+    for color, path in zip(_DIRECTORY_COLORS, chosen, strict=False):
+        part = np.array([tables[n].loc[tables[n]["path"] == path, "bytes"].sum() / totals[n] for n in names])
+        mix_ax.barh(rows, part * 100, left=left * 100, color=color, label=path)
+        left += part
+    mix_ax.barh(rows, (1 - left) * 100, left=left * 100, color=_REST_COLOR, label="everything else")
+    mix_ax.set_xlim(0, 100)
+    mix_ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _position: f"{value:.0f}%"))
+    mix_ax.set_xlabel(f"share of the visible bytes, by path (first {depth} components)")
+    mix_ax.set_title("what it is made of", loc="left", fontsize="medium")
+    mix_ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=3, frameon=False, fontsize="small")
+    fig.suptitle("Base images: their size, and where their bytes are")
+    return fig
+
+
+def _spread(values: list[float], gap: float) -> list[float]:
+    """Label positions for ``values`` (log-scale units), at least ``gap`` apart, each moved up as little as it can."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    placed = [0.0] * len(values)
+    previous = None
+    for i in order:
+        placed[i] = values[i] if previous is None else max(values[i], previous + gap)
+        previous = placed[i]
+    return placed
+
+
+#: One colour per base in :func:`fleet`; squashed fleets are drawn dashed.
+_FLEET_COLORS = ["#55a868", "#c44e52", "#8172b3", "#937860"]
+
+
+def fleet(growth: pd.DataFrame) -> Figure:
+    """How a fleet's cost grows with its services: what the engine stores, and what pulls move.
+
+    ``growth`` is :func:`helpers.fleet.fleet_growth`.  Two panels on one
+    (logarithmic) byte scale: ``stored_bytes`` and ``pulled_bytes`` against the
+    number of services, one line per fleet, the last value written at its end.
+    A fleet whose name contains "squashed" is dashed, in its base's colour (the
+    text before the comma).
+    """
+    if growth.empty:
+        raise LayerLabError("there is no fleet to plot", "pass helpers.fleet.fleet_growth(...)")
+    fig = _Figure(figsize=(_WIDTH * 1.3, 4.8), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    families = list(dict.fromkeys(name.split(",")[0] for name in growth["fleet"]))
+    panels = [("stored_bytes", "stored by the engine (a shared layer once)"),
+              ("pulled_bytes", "moved by pulls (compressed, each layer once)")]
+    for ax, (column, title) in zip(axes, panels, strict=True):
+        ends: list[tuple[float, str, int]] = []
+        for name, rows in growth.groupby("fleet", sort=False):
+            values = rows[column].astype("float64")
+            if values.isna().all():
+                continue
+            color = _FLEET_COLORS[families.index(str(name).split(",")[0]) % len(_FLEET_COLORS)]
+            style = "--" if "squashed" in str(name) else "-"
+            ax.plot(rows["services"], values, style, color=color, marker="o", markersize=3, label=name)
+            ends.append((float(values.iloc[-1]), color, int(rows["services"].iloc[-1])))
+        places = _spread([float(np.log2(end)) for end, _color, _x in ends], gap=0.22)
+        for (end, color, x), place in zip(ends, places, strict=True):
+            ax.annotate(format_bytes(end), (x, end), xytext=(x + 0.25, 2 ** place), textcoords="data",
+                        va="center", fontsize="small", color=color)
+        ax.set_yscale("log", base=2)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _position: format_bytes(value)))
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda _value, _position: ""))
+        ax.set_xlabel("services on the machine")
+        ax.set_xticks(sorted(growth["services"].unique()))
+        ax.set_xlim(0.5, growth["services"].max() + 2)
+        ax.set_title(title, loc="left", fontsize="medium")
+        ax.grid(axis="y", which="major", color="0.9")
+    axes[0].set_ylabel("bytes (log scale)")
+    fig.suptitle("One image per service: what the base costs when layers are shared, and when they are not")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), frameon=False)
     return fig

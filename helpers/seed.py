@@ -46,3 +46,52 @@ def lab_variants(base: str = "alpine:3.20.3", build_dep_bytes: int = 16 * 1024 *
         "multi-RUN": f"FROM {base}\nRUN {install}\nRUN {use}\nRUN {remove}\n",
         "single-RUN": f"FROM {base}\nRUN {install} && \\\n    {use} && \\\n    {remove}\n",
     }
+
+
+def apt_variants(packages: str = "python3-django", base: str = "debian:bookworm-slim") -> dict[str, str]:
+    """Docker's own advice for apt, measured: ``update``, ``install`` and removing the lists, split and chained.
+
+    * ``three RUNs``: ``apt-get update``, ``apt-get install -y PACKAGES`` and
+      ``rm -rf /var/lib/apt/lists/*``, each its own layer (the lists ship anyway);
+    * ``one RUN``: the three chained, as Docker's best-practice guide writes it;
+    * ``one RUN, no recommends``: the same with ``--no-install-recommends``.
+    """
+    update, remove = "apt-get update", "rm -rf /var/lib/apt/lists/*"
+
+    def chained(flags: str) -> str:
+        return f"FROM {base}\nRUN {update} && \\\n    apt-get install -y {flags}{packages} && \\\n    {remove}\n"
+
+    return {
+        "three RUNs": f"FROM {base}\nRUN {update}\nRUN apt-get install -y {packages}\nRUN {remove}\n",
+        "one RUN": chained(""),
+        "one RUN, no recommends": chained("--no-install-recommends "),
+    }
+
+
+#: Lines of the configuration each fleet service writes (about 250 KB of text).
+FLEET_SETTINGS = 20_000
+
+
+def fleet_variants(base: str, services: int = 10, squashed: bool = False) -> dict[str, str]:
+    """A fleet of small services on one base: the same app (``COPY app/``), each with its own configuration.
+
+    Each Dockerfile's first stage, ``service``, is the service itself.  With
+    ``squashed``, a second stage flattens it into one layer (``FROM scratch``,
+    ``COPY --from=service / /``), which is the shape a full squash gives and
+    builds with either engine.  The build context is a folder with ``app/``.
+    """
+    variants = {}
+    repository = base.split(":")[0].rsplit("/", 1)[-1]
+    for number in range(1, services + 1):
+        name = f"svc-{number:02d}"
+        text = (
+            f"FROM {base} AS service\n"
+            "COPY app/ /srv/app/\n"
+            f"RUN mkdir -p /srv/config && echo {name} > /srv/config/name && \\\n"
+            f"    seq 1 {FLEET_SETTINGS} | sed 's/^/{name} setting /' > /srv/config/settings.txt\n"
+            'CMD ["/bin/sh", "/srv/app/serve.sh"]\n'
+        )
+        if squashed:
+            text += 'FROM scratch\nCOPY --from=service / /\nCMD ["/bin/sh", "/srv/app/serve.sh"]\n'
+        variants[f"{repository} {name}" + (", squashed" if squashed else "")] = text
+    return variants

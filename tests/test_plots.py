@@ -417,3 +417,78 @@ def test_savings_waterfall_steps_from_first_to_last(lab_pair, figures):
     figures.append(reverse)
     assert _notes(reverse.axes[0]) == ["added 16.0 MiB"]
     assert {p.get_facecolor() for p in reverse.axes[0].containers[1]} == {to_rgba(plots.HIDDEN_COLOR)}
+
+
+# ---------------------------------------------------------------- bases and fleets
+
+
+@pytest.fixture(scope="module")
+def alpine_bases(docker_client):
+    """Two real Alpine bases, read with what a pull moves measured."""
+    import docker.errors
+    from layerlab_fixtures import unavailable
+
+    from helpers.engine import PULL_GZIP_LEVEL, read_engine_image
+
+    names = ["alpine:3.7.3", "alpine:3.20.3"]
+    for name in names:
+        try:
+            docker_client.images.get(name)
+        except docker.errors.ImageNotFound:
+            unavailable(f"{name} is not in the engine: make it with `python -m helpers base {name}`")
+    return {name: helpers.analyze(read_engine_image(name, docker_client, gzip_level=PULL_GZIP_LEVEL))
+            for name in names}
+
+
+def test_bases_draws_each_images_size_and_pull_and_its_make_up(alpine_bases, figures):
+    from helpers.breakdown import directory_sizes
+
+    fig = plots.bases(alpine_bases)
+    figures.append(fig)
+    size_ax, mix_ax = fig.axes
+    bars = _bars(size_ax)
+    assert [w for _, _, w in bars["files a container sees"]] == [a.final_bytes for a in alpine_bases.values()]
+    assert [w for _, _, w in bars["what a pull moves (gzip)"]] == [a.compressed_bytes for a in alpine_bases.values()]
+    assert _ticks(size_ax) == list(alpine_bases)
+    for row in range(len(alpine_bases)):
+        shares = sum(width for series in _bars(mix_ax).values() for y, _, width in series if round(y) == row)
+        assert shares == pytest.approx(100)
+    new = directory_sizes(alpine_bases["alpine:3.20.3"]).set_index("path")
+    crypto = [width for y, _, width in _bars(mix_ax)["lib/libcrypto.so.3"] if round(y) == 1]  # Alpine 3.20's biggest
+    assert crypto == [pytest.approx(100 * new.at["lib/libcrypto.so.3", "bytes"] / new.bytes.sum())]
+
+
+def test_fleet_growth_counts_a_shared_layer_once(alpine_bases):
+    from helpers.fleet import fleet_figures, fleet_growth
+
+    both = {"old": alpine_bases["alpine:3.7.3"], "new": alpine_bases["alpine:3.20.3"],
+            "new again": alpine_bases["alpine:3.20.3"]}
+    figures = fleet_figures(both)
+    assert figures["images"] == 3 and figures["layers"] == 2
+    assert figures["images_bytes"] == sum(a.stored_bytes for a in both.values())
+    assert figures["stored_bytes"] == sum(a.stored_bytes for a in alpine_bases.values())  # 3.20.3 once
+    assert figures["pulled_bytes"] == sum(a.compressed_bytes for a in alpine_bases.values())
+    growth = fleet_growth({"alpines": both})
+    assert growth.stored_bytes.tolist()[-1] == figures["stored_bytes"]
+    assert growth.shared_layers.tolist() == [0, 0, 1]
+    unmeasured = helpers.analyze(helpers.read_image("alpine:3.20.3"))
+    assert fleet_figures({"x": unmeasured})["pulled_bytes"] is None  # not measured, never guessed
+    with pytest.raises(LayerLabError, match="a fleet needs at least one image"):
+        fleet_growth({"empty": {}})
+
+
+def test_fleet_draws_stored_and_pulled_bytes_per_number_of_services(alpine_bases, figures):
+    from helpers.fleet import fleet_growth
+
+    one, two = alpine_bases["alpine:3.7.3"], alpine_bases["alpine:3.20.3"]
+    growth = fleet_growth({"alpine": {"a": two, "b": two}, "alpine, squashed": {"a": one, "b": two}})
+    fig = plots.fleet(growth)
+    figures.append(fig)
+    stored_ax, pulled_ax = fig.axes
+    for ax, column in [(stored_ax, "stored_bytes"), (pulled_ax, "pulled_bytes")]:
+        lines = {line.get_label(): line for line in ax.get_lines()}
+        for fleet, rows in growth.groupby("fleet"):
+            assert list(lines[fleet].get_ydata()) == rows[column].tolist()
+        assert lines["alpine, squashed"].get_linestyle() == "--" and lines["alpine"].get_linestyle() == "-"
+        assert ax.get_yscale() == "log"
+    assert fig._repr_png_().startswith(b"\x89PNG\r\n\x1a\n")
