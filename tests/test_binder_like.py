@@ -41,15 +41,18 @@ def _unprivileged_user() -> pwd.struct_passwd:
 
 
 #: What the notebook needs to run under nbval (the rest of requirements.txt is for people and lint).
-NEEDED = ("docker", "dockerfile-parse", "pandas", "matplotlib", "zstandard", "ipykernel", "nbval", "pytest")
+NEEDED = ("docker", "dockerfile-parse", "pandas", "matplotlib", "pillow", "zstandard", "python-debian", "ipykernel",
+          "nbval", "pytest")
 
 
 def _as_user(user: pwd.struct_passwd, command: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
-    passed_on = {k: v for k, v in os.environ.items() if k.startswith("PIP_") or k.endswith(("_CA_BUNDLE", "CERT_FILE"))}
+    passed_on = {k: v for k, v in os.environ.items()
+                 if k.startswith("PIP_") or k.endswith(("_CA_BUNDLE", "CERT_FILE")) or k == "LAYERLAB_DEBIAN_MIRROR"}
     environment = {
         **passed_on,
         "HOME": user.pw_dir, "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C.UTF-8",
-        "PYTHONPATH": str(ROOT), "LAYERLAB_OFFLINE": "1", "LAYERLAB_ROOTFS": str(ALPINE_TARBALLS),
+        "PYTHONPATH": str(ROOT), "LAYERLAB_OFFLINE": "1",
+        "LAYERLAB_ROOTFS": os.environ.get("LAYERLAB_ROOTFS") or str(ALPINE_TARBALLS),
         "LAYERLAB_STORE": str(Path(user.pw_dir) / "layerlab-store"),
     }
     return subprocess.run(
@@ -115,3 +118,32 @@ def test_an_unreadable_file_in_the_build_context_is_one_clear_error():
     lines = done.stderr.splitlines()
     assert lines[-1].startswith("error: ") and "secret.txt: permission denied" in lines[-1]
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.engine
+def test_the_debian_notebook_runs_live_with_the_embedded_builder_as_binder_would(registry, debian_rootfs):
+    """06 for real, as an unprivileged user with no Docker: apt-get under proot, on the lesson's invariants.
+
+    Its builds reach Debian's package registry (they ask for the network);
+    everything else stays offline.  Exact sizes differ from the Docker Engine's
+    (umoci writes layers its own way), so only the marked cells are compared.
+    """
+    user = _unprivileged_user()
+    work = Path(user.pw_dir) / "debian-notebook"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    notebooks = ROOT / "notebooks"
+    shutil.copy(notebooks / "06-alpine-or-debian.ipynb", work)
+    shutil.copytree(notebooks / "dockerfiles", work / "dockerfiles")
+    (work / "recordings").mkdir()  # empty: the run must be live, it cannot fall back on the recording
+    subprocess.run(["chown", "-R", f"{user.pw_uid}:{user.pw_gid}", str(work)], check=True)
+    rootfs = f"{ALPINE_TARBALLS}{os.pathsep}{debian_rootfs.parent}"
+
+    python = _users_python(user)
+    done = _as_user(user, ["env", f"LAYERLAB_ROOTFS={rootfs}", python, "-m", "pytest", "-p", "no:cacheprovider",
+                           "-c", "/dev/null", "--rootdir", str(work), "--nbval-lax", "--nbval-current-env",
+                           "06-alpine-or-debian.ipynb"], work, timeout=3600)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert " passed" in done.stdout and "failed" not in done.stdout
+    index = (Path(user.pw_dir) / "layerlab-store" / "oci" / "index.json").read_text()
+    assert "layerlab-toolchain-single-run-latest" in index and "layerlab-debian-svc-10-squashed-latest" in index
