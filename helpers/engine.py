@@ -170,16 +170,30 @@ def base_images(dockerfile_text: str) -> list[str]:
     return images
 
 
-def _check_bases(client: docker.DockerClient, dockerfile_text: str) -> None:
-    for image in base_images(dockerfile_text):
-        try:
-            client.images.get(image)
-        except docker.errors.ImageNotFound as exc:
+def ensure_base(client: docker.DockerClient, image: str) -> None:
+    """Make sure ``image`` is in the engine: offline, a missing one is a clear error; online, it is pulled."""
+    try:
+        client.images.get(image)
+        return
+    except docker.errors.ImageNotFound as exc:
+        if offline():
             raise BaseImageMissing(
                 f"base image {image} is not in the engine, and offline mode ({OFFLINE_VARIABLE}=1) never pulls",
-                f"load it (`docker load -i …`) or build it from its rootfs tarball the way .ci/run does, "
-                f"or unset {OFFLINE_VARIABLE} to let the engine pull {image}",
+                f"load it (`docker load -i …`) or make it from its rootfs tarball the way .ci/run does "
+                f"(`python -m helpers base {image}`), or unset {OFFLINE_VARIABLE} to let the engine pull it",
             ) from exc
+    try:
+        client.images.pull(image)
+    except docker.errors.APIError as exc:
+        raise BaseImageMissing(
+            f"{image} is not in the Docker Engine, and pulling it failed: {exc.explanation or exc}",
+            f"check the network, or make it locally (`python -m helpers base {image}`) and set {OFFLINE_VARIABLE}=1",
+        ) from exc
+
+
+def _check_bases(client: docker.DockerClient, dockerfile_text: str) -> None:
+    for image in base_images(dockerfile_text):
+        ensure_base(client, image)
 
 
 def describe_base(client: docker.DockerClient, name: str) -> dict:

@@ -29,7 +29,7 @@ from .engine import (
     offline,
     require_built,
 )
-from .errors import BaseImageMissing, BuildFailed, LayerLabError
+from .errors import BuildFailed, LayerLabError
 from .needs import live_blocker
 from .recording import (
     RECORD_VARIABLE,
@@ -109,23 +109,10 @@ def _read_live(name: str, engine: str, measure_pull: bool) -> Analysis:
         image = read_path(builder.layout, ref=tag)
         image.source, image.bases = name, [builder.describe_base(name)]
         return analyze(image)
-    from .engine import PULL_GZIP_LEVEL, describe_base, read_engine_image
+    from .engine import PULL_GZIP_LEVEL, describe_base, ensure_base, read_engine_image
 
     client = docker_client()
-    if not offline():
-        import docker.errors
-
-        try:
-            client.images.get(name)
-        except docker.errors.ImageNotFound:
-            try:
-                client.images.pull(name)
-            except docker.errors.APIError as exc:
-                raise BaseImageMissing(
-                    f"{name} is not in the Docker Engine, and pulling it failed: {exc.explanation or exc}",
-                    f"check the network, or make it locally (`python -m helpers base {name}`) and set "
-                    "LAYERLAB_OFFLINE=1",
-                ) from exc
+    ensure_base(client, name)
     image = read_engine_image(name, client, gzip_level=PULL_GZIP_LEVEL if measure_pull else None)
     image.bases = [describe_base(client, name)]
     return analyze(image)

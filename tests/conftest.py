@@ -39,10 +39,8 @@ from helpers.engine import BuildStep
 from helpers.errors import EngineUnavailable
 
 MAKE_ALPINE = (
-    "make it offline the way .ci/run does: in a folder holding "
-    f"{ALPINE_TARBALLS / 'alpine-minirootfs-3.20.3-x86_64.tar.gz'}, write a Dockerfile "
-    "`FROM scratch` / `ADD alpine-minirootfs-3.20.3-x86_64.tar.gz /` / `CMD [\"/bin/sh\"]` "
-    "and run `docker build --network none -t alpine:3.20.3 .`"
+    "make it offline the way .ci/run does: "
+    f"`python -m helpers base alpine:3.20.3 --rootfs {ALPINE_TARBALLS}`"
 )
 
 
@@ -91,15 +89,19 @@ def docker_client():
         pytest.skip(f"no Docker Engine: {exc}")
 
 
-@pytest.fixture(scope="session")
-def alpine(docker_client) -> str:
+def _in_engine(client, image: str, how: str) -> str:
     import docker.errors
 
     try:
-        docker_client.images.get(BASE_IMAGE)
+        client.images.get(image)
     except docker.errors.ImageNotFound:
-        unavailable(f"{BASE_IMAGE} is not in the engine, and offline mode never pulls; {MAKE_ALPINE}")
-    return BASE_IMAGE
+        unavailable(f"{image} is not in the engine, and offline mode never pulls; {how}")
+    return image
+
+
+@pytest.fixture(scope="session")
+def alpine(docker_client) -> str:
+    return _in_engine(docker_client, BASE_IMAGE, MAKE_ALPINE)
 
 
 MAKE_DEBIAN = (
@@ -111,13 +113,7 @@ MAKE_DEBIAN = (
 @pytest.fixture(scope="session")
 def debian(docker_client) -> str:
     """Debian's slim base in the engine, made locally from a debuerreotype rootfs."""
-    import docker.errors
-
-    try:
-        docker_client.images.get(DEBIAN_IMAGE)
-    except docker.errors.ImageNotFound:
-        unavailable(f"{DEBIAN_IMAGE} is not in the engine, and offline mode never pulls; {MAKE_DEBIAN}")
-    return DEBIAN_IMAGE
+    return _in_engine(docker_client, DEBIAN_IMAGE, MAKE_DEBIAN)
 
 
 @pytest.fixture(scope="session")
