@@ -58,9 +58,14 @@ RECIPES = {
 
 
 def _split(image: str) -> tuple[str, str]:
-    """``docker.io/library/alpine:3.20.3`` → ``("alpine", "3.20.3")``."""
+    """``docker.io/library/alpine:3.20.3`` → ``("alpine", "3.20.3")``; anyone else's image keeps its path.
+
+    Only Docker Hub's official images (``alpine``, ``library/alpine``,
+    ``docker.io/library/alpine``) are what the recipes make: ``someone/alpine``
+    is someone else's image.
+    """
     name, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
-    return name.rsplit("/", 1)[-1], tag
+    return name.removeprefix("docker.io/").removeprefix("library/"), tag
 
 
 def recipe_for(image: str) -> Recipe | None:
@@ -73,12 +78,17 @@ def rootfs_folders() -> list[Path]:
     return [Path(folder) for folder in os.environ.get(ROOTFS_VARIABLE, "").split(os.pathsep) if folder]
 
 
+#: What a tag may be (Docker's own rule): nothing a file pattern could widen, nor a path climb out of a folder with.
+_TAG = re.compile(r"[\w][\w.-]{0,127}")
+
+
 def find_rootfs(image: str, folders: list[Path] | None = None) -> Path | None:
     """The rootfs tarball ``image`` is made from, in ``folders`` (default: :func:`rootfs_folders`)."""
     recipe = recipe_for(image)
-    if recipe is None:
+    tag = _split(image)[1]
+    if recipe is None or not _TAG.fullmatch(tag) or ".." in tag:
         return None
-    pattern = recipe.pattern(_split(image)[1])
+    pattern = recipe.pattern(tag)
     for folder in rootfs_folders() if folders is None else folders:
         for candidate in sorted(folder.glob(pattern)):
             if candidate.is_file():

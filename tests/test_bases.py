@@ -118,9 +118,15 @@ def test_the_recipes_are_the_official_dockerfiles(tmp_path):
         'FROM scratch\nADD debian-bookworm-slim-rootfs.tar /\nCMD ["bash"]\n')
     assert set(RECIPES) == {"alpine", "debian"}
     (tmp_path / "debian-bookworm-slim-rootfs.tar").write_bytes(b"")
-    assert find_rootfs("debian:bookworm-slim", [tmp_path]) == tmp_path / "debian-bookworm-slim-rootfs.tar"
+    for official in ["debian:bookworm-slim", "library/debian:bookworm-slim", "docker.io/library/debian:bookworm-slim"]:
+        assert find_rootfs(official, [tmp_path]) == tmp_path / "debian-bookworm-slim-rootfs.tar"
     assert find_rootfs("debian:trixie-slim", [tmp_path]) is None
     assert find_rootfs("ubuntu:24.04", [tmp_path]) is None
+    # A tag is never a pattern or a path: nothing matches more than its own file, nothing climbs out.
+    (tmp_path / "debian-other-rootfs.tar").write_bytes(b"")
+    for hostile in ["debian:*", "debian:?ookworm-slim", "debian:[b]ookworm-slim", "debian:../debian-other",
+                    "debian:..", "debian:", "someone/debian:bookworm-slim", "quay.io/debian:bookworm-slim"]:
+        assert find_rootfs(hostile, [tmp_path]) is None, hostile
 
 
 def test_a_tarball_that_does_not_match_its_sha256sums_is_refused(tmp_path):
