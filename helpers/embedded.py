@@ -203,6 +203,28 @@ def _remove_if_unused(path: Path) -> None:
             os.close(handle)
 
 
+def _keeping_links():
+    """A ``copytree`` copy function that keeps hard links: a file's second name becomes a link to its first copy.
+
+    (``shutil`` copies every name on its own, so a tree copied with ``COPY --from``
+    would store a hard-linked file once per name; Docker's ``COPY`` keeps the link.)
+    """
+    first: dict[tuple[int, int], str] = {}
+
+    def copy(source: str, destination: str) -> str:
+        info = os.lstat(source)
+        key = (info.st_dev, info.st_ino)
+        if info.st_nlink > 1 and key in first:
+            if os.path.lexists(destination):
+                os.unlink(destination)
+            os.link(first[key], destination)
+            return destination
+        first[key] = destination
+        return shutil.copy2(source, destination, follow_symlinks=False)
+
+    return copy
+
+
 def _substitute(text: str, variables: dict[str, str]) -> str:
     """``$NAME`` and ``${NAME}`` replaced as Docker does for ENV, WORKDIR, COPY and the like."""
     return re.sub(r"\$(?:\{(\w+)\}|(\w+))", lambda m: variables.get(m.group(1) or m.group(2), ""), text)
@@ -537,7 +559,7 @@ class EmbeddedBuilder:
                 with tarfile.open(source) as archive:
                     archive.extractall(target, filter="tar")  # refuses members that would land outside target
             elif source.is_dir():
-                shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
+                shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True, copy_function=_keeping_links())
             else:
                 place = target / source.name if into_dir else target
                 place.parent.mkdir(parents=True, exist_ok=True)

@@ -113,6 +113,18 @@ def test_deleting_one_hard_link_re_stores_the_other(embedded, docker_built):
 
 
 @pytest.mark.engine
+def test_copying_a_tree_keeps_its_hard_links(store, docker_client, alpine):
+    dockerfile = FIXTURES / "copied-hardlinks" / "Dockerfile"
+    ours = helpers.build(dockerfile, name="copied-hardlinks", engine="embedded", progress=lambda name, step: None)
+    docker = helpers.build(dockerfile, name="copied-hardlinks", tag=tag_for("docker-copied-hardlinks"),
+                           client=docker_client, progress=lambda name, step: None)
+    for analysis in (ours.analysis, docker.analysis):
+        assert {(e.path, e.kind, e.size, e.link) for e in analysis.image.layers[0].entries
+                if e.path.startswith("d/")} == {("d/a", "file", 4096, ""), ("d/b", "hardlink", 0, "d/a")}
+        assert analysis.stored_bytes == 4096
+
+
+@pytest.mark.engine
 def test_the_base_layer_is_the_minirootfs_tarball_byte_for_byte(embedded):
     import hashlib
 
