@@ -62,6 +62,7 @@ from dockerfile_parse import DockerfileParser
 from .analysis import analyze
 from .archive import REF_ANNOTATION, read_path
 from .bases import ROOTFS_VARIABLE, find_rootfs, label, recipe_for
+from .digests import tree_digest
 from .errors import ArchiveError, BaseImageMissing, BuildFailed, DockerfileError, LayerLabError
 from .layer_stream import scan_layer
 from .registry import apt_failure
@@ -535,19 +536,6 @@ class EmbeddedBuilder:
             resolved.append(path)
         return resolved, dest
 
-    @staticmethod
-    def _content_key(paths: list[Path]) -> str:
-        digest = hashlib.sha256()
-        for root in paths:
-            for path in sorted([root, *root.rglob("*")] if root.is_dir() else [root]):
-                digest.update(str(path.relative_to(root.parent)).encode() + b"\0")
-                digest.update(oct(path.lstat().st_mode).encode())
-                if path.is_file() and not path.is_symlink():
-                    digest.update(hashlib.sha256(path.read_bytes()).digest())
-                elif path.is_symlink():
-                    digest.update(os.readlink(path).encode())
-        return digest.hexdigest()
-
     def _place(self, rootfs: Path, stage: _Stage, sources: list[Path], dest: str, add: bool) -> None:
         target = rootfs / (dest if dest.startswith("/") else f"{stage.workdir.rstrip('/')}/{dest}").lstrip("/")
         if rootfs.resolve() not in (target.resolve(), *target.resolve().parents):
@@ -652,7 +640,7 @@ class EmbeddedBuilder:
         if keyword in ("COPY", "ADD"):
             sources, dest = self._copy(stage, value, context, stages, keyword == "ADD", scratch)
             try:
-                extra = self._content_key(sources)
+                extra = tree_digest(sources)
             except PermissionError as exc:
                 raise DockerfileError(
                     f"`{text}`: cannot read the build context: {exc.filename}: permission denied",

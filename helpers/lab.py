@@ -12,7 +12,6 @@ needed.  Either way the notebook's code is the same, and so are its figures.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import os
 import platform as host_platform
 import subprocess
@@ -20,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from .analysis import Analysis, analyze
+from .digests import tree_digest
 from .engine import (
     ENGINE_LABELS,
     Progress,
@@ -53,22 +53,11 @@ def context_digest(context: str | os.PathLike | None) -> str | None:
     """
     if context is None:
         return None
-    root = Path(context)
-    digest = hashlib.sha256()
-    total = 0
-    for path in sorted(root.rglob("*")):
-        relative = path.relative_to(root).as_posix()
-        mode = path.lstat().st_mode
-        digest.update(f"{relative}\0{mode:o}\0".encode())
-        if path.is_symlink():
-            digest.update(os.readlink(path).encode())
-        elif path.is_file():
-            total += path.stat().st_size
-            if total > MAX_CONTEXT_BYTES:
-                raise LayerLabError(f"the build context {root} holds over {MAX_CONTEXT_BYTES >> 20} MiB",
-                                    "keep the context small: only what the Dockerfile copies")
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return "sha256:" + digest.hexdigest()
+    try:
+        return "sha256:" + tree_digest([Path(context)], MAX_CONTEXT_BYTES)
+    except PermissionError as exc:
+        raise LayerLabError(f"cannot read the build context: {exc.filename}: permission denied",
+                            "make it readable, or move it out of the context") from exc
 
 
 def engine_metadata(engine: str, client=None) -> dict:
