@@ -155,7 +155,6 @@ def test_a_context_digest_sees_every_change_and_follows_no_link(tmp_path):
     assert context_digest(None) is None
 
 
-
 def test_a_recording_of_another_version_is_one_clear_error(tmp_path):
     path = tmp_path / "old.json.gz"
     with gzip.open(path, "wt") as stream:
