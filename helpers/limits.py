@@ -1,0 +1,82 @@
+"""The budgets that keep hostile input from costing unbounded time, memory or disk.
+
+Each is a budget **per image** (or per recording, or per build), never per
+record: a thousand records each under a per-record limit still meet the
+image's budget.  Each has a default and an environment variable; sizes accept
+what the CLI accepts (``16MiB``, ``1G``, ``500000``; parsed by humanfriendly),
+counts accept plain or grouped integers (``250000``, ``250_000``, ``250,000``).
+A value that cannot be read is refused loudly (:class:`LimitSettingError`),
+never silently replaced by the default.
+
+=============================  ==========================================  ===========
+variable                       what it bounds                              default
+=============================  ==========================================  ===========
+``LAYERLAB_MAX_ENTRIES``       tar entries per image, repeats included     250,000
+``LAYERLAB_MAX_EXPANDED_BYTES`` decompressed bytes per image               64 GiB
+``LAYERLAB_MAX_METADATA_BYTES`` pax/GNU metadata bytes per entry           1 MiB
+``LAYERLAB_MAX_RECORDING_ENTRIES`` tar entries held by one recording        2,000,000
+``LAYERLAB_MAX_ADD_BYTES``     bytes an embedded build's ADDs may write    4 GiB
+``LAYERLAB_MAX_ADD_ENTRIES``   members an embedded build's ADDs may write  250,000
+=============================  ==========================================  ===========
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import humanfriendly
+
+from .errors import LayerLabError
+
+
+class LimitSettingError(LayerLabError):
+    """A ``LAYERLAB_MAX_*`` variable holds something that is not a size or a count."""
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One budget: its variable, its default, and whether it counts bytes (a size) or items (a count)."""
+
+    variable: str
+    default: int
+    is_size: bool
+    what: str
+
+    def value(self) -> int:
+        """The budget in force: the variable's value when set (and readable), else the default."""
+        raw = os.environ.get(self.variable, "").strip()
+        if not raw:
+            return self.default
+        return parse_limit(raw, self)
+
+
+def parse_limit(text: str, limit: Limit) -> int:
+    """``text`` read as ``limit``'s kind of value; :class:`LimitSettingError` naming the variable otherwise."""
+    try:
+        number = humanfriendly.parse_size(text, binary=True) if limit.is_size else int(text.replace(",", ""))
+    except (humanfriendly.InvalidSize, ValueError):
+        number = -1
+    if number <= 0:
+        example = "a size such as 16MiB or 2G" if limit.is_size else "a positive whole number such as 250000"
+        raise LimitSettingError(
+            f"{limit.variable}={text!r} is not {example} ({limit.what})",
+            f"set {limit.variable} to {example}, or unset it for the default "
+            f"({humanfriendly.format_size(limit.default, binary=True) if limit.is_size else f'{limit.default:,}'})",
+        )
+    return int(number)
+
+
+MAX_ENTRIES = Limit("LAYERLAB_MAX_ENTRIES", 250_000, False, "the most tar entries one image may hold")
+MAX_EXPANDED_BYTES = Limit("LAYERLAB_MAX_EXPANDED_BYTES", 64 << 30, True,
+                           "the most decompressed bytes one image may expand to")
+MAX_METADATA_BYTES = Limit("LAYERLAB_MAX_METADATA_BYTES", 1 << 20, True,
+                           "the most pax and GNU long-name bytes one tar entry may carry")
+MAX_RECORDING_ENTRIES = Limit("LAYERLAB_MAX_RECORDING_ENTRIES", 2_000_000, False,
+                              "the most tar entries one recording may hold")
+MAX_ADD_BYTES = Limit("LAYERLAB_MAX_ADD_BYTES", 4 << 30, True,
+                      "the most bytes the ADD steps of one embedded build may write")
+MAX_ADD_ENTRIES = Limit("LAYERLAB_MAX_ADD_ENTRIES", 250_000, False,
+                        "the most archive members the ADD steps of one embedded build may write")
+
+ALL = (MAX_ENTRIES, MAX_EXPANDED_BYTES, MAX_METADATA_BYTES, MAX_RECORDING_ENTRIES, MAX_ADD_BYTES, MAX_ADD_ENTRIES)
