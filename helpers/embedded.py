@@ -41,11 +41,13 @@ what a killed one left behind.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import io
 import json
 import os
+import posixpath
 import re
 import shlex
 import shutil
@@ -65,6 +67,7 @@ from .bases import ROOTFS_VARIABLE, find_rootfs, label, recipe_for
 from .digests import tree_digest
 from .errors import ArchiveError, BaseImageMissing, BuildFailed, DockerfileError, LayerLabError
 from .layer_stream import scan_layer
+from .placement import AddBudget, PlacementRefused, Rootfs, copy_into, extract_into, is_archive
 from .registry import apt_failure
 
 #: The tools the embedded builder runs, and the Debian/Ubuntu package that has each.
@@ -75,6 +78,8 @@ STORE_VARIABLE = "LAYERLAB_STORE"
 ORIGIN_ANNOTATION = "org.layerlab.base.from"
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _LOG_TAIL = 12
+#: umoci commands that only read the store (all others rewrite its index.json).
+_READS_ONLY = frozenset(("unpack", "stat", "ls", "raw"))
 _CONFIG_ONLY = {"ENV", "WORKDIR", "USER", "LABEL", "CMD", "ENTRYPOINT", "EXPOSE", "SHELL", "ARG", "STOPSIGNAL",
                 "VOLUME"}
 _SUPPORTED = _CONFIG_ONLY | {"FROM", "RUN", "COPY", "ADD"}
@@ -204,31 +209,100 @@ def _remove_if_unused(path: Path) -> None:
             os.close(handle)
 
 
-def _keeping_links():
-    """A ``copytree`` copy function that keeps hard links: a file's second name becomes a link to its first copy.
+def _short(text: str, width: int = 72) -> str:
+    """``text`` on one line, cut to ``width`` characters for a message."""
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
 
-    (``shutil`` copies every name on its own, so a tree copied with ``COPY --from``
-    would store a hard-linked file once per name; Docker's ``COPY`` keeps the link.)
-    """
-    first: dict[tuple[int, int], str] = {}
 
-    def copy(source: str, destination: str) -> str:
-        info = os.lstat(source)
-        key = (info.st_dev, info.st_ino)
-        if info.st_nlink > 1 and key in first:
-            if os.path.lexists(destination):
-                os.unlink(destination)
-            os.link(first[key], destination)
-            return destination
-        first[key] = destination
-        return shutil.copy2(source, destination, follow_symlinks=False)
+def _escapes(source: str) -> bool:
+    """True for a source that names a path above its root (``..``, ``a/../..``), which Docker refuses too."""
+    return posixpath.normpath(source.lstrip("/") or ".").split("/")[0] == ".."
 
-    return copy
+
+@dataclass(frozen=True)
+class _CopySource:
+    """One source of a ``COPY``/``ADD``: its root (the context or a stage's rootfs), its path there, as found."""
+
+    root: Path
+    path: str
+    host: Path  # the same file, by a host path with no link in it (for the cache key)
+    is_dir: bool
+
+
+@contextlib.contextmanager
+def _opened(tree: Rootfs, path: str) -> Iterator[io.BufferedReader]:
+    """The regular file at ``path`` of ``tree``, opened without following a link out of it."""
+    where = tree.resolve(path, follow_last=True)
+    try:
+        fd = os.open(where.name or ".", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=where.parent)
+    finally:
+        os.close(where.parent)
+    with open(fd, "rb", buffering=1 << 20) as stream:
+        yield stream
 
 
 def _substitute(text: str, variables: dict[str, str]) -> str:
     """``$NAME`` and ``${NAME}`` replaced as Docker does for ENV, WORKDIR, COPY and the like."""
     return re.sub(r"\$(?:\{(\w+)\}|(\w+))", lambda m: variables.get(m.group(1) or m.group(2), ""), text)
+
+
+_HEREDOC = re.compile(r"^\s*(RUN|COPY|ADD)\b.*<<-?\s*[\"']?[A-Za-z_]\w*[\"']?", re.IGNORECASE | re.MULTILINE)
+
+
+def _instructions(dockerfile_text: str) -> list[dict]:
+    """The Dockerfile's instructions (comments left out), each checked to be one the embedded builder runs."""
+    text = dockerfile_text.removeprefix("\ufeff")  # a UTF-8 byte-order mark, which Docker accepts too
+    heredoc = _HEREDOC.search(text)
+    if heredoc:
+        line = text.count("\n", 0, heredoc.start()) + 1
+        raise DockerfileError(
+            f"line {line} uses a heredoc (`<<`), which the embedded builder does not support",
+            "write the lines as one RUN joined with &&, or COPY a script; or build with the Docker Engine (BuildKit)",
+        )
+    try:
+        structure = DockerfileParser(fileobj=io.BytesIO(text.encode("utf-8", "surrogateescape"))).structure
+    except Exception as exc:  # dockerfile-parse raises plain exceptions on bad input
+        raise DockerfileError(f"the Dockerfile cannot be parsed: {exc}", "fix its syntax") from exc
+    structure = [item for item in structure if item["instruction"] != "COMMENT"]
+    for item in structure:
+        if item["instruction"] not in _SUPPORTED:
+            raise DockerfileError(
+                f"{item['instruction']} (line {item['startline'] + 1}) is not supported by the embedded builder",
+                f"supported: {', '.join(sorted(_SUPPORTED))}; or build with the Docker Engine",
+            )
+    if not any(item["instruction"] == "FROM" for item in structure):
+        raise DockerfileError("the Dockerfile has no FROM", "start it with FROM IMAGE (or FROM scratch)")
+    return structure
+
+
+def _from_image(words: list[str], args: dict[str, str], item: dict) -> str:
+    """The image a ``FROM`` names, its ``$ARG``s substituted; a clear error when it names none."""
+    line = item["startline"] + 1
+    if not words:
+        raise DockerfileError(f"FROM (line {line}) names no image", "write FROM IMAGE[:TAG] [AS NAME]")
+    image = _substitute(words[0], args).strip()
+    if not image:
+        unset = re.findall(r"\$\{?(\w+)", words[0])
+        raise DockerfileError(
+            f"FROM {words[0]} (line {line}) names no image: "
+            + (f"ARG {unset[0]} has no default" if unset else "the name is empty"),
+            f"give it a default (ARG {unset[0]}=IMAGE) or pass it as a build argument" if unset else
+            "write FROM IMAGE[:TAG]",
+        )
+    return image
+
+
+def _shell_form(value: str) -> list[str]:
+    """``SHELL``'s argument, which must be a JSON array of strings, as Docker requires."""
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, list) or not parsed or not all(isinstance(part, str) for part in parsed):
+        raise DockerfileError(f"SHELL {value} is not a JSON array of strings",
+                              'write it in JSON form, e.g. SHELL ["/bin/sh", "-c"]')
+    return parsed
 
 
 @dataclass
@@ -315,15 +389,16 @@ class EmbeddedBuilder:
                           if (d.get("annotations") or {}).get(REF_ANNOTATION) == tag)
         if origin:
             descriptor["annotations"] = {**descriptor.get("annotations", {}), ORIGIN_ANNOTATION: origin}
-        index = self._read_index()
-        index["manifests"] = [d for d in index.get("manifests") or []
-                              if (d.get("annotations") or {}).get(REF_ANNOTATION) != tag] + [descriptor]
-        staged = scratch / "index.json"
-        with staged.open("w") as out:
-            json.dump(index, out, separators=(",", ":"))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(staged, self.layout / "index.json")
+        with self._index_lock():
+            index = self._read_index()
+            index["manifests"] = [d for d in index.get("manifests") or []
+                                  if (d.get("annotations") or {}).get(REF_ANNOTATION) != tag] + [descriptor]
+            staged = scratch / "index.json"
+            with staged.open("w") as out:
+                json.dump(index, out, separators=(",", ":"))
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(staged, self.layout / "index.json")
 
     def _import(self, image: str, source: str, what: str, config: list[str] | None = None,
                 origin: str | None = None, compress: bool = False) -> str:
@@ -352,7 +427,28 @@ class EmbeddedBuilder:
         return f"{self.layout}:{tag}"
 
     def _umoci(self, *args: str, what: str) -> None:
-        _run([self.tools["umoci"], *args], what)
+        """Run umoci on the store; a command that rewrites its ``index.json`` holds the store's lock."""
+        if args[0] in _READS_ONLY:
+            _run([self.tools["umoci"], *args], what)
+            return
+        with self._index_lock():
+            _run([self.tools["umoci"], *args], what)
+
+    @contextlib.contextmanager
+    def _index_lock(self) -> Iterator[None]:
+        """The store's lock on ``index.json``, held by every read-modify-write of it (umoci's and ours).
+
+        umoci and the adoption of a base image both read the index, change it,
+        and rename a new one into place: two builds doing that at once would
+        each drop the other's tag.  ``flock`` ends with the process, so a killed
+        build never leaves it held.
+        """
+        handle = os.open(self.root / "index.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(handle)
 
     def _copy_tag(self, source: str, target: str) -> None:
         self._umoci("tag", "--image", self._ref(source), target, what=f"tagging {target}")
@@ -481,8 +577,9 @@ class EmbeddedBuilder:
         name, _, group = user.partition(":")
 
         def lookup(table: str, key: str) -> tuple[str, str] | None:
-            path = rootfs / "etc" / table
-            for line in path.read_text().splitlines() if path.is_file() else []:
+            with Rootfs(rootfs) as image:  # the image's own /etc, never a host file a link points at
+                data = image.read(f"etc/{table}", 16 << 20) or b""
+            for line in data.decode("utf-8", "replace").splitlines():
                 fields = line.split(":")
                 if len(fields) > 3 and fields[0] == key:
                     return fields[2], fields[3]
@@ -499,12 +596,20 @@ class EmbeddedBuilder:
             gid = entry[0]
         return f"{uid}:{gid}"
 
-    def _layer_bytes(self, tag: str) -> int:
-        """The newest layer's size the way ``docker history`` counts it: file bytes plus symlink target lengths."""
+    def _layers(self, tag: str) -> list[dict]:
         manifest_digest = self._index()[tag]
-        manifest = json.loads((self.layout / "blobs" / "sha256" / manifest_digest.split(":")[1]).read_text())
-        if not manifest["layers"]:
+        return json.loads((self.layout / "blobs" / "sha256" / manifest_digest.split(":")[1]).read_text())["layers"]
+
+    def _layer_bytes(self, parent: str, tag: str) -> int:
+        """The size of the layer ``tag`` adds over ``parent``, as ``docker history`` counts it.
+
+        That is file bytes plus symlink target lengths; 0 when the step added no
+        layer (umoci commits none for a ``RUN`` that changes no file).
+        """
+        layers = self._layers(tag)
+        if len(layers) <= len(self._layers(parent)):
             return 0
+        manifest = {"layers": layers}
         digest = manifest["layers"][-1]["digest"].split(":")[1]
         with (self.layout / "blobs" / "sha256" / digest).open("rb") as blob:
             entries = scan_layer(blob, digest).entries
@@ -512,7 +617,7 @@ class EmbeddedBuilder:
                                                                      if e.kind == "symlink")
 
     def _copy(self, stage: _Stage, value: str, context: Path, stages: dict[str, _Stage], add: bool,
-              scratch: Path) -> tuple[list[Path], str]:
+              scratch: Path) -> tuple[list[_CopySource], str]:
         words = shlex.split(value)
         flags = [w for w in words if w.startswith("--")]
         paths = [_substitute(w, stage.env) for w in words if not w.startswith("--")]
@@ -520,38 +625,50 @@ class EmbeddedBuilder:
             raise DockerfileError(f"`{'ADD' if add else 'COPY'} {value}` needs a source and a destination",
                                   "write SOURCE... DEST")
         *sources, dest = paths
-        source_root = context
+        source_root, where = context, f"the build context {context}"
         for flag in flags:
             if flag.startswith("--from="):
                 other = stages.get(flag.split("=", 1)[1].lower())
                 if other is None:
                     raise DockerfileError(f"`{flag}` names no earlier stage", "name a stage with FROM … AS NAME")
-                source_root = self._bundle(other, scratch) / "rootfs"
+                source_root, where = self._bundle(other, scratch) / "rootfs", f"stage {flag.split('=', 1)[1]}"
         resolved = []
-        for source in sources:
-            path = (source_root / source.lstrip("/")).resolve()
-            if source_root.resolve() not in (path, *path.parents) or not path.exists():
-                raise DockerfileError(f"`{source}` is not in the build context {source_root}",
-                                      "copy only files inside the context")
-            resolved.append(path)
+        with Rootfs(source_root) as tree:
+            for source in sources:
+                if _escapes(source):
+                    raise DockerfileError(f"`{source}` is not in {where}", "copy only files inside the context")
+                try:
+                    found = tree.resolve(source, follow_last=True)
+                except (FileNotFoundError, PlacementRefused):
+                    found = None
+                if found is not None:
+                    os.close(found.parent)
+                if found is None or tree.kind(found.path) is None:
+                    raise DockerfileError(f"`{source}` is not in {where}", "copy only files inside the context")
+                resolved.append(_CopySource(source_root, source, source_root / found.path,
+                                            tree.kind(found.path) == "dir"))
         return resolved, dest
 
-    def _place(self, rootfs: Path, stage: _Stage, sources: list[Path], dest: str, add: bool) -> None:
-        target = rootfs / (dest if dest.startswith("/") else f"{stage.workdir.rstrip('/')}/{dest}").lstrip("/")
-        if rootfs.resolve() not in (target.resolve(), *target.resolve().parents):
-            raise DockerfileError(f"the destination {dest} leaves the image's filesystem", "copy to a path inside it")
-        into_dir = dest.endswith("/") or len(sources) > 1 or target.is_dir()
-        for source in sources:
-            if add and source.is_file() and tarfile.is_tarfile(source):
-                target.mkdir(parents=True, exist_ok=True)
-                with tarfile.open(source) as archive:
-                    archive.extractall(target, filter="tar")  # refuses members that would land outside target
-            elif source.is_dir():
-                shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True, copy_function=_keeping_links())
-            else:
-                place = target / source.name if into_dir else target
-                place.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source, place, follow_symlinks=False)
+    def _place(self, rootfs: Path, stage: _Stage, sources: list[_CopySource], dest: str, add: bool,
+               budget: AddBudget, text: str) -> None:
+        """Put ``sources`` at ``dest`` in ``rootfs``, every path resolved inside it (see :mod:`helpers.placement`)."""
+        target = dest if dest.startswith("/") else f"{stage.workdir.rstrip('/')}/{dest}"
+        try:
+            with Rootfs(rootfs) as image:
+                into = dest.endswith("/") or len(sources) > 1 or image.kind(target) == "dir"
+                for source in sources:
+                    if add and not source.is_dir and is_archive(source.host):
+                        with Rootfs(source.root) as tree, _opened(tree, source.path) as archive:
+                            extract_into(image, archive, target, budget, f"`{text}`")
+                    else:
+                        with Rootfs(source.root) as tree:
+                            copy_into(image, tree, source.path, target, into)
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise LayerLabError(f"`{text}`: no space left on the device of {self.root}",
+                                    "free some space, or set LAYERLAB_STORE to a bigger disk") from exc
+            raise DockerfileError(f"`{text}` cannot place {exc.filename or 'a file'}: {exc.strerror}",
+                                  "check the files it copies") from exc
 
     # ---------------------------------------------------------- building
     def build(self, dockerfile_text: str, context: Path, name: str, tag: str, progress=None,
@@ -564,18 +681,8 @@ class EmbeddedBuilder:
 
         network = not offline() if network is None else network
         bases: list[str] = []
-
-        try:
-            structure = DockerfileParser(fileobj=io.BytesIO(dockerfile_text.encode())).structure
-        except Exception as exc:  # dockerfile-parse raises plain exceptions on bad input
-            raise DockerfileError(f"the Dockerfile cannot be parsed: {exc}", "fix its syntax") from exc
-        structure = [item for item in structure if item["instruction"] != "COMMENT"]
-        for item in structure:
-            if item["instruction"] not in _SUPPORTED:
-                raise DockerfileError(
-                    f"{item['instruction']} (line {item['startline'] + 1}) is not supported by the embedded builder",
-                    f"supported: {', '.join(sorted(_SUPPORTED))}; or build with the Docker Engine",
-                )
+        structure = _instructions(dockerfile_text)
+        budget = AddBudget()
         total = len(structure)
         stages: dict[str, _Stage] = {}
         stage: _Stage | None = None
@@ -585,9 +692,14 @@ class EmbeddedBuilder:
                 keyword, value = item["instruction"], item["value"]
                 text = f"{keyword} {value}"
                 step = BuildStep(number, total, text)
+                if keyword == "ARG" and stage is None:  # a global ARG, for the FROM lines below it
+                    self._apply_state(_Stage(None, ""), keyword, value, args)
+                    if progress:
+                        progress(name, step)
+                    continue
                 if keyword == "FROM":
                     words = [w for w in value.split() if not w.startswith("--")]
-                    image = _substitute(words[0], args)
+                    image = _from_image(words, args, item)
                     alias = words[2].lower() if len(words) >= 3 and words[1].lower() == "as" else None
                     if image.lower() in stages:
                         parent = stages[image.lower()]
@@ -607,15 +719,16 @@ class EmbeddedBuilder:
                 if stage is None:
                     raise DockerfileError(f"{keyword} (line {item['startline'] + 1}) comes before any FROM",
                                           "start the Dockerfile with FROM")
+                parent = stage.tag
                 try:
                     stage.tag = self._step(stage, keyword, value, text, item, context, stages, args, scratch,
-                                           network=network)
+                                           network=network, budget=budget)
                 except BuildFailed as failure:
                     failure.step = number
                     failure.message = f"{name}: step {number}/{total} `{text}` failed: {failure.reason}"
                     raise
                 if keyword in ("RUN", "COPY", "ADD"):
-                    step.layer_bytes = self._layer_bytes(stage.tag)
+                    step.layer_bytes = self._layer_bytes(parent, stage.tag)
                 if progress:
                     progress(name, step)
             assert stage is not None
@@ -632,15 +745,16 @@ class EmbeddedBuilder:
         return dict(item.split("=", 1) for item in config.get("Env") or [DEFAULT_PATH] if "=" in item)
 
     def _step(self, stage: _Stage, keyword: str, value: str, text: str, item: dict, context: Path,
-              stages: dict[str, _Stage], args: dict[str, str], scratch: Path, *, network: bool) -> str:
+              stages: dict[str, _Stage], args: dict[str, str], scratch: Path, *, network: bool,
+              budget: AddBudget) -> str:
         """Run one instruction (or take it from the cache) and return the tag of the image it makes."""
         extra = ""
-        sources: list[Path] = []
+        sources: list[_CopySource] = []
         dest = ""
         if keyword in ("COPY", "ADD"):
             sources, dest = self._copy(stage, value, context, stages, keyword == "ADD", scratch)
             try:
-                extra = tree_digest(sources)
+                extra = tree_digest([source.host for source in sources])
             except PermissionError as exc:
                 raise DockerfileError(
                     f"`{text}`: cannot read the build context: {exc.filename}: permission denied",
@@ -657,8 +771,8 @@ class EmbeddedBuilder:
             self._run_step(stage, value, text, new, scratch, network=network)
         elif keyword in ("COPY", "ADD"):
             rootfs = self._bundle(stage, scratch) / "rootfs"
-            self._place(rootfs, stage, sources, dest, keyword == "ADD")
-            what = "dir" if any(s.is_dir() for s in sources) else "file"
+            self._place(rootfs, stage, sources, dest, keyword == "ADD", budget, text)
+            what = "dir" if any(source.is_dir for source in sources) else "file"
             self._repack(stage, new, f"/bin/sh -c #(nop) {keyword} {what}:{extra} in {dest} ")
         else:
             self._config(stage, new, self._config_args(stage, keyword, value), f"/bin/sh -c #(nop)  {text}")
@@ -672,15 +786,18 @@ class EmbeddedBuilder:
                     key, _, val = word.partition("=")
                     stage.env[key] = _substitute(val, variables)
         elif keyword == "ARG":
-            key, _, default = value.partition("=")
-            args[key.strip()] = default
+            key, has_default, default = value.partition("=")
+            if has_default:
+                args[key.strip()] = default
+            else:  # a stage's `ARG NAME` keeps the global default, as Docker's does
+                args.setdefault(key.strip(), "")
         elif keyword == "WORKDIR":
             path = _substitute(value, variables)
             stage.workdir = path if path.startswith("/") else f"{stage.workdir.rstrip('/')}/{path}"
         elif keyword == "USER":
             stage.user = _substitute(value, variables)
         elif keyword == "SHELL":
-            stage.shell = json.loads(value)
+            stage.shell = _shell_form(value)
 
     def _config_args(self, stage: _Stage, keyword: str, value: str) -> list[str]:
         def exec_form(text: str) -> list[str]:
@@ -719,10 +836,19 @@ class EmbeddedBuilder:
         created_by = " ".join(argv) if isinstance(parsed, list) else f"{' '.join(stage.shell)} {value}"
         rootfs = self._bundle(stage, scratch) / "rootfs"
         if stage.workdir != "/":
-            (rootfs / stage.workdir.lstrip("/")).mkdir(parents=True, exist_ok=True)
+            with Rootfs(rootfs) as image:  # made inside the image, whatever links its path passes
+                os.close(image.directory(stage.workdir))
         environment = {**os.environ, "PROOT_NO_SECCOMP": "1"}
-        done = subprocess.run(self._proot(stage, rootfs, argv, network), capture_output=True, text=True,
-                              env=environment)
+        try:
+            done = subprocess.run(self._proot(stage, rootfs, argv, network), capture_output=True, text=True,
+                                  env=environment, errors="replace")
+        except OSError as exc:
+            if exc.errno != errno.E2BIG:
+                raise
+            raise DockerfileError(
+                f"`{_short(text)}` is {len(value.encode()):,} bytes, too long for one command line here",
+                "put the commands in a script, COPY it into the image, and RUN the script",
+            ) from exc
         if done.returncode != 0:
             log = _tail(done.stdout + "\n" + done.stderr)
             refused = _proot_refusal(done.stderr, text) or apt_failure(

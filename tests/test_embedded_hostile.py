@@ -1,0 +1,222 @@
+"""Hostile Dockerfiles and contexts, through the whole embedded builder: refused in one line, or built right.
+
+Every input is made here, for real: tar archives with hard links to host
+paths, a tar bomb and a sparse one, a truncated archive, symbolic links left
+by a ``RUN`` step, Dockerfiles the parser has to survive.  A canary folder
+beside the context shows that nothing outside the image's filesystem changed.
+The only fault injected is a full disk (``os.write`` failing with ENOSPC),
+which no test can make honestly on a shared machine.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+from layerlab_fixtures import ALPINE_TARBALLS
+from test_embedded_placement import _snapshot
+
+import helpers
+from helpers.embedded import EmbeddedBuilder, ToolMissing, require_tools
+from helpers.errors import DockerfileError, LayerLabError
+from helpers.placement import AddBudgetExceeded
+
+BASE = "alpine:3.20.3"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    try:
+        require_tools()
+    except ToolMissing as exc:
+        if os.environ.get("LAYERLAB_REQUIRE_ENGINE") == "1":
+            pytest.fail(f"{exc} (LAYERLAB_REQUIRE_ENGINE=1)", pytrace=False)
+        pytest.skip(str(exc))
+    with pytest.MonkeyPatch.context() as patch:
+        root = tmp_path_factory.mktemp("store")
+        patch.setenv("LAYERLAB_STORE", str(root))
+        patch.setenv("LAYERLAB_ROOTFS", str(ALPINE_TARBALLS))
+        yield root
+
+
+@pytest.fixture
+def canary(tmp_path) -> Path:
+    folder = tmp_path / "canary"
+    folder.mkdir()
+    (folder / "f").write_bytes(b"the host's file")
+    os.chmod(folder / "f", 0o640)
+    os.utime(folder / "f", (1_600_000_000, 1_600_000_000))
+    return folder
+
+
+def _build(text: str, context: Path, name: str = "hostile") -> helpers.Built:
+    return helpers.build(text, context, name=name, engine="embedded", progress=lambda n, s: None)
+
+
+def _context(tmp_path: Path, members: list[tarfile.TarInfo] | None = None) -> Path:
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "hello").write_bytes(b"hello\n")
+    if members is not None:
+        with tarfile.open(context / "evil.tar", "w") as archive:
+            for member in members:
+                archive.addfile(member, io.BytesIO(b"x" * member.size) if member.isreg() else None)
+    return context
+
+
+def _link(name: str, target: str, kind: bytes = tarfile.LNKTYPE) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.mode, info.uid, info.gid, info.mtime = kind, target, 0o755, 4242, 4343, 0
+    return info
+
+
+@pytest.mark.parametrize("how", ["absolute", "dot-dot"])
+def test_add_of_a_hard_link_to_a_host_file_is_refused_and_the_host_file_untouched(store, tmp_path, canary, how):
+    target = str(canary / "f") if how == "absolute" else "../" * 20 + str(canary / "f").lstrip("/")
+    context = _context(tmp_path, [_link("pwn", target)])
+    before = _snapshot(canary)
+    with pytest.raises(DockerfileError, match="archive member 'pwn' is refused") as caught:
+        _build(f"FROM {BASE}\nADD evil.tar /\nCOPY hello /pwn\n", context)
+    assert "\n" not in str(caught.value)
+    assert _snapshot(canary) == before
+
+
+def test_copy_through_links_a_run_step_made_lands_inside_the_image(store, tmp_path, canary):
+    """`RUN ln -s <host folder> /app` then `COPY hello /app/new`: the link means the image's path, never the host's."""
+    context = _context(tmp_path, [_link("up", "../" * 20 + str(canary).lstrip("/"), tarfile.SYMTYPE)])
+    before = _snapshot(canary)
+    built = _build(f"FROM {BASE}\nADD evil.tar /\nRUN ln -s {canary} /app\nCOPY hello /app/new\n"
+                   "COPY hello /up/new2\n", context)
+    files = built.analysis.files
+    inside = str(canary).lstrip("/")
+    assert {f"{inside}/new", f"{inside}/new2"} <= set(files.loc[files.kind == "file", "path"])
+    assert _snapshot(canary) == before
+    assert not (canary / "new").exists() and not (canary / "new2").exists()
+
+
+def test_a_tar_bomb_stops_at_the_add_budget(store, tmp_path, monkeypatch):
+    context = _context(tmp_path)
+    with tarfile.open(context / "bomb.tar.gz", "w:gz") as archive:
+        for number in range(8):
+            info = tarfile.TarInfo(f"zeros{number}")
+            info.size = 1 << 20
+            archive.addfile(info, io.BytesIO(bytes(info.size)))
+    assert (context / "bomb.tar.gz").stat().st_size < 100_000
+    monkeypatch.setenv("LAYERLAB_MAX_ADD_BYTES", "4MiB")
+    with pytest.raises(AddBudgetExceeded, match="LAYERLAB_MAX_ADD_BYTES"):
+        _build(f"FROM {BASE}\nADD bomb.tar.gz /\n", context)
+    monkeypatch.setenv("LAYERLAB_MAX_ADD_BYTES", "16MiB")
+    monkeypatch.setenv("LAYERLAB_MAX_ADD_ENTRIES", "5")
+    with pytest.raises(AddBudgetExceeded, match="LAYERLAB_MAX_ADD_ENTRIES"):
+        _build(f"FROM {BASE}\nADD bomb.tar.gz /\n", context)
+
+
+@pytest.mark.skipif(shutil.which("tar") is None, reason="GNU tar makes the sparse archive")
+def test_a_sparse_member_is_charged_what_it_expands_to(store, tmp_path, monkeypatch):
+    """A GNU sparse member stores a few bytes and expands to 64 MiB: the budget counts what is written."""
+    context = _context(tmp_path)
+    holes = tmp_path / "holes"
+    with holes.open("wb") as out:
+        out.truncate(64 << 20)
+    subprocess.run(["tar", "-S", "-cf", str(context / "sparse.tar"), "-C", str(tmp_path), "holes"], check=True)
+    assert (context / "sparse.tar").stat().st_size < 100_000
+    monkeypatch.setenv("LAYERLAB_MAX_ADD_BYTES", "8MiB")
+    with pytest.raises(AddBudgetExceeded, match="over 8,388,608 bytes"):
+        _build(f"FROM {BASE}\nADD sparse.tar /\n", context)
+
+
+def test_a_truncated_archive_is_one_clear_error(store, tmp_path):
+    context = _context(tmp_path)
+    whole = io.BytesIO()
+    with tarfile.open(fileobj=whole, mode="w") as archive:
+        info = tarfile.TarInfo("big")
+        info.size = 100_000
+        archive.addfile(info, io.BytesIO(bytes(info.size)))
+    (context / "cut.tar").write_bytes(whole.getvalue()[:20_000])
+    with pytest.raises(DockerfileError, match="truncated") as caught:
+        _build(f"FROM {BASE}\nADD cut.tar /\n", context)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_full_disk_during_add_is_one_clear_error(store, tmp_path, monkeypatch):
+    import helpers.placement as placement
+
+    context = _context(tmp_path)
+    with tarfile.open(context / "some.tar", "w") as archive:
+        info = tarfile.TarInfo("data")
+        info.size = 10
+        archive.addfile(info, io.BytesIO(b"0123456789"))
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(placement.os, "write", full)
+    with pytest.raises(LayerLabError, match="no space left") as caught:
+        _build(f"FROM {BASE}\nADD some.tar /\n", context)
+    assert "LAYERLAB_STORE" in caught.value.hint
+
+
+@pytest.mark.parametrize(("dockerfile", "message"), [
+    ("FROM --platform=linux/amd64\n", "names no image"),
+    ("ARG BASE\nFROM $BASE\n", "ARG BASE has no default"),
+    (f"FROM {BASE}\nSHELL /bin/bash -c\n", "not a JSON array"),
+    (f"FROM {BASE}\nRUN <<EOF\necho hi\nEOF\n", "line 2 uses a heredoc"),
+    (f"FROM {BASE}\nRUN echo {'x' * (1 << 20)}\n", "too long"),
+])
+def test_dockerfiles_the_builder_cannot_run_are_refused_in_one_line(store, tmp_path, dockerfile, message):
+    with pytest.raises(DockerfileError, match=message) as caught:
+        _build(dockerfile, _context(tmp_path))
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 400
+
+
+@pytest.mark.parametrize("dockerfile", [
+    "ARG VERSION=3.20.3\nFROM alpine:$VERSION\nCOPY hello /hello\n",  # a global ARG before FROM
+    f"\ufeffFROM {BASE}\nCOPY hello /hello\n",  # a UTF-8 byte-order mark
+])
+def test_valid_dockerfiles_docker_accepts_build(store, tmp_path, dockerfile):
+    built = _build(dockerfile, _context(tmp_path))
+    files = built.analysis.files
+    assert files.loc[files.path == "hello", "size"].tolist() == [6]
+
+
+def test_a_run_that_changes_nothing_adds_a_layer_of_0_bytes(store, tmp_path):
+    steps = []
+    helpers.build(f"FROM {BASE}\nRUN head -c 5000 /dev/zero > /big\nRUN true\n", _context(tmp_path),
+                  name="nothing", engine="embedded", progress=lambda name, step: steps.append(step))
+    sizes = [step.layer_bytes for step in steps if step.instruction.startswith("RUN")]
+    assert sizes == [5000, 0]
+
+
+def test_eight_builds_at_once_into_one_store_keep_every_tag(tmp_path):
+    """Eight different builds, eight processes, one fresh store: the base import and every tag race; none is lost."""
+    try:
+        require_tools()
+    except ToolMissing as exc:
+        pytest.skip(str(exc))
+    store = tmp_path / "store"
+    environment = {**os.environ, "LAYERLAB_STORE": str(store), "LAYERLAB_ROOTFS": str(ALPINE_TARBALLS)}
+    builds = []
+    for number in range(8):
+        context = tmp_path / f"context{number}"
+        context.mkdir()
+        (context / "data").write_text(f"build {number}\n")
+        run = "RUN echo step > /step\n" if number % 2 else ""
+        copies = "".join(f"COPY data /data{number}.{copy}\n" for copy in range(4))  # each step rewrites the index
+        (context / "Dockerfile").write_text(f"FROM {BASE}\n{copies}{run}")
+        builds.append(subprocess.Popen(
+            [sys.executable, "-m", "helpers", "build", "--engine", "embedded", "-t", f"layerlab/race{number}",
+             str(context)], env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    results = [(build.wait(timeout=600), build.stderr.read()) for build in builds]
+    for build in builds:
+        build.stdout.close()
+        build.stderr.close()
+    assert [code for code, _ in results] == [0] * 8, [err for code, err in results if code]
+    tags = EmbeddedBuilder(store)._index()
+    assert {f"layerlab-race{number}" for number in range(8)} <= set(tags), sorted(tags)
