@@ -1,0 +1,54 @@
+"""The budgets' variables: sizes read as the command line reads them, bad values refused, the README true."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import humanfriendly
+import pytest
+
+from helpers.errors import LayerLabError
+from helpers.limits import ALL, MAX_ADD_BYTES, MAX_ENTRIES, MAX_EXPANDED_BYTES, LimitSettingError
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+@pytest.mark.parametrize(("limit", "text", "value"), [
+    (MAX_EXPANDED_BYTES, "1G", 1 << 30),
+    (MAX_EXPANDED_BYTES, "16MiB", 16 << 20),
+    (MAX_ADD_BYTES, "500000", 500_000),
+    (MAX_ENTRIES, "250,000", 250_000),
+    (MAX_ENTRIES, " 12 ", 12),
+])
+def test_values_are_read_as_the_command_line_reads_them(monkeypatch, limit, text, value):
+    monkeypatch.setenv(limit.variable, text)
+    assert limit.value() == value
+
+
+@pytest.mark.parametrize(("limit", "text"), [
+    (MAX_ENTRIES, "-5"), (MAX_ENTRIES, "0"), (MAX_ENTRIES, "1G"), (MAX_ENTRIES, "lots"),
+    (MAX_EXPANDED_BYTES, "-5MB"), (MAX_EXPANDED_BYTES, "big"), (MAX_EXPANDED_BYTES, "0"),
+])
+def test_a_value_that_cannot_be_read_is_refused_naming_the_variable(monkeypatch, limit, text):
+    monkeypatch.setenv(limit.variable, text)
+    with pytest.raises(LimitSettingError) as caught:
+        limit.value()
+    assert isinstance(caught.value, LayerLabError)
+    assert limit.variable in caught.value.message and limit.variable in caught.value.hint
+
+
+def test_unset_or_empty_means_the_default(monkeypatch):
+    for limit in ALL:
+        monkeypatch.setenv(limit.variable, "")
+        assert limit.value() == limit.default
+        monkeypatch.delenv(limit.variable)
+        assert limit.value() == limit.default
+
+
+def test_the_readme_table_gives_every_budget_and_its_default():
+    rows = {match[0]: match[1] for match in re.findall(r"^\| `(LAYERLAB_MAX_\w+)` \|.*\| ([^|]+) \|$",
+                                                        README.read_text(), re.M)}
+    expected = {limit.variable: humanfriendly.format_size(limit.default, binary=True) if limit.is_size
+                else f"{limit.default:,}" for limit in ALL}
+    assert {name: value.strip() for name, value in rows.items()} == expected
