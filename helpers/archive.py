@@ -24,8 +24,10 @@ import json
 import os
 import posixpath
 import re
+import stat
 import sys
 import tarfile
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,9 +36,11 @@ from typing import BinaryIO, Protocol
 
 from .errors import ArchiveError, DigestMismatch, PlatformNotFound
 from .layer_stream import (
+    DecompressedStream,
     EntryBudget,
     ScannedLayer,
     looks_like_tar,
+    max_entries,
     normalize_path,
     scan_blob_range,
     scan_layer,
@@ -51,6 +55,12 @@ METADATA_LIMIT = 16 * 1024 * 1024
 SCAN_SWITCH_INTERVAL = 0.0005
 #: The platform picked from a multi-platform index unless told otherwise.
 DEFAULT_PLATFORM = "linux/amd64"
+#: The most descriptors read across an image's index and the indexes nested in it.
+MAX_INDEX_DESCRIPTORS = 10_000
+#: The deepest indexes may nest under ``index.json``.
+MAX_INDEX_DEPTH = 8
+#: The most layers one image may list (Docker refuses more than 127; every reference is read and merged).
+MAX_LAYERS = 1_000
 
 INDEX_MEDIA_TYPES = {
     "application/vnd.oci.image.index.v1+json",
@@ -89,9 +99,15 @@ class LayerConsumer(Protocol):
 class BlobStore(Protocol):
     """Where an image's members come from: a scanned tar stream or a layout directory."""
 
-    def doc(self, name: str) -> bytes | None: ...
+    def doc(self, name: str) -> bytes | None:
+        """A small member's bytes; ``None`` when it is missing, :class:`ArchiveError` when it is refused."""
+        ...
 
     def layer(self, name: str) -> ScannedLayer | None: ...
+
+    def refusal(self, name: str) -> str | None:
+        """Why a member that is there is not read (a link out, not a regular file), or ``None``."""
+        ...
 
     def prefetch(self, names: list[str], prepare: Callable[[list[Entry]], object] | None = None) -> None:
         """Scan these layers now, several at once when the store can (a hint; may do nothing).
@@ -135,6 +151,46 @@ class _Links:
             name = self._targets[name]
         return name
 
+    def explain(self, name: str, present: Callable[[str], bool]) -> str | None:
+        """Why ``name`` leads nowhere, when it is a link that does not end at a ``present`` member."""
+        name = normalize_path(name)
+        for _ in range(8):
+            target = self._targets.get(name)
+            if target is None:
+                return None
+            if target not in self._targets and not present(target):
+                outside = target.startswith("/") or target == ".." or target.startswith("../")
+                return (f"a link to `{target}`, {'outside the archive' if outside else 'which is not in it'} "
+                        "(refused: links are followed only to other members)")
+            name = target
+        return "a chain of more than 8 links (refused)"
+
+
+def _refused(label: str, name: str, why: str) -> ArchiveError:
+    return ArchiveError(f"`{name}` in {label} is {why}",
+                        "the archive is malformed or hostile; save or export the image again")
+
+
+def _too_big(label: str, name: str, size: int) -> ArchiveError:
+    return ArchiveError(
+        f"`{name}` in {label} is {size:,} bytes, past the {METADATA_LIMIT:,}-byte limit for metadata (refused)",
+        "image metadata is a few KiB: the archive is malformed or hostile; save or export the image again",
+    )
+
+
+def _not_regular(mode_or_member: int | tarfile.TarInfo) -> str:
+    """What a member that is not a regular file is, for a message: ``a directory, not a regular file``."""
+    if isinstance(mode_or_member, tarfile.TarInfo):
+        member = mode_or_member
+        kind = ("a directory" if member.isdir() else "a character device" if member.ischr()
+                else "a block device" if member.isblk() else "a FIFO" if member.isfifo() else "a special member")
+    else:
+        mode = mode_or_member
+        kind = ("a directory" if stat.S_ISDIR(mode) else "a character device" if stat.S_ISCHR(mode)
+                else "a block device" if stat.S_ISBLK(mode) else "a FIFO" if stat.S_ISFIFO(mode)
+                else "a socket" if stat.S_ISSOCK(mode) else "a special file")
+    return f"{kind}, not a regular file (refused)"
+
 
 def _each_member(
     fileobj: BinaryIO, mode: str, label: str, take: Callable[[tarfile.TarFile, tarfile.TarInfo], None]
@@ -167,18 +223,28 @@ class StreamedArchive:
     passes (see :func:`~helpers.layer_stream.scan_layer`).
     """
 
-    def __init__(self, stream: BinaryIO, label: str, gzip_level: int | None = None) -> None:
+    def __init__(self, stream: BinaryIO, label: str, gzip_level: int | None = None,
+                 budget: EntryBudget | None = None) -> None:
         self.label = label
         self._gzip_level = gzip_level
         self._docs: dict[str, bytes] = {}
         self._layers: dict[str, ScannedLayer] = {}
+        self._refused: dict[str, str] = {}
+        self._too_big: dict[str, int] = {}
         self._links = _Links()
-        self._budget = EntryBudget()
+        self._budget = budget or EntryBudget()
         _each_member(stream, "r|", label, self._take)
 
     def _take(self, outer: tarfile.TarFile, member: tarfile.TarInfo) -> None:
         name = normalize_path(member.name)
-        if not name or self._links.record(member, name) or not member.isreg():
+        if not name:
+            return
+        for held in (self._docs, self._layers, self._refused, self._too_big):
+            held.pop(name, None)  # a later member of the same name replaces an earlier one
+        if self._links.record(member, name):
+            return
+        if not member.isreg():
+            self._refused[name] = _not_regular(member)
             return
         blob = outer.extractfile(member)
         if blob is None:
@@ -193,15 +259,59 @@ class StreamedArchive:
             self._layers[name] = scan_layer(blob, name, self._budget, self._gzip_level)
         elif member.size <= METADATA_LIMIT:
             self._docs[name] = blob.read()
+        else:
+            self._too_big[name] = member.size
+
+    def _present(self, name: str) -> bool:
+        return any(name in held for held in (self._docs, self._layers, self._refused, self._too_big))
+
+    def refusal(self, name: str) -> str | None:
+        why = self._links.explain(name, self._present)
+        return why if why is not None else self._refused.get(self._links.resolve(name))
 
     def doc(self, name: str) -> bytes | None:
-        return self._docs.get(self._links.resolve(name))
+        final = self._links.resolve(name)
+        data = self._docs.get(final)
+        if data is not None:
+            return data
+        if final in self._too_big:
+            raise _too_big(self.label, name, self._too_big[final])
+        if final in self._layers:
+            raise _refused(self.label, name, "a tar or compressed blob, not a JSON document")
+        why = self.refusal(name)
+        if why is not None:
+            raise _refused(self.label, name, why)
+        return None
 
     def layer(self, name: str) -> ScannedLayer | None:
         return self._layers.get(self._links.resolve(name))
 
     def prefetch(self, names: list[str], prepare: Callable[[list[Entry]], object] | None = None) -> None:
         """Nothing to do: a stream's layers were all scanned as they passed."""
+
+
+_switch_lock = threading.Lock()
+_switch_users = 0
+_switch_saved = 0.0
+
+
+def _lower_switch_interval() -> None:
+    """Shorten the interpreter's switch interval while any reader scans (the first in lowers it)."""
+    global _switch_users, _switch_saved
+    with _switch_lock:
+        if _switch_users == 0:
+            _switch_saved = sys.getswitchinterval()
+            sys.setswitchinterval(min(_switch_saved, SCAN_SWITCH_INTERVAL))
+        _switch_users += 1
+
+
+def _restore_switch_interval() -> None:
+    """Undo one :func:`_lower_switch_interval`; the last reader out restores the interval found."""
+    global _switch_users
+    with _switch_lock:
+        _switch_users -= 1
+        if _switch_users == 0:
+            sys.setswitchinterval(_switch_saved)
 
 
 class _ParallelScans:
@@ -217,17 +327,18 @@ class _ParallelScans:
         self._verify = verify
         self._budget = EntryBudget()
         self._futures: dict[str, Future[ScannedLayer]] = {}
-        self._switch_interval: float | None = None
+        self._lowered = False
         self._pool = ThreadPoolExecutor(max(1, min(os.cpu_count() or 1, 4)), thread_name_prefix="layerlab-scan")
 
     def _submit(
         self, name: str, fd: int, start: int, length: int, prepare: Callable[[list[Entry]], object] | None
     ) -> None:
-        if self._switch_interval is None:
+        if not self._lowered:
             # A thread back from decompressing waits for the GIL up to the switch interval
-            # (5 ms) while another parses headers; a shorter one keeps both cores busy.
-            self._switch_interval = sys.getswitchinterval()
-            sys.setswitchinterval(min(self._switch_interval, SCAN_SWITCH_INTERVAL))
+            # (5 ms) while another parses headers; a shorter one keeps both cores busy.  The
+            # setting is process-wide: readers that overlap share it, counted, under a lock.
+            _lower_switch_interval()
+            self._lowered = True
         self._futures[name] = self._pool.submit(self._scan, fd, start, length, name, prepare)
 
     def _scan(
@@ -250,9 +361,9 @@ class _ParallelScans:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
-        if self._switch_interval is not None:
-            sys.setswitchinterval(self._switch_interval)
-            self._switch_interval = None
+        if self._lowered:
+            self._lowered = False
+            _restore_switch_interval()
 
     def __enter__(self):
         return self
@@ -274,6 +385,7 @@ class IndexedArchive(_ParallelScans):
         self.label = str(path)
         self._file = path.open("rb")
         self._members: dict[str, tuple[int, int]] = {}
+        self._refused: dict[str, str] = {}
         self._links = _Links()
         try:
             _each_member(self._file, "r:", self.label, lambda _, member: self._index(member))
@@ -291,17 +403,34 @@ class IndexedArchive(_ParallelScans):
 
     def _index(self, member: tarfile.TarInfo) -> None:
         name = normalize_path(member.name)
-        if name and not self._links.record(member, name) and member.isreg():
+        if not name:
+            return
+        self._refused.pop(name, None)
+        if self._links.record(member, name):
+            return
+        if member.isreg():
             self._members[name] = (member.offset_data, member.size)
+        else:  # a later member of the same name replaces an earlier one, as extraction would
+            self._members.pop(name, None)
+            self._refused[name] = _not_regular(member)
 
     def close(self) -> None:
         super().close()
         self._file.close()
 
+    def refusal(self, name: str) -> str | None:
+        why = self._links.explain(name, lambda n: n in self._members or n in self._refused)
+        return why if why is not None else self._refused.get(self._links.resolve(name))
+
     def doc(self, name: str) -> bytes | None:
         where = self._members.get(self._links.resolve(name))
-        if where is None or where[1] > METADATA_LIMIT:
+        if where is None:
+            why = self.refusal(name)
+            if why is not None:
+                raise _refused(self.label, name, why)
             return None
+        if where[1] > METADATA_LIMIT:
+            raise _too_big(self.label, name, where[1])
         return os.pread(self._file.fileno(), where[1], where[0])
 
     def prefetch(self, names: list[str], prepare: Callable[[list[Entry]], object] | None = None) -> None:
@@ -329,24 +458,46 @@ class LayoutDirectory(_ParallelScans):
         self.label = str(root)
         self._open: list[BinaryIO] = []
 
-    def _path(self, name: str) -> Path | None:
+    def _lookup(self, name: str) -> tuple[Path | None, int, str | None]:
+        """The real path of member ``name`` and its size, or why it is refused; ``(None, 0, None)``: missing."""
         name = normalize_path(name)
         if not name:
-            return None
-        path = Path(os.path.realpath(self.root / name))
-        if os.path.commonpath([path, self.root]) != str(self.root) or not path.is_file():
-            return None
-        return path
+            return None, 0, None
+        candidate = self.root / name
+        path = Path(os.path.realpath(candidate))
+        if os.path.commonpath([path, self.root]) != str(self.root):
+            return None, 0, (f"a symlink leading out of the layout, to `{path}` "
+                             "(refused: links are followed only inside it)")
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            return None, 0, ("a symlink to a file that does not exist" if os.path.lexists(candidate) else None)
+        except OSError as exc:
+            return None, 0, f"unreadable ({exc.strerror})"
+        if not stat.S_ISREG(info.st_mode):
+            return None, 0, _not_regular(info.st_mode)
+        return path, info.st_size, None
+
+    def refusal(self, name: str) -> str | None:
+        return self._lookup(name)[2]
 
     def doc(self, name: str) -> bytes | None:
-        path = self._path(name)
-        if path is None or path.stat().st_size > METADATA_LIMIT:
+        path, size, why = self._lookup(name)
+        if why is not None:
+            raise _refused(self.label, name, why)
+        if path is None:
             return None
-        return path.read_bytes()
+        if size > METADATA_LIMIT:
+            raise _too_big(self.label, name, size)
+        with path.open("rb") as file:
+            data = file.read(METADATA_LIMIT + 1)
+        if len(data) > METADATA_LIMIT:
+            raise _too_big(self.label, name, len(data))
+        return data
 
     def prefetch(self, names: list[str], prepare: Callable[[list[Entry]], object] | None = None) -> None:
         for name in dict.fromkeys(normalize_path(n) for n in names):
-            path = self._path(name)
+            path = self._lookup(name)[0]
             if path is None or name in self._futures:
                 continue
             blob = path.open("rb")
@@ -375,10 +526,18 @@ def _load_json(store: BlobStore, name: str, what: str) -> dict | list:
     if match:
         if hashlib.sha256(raw).hexdigest() != match.group(2):
             raise DigestMismatch(f"the {what} `{name}` does not match its digest", "the archive is corrupt")
+    return _parse_json(raw, what, name)
+
+
+def _parse_json(raw: bytes, what: str, name: str) -> dict | list:
+    """JSON from an archive, where malformed and absurdly nested documents are one :class:`ArchiveError`."""
     try:
         return json.loads(raw)
     except ValueError as exc:
         raise ArchiveError(f"the {what} `{name}` is not valid JSON: {exc}", "the archive is corrupt") from exc
+    except RecursionError as exc:  # json nests by recursion: thousands of ``[`` exhaust the stack
+        raise ArchiveError(f"the {what} `{name}` nests deeper than any image metadata does (refused)",
+                           "the archive is malformed or hostile; save or export the image again") from exc
 
 
 def _blob_name(digest: str) -> str:
@@ -396,10 +555,11 @@ def _platform_of(descriptor: dict, store: BlobStore) -> str | None:
             parts.append(platform["variant"])
         return "/".join(parts)
     manifest = _load_json(store, _blob_name(descriptor["digest"]), "manifest")
-    config = store.doc(_blob_name(manifest.get("config", {}).get("digest", "x:x")))  # type: ignore[union-attr]
+    config_name = _blob_name(manifest.get("config", {}).get("digest", "x:x"))  # type: ignore[union-attr]
+    config = store.doc(config_name)
     if config is None:
         return None
-    data = json.loads(config)
+    data = _parse_json(config, "image config", config_name)
     if "os" in data and "architecture" in data:
         return f"{data['os']}/{data['architecture']}"
     return None
@@ -411,21 +571,47 @@ def _matches(found: str | None, wanted: str) -> bool:
     return found == wanted or found.startswith(wanted + "/")
 
 
-def _image_manifests(store: BlobStore, index: dict, depth: int = 0) -> list[tuple[dict, str | None]]:
-    """Every image manifest descriptor under an index, with its platform, attestations left out."""
-    if depth > 8:
-        raise ArchiveError("image indexes nest more than 8 deep", "the archive is malformed")
+def _image_manifests(store: BlobStore, index: dict) -> list[tuple[dict, str | None]]:
+    """Every image manifest descriptor under an index, with its platform, attestations left out.
+
+    Each nested index is read once, however many descriptors name it (so a
+    fan-out of references costs what the distinct indexes cost, and a cycle
+    ends), at most :data:`MAX_INDEX_DEPTH` deep, and at most
+    :data:`MAX_INDEX_DESCRIPTORS` descriptors are looked at in all.
+    """
     found: list[tuple[dict, str | None]] = []
-    for descriptor in index.get("manifests", []) or []:
-        annotations = descriptor.get("annotations") or {}
-        if annotations.get(ATTESTATION_ANNOTATION) == "attestation-manifest":
-            continue
-        media_type = descriptor.get("mediaType", "")
-        if media_type in INDEX_MEDIA_TYPES:
-            nested = _load_json(store, _blob_name(descriptor["digest"]), "nested index")
-            found.extend(_image_manifests(store, nested, depth + 1))  # type: ignore[arg-type]
-        elif media_type in MANIFEST_MEDIA_TYPES or not media_type:
-            found.append((descriptor, _platform_of(descriptor, store)))
+    expanded: set[str] = set()
+    seen_manifests: set[str] = set()
+    looked_at = 0
+    pending: list[tuple[dict, int]] = [(index, 0)]
+    while pending:
+        current, depth = pending.pop(0)
+        if depth > MAX_INDEX_DEPTH:
+            raise ArchiveError(f"image indexes nest more than {MAX_INDEX_DEPTH} deep", "the archive is malformed")
+        for descriptor in current.get("manifests", []) or []:
+            looked_at += 1
+            if looked_at > MAX_INDEX_DESCRIPTORS:
+                raise ArchiveError(
+                    f"the image index and the indexes nested in it list more than {MAX_INDEX_DESCRIPTORS:,} "
+                    "descriptors (refused)", "the archive is malformed or hostile; save or export the image again")
+            annotations = descriptor.get("annotations") or {}
+            if annotations.get(ATTESTATION_ANNOTATION) == "attestation-manifest":
+                continue
+            media_type = descriptor.get("mediaType", "")
+            digest = str(descriptor.get("digest", ""))
+            if media_type in INDEX_MEDIA_TYPES:
+                if digest in expanded:
+                    continue  # read already, or a cycle: its manifests are in ``found`` once
+                expanded.add(digest)
+                nested = _load_json(store, _blob_name(digest), "nested index")
+                if not isinstance(nested, dict):
+                    raise ArchiveError(f"the nested index `{digest}` is not a JSON object", "the archive is corrupt")
+                pending.append((nested, depth + 1))
+            elif media_type in MANIFEST_MEDIA_TYPES or not media_type:
+                if digest in seen_manifests and not annotations:
+                    continue  # the same manifest again, with nothing that tells it apart
+                seen_manifests.add(digest)
+                found.append((descriptor, _platform_of(descriptor, store)))
     return found
 
 
@@ -529,7 +715,7 @@ def resolve_image(
         return _resolve_image(store, source, container, platform, ref, on_layer)
     except _ConsumerFailed as failed:
         raise failed.error from None  # the consumer's own error, not the archive's: never relabelled
-    except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError, RecursionError) as exc:
         raise ArchiveError(
             f"{source} has malformed image metadata ({type(exc).__name__}: {exc})",
             "the archive is corrupt or is not a container image; save or export it again",
@@ -593,7 +779,13 @@ def _resolve_image(
         )
     if not isinstance(config, dict):
         raise ArchiveError("the image config is not a JSON object", "the archive is corrupt")
+    if len(specs) > MAX_LAYERS:
+        raise ArchiveError(
+            f"the image lists {len(specs):,} layers; at most {MAX_LAYERS:,} are read (Docker itself stops at 127)",
+            "the archive is malformed or hostile; save or export the image again",
+        )
     steps, per_layer = align_history(config, len(specs))
+    entry_ceiling, referenced = max_entries(), 0
     store.prefetch([spec.name for spec in specs], on_layer.prepare if on_layer is not None else None)
     result: list[Layer] = []
     for i, spec in enumerate(specs):
@@ -603,6 +795,13 @@ def _resolve_image(
             expected = spec.diff_id
         _check_digest(scanned, expected, spec.size, i, spec.name)
         entries = _without_stargz_metadata(scanned.entries) if spec.stargz else scanned.entries
+        referenced += len(entries)  # per reference: a blob listed twice is merged and scored twice
+        if referenced > entry_ceiling:
+            raise ArchiveError(
+                f"{source} has more than {entry_ceiling:,} tar entries in its layers, counting every layer each "
+                f"time the manifest lists it (layer {i}, `{spec.name}`, passes the ceiling)",
+                "raise LAYERLAB_MAX_ENTRIES if the machine has the memory (about 500 bytes an entry)",
+            )
         step, created_by = per_layer[i]
         digest = scanned.digest or expected or f"unhashed:{source}:{spec.name}"
         media_type = spec.media_type if spec.media_type is not None else f"tar+{scanned.compression}"
@@ -645,5 +844,20 @@ def read_path(
     if path.is_dir():
         with LayoutDirectory(path, verify) as layout:
             return resolve_image(layout, str(path), "directory", platform, ref, on_layer)
+    compression = _outer_compression(path)
+    if compression != "none":  # ``docker save | gzip``: read in one pass through the decompressor
+        with path.open("rb") as file:
+            stream = DecompressedStream(file.read, b"", compression, str(path), EntryBudget())
+            store = StreamedArchive(stream, str(path))  # type: ignore[arg-type]
+        return resolve_image(store, str(path), "tar", platform, ref, on_layer)
     with IndexedArchive(path, verify) as archive:
         return resolve_image(archive, str(path), "tar", platform, ref, on_layer)
+
+
+def _outer_compression(path: Path) -> str:
+    """``gzip`` or ``zstd`` when the archive file itself is compressed, else ``none`` (unreadable: ``none``)."""
+    try:
+        with path.open("rb") as file:
+            return sniff_compression(file.read(4))
+    except OSError:
+        return "none"  # the archive reader names the problem

@@ -40,12 +40,13 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from .errors import ArchiveError
+from .limits import MAX_ENTRIES, MAX_EXPANDED_BYTES
 from .model import Entry
 from .packages import DATABASES, MAX_DATABASE_BYTES
 from .tar_headers import iter_entries, normalize_path
 
 __all__ = [
-    "EntryBudget", "ScannedLayer", "looks_like_tar", "max_entries", "max_expanded_bytes",
+    "DecompressedStream", "EntryBudget", "ScannedLayer", "looks_like_tar", "max_entries", "max_expanded_bytes",
     "normalize_path", "scan_blob_range", "scan_layer", "sniff_compression", "verify_default",
 ]
 
@@ -80,26 +81,27 @@ def looks_like_tar(head: bytes) -> bool:
 #: The most tar entries one image may hold (``LAYERLAB_MAX_ENTRIES``).  A report costs about
 #: 500 bytes an entry at its peak (the entries, the merged tree, dive's per-path figures), so
 #: at this default a report stays under 150 MB of memory (``benchmarks/reader.py`` measures it).
-DEFAULT_MAX_ENTRIES = 250_000
+DEFAULT_MAX_ENTRIES = MAX_ENTRIES.default
 #: The most decompressed bytes one image may expand to (``LAYERLAB_MAX_EXPANDED_BYTES``): 64 GiB.
-DEFAULT_MAX_EXPANDED_BYTES = 64 << 30
+DEFAULT_MAX_EXPANDED_BYTES = MAX_EXPANDED_BYTES.default
 #: The most bytes of package databases kept for one image, all layers together.
 MAX_DOCUMENT_BYTES = 64 << 20
 
 
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, "")
-    return int(value) if value.strip().isdigit() else default
-
-
 def max_entries() -> int:
-    """The entry ceiling in force: ``LAYERLAB_MAX_ENTRIES``, or :data:`DEFAULT_MAX_ENTRIES`."""
-    return _env_int("LAYERLAB_MAX_ENTRIES", DEFAULT_MAX_ENTRIES)
+    """The entry ceiling in force: ``LAYERLAB_MAX_ENTRIES``, or :data:`DEFAULT_MAX_ENTRIES`.
+
+    A value that is not a positive count raises :class:`~helpers.limits.LimitSettingError`.
+    """
+    return MAX_ENTRIES.value()
 
 
 def max_expanded_bytes() -> int:
-    """The decompressed-bytes ceiling in force: ``LAYERLAB_MAX_EXPANDED_BYTES``, or the default."""
-    return _env_int("LAYERLAB_MAX_EXPANDED_BYTES", DEFAULT_MAX_EXPANDED_BYTES)
+    """The decompressed-bytes ceiling in force: ``LAYERLAB_MAX_EXPANDED_BYTES`` (``1G``, ``16MiB``), or the default.
+
+    A value that is not a size raises :class:`~helpers.limits.LimitSettingError`.
+    """
+    return MAX_EXPANDED_BYTES.value()
 
 
 def verify_default() -> bool:
@@ -138,12 +140,12 @@ class EntryBudget:
                     "raise LAYERLAB_MAX_ENTRIES if the machine has the memory (about 500 bytes an entry)",
                 )
 
-    def take_expanded(self, n: int, name: str) -> None:
+    def take_expanded(self, n: int, name: str, what: str = "layer") -> None:
         with self._lock:
             self.expanded -= n
             if self.expanded < 0:
                 raise ArchiveError(
-                    f"layer {name} decompresses past the ceiling of {self._ceiling_expanded:,} bytes per image"
+                    f"{what} {name} decompresses past the ceiling of {self._ceiling_expanded:,} bytes per image"
                     " (a decompression bomb?)",
                     "raise LAYERLAB_MAX_EXPANDED_BYTES if the image really is that large",
                 )
@@ -296,7 +298,7 @@ class FileRangeFeed(_BufferedFeed):
 # ---------------------------------------------------------------- decompressors
 
 
-def _gzip_chunks(raw: _Source, budget: EntryBudget, name: str) -> Callable[[], bytes]:
+def _gzip_chunks(raw: _Source, budget: EntryBudget, name: str, what: str = "layer") -> Callable[[], bytes]:
     """Decompressed gzip output, at most :data:`OUT_CHUNK` at a time, across concatenated members.
 
     Zero bytes between or after members are padding, as :mod:`gzip` allows.
@@ -317,16 +319,16 @@ def _gzip_chunks(raw: _Source, budget: EntryBudget, name: str) -> Callable[[], b
             else:
                 data = d.unconsumed_tail or raw.read(RAW_CHUNK)
                 if not data:
-                    raise ArchiveError(f"layer {name} is a truncated gzip stream", "save or download it again")
+                    raise ArchiveError(f"{what} {name} is a truncated gzip stream", "save or download it again")
             out = d.decompress(data, OUT_CHUNK)
             if out:
-                budget.take_expanded(len(out), name)
+                budget.take_expanded(len(out), name, what)
                 return out
 
     return pull
 
 
-def _zstd_chunks(raw: _Source, budget: EntryBudget, name: str) -> Callable[[], bytes]:
+def _zstd_chunks(raw: _Source, budget: EntryBudget, name: str, what: str = "layer") -> Callable[[], bytes]:
     """Decompressed zstd output across frames (skippable ones included), at most :data:`OUT_CHUNK` at a time."""
     import zstandard  # on first use: a report on uncompressed layers never loads it
 
@@ -335,10 +337,50 @@ def _zstd_chunks(raw: _Source, budget: EntryBudget, name: str) -> Callable[[], b
     def pull() -> bytes:
         out = reader.read(OUT_CHUNK)
         if out:
-            budget.take_expanded(len(out), name)
+            budget.take_expanded(len(out), name, what)
         return out
 
     return pull
+
+
+class DecompressedStream:
+    """A compressed (gzip or zstd) stream, read decompressed: ``read(n)`` for :mod:`tarfile`'s stream mode.
+
+    Output is made at most :data:`OUT_CHUNK` at a time and charged to ``budget``'s
+    expanded-bytes ceiling; a corrupt or truncated stream is one :class:`ArchiveError`
+    naming ``label``.  This is how a ``docker save | gzip`` archive is read.
+    """
+
+    def __init__(self, read: Callable[[int], bytes], head: bytes, compression: str, label: str,
+                 budget: EntryBudget) -> None:
+        self._label = label
+        self._compression = compression
+        source = _Source(_PlainReader(read), head)
+        make = _gzip_chunks if compression == "gzip" else _zstd_chunks
+        self._pull = make(source, budget, label, "the archive")  # type: ignore[arg-type]
+        self._buffer = memoryview(b"")
+        self._position = 0
+
+    def read(self, n: int = -1) -> bytes:
+        if self._position >= len(self._buffer):
+            try:
+                chunk = self._pull()
+            except _stream_errors() as exc:
+                raise ArchiveError(f"the archive {self._label} is not a readable {self._compression} stream: {exc}",
+                                   "the archive is truncated or corrupt; save or download it again") from exc
+            self._buffer, self._position = memoryview(chunk), 0
+        if n is None or n < 0:
+            n = len(self._buffer) - self._position
+        data = bytes(self._buffer[self._position:self._position + n])
+        self._position += len(data)
+        return data
+
+
+class _PlainReader:
+    """A bare ``read`` (no hashing, no counting), for :class:`_Source`."""
+
+    def __init__(self, read: Callable[[int], bytes]) -> None:
+        self.read = read
 
 
 # ---------------------------------------------------------------- scanning

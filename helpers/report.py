@@ -22,7 +22,11 @@ def shorten(text: str, width: int) -> str:
 
 
 def text_report(analysis: Analysis, width: int = 100) -> str:
-    """A plain-text report: the image's figures, then one row per layer."""
+    """A plain-text report: the image's figures, then one row per layer.
+
+    Always valid Unicode: text the image carries (a history line holding a lone
+    surrogate, say) is shown with backslash escapes where it is not printable.
+    """
     s = analysis.summary()
     lines = [
         f"source      {analysis.image.source}",
@@ -43,4 +47,4 @@ def text_report(analysis: Analysis, width: int = 100) -> str:
             f"{index:>5}  {format_bytes(row.stored_bytes):>10}  {format_bytes(row.reclaimable_bytes):>11}  "
             f"{row.entries:>7}  {shorten(row.instruction, room)}"
         )
-    return "\n".join(lines)
+    return "\n".join(lines).encode("utf-8", "backslashreplace").decode("utf-8")

@@ -10,13 +10,19 @@ sits uncompressed in a file, and by discarding decompressed output otherwise.
 What it understands (everything layer tars use): POSIX ustar names with
 ``prefix``, pax extended headers (``path``, ``linkpath``, ``size``, ``uid``,
 ``gid``; global headers are read and ignored), GNU long names and long link
-names (``L``/``K``), GNU sparse headers (``S``: the file's real size counts),
-base-256 numbers, and old V7 directories (a regular entry whose name ends in
-``/``).  Every header's checksum is verified, as :mod:`tarfile` does.
+names (``L``/``K``), GNU sparse files (``S`` headers and pax ``GNU.sparse.*``
+records: the entry's size is the data the archive stores for it, which is what
+the layer ships; the real size is only checked), base-256 numbers, and old V7
+directories (a regular entry whose name ends in ``/``).  Every header's
+checksum is verified, as :mod:`tarfile` does.
 
-Hostile input: a pax or GNU long-name record over :data:`MAX_META_BYTES`, a
-bad checksum or number, or data running past the end is one
-:class:`~helpers.errors.ArchiveError`; nothing is ever written anywhere.
+Hostile input is one :class:`~helpers.errors.ArchiveError`, and nothing is
+ever written anywhere: a bad checksum or number; a size (after any pax
+override) that is negative or past :data:`MAX_FILE_BYTES`; data running past
+the end; a malformed pax record (each is checked in time linear in its
+length); and more pax, GNU long-name and long-link bytes before one entry,
+global pax headers included, than ``LAYERLAB_MAX_METADATA_BYTES``
+(:data:`helpers.limits.MAX_METADATA_BYTES`, 1 MiB by default).
 """
 
 from __future__ import annotations
@@ -28,12 +34,18 @@ from collections.abc import Iterator
 from typing import Protocol
 
 from .errors import ArchiveError
+from .limits import MAX_METADATA_BYTES
 from .model import AUFS_META_PREFIX, OPAQUE_MARKER, WHITEOUT_PREFIX, Entry
 
 BLOCK = 512
 ZERO_BLOCK = bytes(BLOCK)
-#: The largest pax or GNU long-name record accepted (a path is at most 4 KiB on Linux).
-MAX_META_BYTES = 1 << 20
+#: The default budget of pax and GNU long-name bytes per entry (a path is at most 4 KiB on Linux);
+#: the budget in force is ``LAYERLAB_MAX_METADATA_BYTES`` (:data:`helpers.limits.MAX_METADATA_BYTES`).
+MAX_META_BYTES = MAX_METADATA_BYTES.default
+#: The largest file size (and sparse real size) accepted: the most a Linux ``off_t`` can hold.
+MAX_FILE_BYTES = (1 << 63) - 1
+#: The most digits of a pax record's length field, and of a number in a pax record.
+_MAX_DIGITS = 20
 
 _KIND_BY_TYPE = {
     b"0": "file", b"\0": "file", b"7": "file", b"S": "file",
@@ -115,21 +127,44 @@ def _checksum_ok(header: bytes, stored: int) -> bool:
 
 
 def _pax_records(data: bytes) -> dict[str, str]:
-    """The ``key=value`` records of a pax extended header (``"%d %s=%s\\n"``, length first)."""
+    """The ``key=value`` records of a pax extended header (``"%d %s=%s\\n"``, length first).
+
+    Linear in ``len(data)``: a length field is at most :data:`_MAX_DIGITS` digits, each
+    record must fit in what is left, hold at least its own length field, a space and
+    ``k=\\n``, and end with a newline.  Anything else raises :class:`ValueError`.
+    """
     records: dict[str, str] = {}
-    position = 0
-    while position < len(data) and data[position] != 0:
-        space = data.find(b" ", position)
-        if space < 0:
-            break
-        length = int(data[position:space])
-        if length <= 0:
-            raise ValueError("a pax record has length 0")
-        record = data[space + 1 : position + length - 1]  # drops the trailing newline
-        key, _, value = record.partition(b"=")
+    position, end = 0, len(data)
+    while position < end and data[position] != 0:
+        space = data.find(b" ", position, position + _MAX_DIGITS + 1)
+        digits = data[position:space]
+        if space < 0 or not digits.isdigit():
+            raise ValueError(f"a record at byte {position} does not start with a length of at most "
+                             f"{_MAX_DIGITS} digits and a space")
+        length = int(digits)
+        if length < len(digits) + 4:  # the length field, a space, and at least "k=\n"
+            raise ValueError(f"a record at byte {position} has length {length}, shorter than its own fields")
+        if position + length > end:
+            raise ValueError(f"a record at byte {position} has length {length:,}, past the end of the header")
+        if data[position + length - 1] != 0x0A:
+            raise ValueError(f"a record at byte {position} does not end with a newline")
+        key, equals, value = data[space + 1 : position + length - 1].partition(b"=")
+        if not equals or not key:
+            raise ValueError(f"a record at byte {position} is not key=value")
         records[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
         position += length
     return records
+
+
+def _pax_number(records: dict[str, str], key: str, default: int) -> int:
+    """The number a pax record holds: plain decimal digits, at most :data:`_MAX_DIGITS` of them."""
+    text = records.get(key)
+    if text is None:
+        return default
+    if not (text.isascii() and text.isdigit() and len(text) <= _MAX_DIGITS):
+        what = "negative" if text.strip().startswith("-") else f"not a whole number of at most {_MAX_DIGITS} digits"
+        raise ValueError(f"pax record {key}={text[:40]} is {what}")
+    return int(text)
 
 
 def normalize_path(name: str) -> str:
@@ -189,7 +224,9 @@ def iter_entries(feed: ByteFeed, label: str, documents: DocumentSink | None = No
     pax: dict[str, str] = {}
     long_name: str | None = None
     long_link: str | None = None
-    take, skip, unpack, adler32 = feed.take, feed.skip, _HEADER.unpack, zlib.adler32
+    meta_budget = MAX_METADATA_BYTES.value()
+    meta_bytes = 0  # pax, global pax and GNU long-name bytes since the last entry
+    take, skip, unpack, adler32, max_file = feed.take, feed.skip, _HEADER.unpack, zlib.adler32, MAX_FILE_BYTES
     while True:
         header = take(BLOCK)
         if len(header) < BLOCK:
@@ -214,15 +251,24 @@ def iter_entries(feed: ByteFeed, label: str, documents: DocumentSink | None = No
                 raise ValueError("bad header checksum")
         except ValueError as exc:
             raise ArchiveError(f"{label} has a corrupt tar header: {exc}", _CORRUPT) from exc
-        if size < 0:
-            raise ArchiveError(f"{label} has a tar header with a negative size", "the archive is corrupt")
+        if not 0 <= size <= max_file:
+            raise ArchiveError(f"{label} has a tar header with an impossible size ({size:,} bytes)",
+                               "the archive is corrupt or hostile")
         padded = (size + 511) & ~511
         if typeflag in _META_TYPES:
-            if size > MAX_META_BYTES:
-                raise ArchiveError(
-                    f"{label} has a {size:,}-byte tar metadata record (the limit is {MAX_META_BYTES:,})",
-                    "the archive is corrupt or hostile",
-                )
+            meta_bytes += size
+            if meta_bytes > meta_budget:
+                if size > meta_budget:
+                    message = f"{label} has a {size:,}-byte tar metadata record (the limit is {meta_budget:,})"
+                else:
+                    message = (f"{label} has {meta_bytes:,} bytes of pax and GNU long-name records before one "
+                               f"entry (the limit is {meta_budget:,} per entry)")
+                raise ArchiveError(message, "the archive is corrupt or hostile; if it is genuine, raise "
+                                            "LAYERLAB_MAX_METADATA_BYTES (e.g. LAYERLAB_MAX_METADATA_BYTES=8MiB)")
+            if typeflag == b"g":  # a global pax header: read, counted, ignored
+                if skip(padded) < padded:
+                    raise ArchiveError(f"{label} ends inside a tar metadata record", "the archive is truncated")
+                continue
             data = take(padded)[:size]
             if len(data) < size:
                 raise ArchiveError(f"{label} ends inside a tar metadata record", "the archive is truncated")
@@ -236,6 +282,7 @@ def iter_entries(feed: ByteFeed, label: str, documents: DocumentSink | None = No
             elif typeflag == b"K":
                 long_link = _text(data)
             continue
+        meta_bytes = 0
         if long_name is None:
             name = name_b.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
             if magic == b"ustar\x00" and prefix_b[0]:
@@ -251,8 +298,9 @@ def iter_entries(feed: ByteFeed, label: str, documents: DocumentSink | None = No
         stored = size
         if typeflag == b"S" or pax:
             try:
-                if typeflag == b"S":  # GNU sparse: the real size, then any extension blocks of the map
-                    size = _number(header[483:495])
+                sparse = typeflag == b"S"
+                if sparse:  # GNU sparse: the real size, then any extension blocks of the map
+                    real = _number(header[483:495])
                     extended = header[482]
                     while extended:
                         block = take(BLOCK)
@@ -262,14 +310,25 @@ def iter_entries(feed: ByteFeed, label: str, documents: DocumentSink | None = No
                 if pax:
                     name = pax.get("path", name)
                     link = pax.get("linkpath", link)
-                    size = int(pax.get("GNU.sparse.realsize", pax.get("GNU.sparse.size", pax.get("size", size))))
-                    stored = int(pax.get("size", stored))
-                    uid = int(pax.get("uid", uid))
-                    gid = int(pax.get("gid", gid))
-                    padded = (stored + 511) & ~511
+                    stored = _pax_number(pax, "size", stored)
+                    if "GNU.sparse.realsize" in pax or "GNU.sparse.size" in pax:
+                        sparse = True
+                        real = _pax_number(pax, "GNU.sparse.realsize", _pax_number(pax, "GNU.sparse.size", 0))
+                    uid = _pax_number(pax, "uid", uid)
+                    gid = _pax_number(pax, "gid", gid)
                     pax = {}
-            except ValueError as exc:
+            except (ValueError, IndexError) as exc:
                 raise ArchiveError(f"{label} has a corrupt tar header: {exc}", _CORRUPT) from exc
+            if stored > MAX_FILE_BYTES:
+                raise ArchiveError(f"{label} has a pax size of {stored:,} bytes for `{name}`, past the largest "
+                                   f"possible file", "the archive is corrupt or hostile")
+            if sparse and not 0 <= real <= MAX_FILE_BYTES:
+                raise ArchiveError(f"{label} has a sparse file `{name}` whose real size ({real:,} bytes) is "
+                                   "impossible", "the archive is corrupt or hostile")
+            # A sparse file's entry counts the data the archive stores for it (what the layer ships),
+            # never its real size: holes cost nothing, and a header cannot make up bytes.
+            size = stored
+            padded = (stored + 511) & ~511
         long_name = long_link = None
         kind = _KIND_BY_TYPE.get(typeflag, "other")
         if typeflag == b"\0" and name.endswith("/"):
