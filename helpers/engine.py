@@ -10,19 +10,25 @@ nothing else changes (see :mod:`helpers.registry`).
 
 from __future__ import annotations
 
+import codecs
+import contextlib
+import errno
 import io
 import os
+import random
 import re
+import socket
 import sys
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import IO, TextIO
 
 import docker
 import docker.errors
+import docker.utils.build
 import pandas as pd
 import requests.exceptions
 import urllib3.exceptions
@@ -69,12 +75,60 @@ def docker_client() -> docker.DockerClient:
         client = docker.from_env()
         client.ping()
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-        reason = str(exc).split(": ", 1)[-1] if str(exc) else type(exc).__name__
         raise EngineUnavailable(
-            f"no Docker Engine answered at {engine_address()} ({reason})",
+            f"no Docker Engine answered at {engine_address()}: {engine_reason(exc)}",
             "start one (`sudo dockerd &` on Linux, or Docker Desktop), or set DOCKER_HOST to its address",
         ) from exc
     return client
+
+
+#: What the usual operating-system errors mean when the engine's address is tried.
+_SOCKET_REASONS = {
+    errno.ENOENT: "no such socket",
+    errno.EACCES: "Permission denied: the socket is there, but this user may not use it "
+                  "(join the docker group, or use a rootless engine)",
+    errno.ECONNREFUSED: "connection refused: nothing listens there",
+    errno.ECONNRESET: "the connection was reset",
+    errno.EPIPE: "the connection was closed",
+    errno.ETIMEDOUT: "timed out",
+    errno.EHOSTUNREACH: "the host is unreachable",
+    errno.ENETUNREACH: "the network is unreachable",
+    errno.ENOTSOCK: "that path is not a socket",
+}
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and everything it wraps: its cause and context, exceptions among its args, urllib3's ``reason``."""
+    seen: set[int] = set()
+    pending = [exc]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        wrapped = [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
+        pending.extend(item for item in wrapped if isinstance(item, BaseException))
+
+
+def engine_reason(exc: BaseException) -> str:
+    """Why the engine did not answer, in words (``no such socket``), never a Python repr."""
+    causes = list(_causes(exc))
+    for cause in causes:  # the operating system's own error says it best
+        if isinstance(cause, socket.gaierror):
+            return "its host name does not resolve"
+        if isinstance(cause, OSError) and cause.errno in _SOCKET_REASONS:
+            return _SOCKET_REASONS[cause.errno]
+        if isinstance(cause, OSError) and cause.errno is not None and cause.strerror:
+            return cause.strerror
+    for cause in causes:
+        if isinstance(cause, (TimeoutError, requests.exceptions.Timeout, urllib3.exceptions.TimeoutError)):
+            return "timed out"
+        if isinstance(cause, docker.errors.APIError) and cause.explanation:
+            return str(cause.explanation)
+    text = str(exc).removeprefix("Error while fetching server API version: ")
+    text = re.sub(r"\w+\((.*)\)", r"\1", text) if "(" in text else text  # any repr left: its words only
+    return " ".join(text.split()) or type(exc).__name__
 
 
 # ---------------------------------------------------------------- reading
@@ -99,7 +153,7 @@ class _ChunkReader(io.RawIOBase):
             except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError,
                     docker.errors.DockerException) as exc:
                 raise EngineUnavailable(
-                    f"the Docker Engine stopped answering while sending the image ({type(exc).__name__})",
+                    f"the Docker Engine stopped answering while sending the image: {engine_reason(exc)}",
                     "check that dockerd is still running, then try again",
                 ) from exc
         n = min(len(buffer), len(self._pending))
@@ -154,6 +208,7 @@ def base_images(dockerfile_text: str) -> list[str]:
         raise DockerfileError(f"the Dockerfile cannot be parsed: {exc}", "fix its syntax") from exc
     if not any(item["instruction"] == "FROM" for item in structure):
         raise DockerfileError("the Dockerfile has no FROM instruction", "start it with `FROM <image>`")
+    _check_from_args(structure)
     stages: set[str] = set()
     images: list[str] = []
     for item in structure:
@@ -168,6 +223,43 @@ def base_images(dockerfile_text: str) -> list[str]:
             continue
         images.append(image)
     return images
+
+
+#: ``$NAME``, ``${NAME}``, ``${NAME:-word}``, ``${NAME:+word}`` in a FROM line.
+_VARIABLE = re.compile(r"\$(?:\{(\w+)(:?[-+][^}]*)?\}|(\w+))")
+
+
+def _check_from_args(structure: list[dict]) -> None:
+    """Every ``$ARG`` a ``FROM`` image uses has a value: an ARG declared before the first FROM, with a default.
+
+    Docker (which is given no build arguments here) would otherwise fail with
+    an empty or half image name, or an SDK traceback.
+    """
+    values: dict[str, str] = {}
+    seen_from = False
+    for item in structure:
+        if item["instruction"] == "ARG" and not seen_from:
+            for word in item["value"].split():
+                name, sep, default = word.partition("=")
+                values[name] = default.strip("\"'") if sep else values.get(name, "")
+            continue
+        if item["instruction"] != "FROM":
+            continue
+        seen_from = True
+        words = [w for w in item["value"].split() if not w.startswith("--")]
+        if not words:
+            raise DockerfileError(f"FROM (line {item['startline'] + 1}) names no image",
+                                  "write FROM IMAGE[:TAG] [AS NAME]")
+        for match in _VARIABLE.finditer(words[0]):
+            name = match.group(1) or match.group(3)
+            if match.group(2) or values.get(name):
+                continue  # a ${NAME:-default} form, or an ARG with a value
+            why = (f"ARG {name} has no default" if name in values else
+                   f"{name} is not an ARG declared before the first FROM")
+            raise DockerfileError(
+                f"FROM {words[0]} (line {item['startline'] + 1}) uses ${name}, which is unset: {why}",
+                f"give it a default before the first FROM (ARG {name}=IMAGE), or write the image name itself",
+            )
 
 
 def ensure_base(client: docker.DockerClient, image: str) -> None:
@@ -314,24 +406,98 @@ class Built:
     analysis: Analysis
 
 
-_INSTRUCTION_START = re.compile(r"^\s*(#|FROM\s|ARG\s)", re.IGNORECASE)
+_INSTRUCTION_START = re.compile(r"^\s*(\ufeff)?\s*(#|FROM\s|ARG\s)", re.IGNORECASE)
 
 
-def _dockerfile_text(dockerfile: str | os.PathLike) -> tuple[str, Path | None]:
-    """A Dockerfile's text and path: a ``Path``, a one-line string naming a file, or the text itself."""
+def _decoded(data: bytes, where: str) -> str:
+    """A Dockerfile's bytes as text: UTF-8, a byte-order mark dropped (Docker accepts one), else a clear error."""
+    body = data.removeprefix(codecs.BOM_UTF8)
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        offset = exc.start + len(data) - len(body)
+        utf16 = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+        raise DockerfileError(
+            f"{where} is not UTF-8 text: byte {offset:,} (0x{data[offset]:02x}) is not valid UTF-8"
+            + (" (the file starts with a UTF-16 byte-order mark)" if utf16 else ""),
+            "save it as UTF-8 (Docker reads Dockerfiles as UTF-8 text), e.g. with your editor's "
+            "\"save with encoding\" or `iconv -t UTF-8`",
+        ) from exc
+
+
+def _dockerfile_text(dockerfile: str | bytes | os.PathLike) -> tuple[str, Path | None]:
+    """A Dockerfile's text and path: a ``Path``, a one-line string naming a file, or the text itself (or its bytes).
+
+    The text is UTF-8 (a leading byte-order mark dropped); anything else is a
+    :class:`DockerfileError` naming the offset of the first byte that is not.
+    """
+    if isinstance(dockerfile, (bytes, bytearray)):
+        return _decoded(bytes(dockerfile), "the Dockerfile"), None
     is_text = isinstance(dockerfile, str) and ("\n" in dockerfile or _INSTRUCTION_START.match(dockerfile))
     if not is_text:
         path = Path(dockerfile)
         try:
-            return path.read_text(), path
+            data = path.read_bytes()
         except OSError as exc:
             raise DockerfileError(f"cannot read the Dockerfile {path}: {exc.strerror}", "check the path") from exc
-    return str(dockerfile), None
+        return _decoded(data, f"the Dockerfile {path}"), path
+    text = str(dockerfile).removeprefix("\ufeff")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise DockerfileError(
+            f"the Dockerfile text holds character {exc.start:,} ({text[exc.start]!r}), which is not valid Unicode",
+            "pass the Dockerfile as UTF-8 text (read it with encoding='utf-8')",
+        ) from exc
+    return text, None
+
+
+#: A name component of an image reference (Docker's grammar): lowercase letters and digits, joined by
+#: ``.``, ``_``, ``__`` or runs of ``-``.
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
+_TAG_PART = r"[\w][\w.-]{0,127}"
+_REFERENCE = re.compile(rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*(?::{_TAG_PART})?", re.ASCII)
+_NAME_LIMIT = 255
+_TAG_HINT = "write NAME[:TAG] in lowercase, e.g. layerlab/my-image:1.0 (letters, digits, and . _ - between them)"
+
+
+def check_tag(tag: str) -> str:
+    """``tag`` if it is a valid image reference to tag a build with (Docker's grammar), else a clear error."""
+    if not isinstance(tag, str) or not tag:
+        raise DockerfileError(f"the tag {tag!r} is empty or not text", _TAG_HINT)
+    first, slash, _ = tag.partition("/")
+    # Docker reads the first component as a registry only if it has a "." or a ":" or is localhost
+    registry = slash and ("." in first or ":" in first or first == "localhost")
+    if _REFERENCE.fullmatch(tag) and (registry or first == first.lower()):
+        name = tag.rsplit(":", 1)[0] if ":" in tag.rsplit("/", 1)[-1] else tag
+        if len(name) <= _NAME_LIMIT:
+            return tag
+        raise DockerfileError(f"the tag {tag[:40]!r}… has a name of {len(name)} characters; Docker allows "
+                              f"{_NAME_LIMIT}", _TAG_HINT)
+    name, _, version = tag.rpartition(":") if ":" in tag.rsplit("/", 1)[-1] else (tag, "", "")
+    if "@" in tag:
+        why = "a build cannot be tagged with a digest (@sha256:…)"
+    elif version and not re.fullmatch(_TAG_PART, version, re.ASCII):
+        why = f"the part after the colon, {version!r}, must be letters, digits, _ . - (at most 128, not starting " \
+              "with . or -)"
+    elif any(c.isspace() for c in tag):
+        why = "it holds a space"
+    elif (name.split("/", 1)[-1] if registry else name) != (name.split("/", 1)[-1] if registry else name).lower():
+        why = "repository names must be lowercase"
+    else:
+        why = "it is not NAME[:TAG] in Docker's reference format"
+    shown = repr(tag) if len(tag) <= 80 else repr(tag[:77]) + "…"
+    raise DockerfileError(f"the tag {shown} is not a valid image name: {why}", _TAG_HINT)
 
 
 def _tag_for(name: str) -> str:
     slug = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-._") or "image"
-    return f"layerlab/{slug}:latest"
+    # separators Docker allows between letters: ".", "_", "__" or a run of "-"; any other run becomes "-"
+    slug = re.sub(r"[._-]{2,}", lambda m: m.group() if m.group() == "__" or set(m.group()) == {"-"} else "-",
+                  slug)
+    return f"layerlab/{slug[:200].rstrip('-._')}:latest"
 
 
 #: What the engine says when it has no network to give a build (its ``docker0`` bridge is gone).
@@ -369,11 +535,52 @@ def _failure(name: str, step: BuildStep | None, message: str, log: list[str], ne
     )
 
 
+def _dockerignore(context: Path) -> list[str] | None:
+    """The context's ``.dockerignore`` patterns, read as the Docker SDK reads them."""
+    ignore = context / ".dockerignore"
+    if not ignore.exists():
+        return None
+    lines = ignore.read_text(encoding="utf-8", errors="replace").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+
+
+@contextlib.contextmanager
+def _context_archive(context: Path | None, dockerfile_path: Path | None, text: str) -> Iterator[tuple[IO[bytes], str]]:
+    """The build context as one tar, and the Dockerfile's name in it.
+
+    The tar is an unnamed temporary file (``O_TMPFILE``): a build killed
+    outright leaves nothing behind.  A Dockerfile inside the context is used
+    where it is; one given as text, or kept elsewhere, is added under a
+    name that the context's ``.dockerignore`` leaves out of ``COPY .``, as the
+    Docker CLI does.  No context is an empty one.
+    """
+    archive = tempfile.TemporaryFile()
+    try:
+        inside = None
+        if context is not None and dockerfile_path is not None:
+            relative = os.path.relpath(dockerfile_path.resolve(), context.resolve())
+            inside = None if relative.startswith("..") else relative
+        if inside is not None:
+            dockerfile: tuple[str, str | None] = (inside, None)
+        else:
+            dockerfile = (f".dockerfile.{random.getrandbits(160):x}", text)
+        if context is not None:
+            docker.utils.build.tar(str(context), exclude=_dockerignore(context), dockerfile=dockerfile,
+                                   fileobj=archive)
+        else:
+            docker.utils.build.create_archive(os.sep, files=[], fileobj=archive, extra_files=[
+                (".dockerignore", f".dockerignore\n{dockerfile[0]}"), dockerfile])
+        yield archive, dockerfile[0]
+    finally:
+        archive.close()
+
+
 def _run_build(
     client: docker.DockerClient,
     name: str,
-    context: Path,
-    dockerfile_path: Path,
+    context: Path | None,
+    dockerfile_path: Path | None,
+    text: str,
     tag: str,
     progress: Progress | None,
     network: bool = False,
@@ -397,23 +604,16 @@ def _run_build(
         if progress:
             progress(name, step)
 
-    try:
-        chunks = client.api.build(
-            path=str(context),
-            dockerfile=str(dockerfile_path),
-            tag=tag,
-            rm=True,
-            forcerm=True,
-            pull=False,
-            decode=True,
-            network_mode=None if network else "none",
-        )
+    def _follow(chunks) -> str | None:
+        """Report each step as it lands; the image's ID, when the engine says it."""
+        nonlocal step
+        found: str | None = None
         for chunk in chunks:
             if "errorDetail" in chunk or "error" in chunk:
                 message = (chunk.get("errorDetail") or {}).get("message") or chunk.get("error") or "unknown error"
                 raise _failure(name, step, message.strip(), list(log), network, list(unreachable))
             if "aux" in chunk and "ID" in chunk["aux"]:
-                image_id = chunk["aux"]["ID"]
+                found = chunk["aux"]["ID"]
             for line in (chunk.get("stream") or "").splitlines():
                 if match := _STEP.match(line):
                     land(None)  # a step with no result line of its own (``FROM scratch``) lands when the next begins
@@ -424,11 +624,27 @@ def _run_build(
                     land(match.group(1))
                     step = None
                 elif not line.startswith((" ---> ", "Removing intermediate")):
-                    text = _ANSI.sub("", line).rstrip()
-                    if text.strip():
-                        log.append(text)
-                        if fetch_failed(text):
-                            unreachable.append(text)
+                    shown = _ANSI.sub("", line).rstrip()
+                    if shown.strip():
+                        log.append(shown)
+                        if fetch_failed(shown):
+                            unreachable.append(shown)
+        return found
+
+    try:
+        with _context_archive(context, dockerfile_path, text) as (archive, dockerfile):
+            chunks = client.api.build(
+                fileobj=archive,
+                custom_context=True,
+                dockerfile=dockerfile,
+                tag=tag,
+                rm=True,
+                forcerm=True,
+                pull=False,
+                decode=True,
+                network_mode=None if network else "none",
+            )
+            image_id = _follow(chunks)
     except PermissionError as exc:
         raise DockerfileError(
             f"{name}: cannot read the build context: {exc.filename}: permission denied",
@@ -445,9 +661,20 @@ def _run_build(
         ) from exc
     except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
         raise EngineUnavailable(
-            f"{name}: the Docker Engine stopped answering during the build ({type(exc).__name__})",
+            f"{name}: the Docker Engine stopped answering during the build: {engine_reason(exc)}",
             "check that dockerd is running, then build again",
         ) from exc
+    except docker.errors.DockerException as exc:  # the SDK's own checks of what it is given
+        raise BuildFailed(f"{name}: the Docker SDK refused the build: {engine_reason(exc)}",
+                          "fix the Dockerfile or the build's options", reason=str(exc)) from exc
+    except OSError as exc:  # after the SDK's and requests' errors, which are OSErrors too
+        if isinstance(exc.__cause__, PermissionError):  # the SDK's "Can not read file in context"
+            raise DockerfileError(
+                f"{name}: cannot read the build context: {exc.__cause__.filename}: permission denied",
+                "make it readable, or leave it out of the context with a .dockerignore entry",
+            ) from exc
+        raise DockerfileError(f"{name}: cannot pack the build context: {exc.strerror or exc}",
+                              "check the context folder's files") from exc
     if image_id is None:
         image_id = client.images.get(tag).id
     return image_id
@@ -476,35 +703,33 @@ def build(
     ``measure_pull`` also measures each layer gzipped, as a registry stores it
     (:attr:`helpers.analysis.Analysis.compressed_bytes`).
     """
+    tag = check_tag(tag) if tag is not None else check_tag(_tag_for(name))
     engine = "docker" if client is not None and engine is None else select_engine(engine)
     network = not offline() if network is None else network
     text, path = _dockerfile_text(dockerfile)
     bases = base_images(text)  # fails early and clearly on a Dockerfile that cannot parse
-    tag = tag or _tag_for(name)
-    with tempfile.TemporaryDirectory(prefix="layerlab-") as scratch:
-        if context is None:
-            context = path.parent if path else scratch
-        context = Path(context)
-        if not context.is_dir():
-            raise DockerfileError(f"the build context {context} is not a directory", "pass an existing folder")
-        if engine == "embedded":
-            from .embedded import EmbeddedBuilder
+    folder = Path(context) if context is not None else path.parent if path is not None else None
+    if folder is not None and not folder.is_dir():
+        raise DockerfileError(f"the build context {folder} is not a directory", "pass an existing folder")
+    if engine == "embedded":
+        from .embedded import EmbeddedBuilder
 
-            builder = EmbeddedBuilder()
-            store_tag, analysis = builder.build(text, context, name, _slug_tag(tag), progress, network=network)
-            built = Built(name, store_tag, builder.manifest_digest(store_tag), analysis)
-        else:
-            client = client or docker_client()
-            if offline():
-                _check_bases(client, text)
-            if path is None:
-                path = Path(scratch) / "Dockerfile"
-                path.write_text(text)
-            image_id = _run_build(client, name, context, path.resolve(), tag, progress, network, frozenset(bases))
-            analysis = analyze(read_engine_image(tag, client, gzip_level=PULL_GZIP_LEVEL if measure_pull else None))
-            analysis.image.source = tag
-            analysis.image.bases = [describe_base(client, base) for base in bases]
-            built = Built(name, tag, image_id, analysis)
+        builder = EmbeddedBuilder()
+        with contextlib.ExitStack() as scratch:
+            # no context: an empty folder, locked in the builder's store while in use (the next builder
+            # removes one a killed build left)
+            where = folder if folder is not None else scratch.enter_context(builder._scratch())
+            store_tag, analysis = builder.build(text, where, name, _slug_tag(tag), progress, network=network)
+        built = Built(name, store_tag, builder.manifest_digest(store_tag), analysis)
+    else:
+        client = client or docker_client()
+        if offline():
+            _check_bases(client, text)
+        image_id = _run_build(client, name, folder, path, text, tag, progress, network, frozenset(bases))
+        analysis = analyze(read_engine_image(tag, client, gzip_level=PULL_GZIP_LEVEL if measure_pull else None))
+        analysis.image.source = tag
+        analysis.image.bases = [describe_base(client, base) for base in bases]
+        built = Built(name, tag, image_id, analysis)
     if progress is not None and hasattr(progress, "done"):
         progress.done(name, engine)
     return built
