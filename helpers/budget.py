@@ -23,6 +23,9 @@ def parse_budget_size(text: str) -> int:
     """``5MB`` → 5,000,000; ``512KiB`` → 524,288; ``1000`` → 1000 (decimal and binary units, as written)."""
     from humanfriendly import InvalidSize, parse_size  # on first use: a report without a budget never needs it
 
+    if text.strip().startswith("-"):
+        raise LayerLabError(f"{text!r} is not a size: a size cannot be negative",
+                            "write it like 5MB, 512KiB or 1000 (0 allows no reclaimable bytes at all)")
     try:
         return int(parse_size(text))
     except InvalidSize as exc:

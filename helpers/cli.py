@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
+import signal
 import sys
 from pathlib import Path
 
@@ -17,6 +20,11 @@ from .report import text_report
 
 EXIT_BAD_INPUT = 2
 EXIT_OVER_BUDGET = 1
+#: A reader that stopped reading (``… | head``): what a shell reports for a process SIGPIPE ended.
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
+#: Options whose value may look like a negative number (``-5MB``), so that their own parser refuses it.
+_SIGNED_OPTIONS = ("--max-reclaimable", "--min-efficiency")
+_NEGATIVE = re.compile(r"-[0-9.]")
 
 
 def _emit(analysis: Analysis, as_json: bool) -> None:
@@ -49,6 +57,15 @@ def _build(args: argparse.Namespace) -> None:
     built = build(dockerfile, context, name=args.tag or context.resolve().name, tag=args.tag,
                   progress=print_progress(sys.stderr), engine=args.engine, network=True if args.network else None)
     _emit(built.analysis, args.json)
+
+
+def _platform(text: str) -> str:
+    from .sources import check_platform
+
+    try:
+        return check_platform(text)
+    except LayerLabError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def _variant(text: str) -> tuple[str, str]:
@@ -96,7 +113,8 @@ def parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="measure every layer of an image")
     report.add_argument("source", help="an archive, an OCI layout directory, or an image in the local engine")
     report.add_argument("--json", action="store_true", help="print one JSON object")
-    report.add_argument("--platform", help="OS/ARCH to pick from a multi-platform index (default linux/amd64)")
+    report.add_argument("--platform", type=_platform,
+                        help="OS/ARCH[/VARIANT] to pick from a multi-platform index (default linux/amd64)")
     report.add_argument("--verify", action="store_true",
                         help="also check the digests of uncompressed layers on disk (reads every byte instead of "
                              "seeking past file contents; compressed layers are always checked)")
@@ -144,15 +162,51 @@ def parser() -> argparse.ArgumentParser:
     return main
 
 
+def _joined_signed_values(argv: list[str]) -> list[str]:
+    """``--max-reclaimable -5MB`` as ``--max-reclaimable=-5MB``: argparse would take ``-5MB`` for an option.
+
+    The option's own parser then refuses the value and says why.  (Abbreviations
+    argparse accepts, such as ``--max-rec``, are joined too.)
+    """
+    joined: list[str] = []
+    index = 0
+    while index < len(argv):
+        word = argv[index]
+        if word == "--":
+            return joined + argv[index:]
+        takes_signed = any(len(word) > 4 and option.startswith(word) for option in _SIGNED_OPTIONS)
+        if takes_signed and index + 1 < len(argv) and _NEGATIVE.match(argv[index + 1]):
+            joined.append(f"{word}={argv[index + 1]}")
+            index += 2
+            continue
+        joined.append(word)
+        index += 1
+    return joined
+
+
+def _stdout_closed() -> int:
+    """The reader of stdout went away (``… | head``): stop quietly, as Python's documentation advises for SIGPIPE."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that the interpreter's last flush at exit has somewhere to go
+    except (OSError, ValueError):
+        pass
+    return EXIT_BROKEN_PIPE
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return its exit status."""
-    args = parser().parse_args(argv)
     try:
-        status = args.run(args)
-    except LayerLabError as exc:
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+        args = parser().parse_args(_joined_signed_values(sys.argv[1:] if argv is None else list(argv)))
+        try:
+            status = args.run(args)
+        except LayerLabError as exc:
+            print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except KeyboardInterrupt:
+            print("error: interrupted", file=sys.stderr)
+            return 130
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler, not in the interpreter's exit
+    except BrokenPipeError:
+        return _stdout_closed()
     return status or 0

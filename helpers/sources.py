@@ -3,14 +3,43 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import ArchiveError
+from .errors import ArchiveError, LayerLabError
 from .model import Image
 
 if TYPE_CHECKING:
     from .archive import LayerConsumer
+
+
+#: Operating systems and architectures an image index names (the OCI image spec's, from Go's GOOS and GOARCH).
+KNOWN_OS = ("aix", "android", "darwin", "dragonfly", "freebsd", "illumos", "ios", "js", "linux", "netbsd",
+            "openbsd", "plan9", "solaris", "wasip1", "windows")
+KNOWN_ARCHITECTURES = ("386", "amd64", "arm", "arm64", "loong64", "mips", "mips64", "mips64le", "mipsle", "ppc64",
+                       "ppc64le", "riscv64", "s390x", "wasm")
+_VARIANT = re.compile(r"v[0-9]+(\.[0-9]+)?")
+_PLATFORM_HINT = "write OS/ARCH[/VARIANT], e.g. linux/amd64, linux/arm64/v8 or linux/arm/v7"
+
+
+def check_platform(platform: str) -> str:
+    """``platform`` if it is ``OS/ARCH`` or ``OS/ARCH/VARIANT`` with a known OS and architecture, else a clear error."""
+    parts = platform.split("/") if isinstance(platform, str) else []
+    shown = repr(platform) if len(str(platform)) <= 60 else repr(str(platform)[:57]) + "…"
+    if len(parts) not in (2, 3) or not all(parts):
+        raise LayerLabError(f"{shown} is not a platform: it must be OS/ARCH or OS/ARCH/VARIANT", _PLATFORM_HINT)
+    os_name, arch = parts[0], parts[1]
+    if os_name not in KNOWN_OS:
+        raise LayerLabError(f"{shown} is not a platform: {os_name!r} is not an operating system images are made for",
+                           f"{_PLATFORM_HINT}; known systems: {', '.join(KNOWN_OS)}")
+    if arch not in KNOWN_ARCHITECTURES:
+        raise LayerLabError(f"{shown} is not a platform: {arch!r} is not an architecture images are made for",
+                           f"{_PLATFORM_HINT}; known architectures: {', '.join(KNOWN_ARCHITECTURES)}")
+    if len(parts) == 3 and not _VARIANT.fullmatch(parts[2]):
+        raise LayerLabError(f"{shown} is not a platform: the variant {parts[2]!r} is not of the form v7 or v8",
+                           _PLATFORM_HINT)
+    return platform
 
 
 def read_image(
@@ -27,6 +56,8 @@ def read_image(
     """
     from .archive import read_path
 
+    if platform is not None:
+        check_platform(platform)
     path = Path(source)
     if ref is None and not path.exists() and ":" in str(source):
         layout, _, tag = str(source).rpartition(":")
