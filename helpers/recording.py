@@ -29,6 +29,7 @@ from pathlib import Path
 from .analysis import Analysis, analyze
 from .archive import align_history
 from .errors import ArchiveError, BuildFailed, LayerLabError
+from .limits import MAX_RECORDING_ENTRIES
 from .model import Entry, Image, Layer, Package, PackageDatabase
 
 RECORDING_FORMAT = "layerlab-recording"
@@ -197,21 +198,152 @@ def _failure_from_json(failure: dict) -> BuildFailed:
                        step=failure["step"], instruction=failure["instruction"], reason=failure["reason"])
 
 
-def load_recording(path: str | os.PathLike) -> Recording:
-    """Read a recording and analyse its images again, exactly as the live run did."""
-    path = Path(path)
+#: The most bytes a recording may decompress to, per tar entry it may hold (an entry is about 100 bytes of JSON).
+BYTES_PER_RECORDED_ENTRY = 256
+#: Room for everything in a recording that is not an entry (configs, Dockerfiles, metadata).
+RECORDING_OVERHEAD_BYTES = 64 << 20
+
+
+class _Malformed(Exception):
+    """Where in a recording a value has the wrong shape (turned into one :class:`ArchiveError`)."""
+
+
+def _want(value: object, kinds: type | tuple[type, ...], where: str) -> object:
+    ok = isinstance(value, kinds) and not (isinstance(value, bool) and kinds in (int, (int, type(None))))
+    if not ok:
+        names = " or ".join(k.__name__ if k is not type(None) else "null"
+                            for k in (kinds if isinstance(kinds, tuple) else (kinds,)))
+        raise _Malformed(f"{where} should be {names}, not {type(value).__name__}")
+    return value
+
+
+_ENTRY_FIELDS = (str, str, int, int, int, int, str)
+_PACKAGE_FIELDS = (str, str, int)
+
+
+def _check_rows(rows: object, fields: tuple[type, ...], where: str) -> None:
+    for position, row in enumerate(_want(rows, list, where)):  # type: ignore[arg-type]
+        if not isinstance(row, list) or len(row) != len(fields):
+            raise _Malformed(f"{where}[{position}] should be a list of {len(fields)} values")
+        for value, kind in zip(row, fields, strict=True):
+            _want(value, kind, f"{where}[{position}]")
+
+
+def _check_shape(document: dict) -> None:
+    """Every value a replay reads has the type it needs: one :class:`_Malformed` naming the first that does not."""
+    metadata = _want(document.get("metadata"), dict, "metadata")
+    for key in ("recorded_on", "engine", "engine_version", "platform"):
+        _want(metadata.get(key), str, f"metadata.{key}")  # type: ignore[union-attr]
+    for name, base in _want(metadata.get("base_images", {}), dict, "metadata.base_images").items():  # type: ignore
+        _want(_want(base, dict, f"metadata.base_images[{name!r}]").get("id"), str,  # type: ignore[union-attr]
+              f"metadata.base_images[{name!r}].id")
+    layers = _want(document.get("layers"), dict, "layers")
+    for digest, layer in layers.items():  # type: ignore[union-attr]
+        where = f"layers[{digest[:19]!r}]"
+        _want(layer, dict, where)
+        _check_rows(layer.get("entries"), _ENTRY_FIELDS, f"{where}.entries")
+        _want(layer.get("media_type"), str, f"{where}.media_type")
+        _want(layer.get("blob_bytes", 0), int, f"{where}.blob_bytes")
+        _want(layer.get("gzip_bytes"), (int, type(None)), f"{where}.gzip_bytes")
+        packages = _want(layer.get("packages"), (dict, type(None)), f"{where}.packages")
+        if packages is not None:
+            for key in ("manager", "path"):
+                _want(packages.get(key), str, f"{where}.packages.{key}")  # type: ignore[union-attr]
+            _want(packages.get("note", ""), str, f"{where}.packages.note")  # type: ignore[union-attr]
+            if packages.get("packages") is not None:  # type: ignore[union-attr]
+                _check_rows(packages["packages"], _PACKAGE_FIELDS, f"{where}.packages.packages")  # type: ignore
+    images = _want(document.get("images"), dict, "images")
+    for key, image in images.items():  # type: ignore[union-attr]
+        where = f"images[{key!r}]"
+        _want(image, dict, where)
+        for field_name in ("source", "format"):
+            _want(image.get(field_name), str, f"{where}.{field_name}")
+        _want(image.get("config") or {}, dict, f"{where}.config")
+        for tag in _want(image.get("tags") or [], list, f"{where}.tags"):  # type: ignore[union-attr]
+            _want(tag, str, f"{where}.tags")
+        for base in _want(image.get("bases") or [], list, f"{where}.bases"):  # type: ignore[union-attr]
+            _want(base, dict, f"{where}.bases")
+        for digest in _want(image.get("layers"), list, f"{where}.layers"):  # type: ignore[union-attr]
+            if not isinstance(digest, str) or digest not in layers:  # type: ignore[operator]
+                raise _Malformed(f"{where}.layers names a layer the recording does not hold: {str(digest)[:80]!r}")
+    builds = _want(document.get("builds"), dict, "builds")
+    for name, build in builds.items():  # type: ignore[union-attr]
+        where = f"builds[{name!r}]"
+        _want(build, dict, where)
+        _want(build.get("dockerfile"), str, f"{where}.dockerfile")
+        _want(build.get("context"), (str, type(None)), f"{where}.context")
+        if "image" in build:
+            if not isinstance(build["image"], str) or build["image"] not in images:  # type: ignore[operator]
+                raise _Malformed(f"{where}.image names an image the recording does not hold")
+        else:
+            failure = _want(build.get("failure"), dict, f"{where}.failure")
+            for key in ("message",):
+                _want(failure.get(key), str, f"{where}.failure.{key}")  # type: ignore[union-attr]
+            for key in ("hint", "instruction", "reason"):
+                _want(failure.get(key), (str, type(None)), f"{where}.failure.{key}")  # type: ignore[union-attr]
+            _want(failure.get("step"), (int, type(None)), f"{where}.failure.step")  # type: ignore[union-attr]
+            for line in _want(failure.get("log_tail") or [], list, f"{where}.failure.log_tail"):  # type: ignore
+                _want(line, str, f"{where}.failure.log_tail")
+    for name in _want(document.get("order"), list, "order"):  # type: ignore[union-attr]
+        if not isinstance(name, str) or name not in builds:  # type: ignore[operator]
+            raise _Malformed(f"order names a build the recording does not hold: {str(name)[:80]!r}")
+    for name, key in _want(document.get("reads"), dict, "reads").items():  # type: ignore[union-attr]
+        if not isinstance(key, str) or key not in images:  # type: ignore[operator]
+            raise _Malformed(f"reads[{name!r}] names an image the recording does not hold")
+
+
+def _check_entry_budget(document: dict, path: Path) -> None:
+    """The entries a replay would make, counted per image as a live read counts them, before any is made."""
+    ceiling = MAX_RECORDING_ENTRIES.value()
+    layers = document["layers"]
+    total = sum(len(layers[digest]["entries"]) for image in document["images"].values() for digest in image["layers"])
+    if total > ceiling:
+        raise ArchiveError(
+            f"the recording {path} holds {total:,} tar entries across its images, past the ceiling of {ceiling:,}",
+            f"record it again; if it is genuine, raise {MAX_RECORDING_ENTRIES.variable}",
+        )
+
+
+def _read_document(path: Path) -> dict:
+    """The recording's JSON, decompressed with a ceiling that follows from the entry ceiling."""
+    limit = MAX_RECORDING_ENTRIES.value() * BYTES_PER_RECORDED_ENTRY + RECORDING_OVERHEAD_BYTES
     try:
         with gzip.open(path, "rb") as stream:
-            document = json.loads(stream.read())
+            data = stream.read(limit + 1)
+        if len(data) > limit:
+            raise ArchiveError(
+                f"the recording {path} decompresses past {limit:,} bytes (a decompression bomb?)",
+                f"record it again; if it is genuine, raise {MAX_RECORDING_ENTRIES.variable}",
+            )
+        document = json.loads(data)
     except FileNotFoundError as exc:
         raise RecordingMissing(
             f"there is no recording at {path}", "record one with `python -m helpers record`"
         ) from exc
     except (OSError, EOFError, ValueError) as exc:
         raise ArchiveError(f"the recording {path} is unreadable: {exc}", "record it again") from exc
+    except RecursionError as exc:
+        raise ArchiveError(f"the recording {path} nests deeper than any recording does", "record it again") from exc
     if not isinstance(document, dict) or document.get("format") != RECORDING_FORMAT \
             or document.get("version") != RECORDING_VERSION:
         raise ArchiveError(f"{path} is not a version-{RECORDING_VERSION} recording", "record it again")
+    return document
+
+
+def load_recording(path: str | os.PathLike) -> Recording:
+    """Read a recording and analyse its images again, exactly as the live run did.
+
+    A recording is untrusted input: its size is bounded (``LAYERLAB_MAX_RECORDING_ENTRIES``
+    entries, counted before any is made), and every value is checked for the
+    shape a replay needs; anything else is one :class:`ArchiveError`.
+    """
+    path = Path(path)
+    document = _read_document(path)
+    try:
+        _check_shape(document)
+    except _Malformed as exc:
+        raise ArchiveError(f"the recording {path} is malformed: {exc}", "record it again") from None
+    _check_entry_budget(document, path)
     try:
         layers, images = document["layers"], document["images"]
         analyses: dict[str, Analysis] = {}

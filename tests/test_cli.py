@@ -196,7 +196,7 @@ def test_no_engine_at_a_socket_that_does_not_exist(monkeypatch):
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent.sock")
     with pytest.raises(EngineUnavailable) as caught:
         connect()
-    assert caught.value.message.startswith("no Docker Engine answered at unix:///nonexistent.sock (")
+    assert caught.value.message == "no Docker Engine answered at unix:///nonexistent.sock: no such socket"
     assert caught.value.hint is not None
 
 
