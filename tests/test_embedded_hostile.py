@@ -14,9 +14,11 @@ import errno
 import io
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -220,3 +222,39 @@ def test_eight_builds_at_once_into_one_store_keep_every_tag(tmp_path):
     assert [code for code, _ in results] == [0] * 8, [err for code, err in results if code]
     tags = EmbeddedBuilder(store)._index()
     assert {f"layerlab-race{number}" for number in range(8)} <= set(tags), sorted(tags)
+
+
+def test_a_killed_build_leaves_nothing_in_tmp_and_the_next_build_clears_the_store(tmp_path):
+    """SIGKILL in the middle of a RUN: nothing in TMPDIR, and the store's scratch is removed by the next builder."""
+    try:
+        require_tools()
+    except ToolMissing as exc:
+        pytest.skip(str(exc))
+    store, scratch, context = tmp_path / "store", tmp_path / "tmpdir", tmp_path / "context"
+    scratch.mkdir()
+    context.mkdir()
+    (context / "Dockerfile").write_text(f"FROM {BASE}\nRUN sleep 60\n")
+    environment = {**os.environ, "LAYERLAB_STORE": str(store), "LAYERLAB_ROOTFS": str(ALPINE_TARBALLS),
+                   "TMPDIR": str(scratch)}
+    build = subprocess.Popen([sys.executable, "-m", "helpers", "build", "--engine", "embedded", str(context)],
+                             env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+    try:
+        for _ in range(600):  # until the RUN step is under way
+            if subprocess.run(["pgrep", "-s", str(build.pid), "-f", "sleep 60"], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the RUN step never started: " + (build.stderr.read() if build.poll() is not None else ""))
+    finally:
+        os.killpg(build.pid, signal.SIGKILL)
+        build.wait()
+        build.stderr.close()
+    assert list(scratch.iterdir()) == []
+    assert list((store / "tmp").iterdir())  # the killed build's scratch is still there…
+    (context / "Dockerfile").write_text(f"FROM {BASE}\nRUN true\n")
+    again = subprocess.run([sys.executable, "-m", "helpers", "build", "--engine", "embedded", str(context)],
+                           env=environment, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert list((store / "tmp").iterdir()) == []  # …until the next builder clears it
+    assert list(scratch.iterdir()) == []
