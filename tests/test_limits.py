@@ -52,3 +52,13 @@ def test_the_readme_table_gives_every_budget_and_its_default():
     expected = {limit.variable: humanfriendly.format_size(limit.default, binary=True) if limit.is_size
                 else f"{limit.default:,}" for limit in ALL}
     assert {name: value.strip() for name, value in rows.items()} == expected
+
+
+def test_the_readme_gives_the_fixed_bounds_the_reader_enforces():
+    from helpers import archive
+
+    text = " ".join(README.read_text().split())
+    assert f"metadata documents of at most {archive.METADATA_LIMIT >> 20} MiB" in text
+    assert f"at most {archive.MAX_LAYERS:,} layers in one manifest" in text
+    assert f"indexes nested at most {archive.MAX_INDEX_DEPTH} deep" in text
+    assert f"at most {archive.MAX_INDEX_DESCRIPTORS:,} descriptors" in text
