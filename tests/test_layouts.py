@@ -157,13 +157,13 @@ def test_a_platform_the_index_lacks_is_one_clear_error(multi_platform, tmp_path)
 
 @pytest.mark.engine
 def test_a_layout_directory_reads_nothing_outside_itself(multi_platform, tmp_path):
-    """A blob that is a symlink out of the layout counts as missing: the reader never follows it out."""
+    """A member that is a symlink out of the layout is refused, and said to be: the reader never follows it out."""
     copy = tmp_path / "layout"
     shutil.copytree(multi_platform, copy, symlinks=True)
     outside = tmp_path / "outside.json"
     index = copy / "index.json"
     outside.write_bytes(index.read_bytes())
     index.unlink()
-    index.symlink_to(outside)
-    with pytest.raises(helpers.LayerLabError, match="neither manifest.json nor index.json"):
+    index.symlink_to(outside)  # a good index: followed, it would read
+    with pytest.raises(helpers.LayerLabError, match="`index.json` in .* is a symlink leading out of the layout"):
         helpers.read_image(copy)
