@@ -47,4 +47,28 @@ def text_report(analysis: Analysis, width: int = 100) -> str:
             f"{index:>5}  {format_bytes(row.stored_bytes):>10}  {format_bytes(row.reclaimable_bytes):>11}  "
             f"{row.entries:>7}  {shorten(row.instruction, room)}"
         )
+    lines += _reclaimable_lines(analysis, width)
     return "\n".join(lines).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+#: How many reclaimable files the text report lists, biggest first.
+TOP_RECLAIMABLE = 10
+#: How a later layer hid a file: it wrote the path again, deleted it (a whiteout), or made its folder opaque.
+_HOW = {"shadowed": "replaced", "deleted": "deleted", "opaque": "opaque"}
+
+
+def _reclaimable_lines(analysis: Analysis, width: int) -> list[str]:
+    """The biggest reclaimable files: each one's size, the layer that stores it, and the layer that hides it."""
+    hidden = sorted(analysis.merged.hidden, key=lambda h: (-h.size, h.layer, h.path))
+    hidden = [h for h in hidden if h.size > 0]
+    if not hidden:
+        return []
+    lines = ["", f"top reclaimable files ({min(len(hidden), TOP_RECLAIMABLE)} of {len(hidden):,}; "
+                 "stored in one layer, hidden by a later one)",
+             f"{'size':>10}  {'stored in':>9}  {'hidden by':>9}  {'how':<8}  path"]
+    room = max(20, width - 47)
+    for item in hidden[:TOP_RECLAIMABLE]:
+        path = item.path if len(item.path) <= room else "…" + item.path[-(room - 1):]  # the name matters most
+        lines.append(f"{format_bytes(item.size):>10}  {'layer ' + str(item.layer):>9}  "
+                     f"{'layer ' + str(item.hidden_by):>9}  {_HOW.get(item.how, item.how):<8}  {path}")
+    return lines

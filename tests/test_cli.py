@@ -115,9 +115,16 @@ def test_report_text(dive_testdata, tmp_path):
         "",
     ]
     assert lines[8].split() == ["layer", "stored", "reclaimable", "entries", "instruction"]
-    assert len(lines) == 9 + 14
     assert lines[9 + 3] == "    3     6.3 KiB      6.3 KiB        3  RUN cp /somefile.txt /root/example/somefile1.txt"
     assert lines[9 + 9] == "    9         0 B          0 B        2  RUN rm -rf /root/example/"
+    # then every reclaimable file (five here, 6,405 B each: the 32,025 B above), with who stores and who hides it
+    assert lines[9 + 14:9 + 14 + 3] == [
+        "", "top reclaimable files (5 of 5; stored in one layer, hidden by a later one)",
+        "      size  stored in  hidden by  how       path"]
+    files = [line.split() for line in lines[9 + 14 + 3:]]
+    assert len(files) == 5
+    assert files[0] == ["6.3", "KiB", "layer", "3", "layer", "4", "replaced", "root/example/somefile1.txt"]
+    assert ["6.3", "KiB", "layer", "4", "layer", "9", "deleted", "root/example/somefile1.txt"] in files
 
 
 def test_report_oci_archive_json(dive_testdata, tmp_path):
