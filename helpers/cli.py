@@ -1,4 +1,4 @@
-"""``python -m helpers``: report on an image, build one, record builds to replay, or make a base image.
+"""python -m helpers: report on an image, build one, record builds to replay, or make a base image.
 
 Bad input never shows a traceback: one ``error: …`` line on stderr and exit
 status 2.
@@ -27,9 +27,9 @@ _SIGNED_OPTIONS = ("--max-reclaimable", "--min-efficiency")
 _NEGATIVE = re.compile(r"-[0-9.]")
 
 
-def _emit(analysis: Analysis, as_json: bool) -> None:
+def _emit(analysis: Analysis, as_json: bool, extra: dict | None = None) -> None:
     if as_json:
-        print(json.dumps(analysis.to_json(), indent=2))
+        print(json.dumps({**analysis.to_json(), **(extra or {})}, indent=2))
     else:
         print(text_report(analysis))
 
@@ -42,8 +42,12 @@ def _report(args: argparse.Namespace) -> int:
         parse_ratio(args.min_efficiency) if args.min_efficiency is not None else None,
     )
     analysis = analyze_source(args.source, platform=args.platform, verify=args.verify or None)
-    _emit(analysis, args.json)
     broken = budget.broken(analysis)
+    verdict = None
+    if budget.max_reclaimable is not None or budget.min_efficiency is not None:
+        verdict = {"budget": {"max_reclaimable_bytes": budget.max_reclaimable, "min_efficiency": budget.min_efficiency,
+                              "within": not broken, "broken": broken}}
+    _emit(analysis, args.json, verdict)
     for line in broken:
         print(line, file=sys.stderr)
     return EXIT_OVER_BUDGET if broken else 0

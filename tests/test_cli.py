@@ -97,6 +97,20 @@ def test_report_json_shape_and_figures(dive_testdata, tmp_path):
     }
 
 
+def test_report_json_carries_the_budget_verdict(dive_testdata, tmp_path):
+    archive = dive_testdata / DOCKER_IMAGE
+    over = run_cli(["report", str(archive), "--json", "--max-reclaimable", "10KB"], tmp_path)
+    assert over.returncode == 1
+    verdict = json.loads(over.stdout)["budget"]
+    assert verdict == {"max_reclaimable_bytes": 10_000, "min_efficiency": None, "within": False,
+                       "broken": over.stderr.splitlines()}
+    assert verdict["broken"][0].startswith("over budget: reclaimable bytes 32,025")
+    within = run_cli(["report", str(archive), "--json", "--min-efficiency", "0.5"], tmp_path)
+    assert within.returncode == 0 and json.loads(within.stdout)["budget"]["within"] is True
+    plain = run_cli(["report", str(archive), "--json"], tmp_path)
+    assert "budget" not in json.loads(plain.stdout)  # no budget asked for, no verdict
+
+
 def test_report_text(dive_testdata, tmp_path):
     archive = dive_testdata / DOCKER_IMAGE
     result = run_cli(["report", str(archive)], tmp_path)
@@ -268,3 +282,10 @@ def test_build_json(docker_client, alpine, tmp_path):
         "[layerlab-test/shadowed:latest] step 3/3  RUN head -c 300 /dev/zero > /f  → layer 300 B",
         "[layerlab-test/shadowed:latest] built by the Docker Engine",
     ]
+
+
+def test_the_help_texts_are_plain_text_and_say_what_is_true(tmp_path):
+    top = run_cli(["--help"], tmp_path)
+    assert top.returncode == 0 and "``" not in top.stdout
+    build = run_cli(["build", "--help"], tmp_path)
+    assert "embedded" in build.stdout and "Docker" in build.stdout
