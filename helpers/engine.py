@@ -53,6 +53,7 @@ OFFLINE_VARIABLE = "LAYERLAB_OFFLINE"
 #: The gzip level layers are measured at when a build measures what a pull moves (gzip's own default).
 PULL_GZIP_LEVEL = 6
 _LOG_TAIL = 12
+_MAX_LOG_LINE = 64 * 1024  # characters of one log line kept before it is cut
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 _RESULT = re.compile(r"^ ---> ([0-9a-f]{12,64})$")
 _LAYER_INSTRUCTIONS = {"RUN", "COPY", "ADD"}
@@ -606,30 +607,43 @@ def _run_build(
 
     def _follow(chunks) -> str | None:
         """Report each step as it lands; the image's ID, when the engine says it."""
-        nonlocal step
         found: str | None = None
+        pending = ""  # the engine may split one line over two chunks: keep the part before its newline
         for chunk in chunks:
             if "errorDetail" in chunk or "error" in chunk:
+                _read(pending)
                 message = (chunk.get("errorDetail") or {}).get("message") or chunk.get("error") or "unknown error"
                 raise _failure(name, step, message.strip(), list(log), network, list(unreachable))
             if "aux" in chunk and "ID" in chunk["aux"]:
                 found = chunk["aux"]["ID"]
-            for line in (chunk.get("stream") or "").splitlines():
-                if match := _STEP.match(line):
-                    land(None)  # a step with no result line of its own (``FROM scratch``) lands when the next begins
-                    step = BuildStep(int(match.group(1)), int(match.group(2)), match.group(3).strip())
-                    log.clear()
-                    unreachable.clear()
-                elif match := _RESULT.match(line):
-                    land(match.group(1))
-                    step = None
-                elif not line.startswith((" ---> ", "Removing intermediate")):
-                    shown = _ANSI.sub("", line).rstrip()
-                    if shown.strip():
-                        log.append(shown)
-                        if fetch_failed(shown):
-                            unreachable.append(shown)
+            pieces = (pending + (chunk.get("stream") or "")).splitlines(keepends=True)
+            pending = pieces.pop() if pieces and not pieces[-1].endswith(("\n", "\r")) else ""
+            if len(pending) > _MAX_LOG_LINE:  # a line with no end is read in bounded pieces
+                pieces.append(pending)
+                pending = ""
+            for line in pieces:
+                _read(line)
+        _read(pending)
         return found
+
+    def _read(line: str) -> None:
+        """One whole line of the build's output: a step begins, lands, or logs."""
+        nonlocal step
+        line = _ANSI.sub("", line).rstrip()  # colour codes may sit at either end of a line, or span two
+        if not line.strip():
+            return
+        if match := _STEP.match(line):
+            land(None)  # a step with no result line of its own (``FROM scratch``) lands when the next begins
+            step = BuildStep(int(match.group(1)), int(match.group(2)), match.group(3).strip())
+            log.clear()
+            unreachable.clear()
+        elif match := _RESULT.match(line):
+            land(match.group(1))
+            step = None
+        elif not line.startswith((" ---> ", "Removing intermediate")):
+            log.append(line)
+            if fetch_failed(line):
+                unreachable.append(line)
 
     try:
         with _context_archive(context, dockerfile_path, text) as (archive, dockerfile):

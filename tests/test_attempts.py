@@ -46,3 +46,30 @@ def test_require_built_raises_the_failure_of_a_variant_that_did_not_build():
     with pytest.raises(BuildFailed, match="step 2/2"):
         require_built({"ok": "stands for an analysis", "m": failure})
     assert require_built({"ok": "stands for an analysis", "m": failure}, ["ok"]) == {"ok": "stands for an analysis"}
+
+
+@pytest.mark.engine
+def test_lines_the_engine_splits_over_chunks_are_read_whole(docker_client, alpine, monkeypatch):
+    """The engine's stream may cut a line anywhere: cut every chunk of a real build into 3 characters."""
+    real_build = docker_client.api.build
+
+    def in_pieces(*args, **kwargs):
+        for chunk in real_build(*args, **kwargs):
+            text = chunk.get("stream")
+            if not text:
+                yield chunk
+                continue
+            for start in range(0, len(text), 3):
+                yield {**chunk, "stream": text[start:start + 3]}
+
+    monkeypatch.setattr(docker_client.api, "build", in_pieces)
+    steps = []
+    outcomes = attempt_builds(
+        {"fails": "FROM alpine:3.20.3\nRUN echo 'a line long enough to be cut' && false\n"},
+        client=docker_client,
+        progress=lambda name, step: steps.append(step.instruction),
+    )
+    rows = attempts_table(outcomes).set_index("variant")
+    assert rows.at["fails", "last_log_line"] == "a line long enough to be cut"
+    assert rows.at["fails", "failed_step"] == 2
+    assert steps == ["FROM alpine:3.20.3"]
