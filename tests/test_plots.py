@@ -9,6 +9,7 @@ none, fails.
 
 from __future__ import annotations
 
+import io
 import re
 
 import matplotlib
@@ -32,17 +33,19 @@ BASE = 7792915
 HEAD16 = "RUN head -c 16777216 /dev/zero > /opt/build-dep.bin"
 DIVE_RECLAIMABLE = EXPECTED["test-docker-image.tar"]["layer_reclaimable"]
 
-#: The lab's layer labels: "L<index> <instruction, digests shortened, cut at 40 characters>".
+#: The lab's layer labels: "L<index> <whole instruction, digests shortened>", wrapped at 40 characters.
 LAB_LABELS = {
     "multi-RUN": [
         r"L0 ADD file:[0-9a-f]{8}… in /",
-        re.escape("L1 RUN head -c 16777216 /dev/zero > /opt/b…"),
-        re.escape("L2 RUN sha256sum /opt/build-dep.bin > /art…"),
+        re.escape("L1 RUN head -c 16777216 /dev/zero >\n/opt/build-dep.bin"),
+        re.escape("L2 RUN sha256sum /opt/build-dep.bin >\n/artifact.sha256"),
         re.escape("L3 RUN rm /opt/build-dep.bin"),
     ],
     "single-RUN": [
         r"L0 ADD file:[0-9a-f]{8}… in /",
-        re.escape("L1 RUN head -c 16777216 /dev/zero > /opt/b…"),
+        # The chained RUN is read whole: here it differs from the multi-RUN image's first step.
+        re.escape("L1 RUN head -c 16777216 /dev/zero >\n/opt/build-dep.bin && sha256sum\n"
+                  "/opt/build-dep.bin > /artifact.sha256 &&\nrm /opt/build-dep.bin"),
     ],
 }
 
@@ -99,14 +102,14 @@ def _legend(fig: Figure) -> list[str]:
     return [text.get_text() for legend in fig.legends for text in legend.get_texts()]
 
 
-def _check_frame(fig: Figure, title: str) -> None:
+def _check_frame(fig: Figure, title: str, rows_named_by_ticks: bool = False) -> None:
     """A Figure, outside pyplot, 8 inches wide, with a title, labelled axes and byte ticks."""
     assert isinstance(fig, Figure)
     assert fig.get_size_inches()[0] == 8
     assert fig.get_suptitle() == title or fig.axes[0].get_title(loc="left") == title
     fig.draw_without_rendering()
     for ax in fig.axes:
-        assert ax.get_ylabel()
+        assert ax.get_ylabel() or fig.get_supylabel() or rows_named_by_ticks
         for text in ax.get_xticklabels():
             if text.get_text():
                 assert re.fullmatch(r"\d+(\.\d)? (B|KiB|MiB|GiB)", text.get_text()), text.get_text()
@@ -132,6 +135,9 @@ def test_layer_bars_lab(lab_pair, figures):
     assert len(fig.axes) == 2
     for ax, (name, (visible, reclaimable)) in zip(fig.axes, expected.items(), strict=True):
         assert ax.get_title(loc="left").startswith(f"{name}: stores ")
+        # every bar says its size, so 85 B and 0 B read apart
+        assert _notes(ax) == {"multi-RUN": ["7.4 MiB", "16.0 MiB, all reclaimable", "85 B", "0 B"],
+                              "single-RUN": ["7.4 MiB", "85 B"]}[name]
         assert _labels(ax) == ["visible", "reclaimable"]
         assert _widths(ax, "visible") == visible
         assert _widths(ax, "reclaimable") == reclaimable
@@ -154,7 +160,8 @@ def test_layer_bars_lab(lab_pair, figures):
     # ticks at whole MiB, labelled by format_bytes
     ticks = first.xaxis.get_majorticklocs()
     assert all(tick % 2**20 == 0 for tick in ticks)
-    assert first.xaxis.get_major_formatter()(MIB16, 0) == "16.0 MiB"
+    assert first.xaxis.get_major_formatter()(MIB16, 0) == "16 MiB"  # no ".0" on a tick
+    assert first.xaxis.get_major_formatter()(1.5 * 2**20, 0) == "1.5 MiB"
 
 
 def test_layer_bars_dive(dive_image, figures):
@@ -166,11 +173,13 @@ def test_layer_bars_dive(dive_image, figures):
     assert _widths(ax, "visible") == visible
     assert _widths(ax, "reclaimable") == DIVE_RECLAIMABLE
     labels = _ticks(ax)
-    assert labels[2] == "L2 RUN mkdir -p /root/example/really/nested"
+    assert labels[2] == "L2 RUN mkdir -p\n/root/example/really/nested"
     assert labels[9] == "L9 RUN rm -rf /root/example/"
     assert labels[13] == "L13 RUN chmod +x /root/saved.txt"
     assert re.fullmatch(r"L10 ADD dir:[0-9a-f]{8}… in /root/\.data/", labels[10])
-    assert all(len(label.split(" ", 1)[1]) <= 40 for label in labels)
+    assert all(len(line) <= 40 for label in labels for line in label.splitlines())
+    for label, text in zip(labels, dive_image.layers["instruction"], strict=True):  # wrapped, never cut
+        assert label.replace("\n", " ").split(" ", 1)[1] == helpers.report.short_digests(text)
 
 
 def test_layer_bars_shares_one_scale_across_images(dive_image, dive_testdata, figures):
@@ -197,26 +206,28 @@ def test_no_images_is_an_error():
 def test_stored_vs_visible_lab(lab_pair, figures):
     fig = plots.stored_vs_visible(lab_pair)
     figures.append(fig)
-    _check_frame(fig, "Stored vs visible: where the reclaimable bytes are, and who hid them")
+    _check_frame(fig, "Stored vs visible: where the reclaimable bytes are, and who hid them", rows_named_by_ticks=True)
     multi, single = fig.axes
     final = BASE + ARTIFACT
     assert _bars(multi) == {
         "stored: visible": [(0, 0, final)],
-        "L1 → hidden by L3: 16.0 MiB": [(0, final, MIB16)],
+        "stored: reclaimable": [(0, final, MIB16)],
         "visible": [(1, 0, final)],
+        "who hid what": [(2, final, MIB16)],  # its own row, right under its segment
     }
-    assert "L1 → hidden by L3: 16.0 MiB" in _notes(multi)
-    assert _bars(single) == {"stored: visible": [(0, 0, final)], "visible": [(1, 0, final)]}
-    assert "nothing reclaimable" in _notes(single)
-    for ax in (multi, single):
-        assert _ticks(ax) == ["stored", "visible"]
-        assert "7.4 MiB" in _notes(ax)  # the visible bar's note
+    assert _ticks(multi) == ["stored", "visible", "L1 → hidden by L3"]
+    assert _notes(multi) == ["23.4 MiB", "7.4 MiB", "16.0 MiB"]
+    assert _bars(single) == {"stored: visible": [(0, 0, final)], "stored: reclaimable": [],
+                             "visible": [(1, 0, final)], "who hid what": []}
+    assert _ticks(single) == ["stored", "visible"]
+    assert _notes(single) == ["7.4 MiB, nothing reclaimable", "7.4 MiB"]
     assert multi.get_xlim() == single.get_xlim()
+    assert multi.get_xlim()[1] <= 1.25 * (final + MIB16), "no axis stretched to make room for notes"
     assert multi.get_title(loc="left") == "multi-RUN: ships 23.4 MiB, shows 7.4 MiB"
     colors = {label: {patch.get_facecolor() for patch in c} for label, c in zip(_labels(multi), multi.containers,
                                                                                    strict=True)}
     assert colors["stored: visible"] == colors["visible"] == {to_rgba(plots.VISIBLE_COLOR)}
-    assert colors["L1 → hidden by L3: 16.0 MiB"] == {to_rgba(plots.HIDDEN_COLOR)}
+    assert colors["stored: reclaimable"] == colors["who hid what"] == {to_rgba(plots.HIDDEN_COLOR)}
 
 
 def test_stored_vs_visible_dive(dive_image, figures):
@@ -225,17 +236,16 @@ def test_stored_vs_visible_dive(dive_image, figures):
     (ax,) = fig.axes
     bars = _bars(ax)
     pairs = sorted((layer, by) for layer, by, _, _, _ in DOCKER_HIDDEN)  # all 6405 bytes: ordered by layer
-    segments = [f"L{layer} → hidden by L{by}: 6.3 KiB" for layer, by in pairs]
-    assert list(bars) == ["stored: visible", *segments, "visible"]
+    segments = [f"L{layer} → hidden by L{by}" for layer, by in pairs]
     final = dive_image.final_bytes
     assert final == 1188573
-    left = final
-    for label in segments:
-        assert bars[label] == [(0, left, 6405)]
-        left += 6405
-    assert left == 1220598  # dive's published size: the stored bar is the whole image
+    lefts = [final + 6405 * k for k in range(len(segments))]
+    assert bars["stored: reclaimable"] == [(0, left, 6405) for left in lefts]
+    assert bars["who hid what"] == [(2 + k, left, 6405) for k, left in enumerate(lefts)]
+    assert lefts[-1] + 6405 == 1220598  # dive's published size: the stored bar is the whole image
     assert bars["visible"] == [(1, 0, final)]
-    assert [note for note in _notes(ax) if "→" in note] == segments
+    assert _ticks(ax) == ["stored", "visible", *segments]
+    assert _notes(ax)[2:] == ["6.3 KiB"] * len(segments)
 
 
 @pytest.mark.engine
@@ -243,14 +253,21 @@ def test_stored_vs_visible_stand_in_seed(stand_in_seed, figures):
     fig = plots.stored_vs_visible({"stand-in seed": stand_in_seed})
     figures.append(fig)
     (ax,) = fig.axes
-    assert {label: widths for label, widths in ((k, [w for _, _, w in v]) for k, v in _bars(ax).items())} == {
-        "stored: visible": [stand_in_seed.final_bytes],
-        "L0 → hidden by L1: 13.9 KiB": [14206],
-        "L1 → hidden by L3: 10.4 KiB": [10600],
-        "L2 → hidden by L3: 3.0 KiB": [3100],
-        "L1 → hidden by L2: 2.9 KiB": [3000],
-        "visible": [stand_in_seed.final_bytes],
-    }
+    assert _ticks(ax) == ["stored", "visible", "L0 → hidden by L1", "L1 → hidden by L3", "L2 → hidden by L3",
+                          "L1 → hidden by L2"]
+    assert [w for _, _, w in _bars(ax)["who hid what"]] == [14206, 10600, 3100, 3000]
+    assert _notes(ax)[2:] == ["13.9 KiB", "10.4 KiB", "3.0 KiB", "2.9 KiB"]
+
+
+def test_stored_vs_visible_puts_the_smallest_pairs_past_eight_in_one_row(dive_image, figures, monkeypatch):
+    monkeypatch.setattr(plots, "_MAX_PAIRS", 3)
+    fig = plots.stored_vs_visible({"dive": dive_image})
+    figures.append(fig)
+    (ax,) = fig.axes
+    pairs = sorted((layer, by) for layer, by, _, _, _ in DOCKER_HIDDEN)
+    assert _ticks(ax)[2:4] == [f"L{layer} → hidden by L{by}" for layer, by in pairs[:2]]
+    assert _ticks(ax)[4] == "3 more pairs"
+    assert [w for _, _, w in _bars(ax)["who hid what"]] == [6405, 6405, 3 * 6405]
 
 
 # ---------------------------------------------------------------- biggest_paths
@@ -279,8 +296,7 @@ def test_biggest_paths(built, lab, figures, case, layer, depth, paths, visible, 
     assert [left for _, left, _ in _bars(ax)["hidden"]] == visible
     title = ax.get_title(loc="left")
     instruction = analysis.layers.at[layer, "instruction"]
-    instruction = instruction if len(instruction) <= 60 else instruction[:59] + "…"  # titles cut at 60
-    assert title.startswith(f"L{layer} {instruction}: biggest ")
+    assert title.replace("\n", " ").startswith(f"L{layer} {instruction}: biggest ")  # whole, wrapped
     assert title.endswith("files" if depth is None else f"directories (first {depth} path component)")
     assert ax.get_ylabel() == ("files" if depth is None else "directories")
     assert ax.get_xlabel() == "bytes (uncompressed regular files)"
@@ -300,8 +316,8 @@ def test_biggest_paths_keeps_the_end_of_long_paths(stand_in_seed, figures):
     fig = plots.biggest_paths(stand_in_seed, 2, top=2)
     figures.append(fig)
     (ax,) = fig.axes
-    # usr/lib/python3.12/site-packages/django/__init__.py is 51 characters: its last 39 are kept.
-    assert _ticks(ax) == ["root/.cache/pip/http-v2/a/body", "…on3.12/site-packages/django/__init__.py"]
+    # usr/lib/python3.12/site-packages/django/__init__.py is 51 characters: whole, wrapped after a "/".
+    assert _ticks(ax) == ["root/.cache/pip/http-v2/a/body", "usr/lib/python3.12/site-packages/django/\n__init__.py"]
     assert _widths(ax, "visible") == [9000, 6000]
 
 
@@ -328,7 +344,7 @@ def test_breakdown_lab(lab, figures):
     assert _widths(ax, "still visible") == [0]
     assert _widths(ax, "hidden later") == [MIB16]
     assert _notes(ax) == ["16.0 MiB, hidden by L3"]
-    assert _legend(fig) == ["still visible", "hidden by a later layer"]
+    assert _legend(fig) == ["hidden by a later layer"]  # no key for a colour the figure does not show
 
 
 @pytest.mark.engine
@@ -346,7 +362,8 @@ def test_breakdown_stand_in_seed(stand_in_seed, figures):
         "2.0 KiB, hidden by L3",
         "1.5 KiB",
     ]
-    assert ax.get_title(loc="left").startswith("What L1 RUN mkdir -p /var/cache/apk /usr/lib/python3.1")
+    assert ax.get_title(loc="left").startswith("What L1 RUN mkdir -p /var/cache/apk\n/usr/lib/python3.1")
+    assert ax.get_title(loc="left").count("\n") == 2  # a long instruction: three lines, the last cut with "…"
 
 
 def test_breakdown_takes_any_categorize(dive_image, figures):
@@ -383,7 +400,14 @@ def test_figures_stay_out_of_pyplot_use_rcparams_dpi_and_show_as_png(dive_image,
         assert isinstance(fig, Figure)
         assert fig.dpi == 50
         assert repr(fig).startswith("<Figure size 400x")
-        assert fig._repr_png_().startswith(b"\x89PNG\r\n\x1a\n")
+        png, size = fig._repr_png_()
+        assert png.startswith(b"\x89PNG\r\n\x1a\n")
+        from PIL import Image
+
+        with Image.open(io.BytesIO(png)) as image:  # drawn at twice the pixels, shown at the dpi's size
+            assert (size["width"], size["height"]) == (image.size[0] // plots.PIXEL_RATIO,
+                                                       image.size[1] // plots.PIXEL_RATIO)
+        assert 400 <= size["width"] <= 440
     assert plt.get_fignums() == []
 
 
@@ -407,16 +431,69 @@ def test_savings_waterfall_steps_from_first_to_last(lab_pair, figures):
     _check_frame(fig, "What each step saved: 23.4 MiB down to 7.4 MiB")
     (ax,) = fig.axes
     bars = _bars(ax)
-    assert [(left, width) for _, left, width in bars["start"]] == [(0, BASE + ARTIFACT + MIB16)]
+    # start and end: visible, then reclaimable; between them, the step's saving
+    assert [(y, left, width) for y, left, width in bars["visible"]] == [(0, 0, BASE + ARTIFACT), (2, 0, BASE + ARTIFACT)]
+    assert [(y, left, width) for y, left, width in bars["reclaimable"]] == [(0, BASE + ARTIFACT, MIB16),
+                                                                            (2, BASE + ARTIFACT, 0)]
     assert [(left, width) for _, left, width in bars["single-RUN"]] == [(BASE + ARTIFACT, MIB16)]
-    assert [(left, width) for _, left, width in bars["end"]] == [(0, BASE + ARTIFACT)]
-    assert _notes(ax) == ["saved 16.0 MiB"]
+    assert _notes(ax) == ["23.4 MiB", "7.4 MiB", "saved 16.0 MiB"]
     assert _ticks(ax) == ["multi-RUN (start)", "single-RUN", "single-RUN (end)"]
-    assert {p.get_facecolor() for p in ax.containers[1]} == {to_rgba(plots.VISIBLE_COLOR)}
+    assert {p.get_facecolor() for p in bars_of(ax, "single-RUN")} == {to_rgba(plots.SAVED_COLOR)}
+    assert _legend(fig) == ["visible", "reclaimable", "bytes saved"]
     reverse = plots.savings_waterfall({"single-RUN": lab_pair["single-RUN"], "multi-RUN": lab_pair["multi-RUN"]})
     figures.append(reverse)
-    assert _notes(reverse.axes[0]) == ["added 16.0 MiB"]
-    assert {p.get_facecolor() for p in reverse.axes[0].containers[1]} == {to_rgba(plots.HIDDEN_COLOR)}
+    assert _notes(reverse.axes[0])[-1] == "added 16.0 MiB"
+    assert {p.get_facecolor() for p in bars_of(reverse.axes[0], "multi-RUN")} == {to_rgba(plots.ADDED_COLOR)}
+
+
+def bars_of(ax, label: str):
+    return next(container for container in ax.containers if container.get_label() == label)
+
+
+@pytest.mark.engine
+def test_fetch_given_base_splits_what_is_there_from_what_is_fetched(lab_pair, figures):
+    base = helpers.analyze(helpers.read_image("alpine:3.20.3"))
+    fig = plots.fetch_given_base(lab_pair, base, "alpine:3.20.3")
+    figures.append(fig)
+    _check_frame(fig, "What a machine that holds alpine:3.20.3 must still fetch")
+    (ax,) = fig.axes
+    bars = _bars(ax)
+    assert [w for _, _, w in bars["on the machine"]] == [BASE, BASE]
+    assert [w for _, _, w in bars["to fetch: visible"]] == [ARTIFACT, ARTIFACT]
+    assert [w for _, _, w in bars["to fetch: reclaimable"]] == [MIB16, 0]
+    assert _notes(ax) == ["fetch 16.0 MiB", "fetch 85 B"]
+    from helpers.breakdown import unshared_bytes
+
+    assert [unshared_bytes(a, base) for a in lab_pair.values()] == [MIB16 + ARTIFACT, ARTIFACT]
+
+
+def test_one_colour_means_one_thing():
+    meanings = [plots.VISIBLE_COLOR, plots.HIDDEN_COLOR, plots.PULLED_COLOR, plots.SAVED_COLOR, plots.ADDED_COLOR,
+                plots.BASE_COLOR]
+    assert len(set(meanings)) == len(meanings)
+    assert not set(meanings) & set(plots.CATEGORY_COLORS)
+    assert len(set(plots.CATEGORY_COLORS)) == len(plots.CATEGORY_COLORS)
+
+
+@pytest.mark.parametrize(("path", "lines"), [
+    ("a/b", ["a/b"]),
+    ("usr/lib/python3.12/site-packages/django/__init__.py", ["usr/lib/python3.12/site-packages/django/",
+                                                            "__init__.py"]),
+    ("x" * 95, ["x" * 40, "x" * 40, "x" * 15]),
+    ("d/" * 200, None),
+])
+def test_wrap_path_keeps_every_character_on_lines_of_forty(path, lines):
+    wrapped = plots.wrap_path(path).split("\n")
+    assert all(len(line) <= 40 for line in wrapped)
+    if lines is None:  # a 400-character path: six lines, the last cut
+        assert len(wrapped) == 6 and wrapped[-1].endswith("…")
+    else:
+        assert wrapped == lines and "".join(wrapped) == path
+
+
+def test_a_ten_kilobyte_instruction_makes_a_label_of_six_lines():
+    label = plots.wrap("RUN " + "echo hello && " * 800)
+    assert label.count("\n") == 5 and label.endswith("…")
 
 
 # ---------------------------------------------------------------- bases and fleets
@@ -491,4 +568,4 @@ def test_fleet_draws_stored_and_pulled_bytes_per_number_of_services(alpine_bases
             assert list(lines[fleet].get_ydata()) == rows[column].tolist()
         assert lines["alpine, squashed"].get_linestyle() == "--" and lines["alpine"].get_linestyle() == "-"
         assert ax.get_yscale() == "log"
-    assert fig._repr_png_().startswith(b"\x89PNG\r\n\x1a\n")
+    assert fig._repr_png_()[0].startswith(b"\x89PNG\r\n\x1a\n")
