@@ -11,7 +11,8 @@ from .sizes import format_bytes
 from .sources import read_image, save_stream
 
 #: Names imported on first use: they need pandas, which the command line's report does not.
-_NOTEBOOK_NAMES = {"headline", "layer_table", "setup", "show_dockerfiles", "side_by_side"}
+_NOTEBOOK_NAMES = {"headline", "layer_table", "ours_and_dives", "setup", "show_dockerfiles", "side_by_side"}
+_EXPLORER_NAMES = {"explore"}
 
 __all__ = [
     "Analysis",
@@ -19,9 +20,11 @@ __all__ = [
     "analyze",
     "build",
     "build_variants",
+    "explore",
     "format_bytes",
     "headline",
     "layer_table",
+    "ours_and_dives",
     "read_image",
     "save_stream",
     "setup",
@@ -49,4 +52,8 @@ def __getattr__(name: str):
         from . import notebook
 
         return getattr(notebook, name)
+    if name in _EXPLORER_NAMES:
+        from . import explorer
+
+        return getattr(explorer, name)
     raise AttributeError(f"module 'helpers' has no attribute {name!r}")

@@ -6,7 +6,8 @@ Rules (each optional):
 * ``min_efficiency``: ``efficiency >= min_efficiency``.
 
 An image within budget breaks no rule; each broken rule gives one line saying
-the measured figure, the limit, and the biggest contributor.
+the measured figure, the limit as it was written, and the layer that stores
+the biggest share of the reclaimable bytes.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from .analysis import Analysis
 from .errors import LayerLabError
 from .history import instruction
-from .sizes import format_bytes
+from .sizes import format_bytes, format_limit, format_ratio
 
 
 def parse_budget_size(text: str) -> int:
@@ -57,18 +58,28 @@ class Budget:
         if self.max_reclaimable is not None and analysis.reclaimable_bytes > self.max_reclaimable:
             measured = analysis.reclaimable_bytes
             lines.append(
-                f"over budget: reclaimable bytes {measured:,} ({format_bytes(measured)})"
-                f" > {self.max_reclaimable:,} ({format_bytes(self.max_reclaimable)}){worst}"
+                f"over budget: reclaimable bytes {format_bytes(measured)} ({measured:,} bytes)"
+                f" > {format_limit(self.max_reclaimable)} ({format_bytes(self.max_reclaimable)}){worst}"
             )
         if self.min_efficiency is not None and analysis.efficiency < self.min_efficiency:
-            lines.append(f"over budget: efficiency {analysis.efficiency:.4f} < {self.min_efficiency}{worst}")
+            lines.append(f"over budget: efficiency {format_ratio(analysis.efficiency)}"
+                         f" < {format_ratio(self.min_efficiency)}{worst}")
         return lines
 
 
 def _worst_layer(analysis: Analysis) -> str:
+    """Where the reclaimable bytes are: the layer storing the most, and its share of them.
+
+    ``share = reclaimable_bytes(layer) / Σ reclaimable_bytes``; "most of it" only when the share is over half.
+    """
     reclaimable = [lost for _, lost in analysis.layer_bytes]
-    if not any(reclaimable):
+    total = sum(reclaimable)
+    if not total:
         return ""
     layer = reclaimable.index(max(reclaimable))
     made_by = instruction(analysis.image.layers[layer].created_by)[:60]
-    return f"; most of it in layer {layer} ({format_bytes(reclaimable[layer])}: {made_by})"
+    share = reclaimable[layer] / total
+    amount = f"{format_bytes(reclaimable[layer])}, {format_ratio(share)}"
+    if share > 0.5:
+        return f"; most of it, {amount}, is in layer {layer} ({made_by})"
+    return f"; the biggest share, {amount}, is in layer {layer} ({made_by})"

@@ -330,7 +330,8 @@ class _ProgressPrinter:
         self.stream = stream
 
     def __call__(self, name: str, step: BuildStep) -> None:
-        text = step.instruction if len(step.instruction) <= 64 else step.instruction[:63] + "…"
+        text = " ".join(step.instruction.split())  # a continued RUN's runs of spaces, as one
+        text = text if len(text) <= 100 else text[:99] + "…"
         keyword = step.instruction.split(" ", 1)[0].upper()
         if keyword in _LAYER_INSTRUCTIONS and step.layer_bytes is not None:
             size = f"layer {format_bytes(step.layer_bytes)}"

@@ -9,7 +9,7 @@ import pandas as pd
 from .analysis import Analysis
 from .errors import LayerLabError
 from .report import short_digests, shorten
-from .sizes import format_bytes
+from .sizes import format_bytes, format_ratio
 
 
 def _show_layerlab_error(shell, etype, value, tb, tb_offset=None):  # IPython's custom-exception signature
@@ -26,9 +26,11 @@ def setup() -> None:
     """
     import matplotlib
 
-    matplotlib.rcParams.update({"figure.dpi": 150, "savefig.dpi": 150, "figure.figsize": (8, 4)})
+    from .plots import STYLE
+
+    matplotlib.rcParams.update(STYLE)
     pd.set_option("display.width", 160)
-    pd.set_option("display.max_colwidth", 60)
+    pd.set_option("display.max_colwidth", None)  # instructions, hints and lint messages are read whole
     pd.set_option("display.max_rows", 60)
     try:
         from IPython import get_ipython
@@ -39,17 +41,22 @@ def setup() -> None:
         shell.set_custom_exc((LayerLabError,), _show_layerlab_error)
 
 
-def layer_table(analysis: Analysis, width: int = 36) -> pd.DataFrame:
-    """A layer table for people: the instruction, then stored and reclaimable sizes."""
+def _instruction(text: str, width: int | None) -> str:
+    text = short_digests(str(text))
+    return text if width is None else shorten(text, width)
+
+
+def layer_table(analysis: Analysis, width: int | None = None) -> pd.DataFrame:
+    """A layer table for people: the whole instruction (or cut at ``width``), then stored and reclaimable sizes."""
     table = analysis.layers
     return pd.DataFrame({
-        "instruction": [shorten(short_digests(text), width) for text in table.instruction],
+        "instruction": [_instruction(text, width) for text in table.instruction],
         "stored": [format_bytes(n) for n in table.stored_bytes],
         "reclaimable": [format_bytes(n) for n in table.reclaimable_bytes],
     }, index=table.index)
 
 
-def side_by_side(analyses: Mapping[str, Analysis], width: int = 36) -> pd.DataFrame:
+def side_by_side(analyses: Mapping[str, Analysis], width: int | None = None) -> pd.DataFrame:
     """Layer tables of several images next to each other, one column group per image."""
     tables = {name: layer_table(analysis, width) for name, analysis in analyses.items()}
     combined = pd.concat(tables, axis=1).fillna("")
@@ -58,12 +65,36 @@ def side_by_side(analyses: Mapping[str, Analysis], width: int = 36) -> pd.DataFr
 
 
 def headline(analyses: Mapping[str, Analysis]) -> pd.DataFrame:
-    """The image-level figures of several images, one column per image, in exact bytes."""
-    rows = ["layers", "stored_bytes", "final_bytes", "reclaimable_bytes", "efficiency"]
-    columns = {name: [analysis.summary()[row] for row in rows] for name, analysis in analyses.items()}
-    frame = pd.DataFrame(columns, index=rows, dtype=object)
-    frame.loc["efficiency"] = [round(value, 4) for value in frame.loc["efficiency"]]
-    return frame
+    """The image-level figures of several images, one column per image, in sizes people read.
+
+    ``stored``, ``visible`` and ``reclaimable`` are :func:`format_bytes` of
+    ``stored_bytes``, ``final_bytes`` and ``reclaimable_bytes``; ``efficiency``
+    is ``final_bytes / stored_bytes`` as :func:`format_ratio`.  The exact
+    integers are :meth:`Analysis.summary` (and the report's ``--json``).
+    """
+    rows = {
+        "layers": lambda a: f"{len(a.image.layers):,}",
+        "stored": lambda a: format_bytes(a.stored_bytes),
+        "visible": lambda a: format_bytes(a.final_bytes),
+        "reclaimable": lambda a: format_bytes(a.reclaimable_bytes),
+        "efficiency": lambda a: format_ratio(a.efficiency),
+    }
+    return pd.DataFrame({name: [show(analysis) for show in rows.values()] for name, analysis in analyses.items()},
+                        index=list(rows))
+
+
+def ours_and_dives(analyses: Mapping[str, Analysis]) -> pd.DataFrame:
+    """Our efficiency and reclaimable bytes next to dive's efficiency score and wasted bytes, one row per image.
+
+    Ratios as :func:`format_ratio`, bytes as :func:`format_bytes` (see
+    :mod:`helpers.dive_score` for dive's rules).
+    """
+    return pd.DataFrame({
+        "efficiency": [format_ratio(a.efficiency) for a in analyses.values()],
+        "dive_efficiency": [format_ratio(a.dive_efficiency) for a in analyses.values()],
+        "reclaimable": [format_bytes(a.reclaimable_bytes) for a in analyses.values()],
+        "dive_wasted": [format_bytes(a.dive_wasted_bytes) for a in analyses.values()],
+    }, index=list(analyses))
 
 
 def show_dockerfiles(dockerfiles: Mapping[str, str]):
@@ -72,8 +103,10 @@ def show_dockerfiles(dockerfiles: Mapping[str, str]):
 
     from IPython.display import HTML
 
+    wrap_at_spaces = "white-space:pre-wrap;word-break:normal;overflow-wrap:normal"  # never inside a word
     columns = "".join(
-        f"<div style='flex:1;min-width:18em'><b>{escape(name)}</b><pre>{escape(text)}</pre></div>"
+        f"<div style='flex:1;min-width:18em'><b>{escape(name)}</b>"
+        f"<pre style='{wrap_at_spaces}'>{escape(text)}</pre></div>"
         for name, text in dockerfiles.items()
     )
     return HTML(f"<div style='display:flex;gap:1.5em'>{columns}</div>")

@@ -13,3 +13,24 @@ def format_bytes(count: int | float) -> str:
             return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")
+
+
+_EXACT_UNITS = [("TiB", 1024**4), ("TB", 1000**4), ("GiB", 1024**3), ("GB", 1000**3), ("MiB", 1024**2),
+                ("MB", 1000**2), ("KiB", 1024), ("KB", 1000)]
+
+
+def format_limit(count: int) -> str:
+    """A limit as it was most likely written: the largest unit that divides it (``5000000`` → ``5 MB``).
+
+    Else its exact count, ``1,234 bytes``.  (:func:`format_bytes` rounds; a
+    limit read back should not.)
+    """
+    for unit, size in _EXACT_UNITS:
+        if count and count % size == 0:
+            return f"{count // size:,} {unit}"
+    return f"{count:,} bytes"
+
+
+def format_ratio(value: float) -> str:
+    """A ratio between 0 and 1 as a percentage, one decimal (``0.317173`` → ``31.7%``): the one rounding of ratios."""
+    return f"{value * 100:.1f}%"

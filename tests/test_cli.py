@@ -104,7 +104,7 @@ def test_report_json_carries_the_budget_verdict(dive_testdata, tmp_path):
     verdict = json.loads(over.stdout)["budget"]
     assert verdict == {"max_reclaimable_bytes": 10_000, "min_efficiency": None, "within": False,
                        "broken": over.stderr.splitlines()}
-    assert verdict["broken"][0].startswith("over budget: reclaimable bytes 32,025")
+    assert verdict["broken"][0].startswith("over budget: reclaimable bytes 31.3 KiB (32,025 bytes)")
     within = run_cli(["report", str(archive), "--json", "--min-efficiency", "0.5"], tmp_path)
     assert within.returncode == 0 and json.loads(within.stdout)["budget"]["within"] is True
     plain = run_cli(["report", str(archive), "--json"], tmp_path)
