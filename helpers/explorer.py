@@ -62,7 +62,7 @@ class LayerExplorer:
         return rows.sort_values(["wasted", "size", "path"], ascending=[False, False, True], kind="mergesort")
 
     def _title(self, layer: int) -> str:
-        instruction = short_digests(str(self.analysis.layers.at[layer, "instruction"]))
+        instruction = " ".join(short_digests(str(self.analysis.layers.at[layer, "instruction"])).split())
         counts = self.summary.loc[layer]
         parts = [f"{int(counts[name]):,} {name}" for name in CHANGES]
         stored = format_bytes(int(self.analysis.layers.at[layer, "stored_bytes"]))
@@ -71,8 +71,13 @@ class LayerExplorer:
                 + (f" · {format_bytes(wasted)} wasted" if wasted else ""))
 
     def _repr_html_(self) -> str:
-        seed = f"{self.analysis.image.source}:{len(self.changes)}:{self.analysis.stored_bytes}"
-        toggle = "layerlab-wasted-" + hashlib.sha256(seed.encode("utf-8", "replace")).hexdigest()[:10]
+        # The switch's id comes from what the image holds, not where it was read or in which order its
+        # tars list it: the same under either builder.
+        seed = hashlib.sha256()
+        rows = zip(self.changes["layer"], self.changes["path"], self.changes["size"], strict=True)
+        for layer, path, size in sorted(rows):
+            seed.update(f"{layer}\0{path}\0{size}\n".encode("utf-8", "surrogateescape"))
+        toggle = f"layerlab-wasted-{seed.hexdigest()[:10]}"
         parts = [f"<div class='layerlab-explorer'><style>{_STYLE.format(toggle=toggle)}</style>"]
         if not self.wasted_only:
             parts.append(f"<input type='checkbox' id='{toggle}'> <label for='{toggle}'>wasted files only</label>")

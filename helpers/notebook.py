@@ -42,7 +42,7 @@ def setup() -> None:
 
 
 def _instruction(text: str, width: int | None) -> str:
-    text = short_digests(str(text))
+    text = " ".join(short_digests(str(text)).split())  # a continued RUN's line breaks read as one space
     return text if width is None else shorten(text, width)
 
 

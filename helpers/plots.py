@@ -158,7 +158,7 @@ def wrap_path(path: str, width: int = _LABEL_WIDTH, lines: int = _MAX_LABEL_LINE
 
 
 def _layer_label(index: int, instruction: str, width: int = _LABEL_WIDTH) -> str:
-    return wrap(f"L{index} {short_digests(str(instruction))}", width)
+    return wrap(f"L{index} {' '.join(short_digests(str(instruction)).split())}", width)
 
 
 def _lines(labels: list[str]) -> int:
