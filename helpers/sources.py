@@ -73,9 +73,60 @@ def read_image(
             return image
         except PermissionError as exc:
             raise ArchiveError(f"cannot read {path}: permission denied", "check its permissions") from exc
-    from .engine import read_engine_image
+    return _read_by_name(str(source))
 
-    return read_engine_image(str(source))
+
+def _with_tag(name: str) -> str:
+    """``name`` with Docker's default tag: ``layerlab/multi-run`` → ``layerlab/multi-run:latest``."""
+    last = name.rpartition("/")[2]
+    return name if ":" in last or "@" in last else f"{name}:latest"
+
+
+def _read_from_store(name: str) -> Image | None:
+    """The image the embedded builder tagged ``name`` in its store, or ``None`` when it has none by that name."""
+    from .archive import read_path
+    from .embedded import store_root
+    from .engine import _slug_tag
+
+    layout = store_root() / "oci"
+    if not (layout / "index.json").is_file():
+        return None
+    bare = name.removesuffix(":latest")
+    for tag in dict.fromkeys(_slug_tag(text) for text in (_with_tag(name), bare)):  # as built: tagged or not
+        if not tag:
+            continue
+        try:
+            image = read_path(layout, ref=tag)
+        except ArchiveError as exc:
+            if str(exc).startswith("the layout has no image tagged"):
+                continue
+            raise
+        image.source = f"{layout}:{tag}"
+        return image
+    return None
+
+
+def _read_by_name(name: str) -> Image:
+    """An image by name: from the Docker Engine, else from the embedded builder's store.
+
+    With ``LAYERLAB_ENGINE=embedded`` the store is asked first.  When neither
+    has it, the error is the engine's, with the store named in its hint.
+    """
+    from .engine import ENGINE_VARIABLE, read_engine_image
+    from .errors import EngineUnavailable, SourceNotFound
+
+    if os.environ.get(ENGINE_VARIABLE, "").strip().lower() == "embedded":
+        image = _read_from_store(name)
+        if image is not None:
+            return image
+    try:
+        return read_engine_image(name)
+    except (EngineUnavailable, SourceNotFound) as exc:
+        image = _read_from_store(name)
+        if image is not None:
+            return image
+        exc.hint = f"{exc.hint}; the embedded builder's store has no image {_with_tag(name)!r} either"
+        raise
 
 
 def save_stream(source: str):

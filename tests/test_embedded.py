@@ -274,6 +274,25 @@ def test_the_cli_builds_with_the_embedded_engine_and_says_so(store, tmp_path):
     assert '"reclaimable_bytes": 1000' in done.stdout
 
 
+def test_an_image_the_embedded_builder_made_is_reported_by_its_name_with_no_docker(store, embedded):
+    """`report layerlab-test/NAME` finds the image in the builder's store when no Docker Engine answers."""
+    helpers.build(FIXTURES / "shadowed" / "Dockerfile", name="by-name", tag="layerlab-test/by-name", engine="embedded",
+                  progress=lambda name, step: None)
+    no_docker = {**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    no_docker.pop("LAYERLAB_ENGINE", None)
+    for name in ("layerlab-test/by-name", "layerlab-test/by-name:latest"):
+        done = subprocess.run([sys.executable, "-m", "helpers", "report", name, "--json"],
+                              capture_output=True, text=True, env=no_docker)
+        assert done.returncode == 0, done.stderr
+        assert '"reclaimable_bytes": 1000' in done.stdout
+    missing = subprocess.run([sys.executable, "-m", "helpers", "report", "layerlab-test/never-built"],
+                             capture_output=True, text=True, env=no_docker)
+    assert missing.returncode == 2
+    assert missing.stderr.count("\n") == 1 and "Traceback" not in missing.stderr
+    assert "the embedded builder's store has no image 'layerlab-test/never-built:latest' either" in missing.stderr
+    assert helpers.read_image("layerlab-test/by-name").source.endswith(":layerlab-test-by-name")
+
+
 def test_run_steps_run_as_the_dockerfile_s_user_and_exec_form_works(store):
     built = helpers.build(
         "FROM alpine:3.20.3\nRUN id -u > /tmp/root-uid\nUSER nobody\nRUN id -u > /tmp/nobody-uid\n"
