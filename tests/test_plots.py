@@ -432,9 +432,8 @@ def test_savings_waterfall_steps_from_first_to_last(lab_pair, figures):
     (ax,) = fig.axes
     bars = _bars(ax)
     # start and end: visible, then reclaimable; between them, the step's saving
-    assert [(y, left, width) for y, left, width in bars["visible"]] == [(0, 0, BASE + ARTIFACT), (2, 0, BASE + ARTIFACT)]
-    assert [(y, left, width) for y, left, width in bars["reclaimable"]] == [(0, BASE + ARTIFACT, MIB16),
-                                                                            (2, BASE + ARTIFACT, 0)]
+    assert bars["visible"] == [(0, 0, BASE + ARTIFACT), (2, 0, BASE + ARTIFACT)]
+    assert bars["reclaimable"] == [(0, BASE + ARTIFACT, MIB16), (2, BASE + ARTIFACT, 0)]
     assert [(left, width) for _, left, width in bars["single-RUN"]] == [(BASE + ARTIFACT, MIB16)]
     assert _notes(ax) == ["23.4 MiB", "7.4 MiB", "saved 16.0 MiB"]
     assert _ticks(ax) == ["multi-RUN (start)", "single-RUN", "single-RUN (end)"]
