@@ -131,7 +131,7 @@ def _byte_axis(ax) -> None:
 
 def wrap(text: str, width: int = _LABEL_WIDTH, lines: int = _MAX_LABEL_LINES) -> str:
     """``text`` on lines of at most ``width`` characters, whole; past ``lines`` lines the last ends in ``…``."""
-    wrapped = textwrap.wrap(text, width, break_on_hyphens=False) or [""]
+    wrapped = textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False) or [""]  # runs of spaces as one
     if len(wrapped) > lines:
         wrapped = [*wrapped[:lines - 1], shorten(" ".join(wrapped[lines - 1:]), width)]
     return "\n".join(wrapped)
@@ -158,7 +158,7 @@ def wrap_path(path: str, width: int = _LABEL_WIDTH, lines: int = _MAX_LABEL_LINE
 
 
 def _layer_label(index: int, instruction: str, width: int = _LABEL_WIDTH) -> str:
-    return wrap(f"L{index} {' '.join(short_digests(str(instruction)).split())}", width)
+    return wrap(f"L{index} {short_digests(str(instruction))}", width)
 
 
 def _lines(labels: list[str]) -> int:
