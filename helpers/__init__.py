@@ -11,7 +11,8 @@ from .sizes import format_bytes
 from .sources import read_image, save_stream
 
 #: Names imported on first use: they need pandas, which the command line's report does not.
-_NOTEBOOK_NAMES = {"headline", "layer_table", "ours_and_dives", "setup", "show_dockerfiles", "side_by_side"}
+_NOTEBOOK_NAMES = {"familiar_sizes", "headline", "layer_table", "ours_and_dives", "setup", "show_dockerfiles",
+                   "side_by_side"}
 _EXPLORER_NAMES = {"explore"}
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "build",
     "build_variants",
     "explore",
+    "familiar_sizes",
     "format_bytes",
     "headline",
     "layer_table",

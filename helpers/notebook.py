@@ -110,3 +110,55 @@ def show_dockerfiles(dockerfiles: Mapping[str, str]):
         for name, text in dockerfiles.items()
     )
     return HTML(f"<div style='display:flex;gap:1.5em'>{columns}</div>")
+
+
+def familiar_sizes(analysis: Analysis) -> pd.DataFrame:
+    """Per layer, our figure next to the ones other tools show: what a pull moves, and ``docker history``'s SIZE.
+
+    * ``stored``: :attr:`Analysis.layers` ``stored_bytes``, regular-file bytes (hard links once);
+    * ``pull``: :attr:`helpers.model.Layer.pull_bytes`, the compressed blob a registry sends
+      (``—`` when it was not measured);
+    * ``docker history``: the SIZE the Docker Engine reports for the step that made the layer,
+      which counts what its storage driver holds for the layer, written as ``docker history``
+      writes it (:func:`docker_units`; ``—`` when the image is not in a Docker Engine, as with
+      the embedded builder).
+    """
+    history = _docker_history_sizes(analysis)
+    table = analysis.layers
+    rows = []
+    for layer in analysis.image.layers:
+        pulled = layer.pull_bytes
+        size = history.get(layer.step) if layer.step is not None else None
+        rows.append({
+            "instruction": _instruction(table.at[layer.index, "instruction"], 48),
+            "stored": format_bytes(int(table.at[layer.index, "stored_bytes"])),
+            "pull": "—" if pulled is None else format_bytes(pulled),
+            "docker history": "—" if size is None else docker_units(size),
+        })
+    frame = pd.DataFrame(rows, index=table.index)
+    frame.index.name = "layer"
+    return frame
+
+
+def _docker_history_sizes(analysis: Analysis) -> dict[int, int]:
+    """History position → ``docker history`` SIZE, for an image the Docker Engine holds; else empty."""
+    if not str(analysis.image.format).startswith("docker-engine/"):
+        return {}
+    from .engine import docker_client
+    from .errors import LayerLabError
+
+    try:
+        steps = docker_client().api.history(str(analysis.image.source))
+    except (LayerLabError, OSError):  # the engine went, or forgot the image (the SDK's errors are OSErrors): "—"
+        return {}
+    return {position: int(step.get("Size") or 0) for position, step in enumerate(reversed(steps))}
+
+
+def docker_units(count: int) -> str:
+    """A size as the docker CLI writes it: decimal units, three significant digits (``7792915`` → ``7.79MB``)."""
+    value = float(count)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.3g}{unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
