@@ -65,7 +65,7 @@ from .analysis import analyze
 from .archive import REF_ANNOTATION, read_path
 from .bases import ROOTFS_VARIABLE, find_rootfs, label, recipe_for
 from .digests import tree_digest
-from .errors import ArchiveError, BaseImageMissing, BuildFailed, DockerfileError, LayerLabError
+from .errors import ArchiveError, BaseImageMissing, BuildFailed, DockerfileError, LayerLabError, SourceNotFound
 from .layer_stream import scan_layer
 from .placement import AddBudget, PlacementRefused, Rootfs, copy_into, extract_into, is_archive
 from .registry import apt_failure
@@ -514,6 +514,37 @@ class EmbeddedBuilder:
             )
         name = image if "/" in image.split(":")[0] else f"library/{image}"
         return self._import(image, f"docker://docker.io/{name}", f"pulling {image}", origin=f"docker.io/{name}")
+
+    def squash(self, tag: str, new: str, onto: str | None = None) -> str:
+        """Merge the layers of store image ``tag`` into one, tagged ``new``: all of them, or those above ``onto``.
+
+        The way docker-squash does it through the Docker Engine, done with
+        umoci: unpack ``onto`` (a base image's name; none: an empty image),
+        put ``tag``'s whole filesystem in its place, and commit the difference
+        as one layer.  So the new layer holds exactly what ``tag`` shows and
+        ``onto`` does not, and whiteouts for what ``onto`` has and ``tag`` does not.
+        Unlike docker-squash, the new image keeps ``onto``'s config (or none) and
+        one history entry for the squash, not the squashed steps.
+        """
+        if tag not in self._index():
+            raise SourceNotFound(f"the embedded builder's store has no image {tag!r}", "build it first")
+        below = self.base(onto) if onto is not None else None
+        with self._scratch() as scratch:
+            if below is None:
+                below = f"squash-empty-{_slug(new)}"
+                self._umoci("new", "--image", self._ref(below), what="making an empty image to squash onto")
+            target, source = scratch / "target", scratch / "source"
+            self._umoci("unpack", "--rootless", "--image", self._ref(below), str(target), what=f"unpacking {below}")
+            self._umoci("unpack", "--rootless", "--image", self._ref(tag), str(source), what=f"unpacking {tag}")
+            _remove_tree(target / "rootfs")
+            os.rename(source / "rootfs", target / "rootfs")
+            what = f"squash of {tag}" + (f" onto {onto}" if onto else "")
+            self._umoci("tag", "--image", self._ref(below), new, what=f"tagging {new}")
+            self._umoci("repack", "--image", self._ref(new), "--history.created_by", what, str(target),
+                        what=f"committing the {what}")
+            if onto is None:
+                self._umoci("rm", "--image", self._ref(below), what=f"removing {below}")
+        return new
 
     def describe_base(self, image: str) -> dict:
         """Where a base image in the store came from, as :func:`helpers.engine.describe_base` says it for Docker.

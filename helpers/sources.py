@@ -83,7 +83,7 @@ def _with_tag(name: str) -> str:
 
 
 def _read_from_store(name: str) -> Image | None:
-    """The image the embedded builder tagged ``name`` in its store, or ``None`` when it has none by that name."""
+    """The image the embedded builder tagged ``name`` in its store (a build, or a base), or ``None``."""
     from .archive import read_path
     from .embedded import store_root
     from .engine import _slug_tag
@@ -92,7 +92,8 @@ def _read_from_store(name: str) -> Image | None:
     if not (layout / "index.json").is_file():
         return None
     bare = name.removesuffix(":latest")
-    for tag in dict.fromkeys(_slug_tag(text) for text in (_with_tag(name), bare)):  # as built: tagged or not
+    # as built (tagged or not), or as a base image the builder imported
+    for tag in dict.fromkeys([_slug_tag(_with_tag(name)), _slug_tag(bare), f"base-{_slug_tag(name)}"]):
         if not tag:
             continue
         try:

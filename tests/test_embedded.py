@@ -291,6 +291,43 @@ def test_an_image_the_embedded_builder_made_is_reported_by_its_name_with_no_dock
     assert missing.stderr.count("\n") == 1 and "Traceback" not in missing.stderr
     assert "the embedded builder's store has no image 'layerlab-test/never-built:latest' either" in missing.stderr
     assert helpers.read_image("layerlab-test/by-name").source.endswith(":layerlab-test-by-name")
+    base = subprocess.run([sys.executable, "-c", "import helpers; print(helpers.read_image('alpine:3.20.3').source)"],
+                          capture_output=True, text=True, env=no_docker)
+    assert base.stdout.strip().endswith(":base-alpine-3.20.3"), base.stderr  # a base the builder imported, too
+
+
+@pytest.mark.engine
+def test_the_embedded_builder_squashes_as_docker_squash_does(store, embedded, docker_client, monkeypatch):
+    from helpers.squash import squash
+
+    multi = embedded["lab-multi-run"]
+    monkeypatch.setenv("LAYERLAB_ENGINE", "embedded")
+    everything = squash(multi.image.source, "layerlab-test/squashed-all")
+    onto = squash(multi.image.source, "layerlab-test/squashed-on-base", from_layer="alpine:3.20.3")
+    base = helpers.analyze(helpers.read_image(f"{store / 'oci'}:base-alpine-3.20.3"))
+    assert len(everything.image.layers) == 1 and everything.image.layers[0].digest != base.image.layers[0].digest
+    assert everything.stored_bytes == everything.final_bytes == multi.final_bytes
+    assert [layer.digest for layer in onto.image.layers][:1] == [base.image.layers[0].digest]
+    assert onto.layers.stored_bytes.tolist() == [base.stored_bytes, multi.final_bytes - base.final_bytes]
+    for squashed in (everything, onto):
+        assert squashed.reclaimable_bytes == 0
+        assert _visible(squashed) == _visible(multi)  # the same files, only the layering differs
+    # and what docker-squash makes of Docker's build of the same Dockerfile
+    monkeypatch.delenv("LAYERLAB_ENGINE")
+    docker_multi = helpers.build(FIXTURES / "lab-multi-run" / "Dockerfile", name="multi",
+                                 tag="layerlab-test/docker-multi-for-squash", client=docker_client,
+                                 progress=lambda name, step: None).analysis
+    by_docker = squash(docker_multi.image.source, "layerlab-test/docker-squashed-on-base",
+                       from_layer="alpine:3.20.3", engine="docker")
+    assert by_docker.layers.stored_bytes.tolist() == onto.layers.stored_bytes.tolist()
+    assert _visible(by_docker) == _visible(onto)
+
+
+def test_squashing_an_image_the_store_does_not_hold_is_one_clear_error(store, monkeypatch):
+    from helpers.squash import squash
+
+    with pytest.raises(helpers.LayerLabError, match="the embedded builder's store has no image 'never-built'"):
+        squash("never-built", "layerlab-test/never", engine="embedded")
 
 
 def test_run_steps_run_as_the_dockerfile_s_user_and_exec_form_works(store):
