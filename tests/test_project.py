@@ -22,6 +22,37 @@ def test_readme_has_exactly_the_two_commands_and_ci_runs_the_test_one_verbatim()
     assert run_tests in ci_lines
 
 
+def test_the_readme_s_open_command_starts_jupyterlab_even_as_root(tmp_path):
+    """Containers often run as root, where JupyterLab refuses to start unless told it may."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    open_series, _ = _readme_commands()
+    lab = open_series.split("&&")[-1].split()
+    assert lab[0].endswith("jupyter") and lab[1:3] == ["lab", "notebooks/"]
+    command = [sys.executable, "-m", "jupyter", *lab[1:], "--no-browser", "--ServerApp.ip=127.0.0.1",
+               "--ServerApp.port=0", "--ServerApp.port_retries=0"]
+    server = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                              env={**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path)})
+    try:
+        seen = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = server.stderr.readline()
+            if not line:
+                break
+            seen.append(line)
+            if "http://127.0.0.1:" in line:
+                break
+        assert any("http://127.0.0.1:" in line for line in seen), "".join(seen[-20:])
+        assert not any("Running as root is not recommended" in line for line in seen)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def test_notebook_index_lists_every_notebook_in_order():
     notebooks = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
     index = (ROOT / "notebooks" / "README.md").read_text()
