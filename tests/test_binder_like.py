@@ -167,3 +167,40 @@ def test_the_debian_notebook_runs_live_with_the_embedded_builder_as_binder_would
     assert " passed" in done.stdout and "failed" not in done.stdout
     index = (Path(user.pw_dir) / "layerlab-store" / "oci" / "index.json").read_text()
     assert "layerlab-toolchain-single-run-latest" in index and "layerlab-debian-svc-10-squashed-latest" in index
+
+
+def test_binder_s_post_build_puts_every_notebook_base_in_the_store(tmp_path):
+    """What repo2docker runs once per Binder image: every base the notebooks name, imported for real."""
+    import json
+    import sys
+
+    post_build = ROOT / "binder" / "postBuild"
+    assert os.access(post_build, os.X_OK) and "binder/prepull.py" in post_build.read_text()
+    rootfs = os.environ.get("LAYERLAB_ROOTFS") or str(ALPINE_TARBALLS)
+    wanted = {image for path in (ROOT / "notebooks").glob("*.ipynb")
+              for image in json.loads(path.read_text())["metadata"].get("layerlab", {}).get("images", [])}
+    environment = {**os.environ, "LAYERLAB_STORE": str(tmp_path / "store"), "LAYERLAB_OFFLINE": "1",
+                   "LAYERLAB_ROOTFS": rootfs}
+    done = subprocess.run([sys.executable, str(ROOT / "binder" / "prepull.py")], capture_output=True, text=True,
+                          env=environment, timeout=900)
+    index = (tmp_path / "store" / "oci" / "index.json").read_text()
+    missing = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    made = {line.split(":", 2)[0] + ":" + line.split(":", 2)[1] for line in done.stdout.splitlines()}
+    assert made | {line[len("error: "):].split(": ")[0] for line in missing} == wanted
+    for image in made:
+        assert f'"base-{image.replace(":", "-")}"' in index
+    if os.environ.get("LAYERLAB_REQUIRE_ENGINE") == "1":
+        assert done.returncode == 0, done.stderr
+
+
+def test_each_base_binder_cannot_get_is_named_on_a_line_of_its_own(tmp_path):
+    import sys
+
+    environment = {**os.environ, "LAYERLAB_STORE": str(tmp_path / "store"), "LAYERLAB_OFFLINE": "1",
+                   "LAYERLAB_ROOTFS": str(tmp_path / "empty")}
+    (tmp_path / "empty").mkdir()
+    done = subprocess.run([sys.executable, str(ROOT / "binder" / "prepull.py")], capture_output=True, text=True,
+                          env=environment, timeout=300)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert all(line.startswith("error: ") and "offline mode" in line for line in done.stderr.splitlines())
