@@ -8,7 +8,9 @@ It orchestrates three well-kept tools from Debian/Ubuntu packages:
 * ``umoci`` unpacks an image rootless, and repacks the changed root filesystem
   as a new layer, with whiteouts for deletions;
 * ``proot`` runs each ``RUN`` step as a fake root inside that filesystem, with
-  ``/dev``, ``/proc`` and ``/sys`` bound.
+  ``/dev``, ``/proc`` and ``/sys`` bound; where the kernel allows user namespaces
+  a step runs without ptrace instead (:mod:`helpers.userns`), and proot takes
+  over when it fails there or needs a non-root ``USER``.
 
 **proot is not a security boundary.**  It intercepts system calls with ptrace
 to fake ``root`` and a changed root directory; a ``RUN`` step runs with *your*
@@ -61,6 +63,7 @@ from pathlib import Path
 
 from dockerfile_parse import DockerfileParser
 
+from . import userns
 from .analysis import analyze
 from .archive import REF_ANNOTATION, read_path
 from .bases import ROOTFS_VARIABLE, find_rootfs, label, recipe_for
@@ -865,21 +868,36 @@ class EmbeddedBuilder:
             parsed = None
         argv = parsed if isinstance(parsed, list) else [*stage.shell, value]
         created_by = " ".join(argv) if isinstance(parsed, list) else f"{' '.join(stage.shell)} {value}"
-        rootfs = self._bundle(stage, scratch) / "rootfs"
-        if stage.workdir != "/":
-            with Rootfs(rootfs) as image:  # made inside the image, whatever links its path passes
-                os.close(image.directory(stage.workdir))
         environment = {**os.environ, "PROOT_NO_SECCOMP": "1"}
-        try:
-            done = subprocess.run(self._proot(stage, rootfs, argv, network), capture_output=True, text=True,
-                                  env=environment, errors="replace")
-        except OSError as exc:
-            if exc.errno != errno.E2BIG:
-                raise
-            raise DockerfileError(
-                f"`{_short(text)}` is {len(value.encode()):,} bytes, too long for one command line here",
-                "put the commands in a script, COPY it into the image, and RUN the script",
-            ) from exc
+
+        def attempt(in_namespace: bool) -> subprocess.CompletedProcess:
+            rootfs = self._bundle(stage, scratch) / "rootfs"
+            if stage.workdir != "/":
+                with Rootfs(rootfs) as image:  # made inside the image, whatever links its path passes
+                    os.close(image.directory(stage.workdir))
+            if in_namespace:  # no ptrace: several times faster where the kernel allows it
+                run = userns.command(rootfs, stage.workdir or "/", stage.env, argv, network)
+            else:
+                run = self._proot(stage, rootfs, argv, network)
+            try:
+                return subprocess.run(run, capture_output=True, text=True, env=environment, errors="replace")
+            except OSError as exc:
+                if exc.errno != errno.E2BIG:
+                    raise
+                raise DockerfileError(
+                    f"`{_short(text)}` is {len(value.encode()):,} bytes, too long for one command line here",
+                    "put the commands in a script, COPY it into the image, and RUN the script",
+                ) from exc
+
+        if userns.usable(stage.user):
+            done = attempt(in_namespace=True)
+            if done.returncode != 0:
+                # The namespace maps one identity; a step may need more (apt drops to its _apt user)
+                # or fail for its own reasons. Either way proot decides, from the image's files again.
+                stage.bundle_tag = None
+                done = attempt(in_namespace=False)
+        else:
+            done = attempt(in_namespace=False)
         if done.returncode != 0:
             log = _tail(done.stdout + "\n" + done.stderr)
             refused = _proot_refusal(done.stderr, text) or apt_failure(

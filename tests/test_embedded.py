@@ -330,6 +330,53 @@ def test_squashing_an_image_the_store_does_not_hold_is_one_clear_error(store, mo
         squash("never-built", "layerlab-test/never", engine="embedded")
 
 
+@pytest.mark.parametrize("case", ALL_CASES)
+def test_a_user_namespace_and_proot_commit_the_same_layers(tmp_path, monkeypatch, case):
+    """RUN without ptrace must change nothing but the time: every file, link and whiteout, its mode and size.
+
+    A directory whose only change is its timestamp (``rm -rf /d && mkdir /d``) may or may not get an
+    entry of its own, depending on how long the step took: umoci decides from its metadata.  It holds
+    no bytes, so directories are compared by what is visible at the end.
+    """
+    from helpers import userns
+
+    if not userns.available():
+        need_userns = "this kernel or user cannot make user namespaces"
+        if os.environ.get("LAYERLAB_REQUIRE_ENGINE") == "1":
+            pytest.fail(need_userns, pytrace=False)
+        pytest.skip(need_userns)
+    _tools_or_skip()
+    monkeypatch.setenv("LAYERLAB_ROOTFS", str(ALPINE_TARBALLS))
+    dockerfile = FIXTURES / case / "Dockerfile"
+    made = {}
+    for way in ("auto", "proot"):
+        monkeypatch.setenv("LAYERLAB_STORE", str(tmp_path / way))
+        monkeypatch.setenv("LAYERLAB_RUN", way)
+        made[way] = helpers.build(dockerfile, name=case, engine="embedded", progress=lambda name, step: None).analysis
+    entries = {way: {entry for entry in _entries(analysis) if entry[2] != "dir"} for way, analysis in made.items()}
+    assert entries["auto"] == entries["proot"]
+    assert _visible(made["auto"]) == _visible(made["proot"])
+    assert made["auto"].layers.stored_bytes.tolist() == made["proot"].layers.stored_bytes.tolist()
+    assert made["auto"].summary() == made["proot"].summary()
+
+
+def test_the_namespace_mounts_only_onto_real_folders_of_the_image(tmp_path):
+    from helpers.userns import _real_directory
+
+    (tmp_path / "dev").mkdir()
+    (tmp_path / "sys").symlink_to("/etc")  # an image's link must never carry a mount out of it
+    (tmp_path / "proc").write_text("not a folder")
+    assert [_real_directory(str(tmp_path / name)) for name in ("dev", "sys", "proc", "missing")] == [
+        True, False, False, False]
+
+
+def test_a_way_to_run_steps_that_does_not_exist_is_one_clear_error(store, monkeypatch):
+    monkeypatch.setenv("LAYERLAB_RUN", "banana")
+    with pytest.raises(helpers.LayerLabError, match=r"LAYERLAB_RUN='banana' is not a way to run a RUN step"):
+        helpers.build("FROM alpine:3.20.3\nRUN true\n", name="banana", engine="embedded",
+                      progress=lambda name, step: None)
+
+
 def test_run_steps_run_as_the_dockerfile_s_user_and_exec_form_works(store):
     built = helpers.build(
         "FROM alpine:3.20.3\nRUN id -u > /tmp/root-uid\nUSER nobody\nRUN id -u > /tmp/nobody-uid\n"
