@@ -116,8 +116,12 @@ except ProotRefused as exc:
 
 
 @pytest.mark.parametrize("mechanism", ["seccomp", "tracer"])
-def test_proot_refused_by_the_kernel_is_one_clear_error(store, tmp_path, mechanism):
-    """The real proot, really refused: under a seccomp filter denying ptrace, or under ``strace -f``."""
+def test_proot_refused_by_the_kernel_is_one_clear_error(store, tmp_path, mechanism, monkeypatch):
+    """The real proot, really refused: under a seccomp filter denying ptrace, or under ``strace -f``.
+
+    (Where user namespaces exist a RUN step needs no ptrace at all; proot is forced here.)
+    """
+    monkeypatch.setenv("LAYERLAB_RUN", "proot")
     done = _refused(mechanism, [sys.executable, "-c", API_CHECK, RUN_DOCKERFILE])
     assert done.returncode == 0 and done.stdout, done.stderr
     raised = json.loads(done.stdout)
@@ -167,13 +171,15 @@ class KillPoint(NamedTuple):
     delay: float = 0.0
     once_ended: bool = False
     mentions: str = ""
+    run: str = "auto"  # LAYERLAB_RUN: how RUN steps run
 
 
 KILL_POINTS = [
     KillPoint("skopeo"),  # importing the base image
     KillPoint("skopeo", once_ended=True),  # the base image imported, not yet configured
     KillPoint("umoci", "unpack", delay=0.05),  # unpacking the base into a bundle
-    KillPoint("proot", delay=0.3),  # the first RUN running
+    KillPoint("proot", delay=0.3, run="proot"),  # the first RUN running under proot
+    KillPoint("unshare", delay=0.3),  # ... or in a user namespace, where there is one
     KillPoint("umoci", "repack"),  # committing its layer: starting
     KillPoint("umoci", "repack", delay=0.1),  # ... and in the middle
     KillPoint("umoci", "repack", delay=0.05, mentions="COPY"),  # committing the COPY layer
@@ -272,11 +278,13 @@ def test_a_build_killed_mid_write_leaves_no_half_cache_entry(store, tmp_path, mo
 
     seen = set()
     for point in KILL_POINTS:
+        monkeypatch.setenv("LAYERLAB_RUN", point.run)
         _build_and_kill(context / "Dockerfile", point)
         tags = _whole_store(store / "oci")
         assert all(tag.startswith(("base-", "step-")) for tag in tags), tags
         seen |= _leftovers(store)
     assert seen, "no kill left anything behind to clean up"
+    monkeypatch.delenv("LAYERLAB_RUN")
 
     # The same build, after all that: it succeeds, cleans up, and gives what a clean store gives.
     again = helpers.build(context / "Dockerfile", name="killed", engine="embedded", progress=lambda n, s: None)
