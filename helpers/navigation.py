@@ -116,7 +116,9 @@ def _contents_cells() -> list[str]:
         "| # | notebook | what you measure |\n|---|---|---|\n" + rows,
         "## Glossary\n\n" + glossary,
         "Which notebooks run where (offline, on Binder, with Docker or the embedded builder) is in "
-        "[the notebooks' README](README.md); the project's README says how to run the tests.",
+        "[the notebooks' README](README.md); the project's README says how to run the tests. Running the "
+        "series for a room: [the instructors' guide](INSTRUCTORS.md) has each notebook's time, measured, and "
+        "how to prepare Binder or a JupyterHub.",
     ]
 
 
