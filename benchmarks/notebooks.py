@@ -1,6 +1,13 @@
 """How long the offline notebooks take to execute, together; the target is under 3 minutes.
 
-    LAYERLAB_ROOTFS=../shared/alpine .venv/bin/python benchmarks/notebooks.py [--runs 2]
+    LAYERLAB_ROOTFS=../shared/alpine .venv/bin/python benchmarks/notebooks.py [--runs 2] [--engine embedded]
+    LAYERLAB_ROOTFS=../shared/alpine .venv/bin/python benchmarks/notebooks.py --guide
+
+``--guide`` times every notebook that runs offline with each builder, cold and
+warm (06's apt-get builds still reach Debian's package registry where it
+answers: they ask for the network), and writes the table into
+``notebooks/INSTRUCTORS.md`` between its ``<!--TIMINGS-->`` markers: the
+guide's timings are this script's, never typed in.
 
 The engine must already be running (its startup is not counted; ``.ci/run``
 shows how to start it and make the base images).  Every notebook that runs
@@ -42,10 +49,26 @@ def remove_course_images() -> int:
 
     client = docker_client()
     images = client.images.list(filters={"reference": "layerlab/*"})
-    for image in images:
-        client.images.remove(image.id, force=True)
-    client.images.prune(filters={"dangling": True})
+    for image in images:  # by tag: an image another one is built on cannot be removed by ID
+        for tag in image.tags:
+            if tag.startswith("layerlab/"):
+                client.images.remove(tag)
+    while client.images.prune(filters={"dangling": True}).get("ImagesDeleted"):
+        pass  # a removed image may leave its parent dangling in turn
     return len(images)
+
+
+def fresh_store() -> Path:
+    """An empty store for the embedded builder: its first build imports the base and runs every step."""
+    import tempfile
+
+    store = Path(tempfile.mkdtemp(prefix="layerlab-bench-store-"))
+    os.environ["LAYERLAB_STORE"] = str(store)
+    _STORES.append(store)
+    return store
+
+
+_STORES: list[Path] = []  # removed when the benchmark ends
 
 
 def execute(path: Path) -> float:
@@ -59,13 +82,72 @@ def execute(path: Path) -> float:
     return time.perf_counter() - start
 
 
+GUIDE = NOTEBOOKS / "INSTRUCTORS.md"
+MARKERS = ("<!--TIMINGS-->", "<!--/TIMINGS-->")
+
+
+def timed_pass(paths: list[Path], engine: str, cold: bool) -> dict[str, float]:
+    """Each notebook's seconds, in a fresh kernel, with ``engine``; ``cold`` first empties that engine's cache."""
+    os.environ["LAYERLAB_ENGINE"] = engine
+    if cold:
+        if engine == "docker":
+            remove_course_images()
+        else:
+            fresh_store()
+    return {path.name: execute(path) for path in paths}
+
+
+def write_guide(columns: dict[str, dict[str, float]], notes: list[str]) -> None:
+    names = list(dict.fromkeys(name for column in columns.values() for name in column))
+    rows = ["| notebook | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+    for name in names:
+        cells = [f"{column[name]:.0f} s" if name in column else "—" for column in columns.values()]
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    table = "\n".join([*rows, "", *notes])
+    text = GUIDE.read_text()
+    start, end = text.index(MARKERS[0]) + len(MARKERS[0]), text.index(MARKERS[1])
+    staged = GUIDE.with_suffix(".md.tmp")
+    staged.write_text(text[:start] + "\n" + table + "\n" + text[end:])
+    staged.replace(GUIDE)
+
+
+def guide() -> int:
+    """Every notebook that runs offline, with both builders, cold and warm: into the guide."""
+    import platform
+
+    runnable = [path for path, reason in offline_notebooks() if reason is None]
+    columns = {}
+    for engine, label in (("docker", "Docker Engine"), ("embedded", "embedded builder")):
+        columns[f"{label}, cold"] = timed_pass(runnable, engine, cold=True)
+        columns[f"{label}, warm"] = timed_pass(runnable, engine, cold=False)
+    notes = [f"Measured by `benchmarks/notebooks.py --guide` on {os.cpu_count()} cores ({platform.machine()}), "
+             f"as {'root' if os.geteuid() == 0 else 'an unprivileged user'}, in offline mode: nothing is pulled,"
+             " and only builds that ask for the network get it (06's apt-get steps, against Debian's registry,"
+             " where it answers; else 06 replays its recording). Cold: the builder's cache emptied first; warm:"
+             " the run right after."]
+    write_guide(columns, notes)
+    import shutil
+
+    for store in _STORES:
+        shutil.rmtree(store, ignore_errors=True)
+    for name, column in columns.items():
+        print(f"{name}: " + ", ".join(f"{k} {v:.1f} s" for k, v in column.items()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--cold", action="store_true", help="remove the course's images first (a cold build cache)")
+    parser.add_argument("--engine", choices=["docker", "embedded"], help="the builder the notebooks use")
+    parser.add_argument("--guide", action="store_true", help="time both builders and write notebooks/INSTRUCTORS.md")
     args = parser.parse_args(argv)
     os.environ["LAYERLAB_OFFLINE"] = "1"
     sys.path.insert(0, str(ROOT))
+    if args.guide:
+        return guide()
+    if args.engine:
+        os.environ["LAYERLAB_ENGINE"] = args.engine
     notebooks = offline_notebooks()
     runnable = [path for path, reason in notebooks if reason is None]
     print(f"machine: {os.cpu_count()} cores; offline mode; engine already running (its startup not counted)")
@@ -73,7 +155,10 @@ def main(argv: list[str] | None = None) -> int:
         if reason is not None:
             print(f"  skipped {path.name}: {reason}")
     if args.cold:
-        print(f"removed {remove_course_images()} of the course's images: run 1 builds everything")
+        if args.engine == "embedded":
+            print(f"a fresh store for the embedded builder: {fresh_store()}")
+        else:
+            print(f"removed {remove_course_images()} of the course's images: run 1 builds everything")
     for run in range(1, args.runs + 1):
         first = "build cache cold" if args.cold else "build cache as found"
         print(f"run {run} ({first if run == 1 else 'build cache warm'}):")
