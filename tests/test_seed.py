@@ -31,7 +31,7 @@ def test_show_dockerfiles_puts_each_under_its_name_escaped():
     from helpers.notebook import show_dockerfiles
 
     html = show_dockerfiles(seed_variants()).data
-    assert html.count("<pre>") == 2
+    assert html.count("<pre") == 2 and html.count("</pre>") == 2
     assert "<b>multi-RUN</b>" in html and "<b>single-RUN</b>" in html
     assert "apk add py3-pip &amp;&amp; \\" in html
 
