@@ -36,7 +36,7 @@ def docker_once() -> float:
 
 
 def embedded_once(base_store: Path) -> float:
-    from helpers.embedded import EmbeddedBuilder
+    from helpers.building.embedded import EmbeddedBuilder
 
     with tempfile.TemporaryDirectory() as folder:
         store = Path(folder) / "store"
@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     runs = parser.parse_args().runs
     os.environ.setdefault("LAYERLAB_OFFLINE", "1")
-    from helpers.embedded import EmbeddedBuilder
+    from helpers.building.embedded import EmbeddedBuilder
 
     with tempfile.TemporaryDirectory() as folder:
         base_store = Path(folder) / "base"
@@ -64,7 +64,7 @@ def main() -> None:
         for way in ("auto", "proot"):
             os.environ["LAYERLAB_RUN"] = way
             timings[way] = [embedded_once(base_store) for _ in range(runs)]
-    from helpers.userns import available
+    from helpers.building.userns import available
 
     d = statistics.median(docker)
     print(f"cores: {os.cpu_count()}, runs: {runs}, builds per run: {len(VARIANTS)} (lab multi-RUN, single-RUN)")

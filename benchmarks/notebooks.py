@@ -34,7 +34,7 @@ TARGET_SECONDS = 180.0
 
 def offline_notebooks() -> list[tuple[Path, str | None]]:
     """Every notebook, with why it cannot run here (``None`` when it can), in offline mode."""
-    from helpers.needs import unmet
+    from helpers.edges.needs import unmet
 
     found = []
     for path in sorted(NOTEBOOKS.glob("*.ipynb")):
@@ -45,7 +45,7 @@ def offline_notebooks() -> list[tuple[Path, str | None]]:
 
 def remove_course_images() -> int:
     """Remove the images the notebooks build (``layerlab/*``) and dangling ones: their cache goes with them."""
-    from helpers.engine import docker_client
+    from helpers.building.engine import docker_client
 
     client = docker_client()
     images = client.images.list(filters={"reference": "layerlab/*"})

@@ -119,8 +119,8 @@ def dive_command(archive: Path, out: Path) -> list[str]:
 
 def phases(archive: Path) -> dict[str, float]:
     """One in-process run, timed phase by phase: where the report's time goes."""
-    from helpers.analysis import analyze
-    from helpers.archive import read_path
+    from helpers.measuring.analysis import analyze
+    from helpers.reading.archive import read_path
 
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--dir", type=Path, default=default_out(), help="where large_image.py saved the archives")
-    from helpers.layer_stream import max_entries
+    from helpers.reading.layer_stream import max_entries
 
     parser.add_argument("--entries", type=int, default=max_entries() // 4 * 4,
                         help="tiny files in the synthetic archive (default: the entry ceiling)")
@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         path = synthetic(args.entries, Path(folder))
         report = [PYTHON, "-m", "helpers", "report", "--json", str(path)]
         wall, rss = median_of(launcher, report, max(1, args.runs // 2))
-        baseline = median_of(launcher, [PYTHON, "-c", "import helpers.cli"], 3)[1]
+        baseline = median_of(launcher, [PYTHON, "-c", "import helpers.edges.cli"], 3)[1]
         per_entry = (rss - baseline) * 1024 * 1024 / args.entries
         print(f"\n== synthetic: {args.entries:,} empty files in 4 layers")
         print(f"  helpers report --json: {wall:.2f} s, peak RSS {rss:.1f} MB "

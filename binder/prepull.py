@@ -30,8 +30,8 @@ def bases() -> list[str]:
 
 def main() -> int:
     sys.path.insert(0, str(ROOT))
-    from helpers.embedded import EmbeddedBuilder
-    from helpers.errors import LayerLabError
+    from helpers.building.embedded import EmbeddedBuilder
+    from helpers.ground.errors import LayerLabError
 
     builder = EmbeddedBuilder()
     failed = []

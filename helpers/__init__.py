@@ -5,10 +5,10 @@ engine) and :func:`analyze`; build Dockerfiles side by side with
 :func:`build_variants`.  ``python -m helpers --help`` is the command line.
 """
 
-from .analysis import Analysis, analyze
-from .errors import LayerLabError
-from .sizes import format_bytes
-from .sources import read_image, save_stream
+from .ground.errors import LayerLabError
+from .ground.sizes import format_bytes
+from .measuring.analysis import Analysis, analyze
+from .orchestration.sources import read_image, save_stream
 
 #: Names imported on first use: they need pandas, which the command line's report does not.
 _NOTEBOOK_NAMES = {"familiar_sizes", "headline", "layer_table", "ours_and_dives", "setup", "show_dockerfiles",
@@ -36,26 +36,26 @@ __all__ = [
 
 
 def build(*args, **kwargs):
-    """Build one Dockerfile with the engine; see :func:`helpers.engine.build`."""
-    from .engine import build as _build
+    """Build one Dockerfile with the engine; see :func:`helpers.building.engine.build`."""
+    from .building.engine import build as _build
 
     return _build(*args, **kwargs)
 
 
 def build_variants(*args, **kwargs):
-    """Build several Dockerfiles side by side; see :func:`helpers.engine.build_variants`."""
-    from .engine import build_variants as _build_variants
+    """Build several Dockerfiles side by side; see :func:`helpers.building.engine.build_variants`."""
+    from .building.engine import build_variants as _build_variants
 
     return _build_variants(*args, **kwargs)
 
 
 def __getattr__(name: str):
     if name in _NOTEBOOK_NAMES:
-        from . import notebook
+        from .edges import notebook
 
         return getattr(notebook, name)
     if name in _EXPLORER_NAMES:
-        from . import explorer
+        from .views import explorer
 
         return getattr(explorer, name)
     raise AttributeError(f"module 'helpers' has no attribute {name!r}")

@@ -34,9 +34,9 @@ from layerlab_fixtures import (
 )
 
 import helpers
-from helpers.analysis import Analysis
-from helpers.engine import BuildStep
-from helpers.errors import EngineUnavailable
+from helpers.building.engine import BuildStep
+from helpers.ground.errors import EngineUnavailable
+from helpers.measuring.analysis import Analysis
 
 MAKE_ALPINE = (
     "make it offline the way .ci/run does: "
@@ -79,7 +79,7 @@ def dive_testdata() -> Path:
 
 @pytest.fixture(scope="session")
 def docker_client():
-    from helpers.engine import docker_client as connect
+    from helpers.building.engine import docker_client as connect
 
     try:
         return connect()
@@ -119,7 +119,7 @@ def debian(docker_client) -> str:
 @pytest.fixture(scope="session")
 def debian_rootfs() -> Path:
     """The debuerreotype tarball the Debian base was made from, found in LAYERLAB_ROOTFS."""
-    from helpers.bases import find_rootfs
+    from helpers.building.bases import find_rootfs
 
     tarball = find_rootfs(DEBIAN_IMAGE)
     if tarball is None:
@@ -130,8 +130,8 @@ def debian_rootfs() -> Path:
 @pytest.fixture(scope="session")
 def registry() -> None:
     """Debian's package registry answers here (builds that run apt-get need it)."""
-    from helpers.engine import offline
-    from helpers.registry import registry_reason
+    from helpers.building.engine import offline
+    from helpers.building.registry import registry_reason
 
     reason = registry_reason(offline())
     if reason is not None:

@@ -19,7 +19,7 @@ import pytest
 from layerlab_fixtures import ALPINE_TARBALLS, need
 
 import helpers
-from helpers.bases import (
+from helpers.building.bases import (
     RECIPES,
     apt_sources,
     check_sums,
@@ -30,8 +30,8 @@ from helpers.bases import (
     make_debian_rootfs,
     provide,
 )
-from helpers.errors import BaseImageMissing, LayerLabError
-from helpers.layer_stream import scan_layer
+from helpers.ground.errors import BaseImageMissing, LayerLabError
+from helpers.reading.layer_stream import scan_layer
 
 ROOT = Path(__file__).resolve().parents[1]
 NO_DEBUERREOTYPE = "debuerreotype is not installed (apt-get install debuerreotype)"

@@ -107,7 +107,7 @@ def test_an_offline_notebook_passes_strict_nbval_for_an_unprivileged_user_withou
     shutil.chown(work, user.pw_uid, user.pw_gid)
 
     python = _users_python(user)
-    no_docker = _as_user(user, [python, "-c", "from helpers.engine import docker_client; docker_client()"], work)
+    no_docker = _as_user(user, [python, "-c", "from helpers.building.engine import docker_client; docker_client()"], work)
     assert no_docker.returncode != 0
     assert "no Docker Engine answered at unix:///var/run/docker.sock" in no_docker.stderr
     assert "Permission denied" in no_docker.stderr

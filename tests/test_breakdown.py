@@ -1,4 +1,4 @@
-"""helpers.breakdown on real images: the engine-built fixtures, dive's archives, and a stand-in for the seed.
+"""helpers.views.tables on real images: the engine-built fixtures, dive's archives, and a stand-in for the seed.
 
 Every expected figure is a byte count worked out from a Dockerfile (see
 test_engine_builds.py), from dive's archives (test_dive_testdata.py), or from
@@ -8,7 +8,7 @@ the Alpine minirootfs tarball read here with ``tarfile``.
 as the lab's 16 MiB file stands in for a build dependency: each RUN writes ``head -c`` files of
 known size where ``apk add py3-pip``, ``pip3 install django`` and
 ``apk del py3-pip`` would put theirs, so every category of
-:func:`helpers.breakdown.categorize` shows up in real layers built by the engine.
+:func:`helpers.views.tables.categorize` shows up in real layers built by the engine.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from layerlab_fixtures import ALPINE_TARBALLS, BASE, BASE_APK_INSTALLED, SP, STA
 from test_dive_testdata import DOCKER_HIDDEN
 
 import helpers
-from helpers.breakdown import (
+from helpers.ground.errors import LayerLabError
+from helpers.views.tables import (
     ATTRIBUTION_COLUMNS,
     BREAKDOWN_COLUMNS,
     CATEGORY_RULES,
@@ -33,7 +34,6 @@ from helpers.breakdown import (
     layer_breakdown,
     top_paths,
 )
-from helpers.errors import LayerLabError
 
 MIB16 = 16777216
 ARTIFACT = 85  # sha256sum's line for /opt/build-dep.bin (test_engine_builds.py)
@@ -480,13 +480,13 @@ def test_attribution_matches_the_reclaimable_matrix(lab, built, stand_in_seed):
     ("root/saved.txt", "shadowed", "chmod"),
 ])
 def test_hint_names_the_fix(path, how, expected):
-    from helpers.breakdown import hint
+    from helpers.views.tables import hint
 
     assert expected in hint(path, how)
 
 
 def test_reclaimable_paths_of_dive_s_image(dive_image):
-    from helpers.breakdown import RECLAIMABLE_COLUMNS, reclaimable_paths
+    from helpers.views.tables import RECLAIMABLE_COLUMNS, reclaimable_paths
 
     table = reclaimable_paths(dive_image)
     assert list(table.columns) == RECLAIMABLE_COLUMNS

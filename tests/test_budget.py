@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from helpers.budget import parse_budget_size, parse_ratio
-from helpers.errors import LayerLabError
+from helpers.ground.errors import LayerLabError
+from helpers.views.budget import parse_budget_size, parse_ratio
 
 
 def _report(*args: str) -> subprocess.CompletedProcess:

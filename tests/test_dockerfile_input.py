@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers.engine import _dockerfile_text, base_images
-from helpers.errors import DockerfileError
+from helpers.building.engine import _dockerfile_text, base_images
+from helpers.ground.errors import DockerfileError
 
 
 @pytest.mark.parametrize(

@@ -27,8 +27,8 @@ import pytest
 from layerlab_fixtures import ALPINE_TARBALLS, CASES, FIXTURES, LAB_VARIANTS, tag_for
 
 import helpers
-from helpers.embedded import EmbeddedBuilder, ToolMissing, require_tools
-from helpers.errors import BaseImageMissing, BuildFailed, DockerfileError
+from helpers.building.embedded import EmbeddedBuilder, ToolMissing, require_tools
+from helpers.ground.errors import BaseImageMissing, BuildFailed, DockerfileError
 
 ALL_CASES = [*CASES, *LAB_VARIANTS.values()]
 COLUMNS = ["layer", "path", "kind", "size", "mode"]
@@ -255,7 +255,7 @@ def test_a_missing_tool_names_the_package(monkeypatch, tmp_path):
 
 
 def test_auto_selection_falls_back_to_embedded_without_docker(store, monkeypatch):
-    from helpers.engine import select_engine
+    from helpers.building.engine import select_engine
 
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     monkeypatch.delenv("LAYERLAB_ENGINE", raising=False)
@@ -298,7 +298,7 @@ def test_an_image_the_embedded_builder_made_is_reported_by_its_name_with_no_dock
 
 @pytest.mark.engine
 def test_the_embedded_builder_squashes_as_docker_squash_does(store, embedded, docker_client, monkeypatch):
-    from helpers.squash import squash
+    from helpers.orchestration.squash import squash
 
     multi = embedded["lab-multi-run"]
     monkeypatch.setenv("LAYERLAB_ENGINE", "embedded")
@@ -324,7 +324,7 @@ def test_the_embedded_builder_squashes_as_docker_squash_does(store, embedded, do
 
 
 def test_squashing_an_image_the_store_does_not_hold_is_one_clear_error(store, monkeypatch):
-    from helpers.squash import squash
+    from helpers.orchestration.squash import squash
 
     with pytest.raises(helpers.LayerLabError, match="the embedded builder's store has no image 'never-built'"):
         squash("never-built", "layerlab-test/never", engine="embedded")
@@ -338,7 +338,7 @@ def test_a_user_namespace_and_proot_commit_the_same_layers(tmp_path, monkeypatch
     entry of its own, depending on how long the step took: umoci decides from its metadata.  It holds
     no bytes, so directories are compared by what is visible at the end.
     """
-    from helpers import userns
+    from helpers.building import userns
 
     if not userns.available():
         need_userns = "this kernel or user cannot make user namespaces"
@@ -361,7 +361,7 @@ def test_a_user_namespace_and_proot_commit_the_same_layers(tmp_path, monkeypatch
 
 
 def test_the_namespace_mounts_only_onto_real_folders_of_the_image(tmp_path):
-    from helpers.userns import _real_directory
+    from helpers.building.userns import _real_directory
 
     (tmp_path / "dev").mkdir()
     (tmp_path / "sys").symlink_to("/etc")  # an image's link must never carry a mount out of it

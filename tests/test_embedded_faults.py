@@ -42,8 +42,8 @@ import pytest
 from layerlab_fixtures import ALPINE_TARBALLS, need, unavailable
 
 import helpers
-from helpers.embedded import ProotRefused, ToolMissing, require_tools
-from helpers.errors import BuildFailed, LayerLabError
+from helpers.building.embedded import ProotRefused, ToolMissing, require_tools
+from helpers.ground.errors import BuildFailed, LayerLabError
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_DOCKERFILE = "FROM alpine:3.20.3\nRUN echo hi > /hi\n"
@@ -107,7 +107,7 @@ def _refused(mechanism: str, command: list[str]) -> subprocess.CompletedProcess:
 API_CHECK = """
 import json, sys
 import helpers
-from helpers.embedded import ProotRefused
+from helpers.building.embedded import ProotRefused
 try:
     helpers.build(sys.argv[1], name="refused", engine="embedded", progress=lambda n, s: None)
 except ProotRefused as exc:
@@ -305,7 +305,7 @@ def test_nothing_rewrites_the_store_index_in_place(store, tmp_path):
     its COPY layer and its tag.  Every commit must rename a whole index.json
     into place, so the build completes and the store stays whole.
     """
-    from helpers.embedded import EmbeddedBuilder
+    from helpers.building.embedded import EmbeddedBuilder
 
     strace = _strace()
     EmbeddedBuilder(store)  # the empty layout, so strace has an index.json to watch

@@ -26,9 +26,9 @@ from layerlab_fixtures import ALPINE_TARBALLS
 from test_embedded_placement import _snapshot
 
 import helpers
-from helpers.embedded import EmbeddedBuilder, ToolMissing, require_tools
-from helpers.errors import DockerfileError, LayerLabError
-from helpers.placement import AddBudgetExceeded
+from helpers.building.embedded import EmbeddedBuilder, ToolMissing, require_tools
+from helpers.building.placement import AddBudgetExceeded
+from helpers.ground.errors import DockerfileError, LayerLabError
 
 BASE = "alpine:3.20.3"
 
@@ -148,7 +148,7 @@ def test_a_truncated_archive_is_one_clear_error(store, tmp_path):
 
 
 def test_a_full_disk_during_add_is_one_clear_error(store, tmp_path, monkeypatch):
-    import helpers.placement as placement
+    import helpers.building.placement as placement
 
     context = _context(tmp_path)
     with tarfile.open(context / "some.tar", "w") as archive:

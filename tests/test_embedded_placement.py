@@ -10,7 +10,7 @@ owner, mode, link count and times, and nothing new appears outside the rootfs.
 Every link target that could escape names the canary, so a regression damages
 only the test's own folder.
 
-The placement is :mod:`helpers.placement`, which the builder calls for every
+The placement is :mod:`helpers.building.placement`, which the builder calls for every
 COPY and ADD; the builds at the end of this file go through the whole builder.
 """
 
@@ -29,8 +29,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from helpers.errors import DockerfileError, LayerLabError
-from helpers.placement import AddBudget, Rootfs, copy_into, extract_into
+from helpers.building.placement import AddBudget, Rootfs, copy_into, extract_into
+from helpers.ground.errors import DockerfileError, LayerLabError
 
 NAMES = ["a", "b", "sub", "sub/a", "sub/b", "lnk", "lnk/a", "lnk/sub/a", "deep/er/a"]
 

@@ -14,7 +14,7 @@ import pytest
 from layerlab_fixtures import ALPINE_TARBALLS, BASE, BASE_IMAGE, CASES, FIXTURES, LAB_VARIANTS
 
 import helpers
-from helpers.errors import BuildFailed
+from helpers.ground.errors import BuildFailed
 
 # case -> figures.  Layer entries are (path, kind, size, link) of each layer above the base, sorted by path;
 # hidden rows are (layer, hidden_by, how, path, size).

@@ -1,4 +1,4 @@
-"""dive's file tree in the notebook (helpers.changes, helpers.explorer) and the treemap, on real images.
+"""dive's file tree in the notebook (helpers.measuring.changes, helpers.views.explorer) and the treemap, on real images.
 
 Every added/modified answer is checked against a naive model: restack the
 layers below from scratch with merge_layers and ask whether the path is there.
@@ -20,12 +20,12 @@ import pytest  # noqa: E402
 from test_hostile_archives import DIR, FILE, HARDLINK, _image, _layer  # noqa: E402
 
 import helpers  # noqa: E402
-from helpers import plots  # noqa: E402
-from helpers.archive import read_archive_stream  # noqa: E402
-from helpers.changes import CHANGE_COLUMNS, change_summary, layer_changes  # noqa: E402
-from helpers.explorer import explore  # noqa: E402
-from helpers.merge import merge_layers  # noqa: E402
-from helpers.model import WHITEOUT_PREFIX  # noqa: E402
+from helpers.ground.model import WHITEOUT_PREFIX  # noqa: E402
+from helpers.measuring.changes import CHANGE_COLUMNS, change_summary, layer_changes  # noqa: E402
+from helpers.measuring.merge import merge_layers  # noqa: E402
+from helpers.reading.archive import read_archive_stream  # noqa: E402
+from helpers.views import plots  # noqa: E402
+from helpers.views.explorer import explore  # noqa: E402
 
 MIB16 = 16777216
 

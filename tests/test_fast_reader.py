@@ -1,6 +1,6 @@
 """The header reader and the seeking, parallel, bounded layer scan.
 
-* Equivalence: :func:`helpers.tar_headers.iter_entries` lists exactly what
+* Equivalence: :func:`helpers.reading.tar_headers.iter_entries` lists exactly what
   :mod:`tarfile` lists, on dive's real layers and on tars written here in every
   format tarfile writes (ustar, GNU, pax), with long names and links, base-256
   numbers, devices, V7 directories and non-ASCII names; by seeking in a file and
@@ -25,10 +25,10 @@ from pathlib import Path
 import pytest
 
 import helpers
-from helpers.archive import read_path
-from helpers.errors import ArchiveError, DigestMismatch
-from helpers.layer_stream import FileRangeFeed, StreamFeed
-from helpers.tar_headers import iter_entries, normalize_path
+from helpers.ground.errors import ArchiveError, DigestMismatch
+from helpers.reading.archive import read_path
+from helpers.reading.layer_stream import FileRangeFeed, StreamFeed
+from helpers.reading.tar_headers import iter_entries, normalize_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -307,7 +307,7 @@ def test_a_corrupt_compressed_stream_is_one_clear_error_naming_the_layer(media, 
         with pytest.raises(ArchiveError, match=rf"layer blobs/sha256/[0-9a-f]{{64}} is not a readable {media} tar"):
             read_path(path, verify=verify)
     with path.open("rb") as stream, pytest.raises(ArchiveError, match=f"readable {media} tar"):
-        helpers.archive.read_archive_stream(stream, "case")
+        helpers.reading.archive.read_archive_stream(stream, "case")
 
 
 @pytest.mark.parametrize("media", ["gzip", "zstd"])

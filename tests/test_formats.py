@@ -9,7 +9,7 @@ Each built fixture image is read
 * from an OCI layout directory (``oci:DIR``).
 
 The figures count uncompressed regular-file bytes, so none of this may move them
-by a byte (helpers/metrics.py).
+by a byte (helpers/measuring/metrics.py).
 """
 
 from __future__ import annotations

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 import helpers
-from helpers.archive import read_archive_stream, read_path
-from helpers.errors import ArchiveError
+from helpers.ground.errors import ArchiveError
+from helpers.reading.archive import read_archive_stream, read_path
 
 FILE, DIR, SYMLINK, HARDLINK = "file", tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE
 

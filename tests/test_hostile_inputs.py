@@ -20,10 +20,10 @@ import pytest
 from test_cli import assert_one_error_line, run_cli
 from test_hostile_archives import FILE, TEN, _image, _layer, _read
 
-from helpers.engine import _dockerfile_text, base_images, check_tag
-from helpers.errors import ArchiveError, DockerfileError
-from helpers.recording import RecordingWriter, load_recording
-from helpers.sources import check_platform
+from helpers.building.engine import _dockerfile_text, base_images, check_tag
+from helpers.ground.errors import ArchiveError, DockerfileError
+from helpers.orchestration.recording import RecordingWriter, load_recording
+from helpers.orchestration.sources import check_platform
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -136,7 +136,7 @@ def small_recording(tmp_path) -> Path:
                               "platform": "linux/amd64"})
     writer.add_build("two", "FROM scratch\n", None, _read(_image([TEN, _layer(("b", b"y" * 3, FILE, None))])))
     writer.add_read("base", _read(_image([TEN])))
-    from helpers.errors import BuildFailed
+    from helpers.ground.errors import BuildFailed
 
     writer.add_build("broken", "FROM scratch\nRUN false\n", None,
                      BuildFailed("it failed", "fix it", ["log"], step=2, instruction="RUN false", reason="exit 1"))

@@ -23,10 +23,10 @@ import zstandard
 from test_hostile_archives import FILE, SYMLINK, TEN, _image, _layer, _read, _tar
 
 import helpers
-from helpers import archive as archive_module
-from helpers.archive import read_path
-from helpers.errors import ArchiveError
-from helpers.report import text_report
+from helpers.ground.errors import ArchiveError
+from helpers.reading import archive as archive_module
+from helpers.reading.archive import read_path
+from helpers.views.report import text_report
 
 ROOT = Path(__file__).resolve().parents[1]
 

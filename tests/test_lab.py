@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 from layerlab_fixtures import FIXTURES, LAB_VARIANTS
 
-from helpers.breakdown import installed_packages
-from helpers.errors import LayerLabError
-from helpers.lab import Lab, context_digest
-from helpers.needs import compares_lax, live_blocker, replays, unmet
-from helpers.recording import RecordingMissing, load_recording
+from helpers.edges.needs import compares_lax, live_blocker, replays, unmet
+from helpers.ground.errors import LayerLabError
+from helpers.orchestration.lab import Lab, context_digest
+from helpers.orchestration.recording import RecordingMissing, load_recording
+from helpers.views.tables import installed_packages
 
 LAB = {name: (FIXTURES / folder / "Dockerfile").read_text() for name, folder in LAB_VARIANTS.items()}
 QUIET = {"progress": lambda name, step: None}
@@ -130,11 +130,11 @@ def test_a_registry_that_does_not_answer_means_replay_or_a_skip_with_the_reason(
 
 
 def test_offline_with_no_debian_mirror_configured_the_registry_is_not_assumed(monkeypatch):
-    import helpers.bases
+    import helpers.building.bases
 
     monkeypatch.setenv("LAYERLAB_OFFLINE", "1")
     monkeypatch.delenv("LAYERLAB_DEBIAN_MIRROR", raising=False)
-    monkeypatch.setattr(helpers.bases, "apt_sources", lambda root=None: [])  # a machine with no apt at all
+    monkeypatch.setattr(helpers.building.bases, "apt_sources", lambda root=None: [])  # a machine with no apt at all
     assert "names no Debian mirror" in live_blocker(["packages"])
     monkeypatch.setenv("LAYERLAB_OFFLINE", "0")
     assert live_blocker(["packages"]) is None  # online, the registry is on the internet

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 import helpers
-from helpers.errors import PlatformNotFound
+from helpers.ground.errors import PlatformNotFound
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"

@@ -8,8 +8,8 @@ from pathlib import Path
 import humanfriendly
 import pytest
 
-from helpers.errors import LayerLabError
-from helpers.limits import ALL, MAX_ADD_BYTES, MAX_ENTRIES, MAX_EXPANDED_BYTES, LimitSettingError
+from helpers.ground.errors import LayerLabError
+from helpers.ground.limits import ALL, MAX_ADD_BYTES, MAX_ENTRIES, MAX_EXPANDED_BYTES, LimitSettingError
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -55,7 +55,7 @@ def test_the_readme_table_gives_every_budget_and_its_default():
 
 
 def test_the_readme_gives_the_fixed_bounds_the_reader_enforces():
-    from helpers import archive
+    from helpers.reading import archive
 
     text = " ".join(README.read_text().split())
     assert f"metadata documents of at most {archive.METADATA_LIMIT >> 20} MiB" in text

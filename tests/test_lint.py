@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from helpers.errors import LayerLabError
-from helpers.lint import hadolint
+from helpers.ground.errors import LayerLabError
+from helpers.orchestration.lint import hadolint
 
 MULTI = "FROM alpine:3.7\nRUN apk add python3\nRUN apk add py3-pip\nRUN pip3 install django\nRUN apk del py3-pip\n"
 SINGLE = (

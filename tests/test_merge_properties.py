@@ -10,10 +10,10 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import dive_score, metrics
-from helpers.dive_score import dive_figures
-from helpers.merge import merge_layers
-from helpers.model import Entry, Layer
+from helpers.ground.model import Entry, Layer
+from helpers.measuring import dive_score, metrics
+from helpers.measuring.dive_score import dive_figures
+from helpers.measuring.merge import merge_layers
 
 NAMES = ["a", "b", "c"]
 paths = st.lists(st.sampled_from(NAMES), min_size=1, max_size=3).map("/".join)
@@ -87,7 +87,7 @@ def test_the_merge_agrees_with_the_naive_model(layers):
 
 
 def naive_dive_figures(layers: list[Layer]) -> tuple[float, int]:
-    """dive 0.13's rules (see helpers/dive_score.py's module doc), with flat dicts and prefix scans only."""
+    """dive 0.13's rules (see helpers/measuring/dive_score.py's module doc), with flat dicts and prefix scans only."""
 
     def tree(layer: Layer) -> dict[str, tuple[int, bool]]:
         nodes: dict[str, tuple[int, bool]] = {}

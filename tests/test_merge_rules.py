@@ -1,6 +1,6 @@
-"""The overlay rules of helpers.merge, the figures of helpers.metrics and dive's score, on tiny stacks.
+"""The overlay rules of helpers.measuring.merge, the figures of helpers.measuring.metrics and dive's score, on tiny stacks.
 
-Each stack is written by hand with helpers.model.Layer/Entry (no archive, no
+Each stack is written by hand with helpers.ground.model.Layer/Entry (no archive, no
 engine), and each expected figure is computed by hand in a comment.  The rules
 are the OCI image spec's ("Representing Changes"):
 
@@ -19,10 +19,10 @@ import pandas as pd
 import pytest
 
 from helpers import analyze
-from helpers.dive_score import dive_figures
-from helpers.merge import merge_layers
-from helpers.metrics import efficiency, final_bytes, reclaimable_bytes, stored_bytes
-from helpers.model import Entry, Image, Layer
+from helpers.ground.model import Entry, Image, Layer
+from helpers.measuring.dive_score import dive_figures
+from helpers.measuring.merge import merge_layers
+from helpers.measuring.metrics import efficiency, final_bytes, reclaimable_bytes, stored_bytes
 
 
 def F(path: str, size: int) -> Entry:
@@ -212,7 +212,7 @@ def test_efficiency(final, stored, expected):
     assert efficiency(final, stored) == expected
 
 
-# dive 0.13's rules (helpers/dive_score.py): leaves per layer, key = path without .wh.,
+# dive 0.13's rules (helpers/measuring/dive_score.py): leaves per layer, key = path without .wh.,
 # a whiteout counts 0 unless it deletes a directory with its own entry below (then that subtree's sum),
 # opaque markers are dropped; wasted = Σ cumulative over keys seen in two or more layers.
 DIVE_CASES = {

@@ -1,4 +1,4 @@
-"""The series' navigation is made from one ordered list (``helpers.navigation.SERIES``) and kept true."""
+"""The series' navigation is made from one ordered list (``helpers.edges.navigation.SERIES``) and kept true."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from pathlib import Path
 
 import nbformat
 
-from helpers import navigation
+from helpers.edges import navigation
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
 def test_the_committed_navigation_is_what_the_list_makes():
-    assert navigation.problems(NOTEBOOKS) == {}, "run `python -m helpers.navigation`"
+    assert navigation.problems(NOTEBOOKS) == {}, "run `python -m helpers.edges.navigation`"
 
 
 def _copy(tmp_path: Path) -> Path:

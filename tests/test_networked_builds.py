@@ -18,8 +18,8 @@ import pytest
 from private_engine import private_engine_with_alpine
 
 import helpers
-from helpers.engine import NetworkUnavailable, attempt_builds
-from helpers.registry import RegistryUnreachable
+from helpers.building.engine import NetworkUnavailable, attempt_builds
+from helpers.building.registry import RegistryUnreachable
 
 APT = ("FROM debian:bookworm-slim\n"
        "RUN apt-get update && apt-get install -y --no-install-recommends file && rm -rf /var/lib/apt/lists/*\n")

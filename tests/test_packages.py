@@ -17,9 +17,15 @@ import pytest
 from layerlab_fixtures import ALPINE_TARBALLS
 
 import helpers
-from helpers.breakdown import installed_packages, package_changes
-from helpers.layer_stream import MAX_DOCUMENT_BYTES, EntryBudget, scan_blob_range, scan_layer
-from helpers.packages import MAX_DATABASE_BYTES, MAX_PACKAGES, parse_apk_installed, parse_dpkg_status, read_database
+from helpers.reading.layer_stream import MAX_DOCUMENT_BYTES, EntryBudget, scan_blob_range, scan_layer
+from helpers.reading.packages import (
+    MAX_DATABASE_BYTES,
+    MAX_PACKAGES,
+    parse_apk_installed,
+    parse_dpkg_status,
+    read_database,
+)
+from helpers.views.tables import installed_packages, package_changes
 
 
 def _in_container(client, image: str, command: str) -> str:
@@ -174,7 +180,7 @@ def test_parsers_read_the_real_formats():
 
 @pytest.mark.engine
 def test_a_measured_layer_is_what_gzip_makes_of_it(docker_client, alpine):
-    from helpers.engine import PULL_GZIP_LEVEL, read_engine_image, save_stream
+    from helpers.building.engine import PULL_GZIP_LEVEL, read_engine_image, save_stream
 
     image = read_engine_image(alpine, docker_client, gzip_level=PULL_GZIP_LEVEL)
     with tarfile.open(fileobj=save_stream(alpine, docker_client), mode="r|") as archive:

@@ -1,4 +1,4 @@
-"""helpers.plots on real images: every bar read back from the figure must be a measured byte count.
+"""helpers.views.plots on real images: every bar read back from the figure must be a measured byte count.
 
 Inputs are the engine-built fixtures (``lab``, ``built``), the stand-in seed of
 test_breakdown.py and dive's test-docker-image.tar.  Each test reads the bars
@@ -24,8 +24,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from test_dive_testdata import DOCKER_HIDDEN, DOCKER_SIZES, EXPECTED  # noqa: E402
 
 import helpers  # noqa: E402
-from helpers import plots  # noqa: E402
-from helpers.errors import LayerLabError  # noqa: E402
+from helpers.ground.errors import LayerLabError  # noqa: E402
+from helpers.views import plots  # noqa: E402
 
 MIB16 = 16777216
 ARTIFACT = 85
@@ -179,7 +179,7 @@ def test_layer_bars_dive(dive_image, figures):
     assert re.fullmatch(r"L10 ADD dir:[0-9a-f]{8}… in /root/\.data/", labels[10])
     assert all(len(line) <= 40 for label in labels for line in label.splitlines())
     for label, text in zip(labels, dive_image.layers["instruction"], strict=True):  # wrapped, never cut
-        assert label.replace("\n", " ").split(" ", 1)[1] == helpers.report.short_digests(text)
+        assert label.replace("\n", " ").split(" ", 1)[1] == helpers.views.report.short_digests(text)
 
 
 def test_layer_bars_shares_one_scale_across_images(dive_image, dive_testdata, figures):
@@ -461,7 +461,7 @@ def test_fetch_given_base_splits_what_is_there_from_what_is_fetched(lab_pair, fi
     assert [w for _, _, w in bars["to fetch: visible"]] == [ARTIFACT, ARTIFACT]
     assert [w for _, _, w in bars["to fetch: reclaimable"]] == [MIB16, 0]
     assert _notes(ax) == ["fetch 16.0 MiB", "fetch 85 B"]
-    from helpers.breakdown import unshared_bytes
+    from helpers.views.tables import unshared_bytes
 
     assert [unshared_bytes(a, base) for a in lab_pair.values()] == [MIB16 + ARTIFACT, ARTIFACT]
 
@@ -504,7 +504,7 @@ def alpine_bases(docker_client):
     import docker.errors
     from layerlab_fixtures import unavailable
 
-    from helpers.engine import PULL_GZIP_LEVEL, read_engine_image
+    from helpers.building.engine import PULL_GZIP_LEVEL, read_engine_image
 
     names = ["alpine:3.7.3", "alpine:3.20.3"]
     for name in names:
@@ -517,7 +517,7 @@ def alpine_bases(docker_client):
 
 
 def test_bases_draws_each_images_size_and_pull_and_its_make_up(alpine_bases, figures):
-    from helpers.breakdown import directory_sizes
+    from helpers.views.tables import directory_sizes
 
     fig = plots.bases(alpine_bases)
     figures.append(fig)
@@ -535,7 +535,7 @@ def test_bases_draws_each_images_size_and_pull_and_its_make_up(alpine_bases, fig
 
 
 def test_fleet_growth_counts_a_shared_layer_once(alpine_bases):
-    from helpers.fleet import fleet_figures, fleet_growth
+    from helpers.views.fleet import fleet_figures, fleet_growth
 
     both = {"old": alpine_bases["alpine:3.7.3"], "new": alpine_bases["alpine:3.20.3"],
             "new again": alpine_bases["alpine:3.20.3"]}
@@ -554,7 +554,7 @@ def test_fleet_growth_counts_a_shared_layer_once(alpine_bases):
 
 
 def test_fleet_draws_stored_and_pulled_bytes_per_number_of_services(alpine_bases, figures):
-    from helpers.fleet import fleet_growth
+    from helpers.views.fleet import fleet_growth
 
     one, two = alpine_bases["alpine:3.7.3"], alpine_bases["alpine:3.20.3"]
     growth = fleet_growth({"alpine": {"a": two, "b": two}, "alpine, squashed": {"a": one, "b": two}})

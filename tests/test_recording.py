@@ -14,8 +14,8 @@ import pytest
 from layerlab_fixtures import FIXTURES, LAB_VARIANTS
 
 import helpers
-from helpers.lab import build_or_replay, record
-from helpers.recording import RecordingMissing, load_recording
+from helpers.orchestration.lab import build_or_replay, record
+from helpers.orchestration.recording import RecordingMissing, load_recording
 
 LAB = {name: FIXTURES / folder / "Dockerfile" for name, folder in LAB_VARIANTS.items()}
 
@@ -113,8 +113,8 @@ def test_the_cli_records_for_real(docker_client, alpine, tmp_path):
 
 @pytest.mark.engine
 def test_a_failing_variant_is_recorded_and_replays_as_the_same_row(docker_client, alpine, tmp_path, monkeypatch):
-    from helpers.engine import attempts_table
-    from helpers.lab import attempt_or_replay
+    from helpers.building.engine import attempts_table
+    from helpers.orchestration.lab import attempt_or_replay
 
     variants = {
         "fails": "FROM alpine:3.20.3\nRUN echo recorded-failure && false\n",
@@ -140,7 +140,7 @@ def test_a_recording_replays_only_for_the_dockerfiles_it_was_made_from(recorded,
 
 @pytest.mark.engine
 def test_a_live_run_with_layerlab_record_writes_the_recording(docker_client, alpine, tmp_path, monkeypatch, capsys):
-    from helpers.lab import attempt_or_replay
+    from helpers.orchestration.lab import attempt_or_replay
 
     monkeypatch.setenv("LAYERLAB_RECORD", "1")
     path = tmp_path / "made.json.gz"
@@ -155,12 +155,12 @@ def test_a_writer_killed_mid_write_leaves_the_old_recording_whole(tmp_path):
     import signal
     import time
 
-    from helpers.recording import _write_atomically
+    from helpers.orchestration.recording import _write_atomically
 
     target = tmp_path / "kept.json.gz"
     _write_atomically(target, {"format": "layerlab-recording", "version": 1, "old": True})
     writer = subprocess.Popen([sys.executable, "-c", (
-        "import sys; from pathlib import Path; from helpers.recording import _write_atomically; "
+        "import sys; from pathlib import Path; from helpers.orchestration.recording import _write_atomically; "
         "_write_atomically(Path(sys.argv[1]), {'big': ['x' * 100] * 1_000_000})"), str(target)])
     for _ in range(1000):
         if list(tmp_path.glob(".kept.json.gz.*.partial")):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from helpers.lint import hadolint
-from helpers.seed import BOOK_DOCKERFILE, seed_variants
+from helpers.edges.seed import BOOK_DOCKERFILE, seed_variants
+from helpers.orchestration.lint import hadolint
 
 
 def test_the_default_single_run_variant_is_the_book_s_dockerfile_as_printed():
@@ -28,7 +28,7 @@ def test_hadolint_flags_the_multi_run_shape_only():
 
 
 def test_show_dockerfiles_puts_each_under_its_name_escaped():
-    from helpers.notebook import show_dockerfiles
+    from helpers.edges.notebook import show_dockerfiles
 
     html = show_dockerfiles(seed_variants()).data
     assert html.count("<pre") == 2 and html.count("</pre>") == 2
@@ -40,7 +40,7 @@ def test_the_lab_variants_are_the_lab_fixtures_and_notebook_00_s():
     import json
     from pathlib import Path
 
-    from helpers.seed import lab_variants
+    from helpers.edges.seed import lab_variants
 
     def words(dockerfile: str) -> list[str]:  # the same instructions, however the lines are continued
         lines = [line for line in dockerfile.splitlines() if not line.startswith("#")]

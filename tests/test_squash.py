@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from layerlab_fixtures import BASE
 
-from helpers.squash import squash
+from helpers.orchestration.squash import squash
 
 
 @pytest.mark.engine
@@ -29,7 +29,7 @@ def test_squashing_from_the_base_keeps_the_base_layer_shared(lab, docker_client)
 
 
 def test_squashing_a_missing_image_is_one_clear_error(docker_client):
-    from helpers.errors import LayerLabError
+    from helpers.ground.errors import LayerLabError
 
     with pytest.raises(LayerLabError, match="docker-squash could not squash no-such-image:0"):
         squash("no-such-image:0", "layerlab-test/never:latest")
@@ -38,7 +38,7 @@ def test_squashing_a_missing_image_is_one_clear_error(docker_client):
 @pytest.mark.engine
 def test_unshared_bytes_count_what_a_machine_with_the_base_must_still_fetch(lab, docker_client):
     import helpers
-    from helpers.breakdown import unshared_bytes
+    from helpers.views.tables import unshared_bytes
 
     base = helpers.analyze(helpers.read_image("alpine:3.20.3"))
     assert unshared_bytes(lab["lab-multi-run"].analysis, base) == 16777216 + 85

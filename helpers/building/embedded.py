@@ -1,0 +1,912 @@
+"""The embedded builder: build a Dockerfile with no Docker daemon, as an unprivileged user.
+
+It orchestrates three well-kept tools from Debian/Ubuntu packages:
+
+* ``skopeo`` brings base images into a local OCI layout (from a registry, from
+  a ``docker save``/OCI archive, or from a rootfs tarball, which becomes the
+  image's single layer byte for byte, as in the official Alpine images);
+* ``umoci`` unpacks an image rootless, and repacks the changed root filesystem
+  as a new layer, with whiteouts for deletions;
+* ``proot`` runs each ``RUN`` step as a fake root inside that filesystem, with
+  ``/dev``, ``/proc`` and ``/sys`` bound; where the kernel allows user namespaces
+  a step runs without ptrace instead (:mod:`helpers.building.userns`), and proot takes
+  over when it fails there or needs a non-root ``USER``.
+
+**proot is not a security boundary.**  It intercepts system calls with ptrace
+to fake ``root`` and a changed root directory; a ``RUN`` step runs with *your*
+user's rights and can read and write whatever you can.  Build only
+Dockerfiles you would run yourself.
+
+Every instruction Docker would commit as a layer (``RUN``, ``COPY``, ``ADD``)
+becomes one layer; the others change the config and add an ``empty_layer``
+history entry, as Docker's classic builder does.  Steps are cached in the
+store under a key made like Docker's (the parent image, the instruction, and
+for ``COPY``/``ADD`` the content of the copied files), so a re-run is fast.
+The result is an OCI layout that :mod:`helpers.reading.archive` reads unchanged.
+
+In offline mode (``LAYERLAB_OFFLINE=1``) nothing is pulled and ``RUN`` steps
+get no network: proot cannot take it away, so offline builds run them under
+``unshare --net`` where the kernel allows it, and refuse otherwise.  A build
+that asks for the network (``network=True``, for ``apt-get`` and Debian's
+package registry) runs them with the user's own network, offline or not.
+``apt-get`` works under proot as it is: proot's fake root also fakes the
+``setresuid`` apt uses to drop to its ``_apt`` sandbox user.
+
+A build killed at any moment (SIGKILL, a restarted notebook kernel) leaves no
+half cache entry: umoci commits each step by renaming a complete ``index.json``
+into place, base images are imported into a private layout and only then join
+the store (their blobs first, their tag last, each by a rename), and scratch
+folders live under the store, locked while in use, so the next build removes
+what a killed one left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import io
+import json
+import os
+import posixpath
+import re
+import shlex
+import shutil
+import stat
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dockerfile_parse import DockerfileParser
+
+from ..ground.errors import ArchiveError, BaseImageMissing, BuildFailed, DockerfileError, LayerLabError, SourceNotFound
+from ..measuring.analysis import analyze
+from ..reading.archive import REF_ANNOTATION, read_path
+from ..reading.layer_stream import scan_layer
+from . import userns
+from .bases import ROOTFS_VARIABLE, find_rootfs, label, recipe_for
+from .digests import tree_digest
+from .placement import AddBudget, PlacementRefused, Rootfs, copy_into, extract_into, is_archive
+from .registry import apt_failure
+
+#: The tools the embedded builder runs, and the Debian/Ubuntu package that has each.
+TOOLS = {"skopeo": "skopeo", "umoci": "umoci", "proot": "proot"}
+STORE_VARIABLE = "LAYERLAB_STORE"
+#: The annotation on a base image's tag that says where it came from: the tarball or archive it was made from,
+#: or the registry it was pulled from (see :meth:`EmbeddedBuilder.describe_base`).
+ORIGIN_ANNOTATION = "org.layerlab.base.from"
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_LOG_TAIL = 12
+#: umoci commands that only read the store (all others rewrite its index.json).
+_READS_ONLY = frozenset(("unpack", "stat", "ls", "raw"))
+_CONFIG_ONLY = {"ENV", "WORKDIR", "USER", "LABEL", "CMD", "ENTRYPOINT", "EXPOSE", "SHELL", "ARG", "STOPSIGNAL",
+                "VOLUME"}
+_SUPPORTED = _CONFIG_ONLY | {"FROM", "RUN", "COPY", "ADD"}
+#: The last line proot prints when it failed itself, before (or instead of) running the command.
+_PROOT_FATAL = "fatal error: see `proot --help`."
+_PROOT_ERROR = re.compile(r"^proot error: (.*)$", re.MULTILINE)
+
+
+class _ProcessOutput(io.RawIOBase):
+    """A command's standard output as a readable stream; a failed command is an error at the end."""
+
+    def __init__(self, command: list[str], what: str) -> None:
+        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._what = what
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        assert self._process.stdout is not None
+        n = self._process.stdout.readinto(buffer)
+        if n == 0 and self._process.wait() != 0:
+            last = (_tail(self._process.stderr.read().decode(errors="replace")) or ["no output"])[-1]
+            raise LayerLabError(f"{self._what} failed: {last}", "check the embedded builder's store")
+        return n
+
+    def close(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait()
+        for pipe in (self._process.stdout, self._process.stderr):
+            if pipe is not None:
+                pipe.close()
+        super().close()
+
+
+class ToolMissing(LayerLabError):
+    """A tool the embedded builder needs is not installed."""
+
+
+class ProotRefused(LayerLabError):
+    """proot itself could not run a ``RUN`` step: the kernel refused its ptrace, or it failed before the command."""
+
+
+def _proot_refusal(stderr: str, text: str) -> ProotRefused | None:
+    """The error for a ``RUN`` step whose proot failed on its own; ``None`` when the command ran (or is missing)."""
+    errors = _PROOT_ERROR.findall(stderr)
+    ptrace = [line for line in errors if line.startswith("ptrace(")]
+    if ptrace:
+        return ProotRefused(
+            f"proot cannot run `{text}` here: the kernel refused its {ptrace[0]}",
+            "proot needs ptrace: do not build under strace or a debugger, and in a container allow ptrace "
+            "(docker run --cap-add SYS_PTRACE --security-opt seccomp=unconfined); or build with the Docker Engine "
+            "(--engine docker)",
+        )
+    if _PROOT_FATAL not in stderr or any(" not found (root = " in line for line in errors):
+        return None  # the command ran and failed, or it is not in the image: the RUN step's own failure
+    return ProotRefused(f"proot failed before `{text}` could run: {errors[0] if errors else _PROOT_FATAL}",
+                        "see proot's message; or build with the Docker Engine (--engine docker)")
+
+
+def require_tools() -> dict[str, str]:
+    """The path of each tool, or :class:`ToolMissing` naming the package to install."""
+    found = {}
+    for tool, package in TOOLS.items():
+        path = shutil.which(tool)
+        if path is None:
+            raise ToolMissing(f"the embedded builder needs {tool}, which is not installed",
+                              f"install the {package} package (apt-get install {package})")
+        found[tool] = path
+    return found
+
+
+def store_root() -> Path:
+    """Where the embedded builder keeps its OCI layout and cache: ``LAYERLAB_STORE`` or ``~/.cache/layerlab``."""
+    return Path(os.environ.get(STORE_VARIABLE) or Path.home() / ".cache" / "layerlab").expanduser()
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.") or "image"
+
+
+def _tail(text: str) -> list[str]:
+    return [line for line in text.strip().splitlines() if line.strip()][-_LOG_TAIL:]
+
+
+def _run(command: list[str], what: str, **kwargs) -> subprocess.CompletedProcess:
+    done = subprocess.run(command, capture_output=True, text=True, **kwargs)
+    if done.returncode != 0:
+        last = (_tail(done.stderr or done.stdout) or ["no output"])[-1]
+        raise LayerLabError(f"{what} failed ({Path(command[0]).name} exited {done.returncode}): {last}",
+                            "see the tool's message; the embedded builder's store may need a clean start")
+    return done
+
+
+def _remove_tree(path: Path) -> None:
+    """Remove ``path``, even where a rootless unpack left folders without write permission."""
+    def allow_and_retry(function, name: str, _error) -> None:
+        with contextlib.suppress(OSError):
+            os.chmod(os.path.dirname(name), stat.S_IRWXU)
+            function(name)
+
+    shutil.rmtree(path, onerror=allow_and_retry)
+
+
+def _locked(path: Path) -> int | None:
+    """An open descriptor of folder ``path``, exclusively flock-ed; ``None`` when another process holds it."""
+    try:
+        handle = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(handle)
+        return None
+    return handle
+
+
+def _remove_if_unused(path: Path) -> None:
+    """Remove a scratch folder unless a live process holds its lock (umoci's protocol for its ``.umoci-*``)."""
+    handle = _locked(path)
+    if handle is not None:
+        try:
+            _remove_tree(path)
+        finally:
+            os.close(handle)
+
+
+def _short(text: str, width: int = 72) -> str:
+    """``text`` on one line, cut to ``width`` characters for a message."""
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def _escapes(source: str) -> bool:
+    """True for a source that names a path above its root (``..``, ``a/../..``), which Docker refuses too."""
+    return posixpath.normpath(source.lstrip("/") or ".").split("/")[0] == ".."
+
+
+@dataclass(frozen=True)
+class _CopySource:
+    """One source of a ``COPY``/``ADD``: its root (the context or a stage's rootfs), its path there, as found."""
+
+    root: Path
+    path: str
+    host: Path  # the same file, by a host path with no link in it (for the cache key)
+    is_dir: bool
+
+
+@contextlib.contextmanager
+def _opened(tree: Rootfs, path: str) -> Iterator[io.BufferedReader]:
+    """The regular file at ``path`` of ``tree``, opened without following a link out of it."""
+    where = tree.resolve(path, follow_last=True)
+    try:
+        fd = os.open(where.name or ".", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=where.parent)
+    finally:
+        os.close(where.parent)
+    with open(fd, "rb", buffering=1 << 20) as stream:
+        yield stream
+
+
+def _substitute(text: str, variables: dict[str, str]) -> str:
+    """``$NAME`` and ``${NAME}`` replaced as Docker does for ENV, WORKDIR, COPY and the like."""
+    return re.sub(r"\$(?:\{(\w+)\}|(\w+))", lambda m: variables.get(m.group(1) or m.group(2), ""), text)
+
+
+_HEREDOC = re.compile(r"^\s*(RUN|COPY|ADD)\b.*<<-?\s*[\"']?[A-Za-z_]\w*[\"']?", re.IGNORECASE | re.MULTILINE)
+
+
+def _instructions(dockerfile_text: str) -> list[dict]:
+    """The Dockerfile's instructions (comments left out), each checked to be one the embedded builder runs."""
+    text = dockerfile_text.removeprefix("\ufeff")  # a UTF-8 byte-order mark, which Docker accepts too
+    heredoc = _HEREDOC.search(text)
+    if heredoc:
+        line = text.count("\n", 0, heredoc.start()) + 1
+        raise DockerfileError(
+            f"line {line} uses a heredoc (`<<`), which the embedded builder does not support",
+            "write the lines as one RUN joined with &&, or COPY a script; or build with the Docker Engine (BuildKit)",
+        )
+    try:
+        structure = DockerfileParser(fileobj=io.BytesIO(text.encode("utf-8", "surrogateescape"))).structure
+    except Exception as exc:  # dockerfile-parse raises plain exceptions on bad input
+        raise DockerfileError(f"the Dockerfile cannot be parsed: {exc}", "fix its syntax") from exc
+    structure = [item for item in structure if item["instruction"] != "COMMENT"]
+    for item in structure:
+        if item["instruction"] not in _SUPPORTED:
+            raise DockerfileError(
+                f"{item['instruction']} (line {item['startline'] + 1}) is not supported by the embedded builder",
+                f"supported: {', '.join(sorted(_SUPPORTED))}; or build with the Docker Engine",
+            )
+    if not any(item["instruction"] == "FROM" for item in structure):
+        raise DockerfileError("the Dockerfile has no FROM", "start it with FROM IMAGE (or FROM scratch)")
+    return structure
+
+
+def _from_image(words: list[str], args: dict[str, str], item: dict) -> str:
+    """The image a ``FROM`` names, its ``$ARG``s substituted; a clear error when it names none."""
+    line = item["startline"] + 1
+    if not words:
+        raise DockerfileError(f"FROM (line {line}) names no image", "write FROM IMAGE[:TAG] [AS NAME]")
+    image = _substitute(words[0], args).strip()
+    if not image:
+        unset = re.findall(r"\$\{?(\w+)", words[0])
+        raise DockerfileError(
+            f"FROM {words[0]} (line {line}) names no image: "
+            + (f"ARG {unset[0]} has no default" if unset else "the name is empty"),
+            f"give it a default (ARG {unset[0]}=IMAGE) or pass it as a build argument" if unset else
+            "write FROM IMAGE[:TAG]",
+        )
+    return image
+
+
+def _shell_form(value: str) -> list[str]:
+    """``SHELL``'s argument, which must be a JSON array of strings, as Docker requires."""
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, list) or not parsed or not all(isinstance(part, str) for part in parsed):
+        raise DockerfileError(f"SHELL {value} is not a JSON array of strings",
+                              'write it in JSON form, e.g. SHELL ["/bin/sh", "-c"]')
+    return parsed
+
+
+@dataclass
+class _Stage:
+    name: str | None
+    tag: str
+    env: dict[str, str] = field(default_factory=dict)
+    workdir: str = "/"
+    user: str = ""
+    shell: list[str] = field(default_factory=lambda: ["/bin/sh", "-c"])
+    bundle: Path | None = None
+    bundle_tag: str | None = None
+
+
+class EmbeddedBuilder:
+    """Builds Dockerfiles into the OCI layout of its store, with a per-step cache."""
+
+    def __init__(self, store: str | os.PathLike | None = None) -> None:
+        self.tools = require_tools()
+        self.root = Path(store) if store is not None else store_root()
+        self.layout = self.root / "oci"
+        self.scratch_root = self.root / "tmp"
+        self.scratch_root.mkdir(parents=True, exist_ok=True)
+        self._clean_leftovers()
+        if not self.layout.exists():
+            self._init_layout()
+
+    # ---------------------------------------------------------- the store
+    @contextlib.contextmanager
+    def _scratch(self) -> Iterator[Path]:
+        """A private folder under the store, locked while in use; the next builder removes a killed one's."""
+        while True:
+            path = Path(tempfile.mkdtemp(prefix="build-", dir=self.scratch_root))
+            handle = _locked(path)
+            if handle is not None and path.is_dir() and os.stat(path).st_ino == os.fstat(handle).st_ino:
+                break  # ours, and not removed by another builder's clean-up between mkdtemp and the lock
+            if handle is not None:
+                os.close(handle)
+        try:
+            yield path
+        finally:
+            _remove_tree(path)
+            os.close(handle)
+
+    def _clean_leftovers(self) -> None:
+        """Remove what killed builds left: their scratch folders, umoci's ``.umoci-*`` and skopeo's partial blobs."""
+        for folder in [*self.scratch_root.iterdir(), *self.layout.glob(".umoci-*")]:
+            _remove_if_unused(folder)
+        for partial in self.layout.glob("oci-put-blob*"):  # skopeo writes only private layouts now
+            partial.unlink(missing_ok=True)
+
+    def _init_layout(self) -> None:
+        """An empty OCI layout, made aside and renamed into place: the store has a whole layout or none."""
+        with self._scratch() as scratch:
+            _run([self.tools["umoci"], "init", "--layout", str(scratch / "oci")], "creating the store's OCI layout")
+            try:
+                os.rename(scratch / "oci", self.layout)
+            except OSError:
+                if not self.layout.is_dir():  # another builder made it first: use theirs
+                    raise
+
+    def _read_index(self) -> dict:
+        path = self.layout / "index.json"
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ArchiveError(f"the embedded builder's store is damaged: {path} cannot be read ({exc})",
+                               f"remove {self.root} (it is only a cache) and build again") from exc
+
+    def _index(self) -> dict[str, str]:
+        """Tag → manifest digest, for every image in the layout."""
+        manifests = self._read_index().get("manifests") or []
+        return {(d.get("annotations") or {}).get(REF_ANNOTATION, ""): d["digest"] for d in manifests}
+
+    def _adopt(self, private: Path, tag: str, scratch: Path, origin: str | None = None) -> None:
+        """Move image ``tag`` of layout ``private`` into the store: its blobs, then its tag, each by a rename.
+
+        ``origin`` (what the image came from) is kept as an annotation of its tag.
+        """
+        blobs = self.layout / "blobs" / "sha256"
+        for blob in (private / "blobs" / "sha256").iterdir():
+            os.replace(blob, blobs / blob.name)  # content-addressed: a blob already there has the same bytes
+        descriptor = next(d for d in json.loads((private / "index.json").read_text())["manifests"]
+                          if (d.get("annotations") or {}).get(REF_ANNOTATION) == tag)
+        if origin:
+            descriptor["annotations"] = {**descriptor.get("annotations", {}), ORIGIN_ANNOTATION: origin}
+        with self._index_lock():
+            index = self._read_index()
+            index["manifests"] = [d for d in index.get("manifests") or []
+                                  if (d.get("annotations") or {}).get(REF_ANNOTATION) != tag] + [descriptor]
+            staged = scratch / "index.json"
+            with staged.open("w") as out:
+                json.dump(index, out, separators=(",", ":"))
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(staged, self.layout / "index.json")
+
+    def _import(self, image: str, source: str, what: str, config: list[str] | None = None,
+                origin: str | None = None, compress: bool = False) -> str:
+        """skopeo copies ``source`` into a private layout (configured by umoci), which then joins the store whole.
+
+        skopeo rewrites ``index.json`` in place, and importing a rootfs takes two
+        commands: in the store, a kill could empty its index or cache a base
+        image without its config.  ``origin`` names what the image came from; ``compress``
+        gzips uncompressed layers, as a push to a registry would.
+        """
+        tag = "base-" + _slug(image)
+        with self._scratch() as scratch:
+            private = scratch / "import"
+            _run([self.tools["skopeo"], "--insecure-policy", "copy", "-q", *(["--dest-compress"] if compress else []),
+                  source, f"oci:{private}:{tag}"], what)
+            if config:
+                _run([self.tools["umoci"], "config", "--image", f"{private}:{tag}", *config], f"configuring {image}")
+            self._adopt(private, tag, scratch, origin)
+        return tag
+
+    def manifest_digest(self, tag: str) -> str:
+        """The digest of the image manifest tagged ``tag`` in the store: the image's identity."""
+        return self._index()[tag]
+
+    def _ref(self, tag: str) -> str:
+        return f"{self.layout}:{tag}"
+
+    def _umoci(self, *args: str, what: str) -> None:
+        """Run umoci on the store; a command that rewrites its ``index.json`` holds the store's lock."""
+        if args[0] in _READS_ONLY:
+            _run([self.tools["umoci"], *args], what)
+            return
+        with self._index_lock():
+            _run([self.tools["umoci"], *args], what)
+
+    @contextlib.contextmanager
+    def _index_lock(self) -> Iterator[None]:
+        """The store's lock on ``index.json``, held by every read-modify-write of it (umoci's and ours).
+
+        umoci and the adoption of a base image both read the index, change it,
+        and rename a new one into place: two builds doing that at once would
+        each drop the other's tag.  ``flock`` ends with the process, so a killed
+        build never leaves it held.
+        """
+        handle = os.open(self.root / "index.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(handle)
+
+    def _copy_tag(self, source: str, target: str) -> None:
+        self._umoci("tag", "--image", self._ref(source), target, what=f"tagging {target}")
+
+    def save_stream(self, tag: str) -> io.BufferedReader:
+        """The image tagged ``tag``, as a ``docker save`` archive streamed by skopeo (nothing touches disk)."""
+        command = [self.tools["skopeo"], "--insecure-policy", "copy", "-q", f"oci:{self.layout}:{tag}",
+                   "docker-archive:/dev/stdout"]
+        return io.BufferedReader(_ProcessOutput(command, f"exporting {tag}"), buffer_size=1 << 20)
+
+    # ---------------------------------------------------------- base images
+    def import_rootfs(self, image: str, tarball: str | os.PathLike) -> str:
+        """Make ``image`` from a rootfs tarball the way its official image is made (see :mod:`helpers.building.bases`).
+
+        A gzipped tarball (Alpine's) becomes the single layer, byte for byte
+        (skopeo's ``tarball:`` transport); a plain one (debuerreotype's) is gzipped
+        on the way in, as every layer the builder commits is.  The config gets
+        Docker's default ``PATH`` and the recipe's ``CMD`` (``/bin/sh`` for Alpine,
+        ``bash`` for Debian).
+        """
+        with open(tarball, "rb") as stream:
+            gzipped = stream.read(2) == b"\x1f\x8b"
+        recipe = recipe_for(image)
+        cmd = list(recipe.cmd) if recipe is not None else ["/bin/sh"]
+        return self._import(image, f"tarball:{Path(tarball).resolve()}",
+                            f"importing {tarball} as {image}",
+                            ["--config.env", DEFAULT_PATH, *[a for part in cmd for a in ("--config.cmd", part)],
+                             "--history.created_by", f"/bin/sh -c #(nop)  CMD {json.dumps(cmd)}"],
+                            origin=Path(tarball).name, compress=not gzipped)
+
+    def import_archive(self, image: str, archive: str | os.PathLike) -> str:
+        """Bring ``image`` in from a ``docker save`` or OCI archive."""
+        with tarfile.open(archive) as tar:
+            transport = "oci-archive" if "index.json" in tar.getnames() and "manifest.json" not in tar.getnames() \
+                else "docker-archive"
+        return self._import(image, f"{transport}:{Path(archive).resolve()}",
+                            f"importing {archive} as {image}", origin=Path(archive).name)
+
+    def has_base(self, image: str) -> bool:
+        """True when ``image`` is in the store, or can be made from a rootfs tarball without the network."""
+        return image == "scratch" or "base-" + _slug(image) in self._index() or find_rootfs(image) is not None
+
+    def base(self, image: str) -> str:
+        """The store's tag for a base image, importing it first if needed."""
+        from .engine import OFFLINE_VARIABLE, offline
+
+        tag = "base-" + _slug(image)
+        if tag in self._index():
+            return tag
+        if image == "scratch":
+            self._umoci("new", "--image", self._ref(tag), what="making an empty image for FROM scratch")
+            return tag
+        tarball = find_rootfs(image)
+        if tarball is not None:
+            return self.import_rootfs(image, tarball)
+        if offline():
+            raise BaseImageMissing(
+                f"base image {image} is not in the embedded builder's store, and offline mode "
+                f"({OFFLINE_VARIABLE}=1) never pulls",
+                f"set {ROOTFS_VARIABLE} to a folder holding its rootfs tarball "
+                "(e.g. alpine-minirootfs-3.20.3-x86_64.tar.gz, or make one with `python -m helpers base IMAGE`), "
+                "or import an archive with EmbeddedBuilder().import_archive(name, path)",
+            )
+        name = image if "/" in image.split(":")[0] else f"library/{image}"
+        return self._import(image, f"docker://docker.io/{name}", f"pulling {image}", origin=f"docker.io/{name}")
+
+    def squash(self, tag: str, new: str, onto: str | None = None) -> str:
+        """Merge the layers of store image ``tag`` into one, tagged ``new``: all of them, or those above ``onto``.
+
+        The way docker-squash does it through the Docker Engine, done with
+        umoci: unpack ``onto`` (a base image's name; none: an empty image),
+        put ``tag``'s whole filesystem in its place, and commit the difference
+        as one layer.  So the new layer holds exactly what ``tag`` shows and
+        ``onto`` does not, and whiteouts for what ``onto`` has and ``tag`` does not.
+        Unlike docker-squash, the new image keeps ``onto``'s config (or none) and
+        one history entry for the squash, not the squashed steps.
+        """
+        if tag not in self._index():
+            raise SourceNotFound(f"the embedded builder's store has no image {tag!r}", "build it first")
+        below = self.base(onto) if onto is not None else None
+        with self._scratch() as scratch:
+            if below is None:
+                below = f"squash-empty-{_slug(new)}"
+                self._umoci("new", "--image", self._ref(below), what="making an empty image to squash onto")
+            target, source = scratch / "target", scratch / "source"
+            self._umoci("unpack", "--rootless", "--image", self._ref(below), str(target), what=f"unpacking {below}")
+            self._umoci("unpack", "--rootless", "--image", self._ref(tag), str(source), what=f"unpacking {tag}")
+            _remove_tree(target / "rootfs")
+            os.rename(source / "rootfs", target / "rootfs")
+            what = f"squash of {tag}" + (f" onto {onto}" if onto else "")
+            self._umoci("tag", "--image", self._ref(below), new, what=f"tagging {new}")
+            self._umoci("repack", "--image", self._ref(new), "--history.created_by", what, str(target),
+                        what=f"committing the {what}")
+            if onto is None:
+                self._umoci("rm", "--image", self._ref(below), what=f"removing {below}")
+        return new
+
+    def describe_base(self, image: str) -> dict:
+        """Where a base image in the store came from, as :func:`helpers.building.engine.describe_base` says it for Docker.
+
+        ``id`` is its config digest; ``made`` is ``pulled`` or ``made locally``;
+        ``from`` the registry, or the tarball or archive (``None`` when unknown).
+        """
+        tag = "base-" + _slug(image)
+        descriptor = next(d for d in self._read_index().get("manifests") or []
+                          if (d.get("annotations") or {}).get(REF_ANNOTATION) == tag)
+        blobs = self.layout / "blobs" / "sha256"
+        manifest = json.loads((blobs / descriptor["digest"].split(":")[1]).read_text())
+        config = json.loads((blobs / manifest["config"]["digest"].split(":")[1]).read_text())
+        origin = (descriptor.get("annotations") or {}).get(ORIGIN_ANNOTATION, "")
+        return {
+            "image": image,
+            "id": manifest["config"]["digest"],
+            "rootfs": list((config.get("rootfs") or {}).get("diff_ids") or []),
+            "made": "pulled" if origin.startswith("docker.io/") else "made locally",
+            "from": origin or None,
+        }
+
+    # ---------------------------------------------------------- steps
+    def _config(self, stage: _Stage, new: str, args: list[str], created_by: str) -> None:
+        self._umoci("config", "--image", self._ref(stage.tag), "--tag", new, *args,
+                    "--history.created_by", created_by, what=f"recording `{created_by}`")
+
+    def _bundle(self, stage: _Stage, scratch: Path) -> Path:
+        if stage.bundle is not None and stage.bundle_tag == stage.tag:
+            return stage.bundle
+        if stage.bundle is not None:
+            shutil.rmtree(stage.bundle, ignore_errors=True)
+        bundle = Path(tempfile.mkdtemp(prefix="bundle-", dir=scratch))
+        bundle.rmdir()
+        self._umoci("unpack", "--rootless", "--image", self._ref(stage.tag), str(bundle),
+                    what=f"unpacking {stage.tag}")
+        stage.bundle, stage.bundle_tag = bundle, stage.tag
+        return bundle
+
+    def _repack(self, stage: _Stage, new: str, created_by: str) -> None:
+        assert stage.bundle is not None
+        self._umoci("repack", "--refresh-bundle", "--image", self._ref(new), "--history.created_by", created_by,
+                    str(stage.bundle), what=f"committing `{created_by}`")
+        stage.bundle_tag = new
+
+    def _proot(self, stage: _Stage, rootfs: Path, argv: list[str], network: bool) -> list[str]:
+        identity = ["-0"] if stage.user in ("", "root", "0", "0:0") else ["-i", self._uid_gid(rootfs, stage.user)]
+        command = [self.tools["proot"], *identity, "-r", str(rootfs), "-b", "/dev", "-b", "/proc", "-b", "/sys",
+                   "-w", stage.workdir or "/"]
+        if not network:
+            unshare = shutil.which("unshare")
+            if unshare is None:
+                raise ToolMissing("offline builds run RUN steps without a network through unshare, which is missing",
+                                  "install the util-linux package")
+            command = [unshare, "--map-root-user", "--net", "--", *command]
+        return [*command, "/usr/bin/env", "-i", *[f"{k}={v}" for k, v in stage.env.items()], *argv]
+
+    @staticmethod
+    def _uid_gid(rootfs: Path, user: str) -> str:
+        """``USER name[:group]`` as ``uid:gid``, looked up in the image's /etc/passwd and /etc/group."""
+        name, _, group = user.partition(":")
+
+        def lookup(table: str, key: str) -> tuple[str, str] | None:
+            with Rootfs(rootfs) as image:  # the image's own /etc, never a host file a link points at
+                data = image.read(f"etc/{table}", 16 << 20) or b""
+            for line in data.decode("utf-8", "replace").splitlines():
+                fields = line.split(":")
+                if len(fields) > 3 and fields[0] == key:
+                    return fields[2], fields[3]
+            return None
+
+        found = (name, name) if name.isdigit() else lookup("passwd", name)
+        if found is None:
+            raise DockerfileError(f"USER {user}: no user {name!r} in the image's /etc/passwd", "add the user first")
+        uid, gid = found
+        if group:
+            entry = (group, group) if group.isdigit() else lookup("group", group)
+            if entry is None:
+                raise DockerfileError(f"USER {user}: no group {group!r} in the image's /etc/group", "add it first")
+            gid = entry[0]
+        return f"{uid}:{gid}"
+
+    def _layers(self, tag: str) -> list[dict]:
+        manifest_digest = self._index()[tag]
+        return json.loads((self.layout / "blobs" / "sha256" / manifest_digest.split(":")[1]).read_text())["layers"]
+
+    def _layer_bytes(self, parent: str, tag: str) -> int:
+        """The size of the layer ``tag`` adds over ``parent``, as ``docker history`` counts it.
+
+        That is file bytes plus symlink target lengths; 0 when the step added no
+        layer (umoci commits none for a ``RUN`` that changes no file).
+        """
+        layers = self._layers(tag)
+        if len(layers) <= len(self._layers(parent)):
+            return 0
+        manifest = {"layers": layers}
+        digest = manifest["layers"][-1]["digest"].split(":")[1]
+        with (self.layout / "blobs" / "sha256" / digest).open("rb") as blob:
+            entries = scan_layer(blob, digest).entries
+        return sum(e.size for e in entries if e.kind == "file") + sum(len(e.link) for e in entries
+                                                                     if e.kind == "symlink")
+
+    def _copy(self, stage: _Stage, value: str, context: Path, stages: dict[str, _Stage], add: bool,
+              scratch: Path) -> tuple[list[_CopySource], str]:
+        words = shlex.split(value)
+        flags = [w for w in words if w.startswith("--")]
+        paths = [_substitute(w, stage.env) for w in words if not w.startswith("--")]
+        if len(paths) < 2:
+            raise DockerfileError(f"`{'ADD' if add else 'COPY'} {value}` needs a source and a destination",
+                                  "write SOURCE... DEST")
+        *sources, dest = paths
+        source_root, where = context, f"the build context {context}"
+        for flag in flags:
+            if flag.startswith("--from="):
+                other = stages.get(flag.split("=", 1)[1].lower())
+                if other is None:
+                    raise DockerfileError(f"`{flag}` names no earlier stage", "name a stage with FROM … AS NAME")
+                source_root, where = self._bundle(other, scratch) / "rootfs", f"stage {flag.split('=', 1)[1]}"
+        resolved = []
+        with Rootfs(source_root) as tree:
+            for source in sources:
+                if _escapes(source):
+                    raise DockerfileError(f"`{source}` is not in {where}", "copy only files inside the context")
+                try:
+                    found = tree.resolve(source, follow_last=True)
+                except (FileNotFoundError, PlacementRefused):
+                    found = None
+                if found is not None:
+                    os.close(found.parent)
+                if found is None or tree.kind(found.path) is None:
+                    raise DockerfileError(f"`{source}` is not in {where}", "copy only files inside the context")
+                resolved.append(_CopySource(source_root, source, source_root / found.path,
+                                            tree.kind(found.path) == "dir"))
+        return resolved, dest
+
+    def _place(self, rootfs: Path, stage: _Stage, sources: list[_CopySource], dest: str, add: bool,
+               budget: AddBudget, text: str) -> None:
+        """Put ``sources`` at ``dest`` in ``rootfs``, every path resolved inside it (see :mod:`helpers.building.placement`)."""
+        target = dest if dest.startswith("/") else f"{stage.workdir.rstrip('/')}/{dest}"
+        try:
+            with Rootfs(rootfs) as image:
+                into = dest.endswith("/") or len(sources) > 1 or image.kind(target) == "dir"
+                for source in sources:
+                    if add and not source.is_dir and is_archive(source.host):
+                        with Rootfs(source.root) as tree, _opened(tree, source.path) as archive:
+                            extract_into(image, archive, target, budget, f"`{text}`")
+                    else:
+                        with Rootfs(source.root) as tree:
+                            copy_into(image, tree, source.path, target, into)
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise LayerLabError(f"`{text}`: no space left on the device of {self.root}",
+                                    "free some space, or set LAYERLAB_STORE to a bigger disk") from exc
+            raise DockerfileError(f"`{text}` cannot place {exc.filename or 'a file'}: {exc.strerror}",
+                                  "check the files it copies") from exc
+
+    # ---------------------------------------------------------- building
+    def build(self, dockerfile_text: str, context: Path, name: str, tag: str, progress=None,
+              network: bool | None = None):
+        """Build ``dockerfile_text`` in ``context``; return ``(store tag, analysis)``.
+
+        ``network``: whether ``RUN`` steps get the network (default: unless offline mode is on).
+        """
+        from .engine import BuildStep, offline
+
+        network = not offline() if network is None else network
+        bases: list[str] = []
+        structure = _instructions(dockerfile_text)
+        budget = AddBudget()
+        total = len(structure)
+        stages: dict[str, _Stage] = {}
+        stage: _Stage | None = None
+        args: dict[str, str] = {}
+        with self._scratch() as scratch:
+            for number, item in enumerate(structure, start=1):
+                keyword, value = item["instruction"], item["value"]
+                text = f"{keyword} {value}"
+                step = BuildStep(number, total, text)
+                if keyword == "ARG" and stage is None:  # a global ARG, for the FROM lines below it
+                    self._apply_state(_Stage(None, ""), keyword, value, args)
+                    if progress:
+                        progress(name, step)
+                    continue
+                if keyword == "FROM":
+                    words = [w for w in value.split() if not w.startswith("--")]
+                    image = _from_image(words, args, item)
+                    alias = words[2].lower() if len(words) >= 3 and words[1].lower() == "as" else None
+                    if image.lower() in stages:
+                        parent = stages[image.lower()]
+                        stage = _Stage(alias, parent.tag, dict(parent.env), parent.workdir, parent.user,
+                                       list(parent.shell))
+                    else:
+                        stage = _Stage(alias, self.base(image))
+                        stage.env = self._image_env(stage.tag)
+                        if image != "scratch":
+                            step.base = label(self.describe_base(image))
+                            bases.append(image)
+                    if alias:
+                        stages[alias] = stage
+                    if progress:
+                        progress(name, step)
+                    continue
+                if stage is None:
+                    raise DockerfileError(f"{keyword} (line {item['startline'] + 1}) comes before any FROM",
+                                          "start the Dockerfile with FROM")
+                parent = stage.tag
+                try:
+                    stage.tag = self._step(stage, keyword, value, text, item, context, stages, args, scratch,
+                                           network=network, budget=budget)
+                except BuildFailed as failure:
+                    failure.step = number
+                    failure.message = f"{name}: step {number}/{total} `{text}` failed: {failure.reason}"
+                    raise
+                if keyword in ("RUN", "COPY", "ADD"):
+                    step.layer_bytes = self._layer_bytes(parent, stage.tag)
+                if progress:
+                    progress(name, step)
+            assert stage is not None
+            self._copy_tag(stage.tag, tag)
+        analysis = analyze(read_path(self.layout, ref=tag))
+        analysis.image.source = f"{self.layout}:{tag}"
+        analysis.image.bases = [self.describe_base(image) for image in dict.fromkeys(bases)]
+        return tag, analysis
+
+    def _image_env(self, tag: str) -> dict[str, str]:
+        manifest = json.loads((self.layout / "blobs" / "sha256" / self._index()[tag].split(":")[1]).read_text())
+        config = json.loads((self.layout / "blobs" / "sha256" / manifest["config"]["digest"].split(":")[1])
+                            .read_text()).get("config") or {}
+        return dict(item.split("=", 1) for item in config.get("Env") or [DEFAULT_PATH] if "=" in item)
+
+    def _step(self, stage: _Stage, keyword: str, value: str, text: str, item: dict, context: Path,
+              stages: dict[str, _Stage], args: dict[str, str], scratch: Path, *, network: bool,
+              budget: AddBudget) -> str:
+        """Run one instruction (or take it from the cache) and return the tag of the image it makes."""
+        extra = ""
+        sources: list[_CopySource] = []
+        dest = ""
+        if keyword in ("COPY", "ADD"):
+            sources, dest = self._copy(stage, value, context, stages, keyword == "ADD", scratch)
+            try:
+                extra = tree_digest([source.host for source in sources])
+            except PermissionError as exc:
+                raise DockerfileError(
+                    f"`{text}`: cannot read the build context: {exc.filename}: permission denied",
+                    "make it readable, or leave it out of the COPY",
+                ) from exc
+        if keyword == "RUN":
+            extra = json.dumps([stage.env, stage.workdir, stage.user, stage.shell])
+        key = hashlib.sha256(json.dumps([self._index()[stage.tag], text, extra]).encode()).hexdigest()
+        new = f"step-{key[:40]}"
+        self._apply_state(stage, keyword, value, args)
+        if new in self._index():
+            return new
+        if keyword == "RUN":
+            self._run_step(stage, value, text, new, scratch, network=network)
+        elif keyword in ("COPY", "ADD"):
+            rootfs = self._bundle(stage, scratch) / "rootfs"
+            self._place(rootfs, stage, sources, dest, keyword == "ADD", budget, text)
+            what = "dir" if any(source.is_dir for source in sources) else "file"
+            self._repack(stage, new, f"/bin/sh -c #(nop) {keyword} {what}:{extra} in {dest} ")
+        else:
+            self._config(stage, new, self._config_args(stage, keyword, value), f"/bin/sh -c #(nop)  {text}")
+        return new
+
+    def _apply_state(self, stage: _Stage, keyword: str, value: str, args: dict[str, str]) -> None:
+        variables = {**args, **stage.env}
+        if keyword == "ENV":
+            for word in shlex.split(value):
+                if "=" in word:
+                    key, _, val = word.partition("=")
+                    stage.env[key] = _substitute(val, variables)
+        elif keyword == "ARG":
+            key, has_default, default = value.partition("=")
+            if has_default:
+                args[key.strip()] = default
+            else:  # a stage's `ARG NAME` keeps the global default, as Docker's does
+                args.setdefault(key.strip(), "")
+        elif keyword == "WORKDIR":
+            path = _substitute(value, variables)
+            stage.workdir = path if path.startswith("/") else f"{stage.workdir.rstrip('/')}/{path}"
+        elif keyword == "USER":
+            stage.user = _substitute(value, variables)
+        elif keyword == "SHELL":
+            stage.shell = _shell_form(value)
+
+    def _config_args(self, stage: _Stage, keyword: str, value: str) -> list[str]:
+        def exec_form(text: str) -> list[str]:
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                parsed = None
+            return parsed if isinstance(parsed, list) else [*stage.shell, text]
+
+        if keyword == "ENV":
+            return [a for k, v in stage.env.items() for a in ("--config.env", f"{k}={v}")]
+        if keyword == "WORKDIR":
+            return ["--config.workingdir", stage.workdir]
+        if keyword == "USER":
+            return ["--config.user", stage.user]
+        if keyword in ("CMD", "ENTRYPOINT"):
+            flag = f"--config.{keyword.lower()}"
+            return ["--clear", f"config.{keyword.lower()}", *[a for part in exec_form(value) for a in (flag, part)]]
+        if keyword == "LABEL":
+            return [a for word in shlex.split(value) if "=" in word for a in ("--config.label", word)]
+        if keyword == "EXPOSE":
+            return [a for port in value.split() for a in ("--config.exposedports", port if "/" in port
+                                                          else f"{port}/tcp")]
+        if keyword == "VOLUME":
+            return [a for v in exec_form(value) if not v.startswith("/bin/") for a in ("--config.volume", v)]
+        if keyword == "STOPSIGNAL":
+            return ["--config.stopsignal", value]
+        return []  # ARG and SHELL change only the builder's state
+
+    def _run_step(self, stage: _Stage, value: str, text: str, new: str, scratch: Path, *, network: bool) -> None:
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = None
+        argv = parsed if isinstance(parsed, list) else [*stage.shell, value]
+        created_by = " ".join(argv) if isinstance(parsed, list) else f"{' '.join(stage.shell)} {value}"
+        environment = {**os.environ, "PROOT_NO_SECCOMP": "1"}
+
+        def attempt(in_namespace: bool) -> subprocess.CompletedProcess:
+            rootfs = self._bundle(stage, scratch) / "rootfs"
+            if stage.workdir != "/":
+                with Rootfs(rootfs) as image:  # made inside the image, whatever links its path passes
+                    os.close(image.directory(stage.workdir))
+            if in_namespace:  # no ptrace: several times faster where the kernel allows it
+                run = userns.command(rootfs, stage.workdir or "/", stage.env, argv, network)
+            else:
+                run = self._proot(stage, rootfs, argv, network)
+            try:
+                return subprocess.run(run, capture_output=True, text=True, env=environment, errors="replace")
+            except OSError as exc:
+                if exc.errno != errno.E2BIG:
+                    raise
+                raise DockerfileError(
+                    f"`{_short(text)}` is {len(value.encode()):,} bytes, too long for one command line here",
+                    "put the commands in a script, COPY it into the image, and RUN the script",
+                ) from exc
+
+        if userns.usable(stage.user):
+            done = attempt(in_namespace=True)
+            if done.returncode != 0:
+                # The namespace maps one identity; a step may need more (apt drops to its _apt user)
+                # or fail for its own reasons. Either way proot decides, from the image's files again.
+                stage.bundle_tag = None
+                done = attempt(in_namespace=False)
+        else:
+            done = attempt(in_namespace=False)
+        if done.returncode != 0:
+            log = _tail(done.stdout + "\n" + done.stderr)
+            refused = _proot_refusal(done.stderr, text) or apt_failure(
+                (done.stdout + "\n" + done.stderr).splitlines(), network, text)
+            if refused is not None:
+                raise refused
+            raise BuildFailed(
+                f"`{text}` failed",
+                "fix that instruction, or the files it uses, and build again",
+                log, instruction=text, reason=f"The command '{created_by}' returned a non-zero code: {done.returncode}",
+            )
+        self._repack(stage, new, created_by)

@@ -1,0 +1,108 @@
+"""What a notebook needs, and whether this machine has it.
+
+A notebook declares its needs in its metadata, for example
+``"layerlab": {"needs": ["engine", "packages"], "images": ["debian:bookworm-slim"],
+"recording": "recordings/debian.json.gz", "nbval": "lax"}``:
+
+* ``engine``: something to build with: a reachable Docker Engine, else the embedded builder;
+* ``docker``: the Docker Engine itself (for tools that work through it, such as docker-squash);
+* ``internet``: the network, which offline mode (``LAYERLAB_OFFLINE=1``) never has;
+* ``packages``: Debian's package registry, which ``apt-get`` in a build reaches; a
+  machine may have it offline (see :mod:`helpers.building.registry`);
+* ``images``: base images that must already be at hand when offline (in the Docker Engine, or
+  for the embedded builder in its store or as a rootfs tarball under ``LAYERLAB_ROOTFS``);
+* ``nbval``: ``"lax"`` to check live runs on the marked cells only (see :func:`compares_lax`);
+* ``recording``: a recording (relative to the notebook) of everything the
+  notebook builds and reads; where it exists, the notebook replays it when it
+  cannot run live, so nothing above is then needed.
+
+:func:`live_blocker` is the one rule for "can this run live here?": the test
+run (``conftest.py``) and :class:`helpers.orchestration.lab.Lab` both ask it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from ..building.engine import ENGINE_LABELS, docker_client, offline, select_engine
+from ..ground.errors import EngineUnavailable
+
+
+def _has_base(engine: str, image: str) -> bool:
+    if engine == "embedded":
+        from ..building.embedded import EmbeddedBuilder
+
+        return EmbeddedBuilder().has_base(image)
+    import docker.errors
+
+    try:
+        docker_client().images.get(image)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
+def live_blocker(needs: Iterable[str], images: Iterable[str] = ()) -> str | None:
+    """Why builds with these needs cannot run live here, in words; ``None`` when they can."""
+    wanted = set(needs)
+    if "internet" in wanted and offline():
+        return "needs the internet, and offline mode (LAYERLAB_OFFLINE=1) is on"
+    if "packages" in wanted:
+        from ..building.registry import registry_reason
+
+        reason = registry_reason(offline())
+        if reason is not None:
+            return f"needs Debian's package registry, and {reason}"
+    if "docker" in wanted:
+        try:
+            docker_client()
+        except EngineUnavailable as exc:
+            return f"needs the Docker Engine: {exc}"
+    if "engine" in wanted or "docker" in wanted:
+        try:
+            engine = select_engine("docker" if "docker" in wanted else None)
+        except EngineUnavailable as exc:
+            return f"needs an engine to build with: {exc}"
+        if offline():
+            for image in images:
+                if not _has_base(engine, image):
+                    return (f"needs {image} for {ENGINE_LABELS[engine]}, and offline mode never pulls "
+                            "(make it with `python -m helpers base`, as .ci/run does)")
+    return None
+
+
+def _replayable(metadata: dict, folder: Path | None) -> bool:
+    recording = metadata.get("recording")
+    return bool(recording and folder is not None and (folder / recording).is_file())
+
+
+def unmet(metadata: dict, folder: Path | None = None) -> str | None:
+    """The first need this machine cannot meet, in words, or ``None`` when the notebook can run.
+
+    It can run live when :func:`live_blocker` finds nothing missing, and by
+    replay when something is missing but its recording exists.  ``folder`` is
+    where the notebook lives (recordings are found relative to it).
+    """
+    reason = live_blocker(metadata.get("needs", []), metadata.get("images", []))
+    if reason is None or _replayable(metadata, folder):
+        return None
+    recording = metadata.get("recording")
+    return reason + (f", and its recording {recording} does not exist yet" if recording else "")
+
+
+def replays(metadata: dict, folder: Path | None = None) -> bool:
+    """True when the notebook will replay its recording here rather than run live."""
+    return live_blocker(metadata.get("needs", []), metadata.get("images", [])) is not None \
+        and _replayable(metadata, folder)
+
+
+def compares_lax(metadata: dict, folder: Path | None = None) -> bool:
+    """True when a run should compare only the cells marked ``# NBVAL_CHECK_OUTPUT``.
+
+    That is a notebook that asks for it (``"nbval": "lax"``, because its exact
+    sizes drift with the packages its builds download) and runs live: a replay
+    reproduces the recorded outputs exactly, so it is checked strictly.
+    """
+    return metadata.get("nbval") == "lax" and live_blocker(metadata.get("needs", []),
+                                                           metadata.get("images", [])) is None

@@ -1,0 +1,164 @@
+"""What the notebooks share: one setup call, and side-by-side tables."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from ..ground.errors import LayerLabError
+from ..ground.sizes import format_bytes, format_ratio
+from ..measuring.analysis import Analysis
+from ..views.report import short_digests, shorten
+
+
+def _show_layerlab_error(shell, etype, value, tb, tb_offset=None):  # IPython's custom-exception signature
+    """Report a LayerLabError as a one-line error: the cell still fails (Run All stops, nbval sees it)."""
+    shell._showtraceback(etype, value, f"{etype.__name__}: {value}".splitlines())
+    return None
+
+
+def setup() -> None:
+    """Plot style, pandas display options, and readable errors instead of tracebacks.
+
+    After this, a :class:`~helpers.ground.errors.LayerLabError` raised in a cell shows
+    as one line naming the cause and the fix.
+    """
+    import matplotlib
+
+    from ..views.plots import STYLE
+
+    matplotlib.rcParams.update(STYLE)
+    pd.set_option("display.width", 160)
+    pd.set_option("display.max_colwidth", None)  # instructions, hints and lint messages are read whole
+    pd.set_option("display.max_rows", 60)
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython ships with the notebooks' requirements
+        return
+    shell = get_ipython()
+    if shell is not None:
+        shell.set_custom_exc((LayerLabError,), _show_layerlab_error)
+
+
+def _instruction(text: str, width: int | None) -> str:
+    text = " ".join(short_digests(str(text)).split())  # a continued RUN's line breaks read as one space
+    return text if width is None else shorten(text, width)
+
+
+def layer_table(analysis: Analysis, width: int | None = None) -> pd.DataFrame:
+    """A layer table for people: the whole instruction (or cut at ``width``), then stored and reclaimable sizes."""
+    table = analysis.layers
+    return pd.DataFrame({
+        "instruction": [_instruction(text, width) for text in table.instruction],
+        "stored": [format_bytes(n) for n in table.stored_bytes],
+        "reclaimable": [format_bytes(n) for n in table.reclaimable_bytes],
+    }, index=table.index)
+
+
+def side_by_side(analyses: Mapping[str, Analysis], width: int | None = None) -> pd.DataFrame:
+    """Layer tables of several images next to each other, one column group per image."""
+    tables = {name: layer_table(analysis, width) for name, analysis in analyses.items()}
+    combined = pd.concat(tables, axis=1).fillna("")
+    combined.index.name = "layer"
+    return combined
+
+
+def headline(analyses: Mapping[str, Analysis]) -> pd.DataFrame:
+    """The image-level figures of several images, one column per image, in sizes people read.
+
+    ``stored``, ``visible`` and ``reclaimable`` are :func:`format_bytes` of
+    ``stored_bytes``, ``final_bytes`` and ``reclaimable_bytes``; ``efficiency``
+    is ``final_bytes / stored_bytes`` as :func:`format_ratio`.  The exact
+    integers are :meth:`Analysis.summary` (and the report's ``--json``).
+    """
+    rows = {
+        "layers": lambda a: f"{len(a.image.layers):,}",
+        "stored": lambda a: format_bytes(a.stored_bytes),
+        "visible": lambda a: format_bytes(a.final_bytes),
+        "reclaimable": lambda a: format_bytes(a.reclaimable_bytes),
+        "efficiency": lambda a: format_ratio(a.efficiency),
+    }
+    return pd.DataFrame({name: [show(analysis) for show in rows.values()] for name, analysis in analyses.items()},
+                        index=list(rows))
+
+
+def ours_and_dives(analyses: Mapping[str, Analysis]) -> pd.DataFrame:
+    """Our efficiency and reclaimable bytes next to dive's efficiency score and wasted bytes, one row per image.
+
+    Ratios as :func:`format_ratio`, bytes as :func:`format_bytes` (see
+    :mod:`helpers.measuring.dive_score` for dive's rules).
+    """
+    return pd.DataFrame({
+        "efficiency": [format_ratio(a.efficiency) for a in analyses.values()],
+        "dive_efficiency": [format_ratio(a.dive_efficiency) for a in analyses.values()],
+        "reclaimable": [format_bytes(a.reclaimable_bytes) for a in analyses.values()],
+        "dive_wasted": [format_bytes(a.dive_wasted_bytes) for a in analyses.values()],
+    }, index=list(analyses))
+
+
+def show_dockerfiles(dockerfiles: Mapping[str, str]):
+    """Dockerfiles next to each other, each under its name (an HTML display object)."""
+    from html import escape
+
+    from IPython.display import HTML
+
+    wrap_at_spaces = "white-space:pre-wrap;word-break:normal;overflow-wrap:normal"  # never inside a word
+    columns = "".join(
+        f"<div style='flex:1;min-width:18em'><b>{escape(name)}</b>"
+        f"<pre style='{wrap_at_spaces}'>{escape(text)}</pre></div>"
+        for name, text in dockerfiles.items()
+    )
+    return HTML(f"<div style='display:flex;gap:1.5em'>{columns}</div>")
+
+
+def familiar_sizes(analysis: Analysis) -> pd.DataFrame:
+    """Per layer, our figure next to the ones other tools show: what a pull moves, and ``docker history``'s SIZE.
+
+    * ``stored``: :attr:`Analysis.layers` ``stored_bytes``, regular-file bytes (hard links once);
+    * ``pull``: :attr:`helpers.ground.model.Layer.pull_bytes`, the compressed blob a registry sends
+      (``—`` when it was not measured);
+    * ``docker history``: the SIZE the Docker Engine reports for the step that made the layer,
+      which counts what its storage driver holds for the layer, written as ``docker history``
+      writes it (:func:`docker_units`; ``—`` when the image is not in a Docker Engine, as with
+      the embedded builder).
+    """
+    history = _docker_history_sizes(analysis)
+    table = analysis.layers
+    rows = []
+    for layer in analysis.image.layers:
+        pulled = layer.pull_bytes
+        size = history.get(layer.step) if layer.step is not None else None
+        rows.append({
+            "instruction": _instruction(table.at[layer.index, "instruction"], 48),
+            "stored": format_bytes(int(table.at[layer.index, "stored_bytes"])),
+            "pull": "—" if pulled is None else format_bytes(pulled),
+            "docker history": "—" if size is None else docker_units(size),
+        })
+    frame = pd.DataFrame(rows, index=table.index)
+    frame.index.name = "layer"
+    return frame
+
+
+def _docker_history_sizes(analysis: Analysis) -> dict[int, int]:
+    """History position → ``docker history`` SIZE, for an image the Docker Engine holds; else empty."""
+    if not str(analysis.image.format).startswith("docker-engine/"):
+        return {}
+    from ..building.engine import docker_client
+    from ..ground.errors import LayerLabError
+
+    try:
+        steps = docker_client().api.history(str(analysis.image.source))
+    except (LayerLabError, OSError):  # the engine went, or forgot the image (the SDK's errors are OSErrors): "—"
+        return {}
+    return {position: int(step.get("Size") or 0) for position, step in enumerate(reversed(steps))}
+
+
+def docker_units(count: int) -> str:
+    """A size as the docker CLI writes it: decimal units, three significant digits (``7792915`` → ``7.79MB``)."""
+    value = float(count)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.3g}{unit}"
+        value /= 1000
+    raise AssertionError("unreachable")

@@ -1,0 +1,326 @@
+"""Where a notebook's figures come from: builds run here, live, or the replay of a recording of real ones.
+
+A :class:`Lab` is made once at the top of a notebook with what the notebook
+needs (an engine, the internet, Debian's package registry, base images).
+Where all of it is at hand it builds and reads for real, and with
+``LAYERLAB_RECORD=1`` it also writes everything it measured to its recording.
+Where something is missing it replays that recording instead, and says so;
+where there is no recording either, it stops with one line saying what is
+needed.  Either way the notebook's code is the same, and so are its figures.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform as host_platform
+import subprocess
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from ..building.digests import tree_digest
+from ..building.engine import (
+    ENGINE_LABELS,
+    Progress,
+    _dockerfile_text,
+    attempt_builds,
+    docker_client,
+    offline,
+    require_built,
+)
+from ..edges.needs import live_blocker
+from ..ground.errors import BuildFailed, LayerLabError
+from ..measuring.analysis import Analysis, analyze
+from .recording import (
+    RECORD_VARIABLE,
+    Recording,
+    RecordingMissing,
+    RecordingWriter,
+    describe,
+    load_recording,
+)
+
+#: The largest build context :func:`context_digest` hashes (a recording keeps a digest of each context).
+MAX_CONTEXT_BYTES = 256 << 20
+
+
+def context_digest(context: str | os.PathLike | None) -> str | None:
+    """A digest of a build context's files (their paths, modes and bytes), or ``None`` for no context.
+
+    A recording keeps it beside each Dockerfile, so that a replay for a changed
+    context (an edited source file) is refused instead of showing stale figures.
+    Links are hashed as links, never followed.
+    """
+    if context is None:
+        return None
+    try:
+        return "sha256:" + tree_digest([Path(context)], MAX_CONTEXT_BYTES)
+    except PermissionError as exc:
+        raise LayerLabError(f"cannot read the build context: {exc.filename}: permission denied",
+                            "make it readable, or move it out of the context") from exc
+
+
+def engine_metadata(engine: str, client=None) -> dict:
+    """Which engine (and version), platform, date and mode a recording is made with."""
+    if engine == "docker":
+        version = (client or docker_client()).version()
+        return {
+            "engine": "Docker Engine",
+            "engine_version": version.get("Version", "unknown"),
+            "api_version": version.get("ApiVersion", "unknown"),
+            "platform": f"{version.get('Os', 'unknown')}/{version.get('Arch', 'unknown')}",
+            "recorded_on": datetime.date.today().isoformat(),
+            "offline": offline(),
+        }
+    from ..building.embedded import require_tools
+
+    versions = [subprocess.run([path, "--version"], capture_output=True, text=True).stdout.split("\n")[0].strip()
+                for tool, path in require_tools().items() if tool != "proot"]
+    machine = {"x86_64": "amd64", "aarch64": "arm64"}.get(host_platform.machine(), host_platform.machine())
+    return {
+        "engine": "embedded builder",
+        "engine_version": "; ".join(versions),
+        "api_version": "none",
+        "platform": f"linux/{machine}",
+        "recorded_on": datetime.date.today().isoformat(),
+        "offline": offline(),
+    }
+
+
+def _read_live(name: str, engine: str, measure_pull: bool) -> Analysis:
+    """An image by name, from the engine that builds here; online, a missing one is pulled first, as a build would."""
+    if engine == "embedded":
+        from ..building.embedded import EmbeddedBuilder
+        from ..reading.archive import read_path
+
+        builder = EmbeddedBuilder()
+        tag = builder.base(name)
+        image = read_path(builder.layout, ref=tag)
+        image.source, image.bases = name, [builder.describe_base(name)]
+        return analyze(image)
+    from ..building.engine import PULL_GZIP_LEVEL, describe_base, ensure_base, read_engine_image
+
+    client = docker_client()
+    ensure_base(client, name)
+    image = read_engine_image(name, client, gzip_level=PULL_GZIP_LEVEL if measure_pull else None)
+    image.bases = [describe_base(client, name)]
+    return analyze(image)
+
+
+class Lab:
+    """A notebook's builds and reads: live where the machine has what they need, else replayed.
+
+    ``recording`` is the notebook's recording (relative paths are relative to
+    the working directory, which is the notebook's folder when it runs);
+    ``needs`` and ``images`` are the notebook's needs (see :mod:`helpers.edges.needs`).
+    """
+
+    def __init__(self, recording: str | os.PathLike, *, needs: Iterable[str] = ("engine",),
+                 images: Iterable[str] = ()) -> None:
+        self.path = Path(recording)
+        self.needs = list(needs)
+        self.reason = live_blocker(self.needs, list(images))
+        self._writer: RecordingWriter | None = None
+        self._replay: Recording | None = None
+        self._dockerfiles: dict[str, str] = {}
+        self.engine: str | None = None
+        if self.reason is None:
+            from ..building.engine import select_engine
+
+            self.engine = select_engine()
+            if os.environ.get(RECORD_VARIABLE, "").strip() == "1":
+                self._writer = RecordingWriter(engine_metadata(self.engine))
+            return
+        if not self.path.exists():
+            raise RecordingMissing(f"cannot build here ({self.reason}), and there is no recording at {self.path}",
+                                   self._how())
+        self._replay = load_recording(self.path)
+
+    # ---------------------------------------------------------- saying what it does
+    @property
+    def live(self) -> bool:
+        """True when builds run here; False when they are replayed."""
+        return self._replay is None
+
+    def status(self) -> str:
+        """One line: building live with which engine (and recording or not), or replaying which recording and why."""
+        if self._replay is None:
+            assert self.engine is not None
+            recording = f", and recording them to {self.path.name}" if self._writer is not None else ""
+            return f"Building live with {ENGINE_LABELS[self.engine]}{recording}."
+        return f"Replaying {self.path.name}, {self._replay.describe()}: {self.reason}."
+
+    def __repr__(self) -> str:
+        return self.status()
+
+    def _how(self) -> str:
+        wanted = {"internet": "the internet", "packages": "Debian's package registry",
+                  "docker": "a Docker Engine"}
+        extra = [wanted[need] for need in self.needs if need in wanted]
+        return ("run this where there is an engine" + "".join(f" and {w}" for w in extra)
+                + f", or record these builds where you can (LAYERLAB_RECORD=1), which writes {self.path}")
+
+    def metadata(self) -> dict:
+        """Where and when the figures were measured: this run's engine, or the recording's."""
+        if self._replay is not None:
+            return self._replay.metadata
+        if self._writer is not None:
+            return self._writer.document["metadata"]
+        assert self.engine is not None
+        return engine_metadata(self.engine)
+
+    def provenance(self, analyses: Mapping[str, Analysis]):
+        """One row per image: its engine, its date, and each base it came from (its ID, made locally or pulled)."""
+        import pandas as pd
+
+        meta = self.metadata()
+        rows = []
+        for name, analysis in analyses.items():
+            for base in analysis.image.bases or [{}]:
+                rows.append({
+                    "image": name, "base": base.get("image", ""), "base id": base.get("id", "")[:19],
+                    "made": base.get("made", ""), "from": base.get("from") or "",
+                    "engine": f"{meta['engine']} {meta['engine_version']}", "measured on": meta["recorded_on"],
+                })
+        return pd.DataFrame(rows).set_index("image")
+
+    # ---------------------------------------------------------- reading and building
+    def _save(self) -> None:
+        if self._writer is not None:
+            self._writer.write(self.path)
+
+    def read(self, images: Iterable[str], *, measure_pull: bool = False) -> dict[str, Analysis]:
+        """The analyses of images already at hand (base images, say), by name: read here, or replayed."""
+        names = list(images)
+        if self._replay is not None:
+            missing = [name for name in names if name not in self._replay.reads]
+            if missing:
+                raise RecordingMissing(f"cannot read images here ({self.reason}), and {self.path.name} has no "
+                                       f"recording of {', '.join(missing)}", self._how())
+            return {name: self._replay.reads[name] for name in names}
+        assert self.engine is not None
+        read = {name: _read_live(name, self.engine, measure_pull) for name in names}
+        if self._writer is not None:
+            for name, analysis in read.items():
+                self._writer.add_read(name, analysis)
+            self._save()
+        return read
+
+    def attempt(
+        self, variants: Mapping[str, str | os.PathLike], context: str | os.PathLike | None = None, *,
+        network: bool | None = None, measure_pull: bool = False, progress: Progress | None = None,
+    ) -> dict[str, Analysis | BuildFailed]:
+        """Each variant's outcome (its analysis, or the failure that stopped its build): built here, or replayed.
+
+        ``network=True`` is for builds that run ``apt-get`` (see
+        :func:`helpers.building.engine.build`); ``measure_pull`` also measures what a
+        pull of each image moves.  A recording replays only for the very
+        Dockerfiles and build contexts it was made from.
+        """
+        texts = {name: _dockerfile_text(dockerfile)[0] for name, dockerfile in variants.items()}
+        digest = context_digest(context)
+        for name, text in texts.items():
+            if self._dockerfiles.setdefault(name, text) != text:
+                raise LayerLabError(f"the variant name {name!r} is used twice, for two Dockerfiles",
+                                    "give each variant of a notebook its own name")
+        if self._replay is not None:
+            return self._replayed(texts, digest)
+        outcomes = attempt_builds(variants, context, progress=progress, engine=self.engine, network=network,
+                                  measure_pull=measure_pull)
+        if self._writer is not None:
+            for name, outcome in outcomes.items():
+                self._writer.add_build(name, texts[name], digest, outcome)
+            self._save()
+        return outcomes
+
+    def _replayed(self, texts: dict[str, str], digest: str | None) -> dict[str, Analysis | BuildFailed]:
+        assert self._replay is not None
+        recorded = self._replay
+        changed = sorted(name for name, text in texts.items()
+                         if recorded.dockerfiles.get(name) != text or name not in recorded.outcomes)
+        if changed:
+            raise RecordingMissing(
+                f"cannot build here ({self.reason}), and {self.path.name} was recorded from other Dockerfiles "
+                f"for {', '.join(changed)}", self._how())
+        moved = sorted(name for name in texts if recorded.contexts.get(name) != digest)
+        if moved:
+            raise RecordingMissing(
+                f"cannot build here ({self.reason}), and {self.path.name} was recorded from another build "
+                f"context for {', '.join(moved)}", self._how())
+        return {name: recorded.outcomes[name] for name in texts}
+
+    def build(self, variants: Mapping[str, str | os.PathLike], context: str | os.PathLike | None = None,
+              **options) -> dict[str, Analysis]:
+        """Like :meth:`attempt`, for variants that must all build: a failure raises it."""
+        return require_built(self.attempt(variants, context, **options))
+
+
+# ---------------------------------------------------------------- one-shot forms
+
+
+def _needs(needs_internet: bool) -> list[str]:
+    return ["engine", "internet"] if needs_internet else ["engine"]
+
+
+def live_reason(needs_internet: bool = True) -> str | None:
+    """Why builds cannot run live here (no engine; offline when they need the internet), or ``None``."""
+    return live_blocker(_needs(needs_internet))
+
+
+def attempt_or_replay(
+    variants: Mapping[str, str | os.PathLike],
+    recording: str | os.PathLike,
+    context: str | os.PathLike | None = None,
+    *,
+    needs_internet: bool = True,
+    progress: Progress | None = None,
+) -> dict[str, Analysis | BuildFailed]:
+    """Each variant's outcome: built live where possible, else replayed from ``recording`` (and it says so).
+
+    A :class:`Lab` for one set of builds; with ``LAYERLAB_RECORD=1`` a live run
+    (re)writes ``recording``.
+    """
+    lab = Lab(recording, needs=_needs(needs_internet))
+    outcomes = lab.attempt(variants, context, progress=progress)
+    if not lab.live:
+        print(lab.status())
+    elif lab._writer is not None:
+        print(f"Recorded {lab.path.name}, {describe(lab.metadata())}.")
+    return outcomes
+
+
+def build_or_replay(
+    variants: Mapping[str, str | os.PathLike],
+    recording: str | os.PathLike,
+    context: str | os.PathLike | None = None,
+    *,
+    needs_internet: bool = True,
+    progress: Progress | None = None,
+) -> dict[str, Analysis]:
+    """Like :func:`attempt_or_replay`, for variants that must all build: a failure raises it."""
+    return require_built(attempt_or_replay(variants, recording, context, needs_internet=needs_internet,
+                                           progress=progress))
+
+
+def record(
+    variants: Mapping[str, str | os.PathLike],
+    path: str | os.PathLike,
+    context: str | os.PathLike | None = None,
+    *,
+    progress: Progress | None = None,
+    client=None,
+    engine: str | None = None,
+    network: bool | None = None,
+) -> Recording:
+    """Build ``variants`` for real, then write their outcomes' recording to ``path``."""
+    from ..building.engine import select_engine
+
+    engine = "docker" if client is not None and engine is None else select_engine(engine)
+    texts = {name: _dockerfile_text(dockerfile)[0] for name, dockerfile in variants.items()}
+    outcomes = attempt_builds(variants, context, progress=progress, client=client, engine=engine, network=network)
+    writer = RecordingWriter(engine_metadata(engine, client))
+    digest = context_digest(context)
+    for name, outcome in outcomes.items():
+        writer.add_build(name, texts[name], digest, outcome)
+    written = writer.write(path)
+    return Recording(written, writer.document["metadata"], outcomes, {}, texts, dict.fromkeys(texts, digest))

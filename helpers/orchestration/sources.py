@@ -1,0 +1,146 @@
+"""One entry point for every kind of source: a path if it exists, else an image in the engine."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..ground.errors import ArchiveError, LayerLabError
+from ..ground.model import Image
+
+if TYPE_CHECKING:
+    from ..reading.archive import LayerConsumer
+
+
+#: Operating systems and architectures an image index names (the OCI image spec's, from Go's GOOS and GOARCH).
+KNOWN_OS = ("aix", "android", "darwin", "dragonfly", "freebsd", "illumos", "ios", "js", "linux", "netbsd",
+            "openbsd", "plan9", "solaris", "wasip1", "windows")
+KNOWN_ARCHITECTURES = ("386", "amd64", "arm", "arm64", "loong64", "mips", "mips64", "mips64le", "mipsle", "ppc64",
+                       "ppc64le", "riscv64", "s390x", "wasm")
+_VARIANT = re.compile(r"v[0-9]+(\.[0-9]+)?")
+_PLATFORM_HINT = "write OS/ARCH[/VARIANT], e.g. linux/amd64, linux/arm64/v8 or linux/arm/v7"
+
+
+def check_platform(platform: str) -> str:
+    """``platform`` if it is ``OS/ARCH`` or ``OS/ARCH/VARIANT`` with a known OS and architecture, else a clear error."""
+    parts = platform.split("/") if isinstance(platform, str) else []
+    shown = repr(platform) if len(str(platform)) <= 60 else repr(str(platform)[:57]) + "…"
+    if len(parts) not in (2, 3) or not all(parts):
+        raise LayerLabError(f"{shown} is not a platform: it must be OS/ARCH or OS/ARCH/VARIANT", _PLATFORM_HINT)
+    os_name, arch = parts[0], parts[1]
+    if os_name not in KNOWN_OS:
+        raise LayerLabError(f"{shown} is not a platform: {os_name!r} is not an operating system images are made for",
+                           f"{_PLATFORM_HINT}; known systems: {', '.join(KNOWN_OS)}")
+    if arch not in KNOWN_ARCHITECTURES:
+        raise LayerLabError(f"{shown} is not a platform: {arch!r} is not an architecture images are made for",
+                           f"{_PLATFORM_HINT}; known architectures: {', '.join(KNOWN_ARCHITECTURES)}")
+    if len(parts) == 3 and not _VARIANT.fullmatch(parts[2]):
+        raise LayerLabError(f"{shown} is not a platform: the variant {parts[2]!r} is not of the form v7 or v8",
+                           _PLATFORM_HINT)
+    return platform
+
+
+def read_image(
+    source: str | os.PathLike, platform: str | None = None, ref: str | None = None, verify: bool | None = None,
+    on_layer: LayerConsumer | None = None,
+) -> Image:
+    """Read ``source``: an archive file, an OCI layout directory, or an image name or ID in the engine.
+
+    ``verify`` hashes uncompressed layers on disk too (see :func:`helpers.reading.archive.read_path`); an
+    image read from the engine, or any compressed layer, is always hashed.
+
+    ``LAYOUT:REF`` (an OCI layout directory, a colon, a tag) picks one image of a
+    layout that holds several, as skopeo's ``oci:`` transport does.
+    """
+    from ..reading.archive import read_path
+
+    if platform is not None:
+        check_platform(platform)
+    path = Path(source)
+    if ref is None and not path.exists() and ":" in str(source):
+        layout, _, tag = str(source).rpartition(":")
+        if layout and Path(layout, "index.json").is_file():
+            path, ref = Path(layout), tag
+    if path.exists():
+        if not (path.is_file() or path.is_dir()):
+            raise ArchiveError(f"{path} is neither a regular file nor a directory", "pass an archive or a layout")
+        try:
+            image = read_path(path, platform, ref, verify, on_layer)
+            if ref is not None:
+                image.source = f"{path}:{ref}"
+            return image
+        except PermissionError as exc:
+            raise ArchiveError(f"cannot read {path}: permission denied", "check its permissions") from exc
+    return _read_by_name(str(source))
+
+
+def _with_tag(name: str) -> str:
+    """``name`` with Docker's default tag: ``layerlab/multi-run`` → ``layerlab/multi-run:latest``."""
+    last = name.rpartition("/")[2]
+    return name if ":" in last or "@" in last else f"{name}:latest"
+
+
+def _read_from_store(name: str) -> Image | None:
+    """The image the embedded builder tagged ``name`` in its store (a build, or a base), or ``None``."""
+    from ..building.embedded import store_root
+    from ..building.engine import _slug_tag
+    from ..reading.archive import read_path
+
+    layout = store_root() / "oci"
+    if not (layout / "index.json").is_file():
+        return None
+    bare = name.removesuffix(":latest")
+    # as built (tagged or not), or as a base image the builder imported
+    for tag in dict.fromkeys([_slug_tag(_with_tag(name)), _slug_tag(bare), f"base-{_slug_tag(name)}"]):
+        if not tag:
+            continue
+        try:
+            image = read_path(layout, ref=tag)
+        except ArchiveError as exc:
+            if str(exc).startswith("the layout has no image tagged"):
+                continue
+            raise
+        image.source = f"{layout}:{tag}"
+        return image
+    return None
+
+
+def _read_by_name(name: str) -> Image:
+    """An image by name: from the Docker Engine, else from the embedded builder's store.
+
+    With ``LAYERLAB_ENGINE=embedded`` the store is asked first.  When neither
+    has it, the error is the engine's, with the store named in its hint.
+    """
+    from ..building.engine import ENGINE_VARIABLE, read_engine_image
+    from ..ground.errors import EngineUnavailable, SourceNotFound
+
+    if os.environ.get(ENGINE_VARIABLE, "").strip().lower() == "embedded":
+        image = _read_from_store(name)
+        if image is not None:
+            return image
+    try:
+        return read_engine_image(name)
+    except (EngineUnavailable, SourceNotFound) as exc:
+        image = _read_from_store(name)
+        if image is not None:
+            return image
+        exc.hint = f"{exc.hint}; the embedded builder's store has no image {_with_tag(name)!r} either"
+        raise
+
+
+def save_stream(source: str):
+    """An image as a ``docker save`` archive stream: from the Docker Engine, or (``LAYOUT:TAG``) the embedded store.
+
+    Built images name their source (``analysis.image.source``), so
+    ``save_stream(analysis.image.source)`` works whichever engine built it.
+    """
+    layout, _, tag = str(source).rpartition(":")
+    if layout and Path(layout, "index.json").is_file():
+        from ..building.embedded import EmbeddedBuilder
+
+        return EmbeddedBuilder(Path(layout).parent).save_stream(tag)
+    from ..building.engine import save_stream as engine_save_stream
+
+    return engine_save_stream(str(source))

@@ -1,0 +1,359 @@
+"""List a layer's tar entries from their 512-byte headers, skipping file contents.
+
+Why not :mod:`tarfile`: it builds a full ``TarInfo`` per member and, on a
+stream, copies every content byte through Python; profiled on a 930 MB,
+34,000-entry image that was 3.5 s of a 6.9 s report.  A report needs seven
+header fields and never the contents, so this reader parses exactly those
+fields and *skips* the contents: by moving the file offset when the layer
+sits uncompressed in a file, and by discarding decompressed output otherwise.
+
+What it understands (everything layer tars use): POSIX ustar names with
+``prefix``, pax extended headers (``path``, ``linkpath``, ``size``, ``uid``,
+``gid``; global headers are read and ignored), GNU long names and long link
+names (``L``/``K``), GNU sparse files (``S`` headers and pax ``GNU.sparse.*``
+records: the entry's size is the data the archive stores for it, which is what
+the layer ships; the real size is only checked), base-256 numbers, and old V7
+directories (a regular entry whose name ends in ``/``).  Every header's
+checksum is verified, as :mod:`tarfile` does.
+
+Hostile input is one :class:`~helpers.ground.errors.ArchiveError`, and nothing is
+ever written anywhere: a bad checksum or number; a size (after any pax
+override) that is negative or past :data:`MAX_FILE_BYTES`; data running past
+the end; a malformed pax record (each is checked in time linear in its
+length); and more pax, GNU long-name and long-link bytes before one entry,
+global pax headers included, than ``LAYERLAB_MAX_METADATA_BYTES``
+(:data:`helpers.ground.limits.MAX_METADATA_BYTES`, 1 MiB by default).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import struct
+import zlib
+from collections.abc import Iterator
+from typing import Protocol
+
+from ..ground.errors import ArchiveError
+from ..ground.limits import MAX_METADATA_BYTES
+from ..ground.model import AUFS_META_PREFIX, OPAQUE_MARKER, WHITEOUT_PREFIX, Entry
+
+BLOCK = 512
+ZERO_BLOCK = bytes(BLOCK)
+#: The default budget of pax and GNU long-name bytes per entry (a path is at most 4 KiB on Linux);
+#: the budget in force is ``LAYERLAB_MAX_METADATA_BYTES`` (:data:`helpers.ground.limits.MAX_METADATA_BYTES`).
+MAX_META_BYTES = MAX_METADATA_BYTES.default
+#: The largest file size (and sparse real size) accepted: the most a Linux ``off_t`` can hold.
+MAX_FILE_BYTES = (1 << 63) - 1
+#: The most digits of a pax record's length field, and of a number in a pax record.
+_MAX_DIGITS = 20
+
+_KIND_BY_TYPE = {
+    b"0": "file", b"\0": "file", b"7": "file", b"S": "file",
+    b"1": "hardlink", b"2": "symlink", b"5": "dir",
+    b"3": "other", b"4": "other", b"6": "other",
+}
+
+
+_CORRUPT = "the archive is corrupt; save it again"
+_NO_DATA = frozenset((b"1", b"2", b"3", b"4", b"5", b"6"))
+#: Plain regular files (not sparse ones): the only members whose contents may be kept.
+_REGULAR = frozenset((b"0", b"\0", b"7"))
+
+
+class DocumentSink(Protocol):
+    """Where the contents of a few named files go while a layer is scanned (its package database)."""
+
+    paths: frozenset[str]
+
+    def wants(self, path: str, size: int) -> bool:
+        """True to read this file's ``size`` bytes and :meth:`put` them (it is in :attr:`paths`)."""
+        ...
+
+    def put(self, path: str, data: bytes | None) -> None:
+        """Keep ``data``; ``None`` when the file is in :attr:`paths` but :meth:`wants` refused it."""
+        ...
+
+
+class ByteFeed(Protocol):
+    """Where tar blocks come from: :class:`helpers.reading.layer_stream.FileRangeFeed` or ``StreamFeed``."""
+
+    def take(self, n: int) -> bytes:
+        """The next ``n`` bytes (fewer only at the end)."""
+        ...
+
+    def skip(self, n: int) -> int:
+        """Step over ``n`` bytes; return how many were there (fewer only at the end)."""
+        ...
+
+
+def _number(field: bytes) -> int:
+    """A numeric header field: octal text, or GNU base-256 when the top bit of the first byte is set."""
+    try:
+        return int(field.rstrip(b"\0 "), 8)  # the common case: octal digits, NUL- or space-terminated
+    except ValueError:
+        pass
+    if field[0] & 0x80:
+        value = int.from_bytes(field[1:], "big")
+        if field[0] == 0xFF:  # negative base-256
+            value -= 256 ** (len(field) - 1)
+        return value
+    text = field.split(b"\0", 1)[0].strip()
+    return int(text, 8) if text else 0
+
+
+def _text(field: bytes) -> str:
+    return field.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
+
+#: name, mode, uid, gid, size, (mtime), chksum, typeflag, linkname, magic, (version … devminor), prefix
+_HEADER = struct.Struct("100s8s8s8s12s12x8sc100s6s82x155s12x")
+#: One int object per permission value, shared by every entry that has it (an int above 256 is 28 bytes).
+_MODES: dict[int, int] = {}
+_META_TYPES = frozenset((b"x", b"g", b"L", b"K"))
+
+
+def _checksum_ok(header: bytes, stored: int) -> bool:
+    """The exact check of a header's checksum: the sum of its bytes, its own 8-byte field counted as spaces.
+
+    :func:`iter_entries` first compares ``zlib.adler32``'s low half, which is
+    ``1 + Σ bytes`` modulo 65521 (a C loop instead of a Python one); this runs
+    only when that quick check disagrees.  Old tars summed signed bytes.
+    """
+    unsigned = sum(header) - sum(header[148:156]) + 256
+    if stored == unsigned:
+        return True
+    signed = unsigned - sum(256 for b in header[:148] + header[156:] if b > 127)
+    return stored == signed
+
+
+def _pax_records(data: bytes) -> dict[str, str]:
+    """The ``key=value`` records of a pax extended header (``"%d %s=%s\\n"``, length first).
+
+    Linear in ``len(data)``: a length field is at most :data:`_MAX_DIGITS` digits, each
+    record must fit in what is left, hold at least its own length field, a space and
+    ``k=\\n``, and end with a newline.  Anything else raises :class:`ValueError`.
+    """
+    records: dict[str, str] = {}
+    position, end = 0, len(data)
+    while position < end and data[position] != 0:
+        space = data.find(b" ", position, position + _MAX_DIGITS + 1)
+        digits = data[position:space]
+        if space < 0 or not digits.isdigit():
+            raise ValueError(f"a record at byte {position} does not start with a length of at most "
+                             f"{_MAX_DIGITS} digits and a space")
+        length = int(digits)
+        if length < len(digits) + 4:  # the length field, a space, and at least "k=\n"
+            raise ValueError(f"a record at byte {position} has length {length}, shorter than its own fields")
+        if position + length > end:
+            raise ValueError(f"a record at byte {position} has length {length:,}, past the end of the header")
+        if data[position + length - 1] != 0x0A:
+            raise ValueError(f"a record at byte {position} does not end with a newline")
+        key, equals, value = data[space + 1 : position + length - 1].partition(b"=")
+        if not equals or not key:
+            raise ValueError(f"a record at byte {position} is not key=value")
+        records[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
+        position += length
+    return records
+
+
+def _pax_number(records: dict[str, str], key: str, default: int) -> int:
+    """The number a pax record holds: plain decimal digits, at most :data:`_MAX_DIGITS` of them."""
+    text = records.get(key)
+    if text is None:
+        return default
+    if not (text.isascii() and text.isdigit() and len(text) <= _MAX_DIGITS):
+        what = "negative" if text.strip().startswith("-") else f"not a whole number of at most {_MAX_DIGITS} digits"
+        raise ValueError(f"pax record {key}={text[:40]} is {what}")
+    return int(text)
+
+
+def normalize_path(name: str) -> str:
+    """Normalise a member name: drop ``./``, ``..`` above the root, leading and trailing ``/``; ``""`` is the root."""
+    path = posixpath.normpath("/" + name).lstrip("/")
+    return "" if path == "." else path
+
+
+def _fast_path(name: str) -> str:
+    """:func:`normalize_path`, with a shortcut for the common, already clean name."""
+    if "/." in name or "//" in name or name.startswith((".", "/")):
+        return normalize_path(name)
+    return name.rstrip("/")
+
+
+def classify_name(kind: str, path: str) -> str:
+    """Refine a header's kind by its name: whiteouts, opaque markers and AUFS metadata."""
+    base = path.rpartition("/")[2]
+    if base.startswith(WHITEOUT_PREFIX):
+        if base == OPAQUE_MARKER:
+            return "opaque"
+        if base.startswith(AUFS_META_PREFIX):
+            return "other"
+        if len(base) > len(WHITEOUT_PREFIX):
+            return "whiteout"
+    return kind
+
+
+def _numbers(fields: tuple[bytes, ...]) -> list[int]:
+    try:
+        return [_number(field) for field in fields]
+    except (ValueError, IndexError) as exc:
+        raise ValueError(f"a numeric field is not a number ({exc})") from None
+
+
+def _keep(take, skip, documents: DocumentSink, path: str, stored: int, padded: int) -> bool:
+    """Read one asked-for document into ``documents`` (or step over it when refused); False if it is cut short."""
+    if not documents.wants(path, stored):
+        if skip(padded) < padded:
+            return False
+        documents.put(path, None)
+        return True
+    data = take(padded)
+    if len(data) < padded:
+        return False
+    documents.put(path, data[:stored])
+    return True
+
+
+def iter_entries(feed: ByteFeed, label: str, documents: DocumentSink | None = None) -> Iterator[Entry]:
+    """Yield the entries of the tar in ``feed``, in order, up to its end-of-archive marker (or its end).
+
+    Contents are stepped over, except those of the regular files named in
+    ``documents.paths``, which are read and handed to ``documents``.
+    """
+    kept = documents.paths if documents is not None else frozenset()
+    pax: dict[str, str] = {}
+    long_name: str | None = None
+    long_link: str | None = None
+    meta_budget = MAX_METADATA_BYTES.value()
+    meta_bytes = 0  # pax, global pax and GNU long-name bytes since the last entry
+    take, skip, unpack, adler32, max_file = feed.take, feed.skip, _HEADER.unpack, zlib.adler32, MAX_FILE_BYTES
+    while True:
+        header = take(BLOCK)
+        if len(header) < BLOCK:
+            if header:
+                raise ArchiveError(f"{label} ends inside a tar header", "the archive is truncated; save it again")
+            return
+        if header == ZERO_BLOCK:
+            return
+        name_b, mode_b, uid_b, gid_b, size_b, chksum_b, typeflag, link_b, magic, prefix_b = unpack(header)
+        try:
+            try:  # the common case first: octal text, NUL- or space-terminated
+                size, mode, uid, gid, chksum = (
+                    int(size_b.rstrip(b"\0 "), 8), int(mode_b.rstrip(b"\0 "), 8), int(uid_b.rstrip(b"\0 "), 8),
+                    int(gid_b.rstrip(b"\0 "), 8), int(chksum_b.rstrip(b"\0 "), 8),
+                )
+            except ValueError:
+                size, mode, uid, gid, chksum = _numbers((size_b, mode_b, uid_b, gid_b, chksum_b))
+            # adler32's low half is 1 + Σ bytes mod 65521: the checksum's sum, in C.  A header whose
+            # checksum differs from it by a multiple of 65521 would pass; _checksum_ok is exact.
+            if adler32(header) & 0xFFFF != (1 + chksum + sum(chksum_b) - 256) % 65521 \
+                    and not _checksum_ok(header, chksum):
+                raise ValueError("bad header checksum")
+        except ValueError as exc:
+            raise ArchiveError(f"{label} has a corrupt tar header: {exc}", _CORRUPT) from exc
+        if not 0 <= size <= max_file:
+            raise ArchiveError(f"{label} has a tar header with an impossible size ({size:,} bytes)",
+                               "the archive is corrupt or hostile")
+        padded = (size + 511) & ~511
+        if typeflag in _META_TYPES:
+            meta_bytes += size
+            if meta_bytes > meta_budget:
+                if size > meta_budget:
+                    message = f"{label} has a {size:,}-byte tar metadata record (the limit is {meta_budget:,})"
+                else:
+                    message = (f"{label} has {meta_bytes:,} bytes of pax and GNU long-name records before one "
+                               f"entry (the limit is {meta_budget:,} per entry)")
+                raise ArchiveError(message, "the archive is corrupt or hostile; if it is genuine, raise "
+                                            "LAYERLAB_MAX_METADATA_BYTES (e.g. LAYERLAB_MAX_METADATA_BYTES=8MiB)")
+            if typeflag == b"g":  # a global pax header: read, counted, ignored
+                if skip(padded) < padded:
+                    raise ArchiveError(f"{label} ends inside a tar metadata record", "the archive is truncated")
+                continue
+            data = take(padded)[:size]
+            if len(data) < size:
+                raise ArchiveError(f"{label} ends inside a tar metadata record", "the archive is truncated")
+            if typeflag == b"x":
+                try:
+                    pax.update(_pax_records(data))
+                except ValueError as exc:
+                    raise ArchiveError(f"{label} has a malformed pax header: {exc}", "the archive is corrupt") from exc
+            elif typeflag == b"L":
+                long_name = _text(data)
+            elif typeflag == b"K":
+                long_link = _text(data)
+            continue
+        meta_bytes = 0
+        if long_name is None:
+            name = name_b.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+            if magic == b"ustar\x00" and prefix_b[0]:
+                name = _text(prefix_b) + "/" + name
+        else:
+            name = long_name
+        if long_link is not None:
+            link = long_link
+        elif link_b[0]:
+            link = link_b.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+        else:
+            link = ""
+        stored = size
+        if typeflag == b"S" or pax:
+            try:
+                sparse = typeflag == b"S"
+                if sparse:  # GNU sparse: the real size, then any extension blocks of the map
+                    real = _number(header[483:495])
+                    extended = header[482]
+                    while extended:
+                        block = take(BLOCK)
+                        if len(block) < BLOCK:
+                            raise ArchiveError(f"{label} ends inside a sparse map", "the archive is truncated")
+                        extended = block[504]
+                if pax:
+                    name = pax.get("path", name)
+                    link = pax.get("linkpath", link)
+                    stored = _pax_number(pax, "size", stored)
+                    if "GNU.sparse.realsize" in pax or "GNU.sparse.size" in pax:
+                        sparse = True
+                        real = _pax_number(pax, "GNU.sparse.realsize", _pax_number(pax, "GNU.sparse.size", 0))
+                    uid = _pax_number(pax, "uid", uid)
+                    gid = _pax_number(pax, "gid", gid)
+                    pax = {}
+            except (ValueError, IndexError) as exc:
+                raise ArchiveError(f"{label} has a corrupt tar header: {exc}", _CORRUPT) from exc
+            if stored > MAX_FILE_BYTES:
+                raise ArchiveError(f"{label} has a pax size of {stored:,} bytes for `{name}`, past the largest "
+                                   f"possible file", "the archive is corrupt or hostile")
+            if sparse and not 0 <= real <= MAX_FILE_BYTES:
+                raise ArchiveError(f"{label} has a sparse file `{name}` whose real size ({real:,} bytes) is "
+                                   "impossible", "the archive is corrupt or hostile")
+            # A sparse file's entry counts the data the archive stores for it (what the layer ships),
+            # never its real size: holes cost nothing, and a header cannot make up bytes.
+            size = stored
+            padded = (stored + 511) & ~511
+        long_name = long_link = None
+        kind = _KIND_BY_TYPE.get(typeflag, "other")
+        if typeflag == b"\0" and name.endswith("/"):
+            kind = "dir"  # an old V7 header's way of saying directory
+        path = _fast_path(name)
+        # As in tarfile, only regular and unknown types carry data.  It is stepped over, never
+        # read (by seeking in a file, by discarding decompressed bytes otherwise), except for
+        # the few documents asked for, which are read into memory, never written anywhere.
+        if padded and typeflag not in _NO_DATA:
+            if path in kept and typeflag in _REGULAR and documents is not None:
+                whole = _keep(take, skip, documents, path, stored, padded)
+            else:
+                whole = skip(padded) == padded
+            if not whole:
+                raise ArchiveError(
+                    f"{label} ends inside the data of `{name}` ({stored:,} bytes declared)",
+                    "the archive is truncated, or a header declares an absurd size",
+                )
+        if not path:
+            continue
+        if "\0" in path:
+            raise ArchiveError(f"{label} has a member name with a NUL byte", "the archive is corrupt or hostile")
+        if ".wh." in path:
+            kind = classify_name(kind, path)
+        if kind == "hardlink":
+            link = _fast_path(link)
+        mode &= 0o7777
+        yield Entry(path, kind, size, _MODES.setdefault(mode, mode), uid, gid, link)

@@ -1,0 +1,85 @@
+"""A size budget for CI pipelines, on this package's exact definitions (like dive's CI mode).
+
+Rules (each optional):
+
+* ``max_reclaimable``: ``reclaimable_bytes <= max_reclaimable``;
+* ``min_efficiency``: ``efficiency >= min_efficiency``.
+
+An image within budget breaks no rule; each broken rule gives one line saying
+the measured figure, the limit as it was written, and the layer that stores
+the biggest share of the reclaimable bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..ground.errors import LayerLabError
+from ..ground.history import instruction
+from ..ground.sizes import format_bytes, format_limit, format_ratio
+from ..measuring.analysis import Analysis
+
+
+def parse_budget_size(text: str) -> int:
+    """``5MB`` → 5,000,000; ``512KiB`` → 524,288; ``1000`` → 1000 (decimal and binary units, as written)."""
+    from humanfriendly import InvalidSize, parse_size  # on first use: a report without a budget never needs it
+
+    if text.strip().startswith("-"):
+        raise LayerLabError(f"{text!r} is not a size: a size cannot be negative",
+                            "write it like 5MB, 512KiB or 1000 (0 allows no reclaimable bytes at all)")
+    try:
+        return int(parse_size(text))
+    except InvalidSize as exc:
+        raise LayerLabError(f"{text!r} is not a size", "write it like 5MB, 512KiB or 1000") from exc
+
+
+def parse_ratio(text: str) -> float:
+    """A ratio between 0 and 1, such as ``0.9``."""
+    try:
+        ratio = float(text)
+    except ValueError as exc:
+        raise LayerLabError(f"{text!r} is not a ratio", "write it like 0.9") from exc
+    if not 0 <= ratio <= 1:
+        raise LayerLabError(f"{text!r} is not between 0 and 1", "write it like 0.9")
+    return ratio
+
+
+@dataclass
+class Budget:
+    """The limits an image must keep."""
+
+    max_reclaimable: int | None = None
+    min_efficiency: float | None = None
+
+    def broken(self, analysis: Analysis) -> list[str]:
+        """One line per broken rule (empty when the image is within budget)."""
+        lines = []
+        worst = _worst_layer(analysis) if self.max_reclaimable is not None or self.min_efficiency is not None else ""
+        if self.max_reclaimable is not None and analysis.reclaimable_bytes > self.max_reclaimable:
+            measured = analysis.reclaimable_bytes
+            lines.append(
+                f"over budget: reclaimable bytes {format_bytes(measured)} ({measured:,} bytes)"
+                f" > {format_limit(self.max_reclaimable)} ({format_bytes(self.max_reclaimable)}){worst}"
+            )
+        if self.min_efficiency is not None and analysis.efficiency < self.min_efficiency:
+            lines.append(f"over budget: efficiency {format_ratio(analysis.efficiency)}"
+                         f" < {format_ratio(self.min_efficiency)}{worst}")
+        return lines
+
+
+def _worst_layer(analysis: Analysis) -> str:
+    """Where the reclaimable bytes are: the layer storing the most, and its share of them.
+
+    ``share = reclaimable_bytes(layer) / Σ reclaimable_bytes``; "most of it" only when the share is over half.
+    """
+    reclaimable = [lost for _, lost in analysis.layer_bytes]
+    total = sum(reclaimable)
+    if not total:
+        return ""
+    layer = reclaimable.index(max(reclaimable))
+    made_by = instruction(analysis.image.layers[layer].created_by)[:60]
+    share = reclaimable[layer] / total
+    amount = f"{format_bytes(reclaimable[layer])}, {format_ratio(share)}"
+    if share > 0.5:
+        return f"; most of it, {amount}, is in layer {layer} ({made_by})"
+    return f"; the biggest share, {amount}, is in layer {layer} ({made_by})"
