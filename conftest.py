@@ -1,6 +1,6 @@
 """Collection rules for the notebooks: skip, with the reason shown, what this machine cannot run.
 
-Each notebook declares its needs in its metadata (see :mod:`helpers.edges.needs`).
+Each notebook declares its needs in its metadata (see :mod:`helpers.orchestration.needs`).
 
 A notebook whose exact sizes drift with the internet's packages says
 ``"nbval": "lax"`` there: its live runs compare only the cells marked
@@ -32,7 +32,7 @@ def _marked_check(cell) -> bool:
 
 
 def pytest_collection_modifyitems(config, items):
-    from helpers.edges.needs import compares_lax, unmet
+    from helpers.orchestration.needs import compares_lax, unmet
 
     verdicts: dict[Path, str | None] = {}
     for item in items:

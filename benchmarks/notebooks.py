@@ -34,7 +34,7 @@ TARGET_SECONDS = 180.0
 
 def offline_notebooks() -> list[tuple[Path, str | None]]:
     """Every notebook, with why it cannot run here (``None`` when it can), in offline mode."""
-    from helpers.edges.needs import unmet
+    from helpers.orchestration.needs import unmet
 
     found = []
     for path in sorted(NOTEBOOKS.glob("*.ipynb")):

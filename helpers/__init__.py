@@ -1,61 +1,104 @@
 """Measure every layer of a container image: what each stores, what stays visible, and what is wasted.
 
-Start with :func:`read_image` (an archive, an OCI layout, or an image in the
-engine) and :func:`analyze`; build Dockerfiles side by side with
+This module is the notebooks' one door: every name they use is here, imported
+on first use (the tables need pandas, which the command line's report does
+not).  Start with :func:`read_image` (an archive, an OCI layout, or an image in
+the engine) and :func:`analyze`; build Dockerfiles side by side with
 :func:`build_variants`.  ``python -m helpers --help`` is the command line.
+
+Inside, the package is in rooms, each importing only the ones below it
+(``pyproject.toml``'s import contracts check that):
+
+=================  ==============================================================
+``edges``          the command line, the notebooks' helpers, build progress, the seed
+``orchestration``  sources, builds, recordings and replays, needs, squash, lint
+``views``          tables, plots, the text report, budgets, the file explorer
+``building``       the Docker Engine, the embedded builder, base images
+``measuring``      merging layers, the metrics, dive's score, :class:`Analysis`
+``reading``        tar headers, layer streams, archives and OCI layouts
+``ground``         errors, the model, settings, limits, the Dockerfile, sizes
+=================  ==============================================================
 """
 
-from .ground.errors import LayerLabError
-from .ground.sizes import format_bytes
-from .measuring.analysis import Analysis, analyze
-from .orchestration.sources import read_image, save_stream
+from __future__ import annotations
 
-#: Names imported on first use: they need pandas, which the command line's report does not.
-_NOTEBOOK_NAMES = {"familiar_sizes", "headline", "layer_table", "ours_and_dives", "setup", "show_dockerfiles",
-                   "side_by_side"}
-_EXPLORER_NAMES = {"explore"}
+import importlib
 
-__all__ = [
-    "Analysis",
-    "LayerLabError",
-    "analyze",
-    "build",
-    "build_variants",
-    "explore",
-    "familiar_sizes",
-    "format_bytes",
-    "headline",
-    "layer_table",
-    "ours_and_dives",
-    "read_image",
-    "save_stream",
-    "setup",
-    "show_dockerfiles",
-    "side_by_side",
-]
+#: Each name the notebooks use, and the module it lives in.
+_NAMES = {
+    "Analysis": "measuring.analysis",
+    "analyze": "measuring.analysis",
+    "LayerLabError": "ground.errors",
+    "BuildFailed": "ground.errors",
+    "format_bytes": "ground.sizes",
+    "read_image": "orchestration.sources",
+    "save_stream": "orchestration.sources",
+    "select_engine": "orchestration.builds",
+    "require_built": "orchestration.builds",
+    "Lab": "orchestration.lab",
+    "live_reason": "orchestration.lab",
+    "squash": "orchestration.squash",
+    "hadolint": "orchestration.lint",
+    "attempts_table": "views.tables",
+    "attribution": "views.tables",
+    "layer_breakdown": "views.tables",
+    "package_changes": "views.tables",
+    "reclaimable_paths": "views.tables",
+    "top_paths": "views.tables",
+    "unshared_bytes": "views.tables",
+    "short_digests": "views.report",
+    "Budget": "views.budget",
+    "parse_budget_size": "views.budget",
+    "fleet_growth": "views.fleet",
+    "explore": "views.explorer",
+    "attempt_or_replay": "edges.notebook",
+    "build_or_replay": "edges.notebook",
+    "familiar_sizes": "edges.notebook",
+    "headline": "edges.notebook",
+    "layer_table": "edges.notebook",
+    "ours_and_dives": "edges.notebook",
+    "setup": "edges.notebook",
+    "show_dockerfiles": "edges.notebook",
+    "side_by_side": "edges.notebook",
+    "print_progress": "edges.progress",
+    "BOOK_DOCKERFILE": "edges.seed",
+    "apt_variants": "edges.seed",
+    "fleet_variants": "edges.seed",
+    "lab_variants": "edges.seed",
+    "seed_variants": "edges.seed",
+}
+#: Modules the notebooks use whole.
+_MODULES = {"plots": "views.plots"}
+
+__all__ = sorted([*_NAMES, *_MODULES, "build", "build_variants"])
 
 
-def build(*args, **kwargs):
-    """Build one Dockerfile with the engine; see :func:`helpers.building.engine.build`."""
-    from .building.engine import build as _build
+def build(*args, progress=None, **kwargs):
+    """Build one Dockerfile, printing each step as it lands; see :func:`helpers.orchestration.builds.build`."""
+    from .edges.progress import print_progress
+    from .orchestration.builds import build as _build
 
-    return _build(*args, **kwargs)
+    return _build(*args, progress=progress or print_progress(), **kwargs)
 
 
-def build_variants(*args, **kwargs):
-    """Build several Dockerfiles side by side; see :func:`helpers.building.engine.build_variants`."""
-    from .building.engine import build_variants as _build_variants
+def build_variants(*args, progress=None, **kwargs):
+    """Build Dockerfiles side by side, printing each step; see :func:`helpers.orchestration.builds.build_variants`."""
+    from .edges.progress import print_progress
+    from .orchestration.builds import build_variants as _build_variants
 
-    return _build_variants(*args, **kwargs)
+    return _build_variants(*args, progress=progress or print_progress(), **kwargs)
 
 
 def __getattr__(name: str):
-    if name in _NOTEBOOK_NAMES:
-        from .edges import notebook
+    if name in _NAMES:
+        value = getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)
+    elif name in _MODULES:
+        value = importlib.import_module(f".{_MODULES[name]}", __name__)
+    else:
+        raise AttributeError(f"module 'helpers' has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
-        return getattr(notebook, name)
-    if name in _EXPLORER_NAMES:
-        from .views import explorer
 
-        return getattr(explorer, name)
-    raise AttributeError(f"module 'helpers' has no attribute {name!r}")
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

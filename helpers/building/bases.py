@@ -32,9 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..ground.errors import BaseImageMissing, LayerLabError
+from ..ground.settings import MIRROR_VARIABLE, ROOTFS_VARIABLE, debian_mirror_override, rootfs_folders
 
-ROOTFS_VARIABLE = "LAYERLAB_ROOTFS"
-MIRROR_VARIABLE = "LAYERLAB_DEBIAN_MIRROR"
 DEBIAN_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 
 
@@ -71,11 +70,6 @@ def _split(image: str) -> tuple[str, str]:
 def recipe_for(image: str) -> Recipe | None:
     """The recipe that makes ``image`` (``None`` for an image this package cannot make)."""
     return RECIPES.get(_split(image)[0])
-
-
-def rootfs_folders() -> list[Path]:
-    """The folders listed in ``LAYERLAB_ROOTFS`` (``os.pathsep``-separated), in order."""
-    return [Path(folder) for folder in os.environ.get(ROOTFS_VARIABLE, "").split(os.pathsep) if folder]
 
 
 #: What a tag may be (Docker's own rule): nothing a file pattern could widen, nor a path climb out of a folder with.
@@ -187,7 +181,7 @@ def debian_mirror(root: Path = Path("/"), override: str | None = None) -> tuple[
     """
     sources = apt_sources(root)
     security = next((s.uri for s in sources if s.uri.rstrip("/").endswith("/debian-security")), None)
-    override = override or os.environ.get(MIRROR_VARIABLE, "").strip()
+    override = override or debian_mirror_override()
     if override:
         return override, security
     archive = next((s.uri for s in sources if s.uri.rstrip("/").endswith("/debian")), None)

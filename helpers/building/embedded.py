@@ -61,21 +61,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dockerfile_parse import DockerfileParser
-
+from ..ground.dockerfile import Dockerfile, substitute
 from ..ground.errors import ArchiveError, BaseImageMissing, BuildFailed, DockerfileError, LayerLabError, SourceNotFound
-from ..measuring.analysis import analyze
-from ..reading.archive import REF_ANNOTATION, read_path
+from ..ground.settings import OFFLINE_VARIABLE, ROOTFS_VARIABLE, offline, store_root
+from ..ground.steps import BuildStep, Progress
+from ..reading.archive import REF_ANNOTATION
 from ..reading.layer_stream import scan_layer
 from . import userns
-from .bases import ROOTFS_VARIABLE, find_rootfs, label, recipe_for
+from .bases import find_rootfs, label, recipe_for
 from .digests import tree_digest
 from .placement import AddBudget, PlacementRefused, Rootfs, copy_into, extract_into, is_archive
 from .registry import apt_failure
 
 #: The tools the embedded builder runs, and the Debian/Ubuntu package that has each.
 TOOLS = {"skopeo": "skopeo", "umoci": "umoci", "proot": "proot"}
-STORE_VARIABLE = "LAYERLAB_STORE"
 #: The annotation on a base image's tag that says where it came from: the tarball or archive it was made from,
 #: or the registry it was pulled from (see :meth:`EmbeddedBuilder.describe_base`).
 ORIGIN_ANNOTATION = "org.layerlab.base.from"
@@ -154,11 +153,6 @@ def require_tools() -> dict[str, str]:
                               f"install the {package} package (apt-get install {package})")
         found[tool] = path
     return found
-
-
-def store_root() -> Path:
-    """Where the embedded builder keeps its OCI layout and cache: ``LAYERLAB_STORE`` or ``~/.cache/layerlab``."""
-    return Path(os.environ.get(STORE_VARIABLE) or Path.home() / ".cache" / "layerlab").expanduser()
 
 
 def _slug(text: str) -> str:
@@ -245,38 +239,25 @@ def _opened(tree: Rootfs, path: str) -> Iterator[io.BufferedReader]:
         yield stream
 
 
-def _substitute(text: str, variables: dict[str, str]) -> str:
-    """``$NAME`` and ``${NAME}`` replaced as Docker does for ENV, WORKDIR, COPY and the like."""
-    return re.sub(r"\$(?:\{(\w+)\}|(\w+))", lambda m: variables.get(m.group(1) or m.group(2), ""), text)
-
-
 _HEREDOC = re.compile(r"^\s*(RUN|COPY|ADD)\b.*<<-?\s*[\"']?[A-Za-z_]\w*[\"']?", re.IGNORECASE | re.MULTILINE)
 
 
-def _instructions(dockerfile_text: str) -> list[dict]:
-    """The Dockerfile's instructions (comments left out), each checked to be one the embedded builder runs."""
-    text = dockerfile_text.removeprefix("\ufeff")  # a UTF-8 byte-order mark, which Docker accepts too
-    heredoc = _HEREDOC.search(text)
+def _instructions(dockerfile: Dockerfile) -> list[dict]:
+    """The Dockerfile's instructions, each checked to be one the embedded builder runs."""
+    heredoc = _HEREDOC.search(dockerfile.text)
     if heredoc:
-        line = text.count("\n", 0, heredoc.start()) + 1
+        line = dockerfile.text.count("\n", 0, heredoc.start()) + 1
         raise DockerfileError(
             f"line {line} uses a heredoc (`<<`), which the embedded builder does not support",
             "write the lines as one RUN joined with &&, or COPY a script; or build with the Docker Engine (BuildKit)",
         )
-    try:
-        structure = DockerfileParser(fileobj=io.BytesIO(text.encode("utf-8", "surrogateescape"))).structure
-    except Exception as exc:  # dockerfile-parse raises plain exceptions on bad input
-        raise DockerfileError(f"the Dockerfile cannot be parsed: {exc}", "fix its syntax") from exc
-    structure = [item for item in structure if item["instruction"] != "COMMENT"]
-    for item in structure:
+    for item in dockerfile.instructions:
         if item["instruction"] not in _SUPPORTED:
             raise DockerfileError(
                 f"{item['instruction']} (line {item['startline'] + 1}) is not supported by the embedded builder",
                 f"supported: {', '.join(sorted(_SUPPORTED))}; or build with the Docker Engine",
             )
-    if not any(item["instruction"] == "FROM" for item in structure):
-        raise DockerfileError("the Dockerfile has no FROM", "start it with FROM IMAGE (or FROM scratch)")
-    return structure
+    return list(dockerfile.instructions)
 
 
 def _from_image(words: list[str], args: dict[str, str], item: dict) -> str:
@@ -284,7 +265,7 @@ def _from_image(words: list[str], args: dict[str, str], item: dict) -> str:
     line = item["startline"] + 1
     if not words:
         raise DockerfileError(f"FROM (line {line}) names no image", "write FROM IMAGE[:TAG] [AS NAME]")
-    image = _substitute(words[0], args).strip()
+    image = substitute(words[0], args).strip()
     if not image:
         unset = re.findall(r"\$\{?(\w+)", words[0])
         raise DockerfileError(
@@ -496,8 +477,6 @@ class EmbeddedBuilder:
 
     def base(self, image: str) -> str:
         """The store's tag for a base image, importing it first if needed."""
-        from .engine import OFFLINE_VARIABLE, offline
-
         tag = "base-" + _slug(image)
         if tag in self._index():
             return tag
@@ -550,7 +529,7 @@ class EmbeddedBuilder:
         return new
 
     def describe_base(self, image: str) -> dict:
-        """Where a base image in the store came from, as :func:`helpers.building.engine.describe_base` says it for Docker.
+        """Where a base image in the store came from, as :func:`.engine.describe_base` says it for Docker.
 
         ``id`` is its config digest; ``made`` is ``pulled`` or ``made locally``;
         ``from`` the registry, or the tarball or archive (``None`` when unknown).
@@ -654,7 +633,7 @@ class EmbeddedBuilder:
               scratch: Path) -> tuple[list[_CopySource], str]:
         words = shlex.split(value)
         flags = [w for w in words if w.startswith("--")]
-        paths = [_substitute(w, stage.env) for w in words if not w.startswith("--")]
+        paths = [substitute(w, stage.env) for w in words if not w.startswith("--")]
         if len(paths) < 2:
             raise DockerfileError(f"`{'ADD' if add else 'COPY'} {value}` needs a source and a destination",
                                   "write SOURCE... DEST")
@@ -685,7 +664,7 @@ class EmbeddedBuilder:
 
     def _place(self, rootfs: Path, stage: _Stage, sources: list[_CopySource], dest: str, add: bool,
                budget: AddBudget, text: str) -> None:
-        """Put ``sources`` at ``dest`` in ``rootfs``, every path resolved inside it (see :mod:`helpers.building.placement`)."""
+        """Put ``sources`` at ``dest`` in ``rootfs``, every path resolved inside it (see :mod:`.placement`)."""
         target = dest if dest.startswith("/") else f"{stage.workdir.rstrip('/')}/{dest}"
         try:
             with Rootfs(rootfs) as image:
@@ -705,17 +684,15 @@ class EmbeddedBuilder:
                                   "check the files it copies") from exc
 
     # ---------------------------------------------------------- building
-    def build(self, dockerfile_text: str, context: Path, name: str, tag: str, progress=None,
-              network: bool | None = None):
-        """Build ``dockerfile_text`` in ``context``; return ``(store tag, analysis)``.
+    def build(self, dockerfile: Dockerfile, context: Path, name: str, tag: str, progress: Progress | None = None,
+              network: bool | None = None) -> tuple[str, list[str]]:
+        """Build ``dockerfile`` in ``context`` as store tag ``tag``; return the tag and the base images it used.
 
         ``network``: whether ``RUN`` steps get the network (default: unless offline mode is on).
         """
-        from .engine import BuildStep, offline
-
         network = not offline() if network is None else network
         bases: list[str] = []
-        structure = _instructions(dockerfile_text)
+        structure = _instructions(dockerfile)
         budget = AddBudget()
         total = len(structure)
         stages: dict[str, _Stage] = {}
@@ -767,10 +744,7 @@ class EmbeddedBuilder:
                     progress(name, step)
             assert stage is not None
             self._copy_tag(stage.tag, tag)
-        analysis = analyze(read_path(self.layout, ref=tag))
-        analysis.image.source = f"{self.layout}:{tag}"
-        analysis.image.bases = [self.describe_base(image) for image in dict.fromkeys(bases)]
-        return tag, analysis
+        return tag, list(dict.fromkeys(bases))
 
     def _image_env(self, tag: str) -> dict[str, str]:
         manifest = json.loads((self.layout / "blobs" / "sha256" / self._index()[tag].split(":")[1]).read_text())
@@ -818,7 +792,7 @@ class EmbeddedBuilder:
             for word in shlex.split(value):
                 if "=" in word:
                     key, _, val = word.partition("=")
-                    stage.env[key] = _substitute(val, variables)
+                    stage.env[key] = substitute(val, variables)
         elif keyword == "ARG":
             key, has_default, default = value.partition("=")
             if has_default:
@@ -826,10 +800,10 @@ class EmbeddedBuilder:
             else:  # a stage's `ARG NAME` keeps the global default, as Docker's does
                 args.setdefault(key.strip(), "")
         elif keyword == "WORKDIR":
-            path = _substitute(value, variables)
+            path = substitute(value, variables)
             stage.workdir = path if path.startswith("/") else f"{stage.workdir.rstrip('/')}/{path}"
         elif keyword == "USER":
-            stage.user = _substitute(value, variables)
+            stage.user = substitute(value, variables)
         elif keyword == "SHELL":
             stage.shell = _shell_form(value)
 

@@ -10,7 +10,6 @@ nothing else changes (see :mod:`helpers.building.registry`).
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import errno
 import io
@@ -18,22 +17,19 @@ import os
 import random
 import re
 import socket
-import sys
 import tempfile
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, TextIO
+from typing import IO
 
 import docker
 import docker.errors
 import docker.utils.build
-import pandas as pd
 import requests.exceptions
 import urllib3.exceptions
-from dockerfile_parse import DockerfileParser
 
+from ..ground.dockerfile import Dockerfile
 from ..ground.errors import (
     BaseImageMissing,
     BuildFailed,
@@ -43,13 +39,12 @@ from ..ground.errors import (
     SourceNotFound,
 )
 from ..ground.model import Image
-from ..ground.sizes import format_bytes
-from ..measuring.analysis import Analysis, analyze
+from ..ground.settings import OFFLINE_VARIABLE, offline
+from ..ground.steps import BuildStep, Progress
 from ..reading.archive import read_archive_stream
 from .bases import label
 from .registry import apt_failure, fetch_failed
 
-OFFLINE_VARIABLE = "LAYERLAB_OFFLINE"
 #: The gzip level layers are measured at when a build measures what a pull moves (gzip's own default).
 PULL_GZIP_LEVEL = 6
 _LOG_TAIL = 12
@@ -58,11 +53,6 @@ _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 _RESULT = re.compile(r"^ ---> ([0-9a-f]{12,64})$")
 _LAYER_INSTRUCTIONS = {"RUN", "COPY", "ADD"}
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-
-
-def offline() -> bool:
-    """True when ``LAYERLAB_OFFLINE`` is set to a true value (``1``, ``true``, ``yes``)."""
-    return os.environ.get(OFFLINE_VARIABLE, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def engine_address() -> str:
@@ -199,70 +189,6 @@ def read_engine_image(name: str, client: docker.DockerClient | None = None, gzip
 # ---------------------------------------------------------------- building
 
 
-def base_images(dockerfile_text: str) -> list[str]:
-    """The images a Dockerfile's ``FROM`` lines pull in (stage names and ``scratch`` left out)."""
-    try:
-        parser = DockerfileParser(fileobj=io.BytesIO(dockerfile_text.encode()))
-        structure = parser.structure
-        parents = parser.parent_images
-    except Exception as exc:  # dockerfile-parse raises plain exceptions on bad input
-        raise DockerfileError(f"the Dockerfile cannot be parsed: {exc}", "fix its syntax") from exc
-    if not any(item["instruction"] == "FROM" for item in structure):
-        raise DockerfileError("the Dockerfile has no FROM instruction", "start it with `FROM <image>`")
-    _check_from_args(structure)
-    stages: set[str] = set()
-    images: list[str] = []
-    for item in structure:
-        if item["instruction"] != "FROM":
-            continue
-        words = item["value"].split()
-        words = [w for w in words if not w.startswith("--")]
-        if len(words) >= 3 and words[-2].lower() == "as":
-            stages.add(words[-1].lower())
-    for image in parents:
-        if image.lower() in stages or image == "scratch" or image in images:
-            continue
-        images.append(image)
-    return images
-
-
-#: ``$NAME``, ``${NAME}``, ``${NAME:-word}``, ``${NAME:+word}`` in a FROM line.
-_VARIABLE = re.compile(r"\$(?:\{(\w+)(:?[-+][^}]*)?\}|(\w+))")
-
-
-def _check_from_args(structure: list[dict]) -> None:
-    """Every ``$ARG`` a ``FROM`` image uses has a value: an ARG declared before the first FROM, with a default.
-
-    Docker (which is given no build arguments here) would otherwise fail with
-    an empty or half image name, or an SDK traceback.
-    """
-    values: dict[str, str] = {}
-    seen_from = False
-    for item in structure:
-        if item["instruction"] == "ARG" and not seen_from:
-            for word in item["value"].split():
-                name, sep, default = word.partition("=")
-                values[name] = default.strip("\"'") if sep else values.get(name, "")
-            continue
-        if item["instruction"] != "FROM":
-            continue
-        seen_from = True
-        words = [w for w in item["value"].split() if not w.startswith("--")]
-        if not words:
-            raise DockerfileError(f"FROM (line {item['startline'] + 1}) names no image",
-                                  "write FROM IMAGE[:TAG] [AS NAME]")
-        for match in _VARIABLE.finditer(words[0]):
-            name = match.group(1) or match.group(3)
-            if match.group(2) or values.get(name):
-                continue  # a ${NAME:-default} form, or an ARG with a value
-            why = (f"ARG {name} has no default" if name in values else
-                   f"{name} is not an ARG declared before the first FROM")
-            raise DockerfileError(
-                f"FROM {words[0]} (line {item['startline'] + 1}) uses ${name}, which is unset: {why}",
-                f"give it a default before the first FROM (ARG {name}=IMAGE), or write the image name itself",
-            )
-
-
 def ensure_base(client: docker.DockerClient, image: str) -> None:
     """Make sure ``image`` is in the engine: offline, a missing one is a clear error; online, it is pulled."""
     try:
@@ -284,9 +210,17 @@ def ensure_base(client: docker.DockerClient, image: str) -> None:
         ) from exc
 
 
-def _check_bases(client: docker.DockerClient, dockerfile_text: str) -> None:
-    for image in base_images(dockerfile_text):
-        ensure_base(client, image)
+def build_image(client: docker.DockerClient, dockerfile: Dockerfile, context: Path | None, name: str, tag: str,
+                progress: Progress | None, network: bool) -> str:
+    """Build ``dockerfile`` in ``context`` as ``tag`` with the Docker Engine, reporting each step; the image's ID.
+
+    Offline, every base must already be in the engine (:func:`ensure_base`).
+    """
+    if offline():
+        for image in dockerfile.bases:
+            ensure_base(client, image)
+    return _run_build(client, name, context, dockerfile.path, dockerfile.text, tag, progress, network,
+                      frozenset(dockerfile.bases))
 
 
 def describe_base(client: docker.DockerClient, name: str) -> dict:
@@ -305,201 +239,6 @@ def describe_base(client: docker.DockerClient, name: str) -> dict:
         "made": "pulled" if digests else "made locally",
         "from": digests[0] if digests else None,
     }
-
-
-@dataclass
-class BuildStep:
-    """One ``Step k/n`` of a classic-builder build, as it lands.
-
-    ``base`` is, for a ``FROM`` step that brings in an image, its provenance
-    in words (:func:`helpers.building.bases.label`).
-    """
-
-    number: int
-    total: int
-    instruction: str
-    layer_bytes: int | None = None
-    base: str | None = None
-
-
-Progress = Callable[[str, BuildStep], None]
-
-
-class _ProgressPrinter:
-    def __init__(self, stream: TextIO | None) -> None:
-        self.stream = stream
-
-    def __call__(self, name: str, step: BuildStep) -> None:
-        text = " ".join(step.instruction.split())  # a continued RUN's runs of spaces, as one
-        text = text if len(text) <= 100 else text[:99] + "…"
-        keyword = step.instruction.split(" ", 1)[0].upper()
-        if keyword in _LAYER_INSTRUCTIONS and step.layer_bytes is not None:
-            size = f"layer {format_bytes(step.layer_bytes)}"
-        elif keyword == "FROM":
-            size = f"base {step.base}" if step.base else "base"
-        else:
-            size = "no layer"
-        self._print(f"[{name}] step {step.number}/{step.total}  {text}  → {size}")
-
-    def done(self, name: str, engine: str) -> None:
-        """Say which engine built ``name``."""
-        self._print(f"[{name}] built by {ENGINE_LABELS[engine]}")
-
-    def _print(self, line: str) -> None:
-        print(line, file=self.stream or sys.stdout, flush=True)
-
-
-def print_progress(stream: TextIO | None = None) -> Progress:
-    """A progress callback that prints ``[name] step k/n INSTRUCTION → SIZE`` as each step lands.
-
-    It prints nothing that changes between runs (no ids, no cache hits, no
-    timings), and at the end of each build which engine built it.
-    """
-    return _ProgressPrinter(stream)
-
-
-# ---------------------------------------------------------------- choosing an engine
-
-ENGINE_VARIABLE = "LAYERLAB_ENGINE"
-ENGINES = ("docker", "embedded", "recorded")
-ENGINE_LABELS = {"docker": "the Docker Engine", "embedded": "the embedded builder (umoci + proot)"}
-
-
-def select_engine(engine: str | None = None) -> str:
-    """``docker`` or ``embedded``: the parameter, else ``LAYERLAB_ENGINE``, else Docker if it answers, else embedded.
-
-    ``recorded`` (or no engine at all) means nothing builds here: it raises
-    :class:`EngineUnavailable`, and :mod:`helpers.orchestration.recording` replays instead.
-    """
-    from .embedded import ToolMissing, require_tools
-
-    chosen = (engine or os.environ.get(ENGINE_VARIABLE, "") or "auto").strip().lower()
-    if chosen not in (*ENGINES, "auto"):
-        raise LayerLabError(f"unknown engine {chosen!r}", f"use one of: {', '.join(ENGINES)} (or leave it unset)")
-    if chosen == "recorded":
-        raise EngineUnavailable(f"{ENGINE_VARIABLE}=recorded: nothing builds here", "notebooks replay recordings")
-    if chosen == "docker":
-        docker_client()
-        return "docker"
-    if chosen == "embedded":
-        require_tools()
-        return "embedded"
-    try:
-        docker_client()
-        return "docker"
-    except EngineUnavailable as no_docker:
-        try:
-            require_tools()
-        except ToolMissing as no_tools:
-            raise EngineUnavailable(
-                f"nothing can build here: {no_docker.message}, and {no_tools.message}",
-                f"start a Docker Engine, or {no_tools.hint}",
-            ) from no_tools
-        return "embedded"
-
-
-@dataclass
-class Built:
-    """A built image and its analysis."""
-
-    name: str
-    tag: str
-    image_id: str
-    analysis: Analysis
-
-
-_INSTRUCTION_START = re.compile(r"^\s*(\ufeff)?\s*(#|FROM\s|ARG\s)", re.IGNORECASE)
-
-
-def _decoded(data: bytes, where: str) -> str:
-    """A Dockerfile's bytes as text: UTF-8, a byte-order mark dropped (Docker accepts one), else a clear error."""
-    body = data.removeprefix(codecs.BOM_UTF8)
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        offset = exc.start + len(data) - len(body)
-        utf16 = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
-        raise DockerfileError(
-            f"{where} is not UTF-8 text: byte {offset:,} (0x{data[offset]:02x}) is not valid UTF-8"
-            + (" (the file starts with a UTF-16 byte-order mark)" if utf16 else ""),
-            "save it as UTF-8 (Docker reads Dockerfiles as UTF-8 text), e.g. with your editor's "
-            "\"save with encoding\" or `iconv -t UTF-8`",
-        ) from exc
-
-
-def _dockerfile_text(dockerfile: str | bytes | os.PathLike) -> tuple[str, Path | None]:
-    """A Dockerfile's text and path: a ``Path``, a one-line string naming a file, or the text itself (or its bytes).
-
-    The text is UTF-8 (a leading byte-order mark dropped); anything else is a
-    :class:`DockerfileError` naming the offset of the first byte that is not.
-    """
-    if isinstance(dockerfile, (bytes, bytearray)):
-        return _decoded(bytes(dockerfile), "the Dockerfile"), None
-    is_text = isinstance(dockerfile, str) and ("\n" in dockerfile or _INSTRUCTION_START.match(dockerfile))
-    if not is_text:
-        path = Path(dockerfile)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise DockerfileError(f"cannot read the Dockerfile {path}: {exc.strerror}", "check the path") from exc
-        return _decoded(data, f"the Dockerfile {path}"), path
-    text = str(dockerfile).removeprefix("\ufeff")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise DockerfileError(
-            f"the Dockerfile text holds character {exc.start:,} ({text[exc.start]!r}), which is not valid Unicode",
-            "pass the Dockerfile as UTF-8 text (read it with encoding='utf-8')",
-        ) from exc
-    return text, None
-
-
-#: A name component of an image reference (Docker's grammar): lowercase letters and digits, joined by
-#: ``.``, ``_``, ``__`` or runs of ``-``.
-_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
-_TAG_PART = r"[\w][\w.-]{0,127}"
-_REFERENCE = re.compile(rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*(?::{_TAG_PART})?", re.ASCII)
-_NAME_LIMIT = 255
-_TAG_HINT = "write NAME[:TAG] in lowercase, e.g. layerlab/my-image:1.0 (letters, digits, and . _ - between them)"
-
-
-def check_tag(tag: str) -> str:
-    """``tag`` if it is a valid image reference to tag a build with (Docker's grammar), else a clear error."""
-    if not isinstance(tag, str) or not tag:
-        raise DockerfileError(f"the tag {tag!r} is empty or not text", _TAG_HINT)
-    first, slash, _ = tag.partition("/")
-    # Docker reads the first component as a registry only if it has a "." or a ":" or is localhost
-    registry = slash and ("." in first or ":" in first or first == "localhost")
-    if _REFERENCE.fullmatch(tag) and (registry or first == first.lower()):
-        name = tag.rsplit(":", 1)[0] if ":" in tag.rsplit("/", 1)[-1] else tag
-        if len(name) <= _NAME_LIMIT:
-            return tag
-        raise DockerfileError(f"the tag {tag[:40]!r}… has a name of {len(name)} characters; Docker allows "
-                              f"{_NAME_LIMIT}", _TAG_HINT)
-    name, _, version = tag.rpartition(":") if ":" in tag.rsplit("/", 1)[-1] else (tag, "", "")
-    if "@" in tag:
-        why = "a build cannot be tagged with a digest (@sha256:…)"
-    elif version and not re.fullmatch(_TAG_PART, version, re.ASCII):
-        why = f"the part after the colon, {version!r}, must be letters, digits, _ . - (at most 128, not starting " \
-              "with . or -)"
-    elif any(c.isspace() for c in tag):
-        why = "it holds a space"
-    elif (name.split("/", 1)[-1] if registry else name) != (name.split("/", 1)[-1] if registry else name).lower():
-        why = "repository names must be lowercase"
-    else:
-        why = "it is not NAME[:TAG] in Docker's reference format"
-    shown = repr(tag) if len(tag) <= 80 else repr(tag[:77]) + "…"
-    raise DockerfileError(f"the tag {shown} is not a valid image name: {why}", _TAG_HINT)
-
-
-def _tag_for(name: str) -> str:
-    slug = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-._") or "image"
-    # separators Docker allows between letters: ".", "_", "__" or a run of "-"; any other run becomes "-"
-    slug = re.sub(r"[._-]{2,}", lambda m: m.group() if m.group() == "__" or set(m.group()) == {"-"} else "-",
-                  slug)
-    return f"layerlab/{slug[:200].rstrip('-._')}:latest"
 
 
 #: What the engine says when it has no network to give a build (its ``docker0`` bridge is gone).
@@ -693,146 +432,3 @@ def _run_build(
     if image_id is None:
         image_id = client.images.get(tag).id
     return image_id
-
-
-def build(
-    dockerfile: str | os.PathLike,
-    context: str | os.PathLike | None = None,
-    *,
-    name: str = "image",
-    tag: str | None = None,
-    progress: Progress | None = None,
-    client: docker.DockerClient | None = None,
-    engine: str | None = None,
-    network: bool | None = None,
-    measure_pull: bool = False,
-) -> Built:
-    """Build one Dockerfile (a path, or its text) and analyse the result.
-
-    ``engine`` is ``docker`` or ``embedded`` (default: :func:`select_engine`;
-    passing a ``client`` means Docker).  ``context`` defaults to the
-    Dockerfile's folder, or an empty folder for a Dockerfile given as text.
-    ``network``: whether ``RUN`` steps get the network (default: unless
-    offline mode is on); ``True`` is for builds that need Debian's package
-    registry, and changes nothing else (nothing is pulled offline).
-    ``measure_pull`` also measures each layer gzipped, as a registry stores it
-    (:attr:`helpers.measuring.analysis.Analysis.compressed_bytes`).
-    """
-    tag = check_tag(tag) if tag is not None else check_tag(_tag_for(name))
-    engine = "docker" if client is not None and engine is None else select_engine(engine)
-    network = not offline() if network is None else network
-    text, path = _dockerfile_text(dockerfile)
-    bases = base_images(text)  # fails early and clearly on a Dockerfile that cannot parse
-    folder = Path(context) if context is not None else path.parent if path is not None else None
-    if folder is not None and not folder.is_dir():
-        raise DockerfileError(f"the build context {folder} is not a directory", "pass an existing folder")
-    if engine == "embedded":
-        from .embedded import EmbeddedBuilder
-
-        builder = EmbeddedBuilder()
-        with contextlib.ExitStack() as scratch:
-            # no context: an empty folder, locked in the builder's store while in use (the next builder
-            # removes one a killed build left)
-            where = folder if folder is not None else scratch.enter_context(builder._scratch())
-            store_tag, analysis = builder.build(text, where, name, _slug_tag(tag), progress, network=network)
-        built = Built(name, store_tag, builder.manifest_digest(store_tag), analysis)
-    else:
-        client = client or docker_client()
-        if offline():
-            _check_bases(client, text)
-        image_id = _run_build(client, name, folder, path, text, tag, progress, network, frozenset(bases))
-        analysis = analyze(read_engine_image(tag, client, gzip_level=PULL_GZIP_LEVEL if measure_pull else None))
-        analysis.image.source = tag
-        analysis.image.bases = [describe_base(client, base) for base in bases]
-        built = Built(name, tag, image_id, analysis)
-    if progress is not None and hasattr(progress, "done"):
-        progress.done(name, engine)
-    return built
-
-
-def _slug_tag(tag: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", tag).strip("-.")
-
-
-def build_variants(
-    variants: Mapping[str, str | os.PathLike],
-    context: str | os.PathLike | None = None,
-    *,
-    progress: Progress | None = None,
-    client: docker.DockerClient | None = None,
-    engine: str | None = None,
-    network: bool | None = None,
-    measure_pull: bool = False,
-) -> dict[str, Analysis]:
-    """Build several Dockerfile variants side by side and return their analyses, by name.
-
-    Each value is a Dockerfile path or a Dockerfile's text.  Progress goes to
-    ``progress`` (default: printed to stdout, one line per step, and which
-    engine built each).  ``engine``, ``network``, ``measure_pull``: see :func:`build`.
-    """
-    engine = "docker" if client is not None and engine is None else select_engine(engine)
-    progress = progress or print_progress()
-    return {
-        name: build(dockerfile, context, name=name, progress=progress, client=client, engine=engine,
-                    network=network, measure_pull=measure_pull).analysis
-        for name, dockerfile in variants.items()
-    }
-
-
-#: Columns of :func:`attempt_builds`' table.
-ATTEMPT_COLUMNS = ["variant", "outcome", "failed_step", "instruction", "reason", "last_log_line",
-                   "stored_bytes", "reclaimable_bytes"]
-
-
-def attempts_table(outcomes: Mapping[str, Analysis | BuildFailed]) -> pd.DataFrame:
-    """One row per variant: ``built`` with its stored and reclaimable bytes, or ``failed`` with where and why."""
-    rows = []
-    for name, outcome in outcomes.items():
-        if isinstance(outcome, BuildFailed):
-            last = outcome.log_tail[-1] if outcome.log_tail else ""
-            rows.append([name, "failed", outcome.step, outcome.instruction, outcome.reason, last, None, None])
-        else:
-            rows.append([name, "built", None, None, None, None, outcome.stored_bytes, outcome.reclaimable_bytes])
-    return pd.DataFrame(rows, columns=ATTEMPT_COLUMNS).astype(
-        {"failed_step": "Int64", "stored_bytes": "Int64", "reclaimable_bytes": "Int64"}
-    )
-
-
-def require_built(outcomes: Mapping[str, Analysis | BuildFailed], names=None) -> dict[str, Analysis]:
-    """The analyses of ``names`` (default: all), raising the first one's :class:`BuildFailed` if it did not build."""
-    chosen = {}
-    for name in names if names is not None else outcomes:
-        outcome = outcomes[name]
-        if isinstance(outcome, BuildFailed):
-            raise outcome
-        chosen[name] = outcome
-    return chosen
-
-
-def attempt_builds(
-    variants: Mapping[str, str | os.PathLike],
-    context: str | os.PathLike | None = None,
-    *,
-    progress: Progress | None = None,
-    client: docker.DockerClient | None = None,
-    engine: str | None = None,
-    network: bool | None = None,
-    measure_pull: bool = False,
-) -> dict[str, Analysis | BuildFailed]:
-    """Try to build every variant: each gives its analysis, or the :class:`BuildFailed` that stopped it.
-
-    A failing Dockerfile is a result, not an exception; :func:`attempts_table`
-    tabulates the outcomes.  Engine-level problems (no engine, a missing base
-    offline, no network, an unreachable package registry) still raise: they
-    are not facts about the Dockerfile.  ``network``, ``measure_pull``: see :func:`build`.
-    """
-    engine = "docker" if client is not None and engine is None else select_engine(engine)
-    progress = progress or print_progress()
-    outcomes: dict[str, Analysis | BuildFailed] = {}
-    for name, dockerfile in variants.items():
-        try:
-            outcomes[name] = build(dockerfile, context, name=name, progress=progress, client=client,
-                                   engine=engine, network=network, measure_pull=measure_pull).analysis
-        except BuildFailed as failure:
-            outcomes[name] = failure
-    return outcomes

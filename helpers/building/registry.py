@@ -18,6 +18,7 @@ import functools
 import re
 
 from ..ground.errors import LayerLabError
+from .bases import debian_mirror
 
 #: What apt prints when it cannot reach a mirror (``apt-get update`` only warns, then ``install`` fails).
 _APT_UNREACHABLE = re.compile(
@@ -74,8 +75,6 @@ def registry_reason(offline: bool) -> str | None:
     answer counts, and the answer is kept for the process.  A machine whose apt
     names no Debian mirror reaches the registry only ``online``: on the internet.
     """
-    from .bases import debian_mirror
-
     try:
         mirror, _security = debian_mirror()
     except LayerLabError:

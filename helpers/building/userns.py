@@ -32,9 +32,7 @@ import stat
 import subprocess
 import sys
 
-#: ``LAYERLAB_RUN``: ``auto`` (user namespaces where they work, else proot) or ``proot`` (always).
-RUN_VARIABLE = "LAYERLAB_RUN"
-RUN_MODES = ("auto", "proot")
+from ..ground.settings import run_mode
 
 _MOUNTS = (("dev", ["--rbind", "/dev"]), ("proc", ["-t", "proc", "proc"]), ("sys", ["--rbind", "/sys"]))
 
@@ -53,20 +51,9 @@ def available() -> bool:
     return done.returncode == 0
 
 
-def mode() -> str:
-    """``auto`` or ``proot``, from ``LAYERLAB_RUN``; anything else is a clear error."""
-    from ..ground.errors import LayerLabError
-
-    chosen = (os.environ.get(RUN_VARIABLE) or "auto").strip().lower()
-    if chosen not in RUN_MODES:
-        raise LayerLabError(f"{RUN_VARIABLE}={chosen!r} is not a way to run a RUN step",
-                            f"set it to one of: {', '.join(RUN_MODES)}, or leave it unset")
-    return chosen
-
-
 def usable(user: str) -> bool:
     """Whether a step run as ``user`` goes through a user namespace here (else proot)."""
-    return user in ("", "root", "0", "0:0") and mode() == "auto" and available()
+    return user in ("", "root", "0", "0:0") and run_mode() == "auto" and available()
 
 
 def command(rootfs: str | os.PathLike, workdir: str, environment: dict[str, str], argv: list[str],

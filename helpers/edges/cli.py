@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 from ..ground.errors import LayerLabError
-from ..measuring.analysis import Analysis, analyze_source
+from ..measuring.analysis import Analysis
+from ..orchestration.sources import analyze_source, check_platform
 from ..views.report import text_report
 
 EXIT_BAD_INPUT = 2
@@ -54,7 +55,8 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> None:
-    from ..building.engine import build, print_progress
+    from ..orchestration.builds import build
+    from .progress import print_progress
 
     context = Path(args.context)
     dockerfile = Path(args.file) if args.file else context / "Dockerfile"
@@ -64,8 +66,6 @@ def _build(args: argparse.Namespace) -> None:
 
 
 def _platform(text: str) -> str:
-    from ..orchestration.sources import check_platform
-
     try:
         return check_platform(text)
     except LayerLabError as exc:
@@ -80,8 +80,8 @@ def _variant(text: str) -> tuple[str, str]:
 
 
 def _record(args: argparse.Namespace) -> None:
-    from ..building.engine import print_progress
     from ..orchestration.lab import record
+    from .progress import print_progress
 
     variants = {name: Path(dockerfile) for name, dockerfile in args.variant}
     made = record(variants, args.output, args.context, progress=print_progress(sys.stderr))

@@ -1,14 +1,19 @@
-"""What the notebooks share: one setup call, and side-by-side tables."""
+"""What the notebooks share: one setup call, side-by-side tables, and builds that say when they were replayed."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 
 import pandas as pd
 
-from ..ground.errors import LayerLabError
+from ..building.engine import docker_client
+from ..ground.errors import BuildFailed, LayerLabError
 from ..ground.sizes import format_bytes, format_ratio
+from ..ground.steps import Progress
 from ..measuring.analysis import Analysis
+from ..orchestration.builds import require_built
+from ..orchestration.lab import Lab, needs_for
 from ..views.report import short_digests, shorten
 
 
@@ -144,9 +149,6 @@ def _docker_history_sizes(analysis: Analysis) -> dict[int, int]:
     """History position → ``docker history`` SIZE, for an image the Docker Engine holds; else empty."""
     if not str(analysis.image.format).startswith("docker-engine/"):
         return {}
-    from ..building.engine import docker_client
-    from ..ground.errors import LayerLabError
-
     try:
         steps = docker_client().api.history(str(analysis.image.source))
     except (LayerLabError, OSError):  # the engine went, or forgot the image (the SDK's errors are OSErrors): "—"
@@ -162,3 +164,37 @@ def docker_units(count: int) -> str:
             return f"{value:.3g}{unit}"
         value /= 1000
     raise AssertionError("unreachable")
+
+
+def attempt_or_replay(
+    variants: Mapping[str, str | os.PathLike],
+    recording: str | os.PathLike,
+    context: str | os.PathLike | None = None,
+    *,
+    needs_internet: bool = True,
+    progress: Progress | None = None,
+) -> dict[str, Analysis | BuildFailed]:
+    """Each variant's outcome: built live where possible, else replayed from ``recording`` (and it says so).
+
+    A :class:`Lab` for one set of builds; with ``LAYERLAB_RECORD=1`` a live run
+    (re)writes ``recording``.
+    """
+    lab = Lab(recording, needs=needs_for(needs_internet))
+    outcomes = lab.attempt(variants, context, progress=progress)
+    note = lab.note()
+    if note is not None:
+        print(note)
+    return outcomes
+
+
+def build_or_replay(
+    variants: Mapping[str, str | os.PathLike],
+    recording: str | os.PathLike,
+    context: str | os.PathLike | None = None,
+    *,
+    needs_internet: bool = True,
+    progress: Progress | None = None,
+) -> dict[str, Analysis]:
+    """Like :func:`attempt_or_replay`, for variants that must all build: a failure raises it."""
+    return require_built(attempt_or_replay(variants, recording, context, needs_internet=needs_internet,
+                                           progress=progress))

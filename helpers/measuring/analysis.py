@@ -27,6 +27,27 @@ FILE_COLUMNS = [
 ]
 
 
+@dataclass(frozen=True)
+class LayerFigures:
+    """One filesystem layer's figures.
+
+    * ``stored_bytes``: regular-file bytes in the layer;
+    * ``reclaimable_bytes``: of those, the bytes invisible in the final image;
+    * ``visible_bytes = stored_bytes - reclaimable_bytes``;
+    * ``hides_bytes``: bytes of *lower* layers that this layer makes invisible;
+    * ``entries``: tar entries (files, dirs, links, whiteouts…); ``whiteouts``: of those, whiteouts and opaque markers.
+    """
+
+    layer: int
+    instruction: str
+    entries: int
+    stored_bytes: int
+    visible_bytes: int
+    reclaimable_bytes: int
+    hides_bytes: int
+    whiteouts: int
+
+
 @dataclass
 class Analysis:
     """Everything measured about one image.  Build it with :func:`analyze`."""
@@ -164,36 +185,35 @@ class Analysis:
         return self.hidden.pivot_table(index="layer", columns="hidden_by", values="size", aggfunc="sum", fill_value=0)
 
     @cached_property
-    def layers(self) -> pd.DataFrame:
-        """One row per filesystem layer, base first.
-
-        * ``stored_bytes``: regular-file bytes in the layer;
-        * ``reclaimable_bytes``: of those, the bytes invisible in the final image;
-        * ``visible_bytes = stored_bytes - reclaimable_bytes``;
-        * ``hides_bytes``: bytes of *lower* layers that this layer makes invisible;
-        * ``entries``: tar entries (files, dirs, links, whiteouts…).
-        """
-        import pandas as pd
-
-        hidden = self.hidden
-        lost = hidden.groupby("layer")["size"].sum() if not hidden.empty else pd.Series(dtype="int64")
-        from_below = hidden[hidden.hidden_by != hidden.layer]
-        hides = from_below.groupby("hidden_by")["size"].sum() if not hidden.empty else lost
-        rows = []
+    def layer_figures(self) -> list[LayerFigures]:
+        """One :class:`LayerFigures` per filesystem layer, base first: computed once, read by every view."""
+        lost = [0] * len(self.image.layers)
+        hides = [0] * len(self.image.layers)
+        for hidden in self.merged.hidden:
+            lost[hidden.layer] += hidden.size
+            if hidden.hidden_by != hidden.layer:
+                hides[hidden.hidden_by] += hidden.size
+        figures = []
         for layer in self.image.layers:
             stored = sum(e.size for e in layer.entries if e.kind == "file")
-            reclaimable = int(lost.get(layer.index, 0))
-            rows.append({
-                "layer": layer.index,
-                "instruction": instruction(layer.created_by),
-                "entries": len(layer.entries),
-                "stored_bytes": stored,
-                "visible_bytes": stored - reclaimable,
-                "reclaimable_bytes": reclaimable,
-                "hides_bytes": int(hides.get(layer.index, 0)),
-                "whiteouts": sum(1 for e in layer.entries if e.kind in ("whiteout", "opaque")),
-            })
-        return pd.DataFrame(rows).set_index("layer")
+            figures.append(LayerFigures(
+                layer=layer.index,
+                instruction=instruction(layer.created_by),
+                entries=len(layer.entries),
+                stored_bytes=stored,
+                visible_bytes=stored - lost[layer.index],
+                reclaimable_bytes=lost[layer.index],
+                hides_bytes=hides[layer.index],
+                whiteouts=sum(1 for e in layer.entries if e.kind in ("whiteout", "opaque")),
+            ))
+        return figures
+
+    @cached_property
+    def layers(self) -> pd.DataFrame:
+        """:attr:`layer_figures` as a table, indexed by ``layer`` (see :class:`LayerFigures` for each column)."""
+        import pandas as pd
+
+        return pd.DataFrame([vars(figures) for figures in self.layer_figures]).set_index("layer")
 
     def layer_of(self, text: str) -> int:
         """The index of the first layer whose instruction contains ``text`` (a clear error if none does)."""
@@ -216,15 +236,10 @@ class Analysis:
             "dive_wasted_bytes": self.dive_wasted_bytes,
         }
 
-    @cached_property
+    @property
     def layer_bytes(self) -> list[tuple[int, int]]:
-        """``(stored_bytes, reclaimable_bytes)`` per layer, as in :attr:`layers`, without pandas."""
-        lost = [0] * len(self.image.layers)
-        for hidden in self.merged.hidden:
-            lost[hidden.layer] += hidden.size
-        return [
-            (sum(e.size for e in layer.entries if e.kind == "file"), lost[layer.index]) for layer in self.image.layers
-        ]
+        """``(stored_bytes, reclaimable_bytes)`` per layer, from :attr:`layer_figures`."""
+        return [(figures.stored_bytes, figures.reclaimable_bytes) for figures in self.layer_figures]
 
     def to_json(self) -> dict:
         """The CLI's ``report --json`` object."""
@@ -251,7 +266,7 @@ def analyze(image: Image) -> Analysis:
     return Analysis(image, merge_layers(image.layers))
 
 
-class _MergeAndScore:
+class MergeAndScore:
     """Merges and scores each layer as it arrives; dive's per-layer leaves are made on the reading threads."""
 
     def __init__(self) -> None:
@@ -265,22 +280,3 @@ class _MergeAndScore:
     def __call__(self, layer: Layer, prepared: object) -> None:
         self.overlay.apply(layer)
         self.score.add(layer, prepared)  # type: ignore[arg-type]
-
-
-def analyze_source(source: str, platform: str | None = None, verify: bool | None = None) -> Analysis:
-    """Read and analyse ``source`` at once: each layer is merged and scored as soon as it is read.
-
-    The same result as ``analyze(read_image(source))``, sooner: while the
-    reader's threads decompress later layers, this thread merges the earlier
-    ones.  (An image read from an engine arrives whole, and is analysed then.)
-    """
-    from ..orchestration.sources import read_image
-
-    consumer = _MergeAndScore()
-    image = read_image(source, platform=platform, verify=verify, on_layer=consumer)
-    overlay, score = consumer.overlay, consumer.score
-    if len(score.layers) != len(image.layers):
-        return analyze(image)
-    analysis = Analysis(image, overlay.result)
-    analysis.__dict__["_dive"] = score.figures()  # fills the cached property
-    return analysis

@@ -16,23 +16,21 @@ import os
 import platform as host_platform
 import subprocess
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from ..building.digests import tree_digest
-from ..building.engine import (
-    ENGINE_LABELS,
-    Progress,
-    _dockerfile_text,
-    attempt_builds,
-    docker_client,
-    offline,
-    require_built,
-)
-from ..edges.needs import live_blocker
+from ..building.embedded import EmbeddedBuilder, require_tools
+from ..building.engine import PULL_GZIP_LEVEL, describe_base, docker_client, ensure_base, read_engine_image
+from ..ground.dockerfile import dockerfile_text
 from ..ground.errors import BuildFailed, LayerLabError
+from ..ground.settings import ENGINE_LABELS, offline, recording_requested
+from ..ground.steps import Progress
 from ..measuring.analysis import Analysis, analyze
+from ..reading.archive import read_path
+from .builds import attempt_builds, require_built, select_engine
+from .needs import live_blocker
 from .recording import (
-    RECORD_VARIABLE,
     Recording,
     RecordingMissing,
     RecordingWriter,
@@ -72,8 +70,6 @@ def engine_metadata(engine: str, client=None) -> dict:
             "recorded_on": datetime.date.today().isoformat(),
             "offline": offline(),
         }
-    from ..building.embedded import require_tools
-
     versions = [subprocess.run([path, "--version"], capture_output=True, text=True).stdout.split("\n")[0].strip()
                 for tool, path in require_tools().items() if tool != "proot"]
     machine = {"x86_64": "amd64", "aarch64": "arm64"}.get(host_platform.machine(), host_platform.machine())
@@ -90,21 +86,14 @@ def engine_metadata(engine: str, client=None) -> dict:
 def _read_live(name: str, engine: str, measure_pull: bool) -> Analysis:
     """An image by name, from the engine that builds here; online, a missing one is pulled first, as a build would."""
     if engine == "embedded":
-        from ..building.embedded import EmbeddedBuilder
-        from ..reading.archive import read_path
-
         builder = EmbeddedBuilder()
         tag = builder.base(name)
         image = read_path(builder.layout, ref=tag)
-        image.source, image.bases = name, [builder.describe_base(name)]
-        return analyze(image)
-    from ..building.engine import PULL_GZIP_LEVEL, describe_base, ensure_base, read_engine_image
-
+        return analyze(replace(image, source=name, bases=[builder.describe_base(name)]))
     client = docker_client()
     ensure_base(client, name)
     image = read_engine_image(name, client, gzip_level=PULL_GZIP_LEVEL if measure_pull else None)
-    image.bases = [describe_base(client, name)]
-    return analyze(image)
+    return analyze(replace(image, bases=[describe_base(client, name)]))
 
 
 class Lab:
@@ -112,7 +101,7 @@ class Lab:
 
     ``recording`` is the notebook's recording (relative paths are relative to
     the working directory, which is the notebook's folder when it runs);
-    ``needs`` and ``images`` are the notebook's needs (see :mod:`helpers.edges.needs`).
+    ``needs`` and ``images`` are the notebook's needs (see :mod:`helpers.orchestration.needs`).
     """
 
     def __init__(self, recording: str | os.PathLike, *, needs: Iterable[str] = ("engine",),
@@ -125,10 +114,8 @@ class Lab:
         self._dockerfiles: dict[str, str] = {}
         self.engine: str | None = None
         if self.reason is None:
-            from ..building.engine import select_engine
-
             self.engine = select_engine()
-            if os.environ.get(RECORD_VARIABLE, "").strip() == "1":
+            if recording_requested():
                 self._writer = RecordingWriter(engine_metadata(self.engine))
             return
         if not self.path.exists():
@@ -149,6 +136,14 @@ class Lab:
             recording = f", and recording them to {self.path.name}" if self._writer is not None else ""
             return f"Building live with {ENGINE_LABELS[self.engine]}{recording}."
         return f"Replaying {self.path.name}, {self._replay.describe()}: {self.reason}."
+
+    def note(self) -> str | None:
+        """What a notebook shows after its builds: that they were replayed and why, or that they were recorded."""
+        if not self.live:
+            return self.status()
+        if self._writer is not None:
+            return f"Recorded {self.path.name}, {describe(self.metadata())}."
+        return None
 
     def __repr__(self) -> str:
         return self.status()
@@ -217,7 +212,7 @@ class Lab:
         pull of each image moves.  A recording replays only for the very
         Dockerfiles and build contexts it was made from.
         """
-        texts = {name: _dockerfile_text(dockerfile)[0] for name, dockerfile in variants.items()}
+        texts = {name: dockerfile_text(dockerfile)[0] for name, dockerfile in variants.items()}
         digest = context_digest(context)
         for name, text in texts.items():
             if self._dockerfiles.setdefault(name, text) != text:
@@ -258,48 +253,13 @@ class Lab:
 # ---------------------------------------------------------------- one-shot forms
 
 
-def _needs(needs_internet: bool) -> list[str]:
+def needs_for(needs_internet: bool) -> list[str]:
     return ["engine", "internet"] if needs_internet else ["engine"]
 
 
 def live_reason(needs_internet: bool = True) -> str | None:
     """Why builds cannot run live here (no engine; offline when they need the internet), or ``None``."""
-    return live_blocker(_needs(needs_internet))
-
-
-def attempt_or_replay(
-    variants: Mapping[str, str | os.PathLike],
-    recording: str | os.PathLike,
-    context: str | os.PathLike | None = None,
-    *,
-    needs_internet: bool = True,
-    progress: Progress | None = None,
-) -> dict[str, Analysis | BuildFailed]:
-    """Each variant's outcome: built live where possible, else replayed from ``recording`` (and it says so).
-
-    A :class:`Lab` for one set of builds; with ``LAYERLAB_RECORD=1`` a live run
-    (re)writes ``recording``.
-    """
-    lab = Lab(recording, needs=_needs(needs_internet))
-    outcomes = lab.attempt(variants, context, progress=progress)
-    if not lab.live:
-        print(lab.status())
-    elif lab._writer is not None:
-        print(f"Recorded {lab.path.name}, {describe(lab.metadata())}.")
-    return outcomes
-
-
-def build_or_replay(
-    variants: Mapping[str, str | os.PathLike],
-    recording: str | os.PathLike,
-    context: str | os.PathLike | None = None,
-    *,
-    needs_internet: bool = True,
-    progress: Progress | None = None,
-) -> dict[str, Analysis]:
-    """Like :func:`attempt_or_replay`, for variants that must all build: a failure raises it."""
-    return require_built(attempt_or_replay(variants, recording, context, needs_internet=needs_internet,
-                                           progress=progress))
+    return live_blocker(needs_for(needs_internet))
 
 
 def record(
@@ -313,10 +273,8 @@ def record(
     network: bool | None = None,
 ) -> Recording:
     """Build ``variants`` for real, then write their outcomes' recording to ``path``."""
-    from ..building.engine import select_engine
-
     engine = "docker" if client is not None and engine is None else select_engine(engine)
-    texts = {name: _dockerfile_text(dockerfile)[0] for name, dockerfile in variants.items()}
+    texts = {name: dockerfile_text(dockerfile)[0] for name, dockerfile in variants.items()}
     outcomes = attempt_builds(variants, context, progress=progress, client=client, engine=engine, network=network)
     writer = RecordingWriter(engine_metadata(engine, client))
     digest = context_digest(context)

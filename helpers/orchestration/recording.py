@@ -35,7 +35,6 @@ from ..reading.archive import align_history
 RECORDING_FORMAT = "layerlab-recording"
 RECORDING_VERSION = 2
 #: Set to ``1`` to make live runs write their recording (see :class:`helpers.orchestration.lab.Lab`).
-RECORD_VARIABLE = "LAYERLAB_RECORD"
 
 
 class RecordingMissing(LayerLabError):

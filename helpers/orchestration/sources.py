@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..ground.errors import ArchiveError, LayerLabError
+from ..building.embedded import EmbeddedBuilder
+from ..building.engine import read_engine_image
+from ..building.engine import save_stream as engine_save_stream
+from ..ground.errors import ArchiveError, EngineUnavailable, LayerLabError, SourceNotFound
 from ..ground.model import Image
+from ..ground.references import slug_tag
+from ..ground.settings import engine_choice, store_root
+from ..measuring.analysis import Analysis, MergeAndScore, analyze
+from ..reading.archive import read_path
 
 if TYPE_CHECKING:
     from ..reading.archive import LayerConsumer
@@ -54,8 +62,6 @@ def read_image(
     ``LAYOUT:REF`` (an OCI layout directory, a colon, a tag) picks one image of a
     layout that holds several, as skopeo's ``oci:`` transport does.
     """
-    from ..reading.archive import read_path
-
     if platform is not None:
         check_platform(platform)
     path = Path(source)
@@ -68,9 +74,7 @@ def read_image(
             raise ArchiveError(f"{path} is neither a regular file nor a directory", "pass an archive or a layout")
         try:
             image = read_path(path, platform, ref, verify, on_layer)
-            if ref is not None:
-                image.source = f"{path}:{ref}"
-            return image
+            return replace(image, source=f"{path}:{ref}") if ref is not None else image
         except PermissionError as exc:
             raise ArchiveError(f"cannot read {path}: permission denied", "check its permissions") from exc
     return _read_by_name(str(source))
@@ -84,16 +88,12 @@ def _with_tag(name: str) -> str:
 
 def _read_from_store(name: str) -> Image | None:
     """The image the embedded builder tagged ``name`` in its store (a build, or a base), or ``None``."""
-    from ..building.embedded import store_root
-    from ..building.engine import _slug_tag
-    from ..reading.archive import read_path
-
     layout = store_root() / "oci"
     if not (layout / "index.json").is_file():
         return None
     bare = name.removesuffix(":latest")
     # as built (tagged or not), or as a base image the builder imported
-    for tag in dict.fromkeys([_slug_tag(_with_tag(name)), _slug_tag(bare), f"base-{_slug_tag(name)}"]):
+    for tag in dict.fromkeys([slug_tag(_with_tag(name)), slug_tag(bare), f"base-{slug_tag(name)}"]):
         if not tag:
             continue
         try:
@@ -102,8 +102,7 @@ def _read_from_store(name: str) -> Image | None:
             if str(exc).startswith("the layout has no image tagged"):
                 continue
             raise
-        image.source = f"{layout}:{tag}"
-        return image
+        return replace(image, source=f"{layout}:{tag}")
     return None
 
 
@@ -113,10 +112,7 @@ def _read_by_name(name: str) -> Image:
     With ``LAYERLAB_ENGINE=embedded`` the store is asked first.  When neither
     has it, the error is the engine's, with the store named in its hint.
     """
-    from ..building.engine import ENGINE_VARIABLE, read_engine_image
-    from ..ground.errors import EngineUnavailable, SourceNotFound
-
-    if os.environ.get(ENGINE_VARIABLE, "").strip().lower() == "embedded":
+    if engine_choice() == "embedded":
         image = _read_from_store(name)
         if image is not None:
             return image
@@ -138,9 +134,22 @@ def save_stream(source: str):
     """
     layout, _, tag = str(source).rpartition(":")
     if layout and Path(layout, "index.json").is_file():
-        from ..building.embedded import EmbeddedBuilder
-
         return EmbeddedBuilder(Path(layout).parent).save_stream(tag)
-    from ..building.engine import save_stream as engine_save_stream
-
     return engine_save_stream(str(source))
+
+
+def analyze_source(source: str, platform: str | None = None, verify: bool | None = None) -> Analysis:
+    """Read and analyse ``source`` at once: each layer is merged and scored as soon as it is read.
+
+    The same result as ``analyze(read_image(source))``, sooner: while the
+    reader's threads decompress later layers, this thread merges the earlier
+    ones.  (An image read from an engine arrives whole, and is analysed then.)
+    """
+    consumer = MergeAndScore()
+    image = read_image(source, platform=platform, verify=verify, on_layer=consumer)
+    overlay, score = consumer.overlay, consumer.score
+    if len(score.layers) != len(image.layers):
+        return analyze(image)
+    analysis = Analysis(image, overlay.result)
+    analysis.__dict__["_dive"] = score.figures()  # fills the cached property
+    return analysis

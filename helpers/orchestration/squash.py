@@ -15,10 +15,18 @@ with the base's config and one history entry.
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
+from pathlib import Path
 
+from ..building.embedded import EmbeddedBuilder
+from ..building.engine import docker_client
 from ..ground.commands import python_tool
 from ..ground.errors import LayerLabError
+from ..ground.references import slug_tag
 from ..measuring.analysis import Analysis, analyze
+from ..reading.archive import read_path
+from .builds import select_engine
+from .sources import read_image
 
 
 def _docker_squash() -> str:
@@ -29,16 +37,11 @@ def squash(image: str, tag: str, from_layer: str | None = None, engine: str | No
     """Squash ``image`` into ``tag``, then analyse it: all layers, or those after the base image ``from_layer``.
 
     ``engine`` is ``docker`` (docker-squash) or ``embedded``; by default the one
-    :func:`helpers.building.engine.select_engine` picks.  With the embedded builder,
+    :func:`helpers.orchestration.builds.select_engine` picks.  With the embedded builder,
     ``image`` is a built image's ``source`` (``LAYOUT:TAG``) or its name.
     """
-    from ..building.engine import select_engine
-
     if select_engine(engine) == "embedded":
         return _squash_embedded(image, tag, from_layer)
-    from ..building.engine import docker_client
-    from .sources import read_image
-
     docker_client()  # one clear error when no engine answers
     command = [_docker_squash(), "-t", tag, image]
     if from_layer is not None:
@@ -51,17 +54,9 @@ def squash(image: str, tag: str, from_layer: str | None = None, engine: str | No
 
 
 def _squash_embedded(image: str, tag: str, from_layer: str | None) -> Analysis:
-    from pathlib import Path
-
-    from ..building.embedded import EmbeddedBuilder
-    from ..building.engine import _slug_tag
-    from ..reading.archive import read_path
-
     builder = EmbeddedBuilder()
     layout, _, stored = str(image).rpartition(":")
     if not (layout and Path(layout) == builder.layout):
-        stored = _slug_tag(image)
-    new = builder.squash(stored, _slug_tag(tag), onto=from_layer)
-    analysis = analyze(read_path(builder.layout, ref=new))
-    analysis.image.source = f"{builder.layout}:{new}"
-    return analysis
+        stored = slug_tag(image)
+    new = builder.squash(stored, slug_tag(tag), onto=from_layer)
+    return analyze(replace(read_path(builder.layout, ref=new), source=f"{builder.layout}:{new}"))

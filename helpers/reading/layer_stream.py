@@ -42,6 +42,7 @@ from typing import BinaryIO
 from ..ground.errors import ArchiveError
 from ..ground.limits import MAX_ENTRIES, MAX_EXPANDED_BYTES
 from ..ground.model import Entry
+from ..ground.settings import verify_default
 from .packages import DATABASES, MAX_DATABASE_BYTES
 from .tar_headers import iter_entries, normalize_path
 
@@ -102,14 +103,6 @@ def max_expanded_bytes() -> int:
     A value that is not a size raises :class:`~helpers.ground.limits.LimitSettingError`.
     """
     return MAX_EXPANDED_BYTES.value()
-
-
-def verify_default() -> bool:
-    """Whether uncompressed blobs in files are hashed too: ``LAYERLAB_VERIFY=1`` (default: no).
-
-    Compressed blobs and streams are always hashed: their bytes are read anyway.
-    """
-    return os.environ.get("LAYERLAB_VERIFY", "") not in ("", "0")
 
 
 class EntryBudget:

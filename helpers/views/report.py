@@ -42,9 +42,9 @@ def text_report(analysis: Analysis, width: int = 100) -> str:
     header = f"{'layer':>5}  {'stored':>10}  {'reclaimable':>11}  {'entries':>7}  instruction"
     lines.append(header)
     room = max(20, width - len(header) + len("instruction"))
-    for index, row in analysis.layers.iterrows():
+    for row in analysis.layer_figures:
         lines.append(
-            f"{index:>5}  {format_bytes(row.stored_bytes):>10}  {format_bytes(row.reclaimable_bytes):>11}  "
+            f"{row.layer:>5}  {format_bytes(row.stored_bytes):>10}  {format_bytes(row.reclaimable_bytes):>11}  "
             f"{row.entries:>7}  {shorten(row.instruction, room)}"
         )
     lines += _reclaimable_lines(analysis, width)

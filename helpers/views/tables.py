@@ -15,11 +15,11 @@ These are tables only; :mod:`helpers.views.plots` draws them.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import pandas as pd
 
-from ..ground.errors import LayerLabError
+from ..ground.errors import BuildFailed, LayerLabError
 from ..measuring.analysis import Analysis
 
 #: Columns of :func:`top_paths`.
@@ -412,3 +412,22 @@ def unshared_bytes(analysis: Analysis, base: Analysis) -> int:
     table = analysis.layers
     return int(sum(table.at[layer.index, "stored_bytes"] for layer in analysis.image.layers
                    if layer.digest not in shared))
+
+
+#: Columns of :func:`helpers.orchestration.builds.attempt_builds`' table.
+ATTEMPT_COLUMNS = ["variant", "outcome", "failed_step", "instruction", "reason", "last_log_line",
+                   "stored_bytes", "reclaimable_bytes"]
+
+
+def attempts_table(outcomes: Mapping[str, Analysis | BuildFailed]) -> pd.DataFrame:
+    """One row per variant: ``built`` with its stored and reclaimable bytes, or ``failed`` with where and why."""
+    rows = []
+    for name, outcome in outcomes.items():
+        if isinstance(outcome, BuildFailed):
+            last = outcome.log_tail[-1] if outcome.log_tail else ""
+            rows.append([name, "failed", outcome.step, outcome.instruction, outcome.reason, last, None, None])
+        else:
+            rows.append([name, "built", None, None, None, None, outcome.stored_bytes, outcome.reclaimable_bytes])
+    return pd.DataFrame(rows, columns=ATTEMPT_COLUMNS).astype(
+        {"failed_step": "Int64", "stored_bytes": "Int64", "reclaimable_bytes": "Int64"}
+    )

@@ -25,14 +25,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..building.engine import ENGINE_LABELS, docker_client, offline, select_engine
+from ..building.embedded import EmbeddedBuilder
+from ..building.engine import docker_client
+from ..building.registry import registry_reason
 from ..ground.errors import EngineUnavailable
+from ..ground.settings import ENGINE_LABELS, offline
+from .builds import select_engine
 
 
 def _has_base(engine: str, image: str) -> bool:
     if engine == "embedded":
-        from ..building.embedded import EmbeddedBuilder
-
         return EmbeddedBuilder().has_base(image)
     import docker.errors
 
@@ -49,8 +51,6 @@ def live_blocker(needs: Iterable[str], images: Iterable[str] = ()) -> str | None
     if "internet" in wanted and offline():
         return "needs the internet, and offline mode (LAYERLAB_OFFLINE=1) is on"
     if "packages" in wanted:
-        from ..building.registry import registry_reason
-
         reason = registry_reason(offline())
         if reason is not None:
             return f"needs Debian's package registry, and {reason}"

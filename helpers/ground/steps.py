@@ -1,0 +1,25 @@
+"""What a build reports as it goes: one :class:`BuildStep` per instruction, to a :data:`Progress` callback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass
+class BuildStep:
+    """One ``Step k/n`` of a classic-builder build, as it lands.
+
+    ``base`` is, for a ``FROM`` step that brings in an image, its provenance
+    in words (:func:`helpers.building.bases.label`).
+    """
+
+    number: int
+    total: int
+    instruction: str
+    layer_bytes: int | None = None
+    base: str | None = None
+
+
+#: A build calls it with the variant's name and each step as it lands.
+Progress = Callable[[str, BuildStep], None]
