@@ -17,7 +17,7 @@ BASE_IMAGE = "alpine:3.20.3"
 #: Debian's slim base, made locally with debuerreotype (`python -m helpers base debian:bookworm-slim`).
 DEBIAN_IMAGE = "debian:bookworm-slim"
 #: Regular-file bytes of alpine:3.20.3's single layer (FROM scratch + ADD the minirootfs),
-#: checked against the base image and the minirootfs tarball in test_engine_builds.py.
+#: checked against the base image and the minirootfs tarball in building/test_engine_builds.py.
 BASE = 7792915
 
 #: Fixture Dockerfiles built one by one with helpers.build, tagged layerlab-test/<case>:latest.
@@ -32,7 +32,7 @@ def tag_for(case: str) -> str:
 
 
 #: test-docker-image.tar's image figures: dive 0.13.1's published size, wasted bytes and
-#: efficiency (../shared/README.md), and our final/reclaimable bytes worked out in test_dive_testdata.py.
+#: efficiency (../shared/README.md), and our final/reclaimable bytes worked out in reading/test_dive_testdata.py.
 DIVE_DOCKER_IMAGE = {
     "layers": 14,
     "stored_bytes": 1220598,
@@ -45,7 +45,7 @@ DIVE_DOCKER_IMAGE = {
 
 
 #: alpine 3.20.3's lib/apk/db/installed, which every apk run rewrites
-#: (checked against the tarball in test_breakdown.py).
+#: (checked against the tarball in views/test_tables.py).
 BASE_APK_INSTALLED = 14206
 
 #: site-packages of Alpine 3.20's Python, where pip puts packages.

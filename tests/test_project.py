@@ -73,7 +73,7 @@ def test_notebooks_open_with_an_h1_and_store_no_errors_or_machine_paths():
 
 
 def test_a_notebook_that_needs_the_internet_is_skipped_offline_with_the_reason(monkeypatch):
-    from helpers.edges.needs import unmet
+    from helpers.orchestration.needs import unmet
 
     monkeypatch.setenv("LAYERLAB_OFFLINE", "1")
     reason = unmet({"needs": ["internet"]})
@@ -83,7 +83,7 @@ def test_a_notebook_that_needs_the_internet_is_skipped_offline_with_the_reason(m
 
 
 def test_a_notebook_needing_an_engine_names_where_it_looked_when_there_is_none(monkeypatch):
-    from helpers.edges.needs import unmet
+    from helpers.orchestration.needs import unmet
 
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     monkeypatch.setenv("PATH", "/nonexistent")  # and no embedded builder's tools either
@@ -93,7 +93,7 @@ def test_a_notebook_needing_an_engine_names_where_it_looked_when_there_is_none(m
 
 
 def test_a_notebook_with_its_recording_replays_offline_instead_of_skipping(monkeypatch, tmp_path):
-    from helpers.edges.needs import unmet
+    from helpers.orchestration.needs import unmet
 
     monkeypatch.setenv("LAYERLAB_OFFLINE", "1")
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
@@ -105,7 +105,7 @@ def test_a_notebook_with_its_recording_replays_offline_instead_of_skipping(monke
 
 
 def test_live_runs_of_lax_notebooks_compare_marked_cells_but_replays_compare_all(monkeypatch):
-    from helpers.edges.needs import compares_lax
+    from helpers.orchestration.needs import compares_lax
 
     lax = {"needs": ["engine", "internet"], "nbval": "lax"}
     monkeypatch.setenv("LAYERLAB_OFFLINE", "0")

@@ -33,7 +33,7 @@ from helpers.building.bases import (
 from helpers.ground.errors import BaseImageMissing, LayerLabError
 from helpers.reading.layer_stream import scan_layer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NO_DEBUERREOTYPE = "debuerreotype is not installed (apt-get install debuerreotype)"
 
 
@@ -213,14 +213,14 @@ def test_no_mirror_host_name_is_written_in_the_project():
 def test_making_debian_needs_root(tmp_path):
     need(shutil.which("debuerreotype-init") is not None, NO_DEBUERREOTYPE)
     need(os.geteuid() == 0, "switching to an unprivileged user needs root (CI runs as root)")
-    from test_binder_like import _as_user, _unprivileged_user, _users_python
+    from binder_user import as_user, unprivileged_user, users_python
 
-    user = _unprivileged_user()
+    user = unprivileged_user()
     folder = Path(user.pw_dir) / "no-root-rootfs"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir()
     shutil.chown(folder, user.pw_uid, user.pw_gid)
-    done = _as_user(user, [_users_python(user), "-m", "helpers", "base", "debian:bookworm-slim", "--rootfs",
+    done = as_user(user, [users_python(user), "-m", "helpers", "base", "debian:bookworm-slim", "--rootfs",
                            str(folder), "--no-docker"], folder)
     assert done.returncode == 2
     assert done.stderr.startswith("error: debuerreotype must run as root")

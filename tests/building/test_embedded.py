@@ -255,7 +255,7 @@ def test_a_missing_tool_names_the_package(monkeypatch, tmp_path):
 
 
 def test_auto_selection_falls_back_to_embedded_without_docker(store, monkeypatch):
-    from helpers.building.engine import select_engine
+    from helpers.orchestration.builds import select_engine
 
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     monkeypatch.delenv("LAYERLAB_ENGINE", raising=False)

@@ -45,7 +45,7 @@ import helpers
 from helpers.building.embedded import ProotRefused, ToolMissing, require_tools
 from helpers.ground.errors import BuildFailed, LayerLabError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RUN_DOCKERFILE = "FROM alpine:3.20.3\nRUN echo hi > /hi\n"
 #: (AUDIT_ARCH_*, __NR_ptrace) for the machines the seccomp filter below knows.
 PTRACE_SYSCALL = {"x86_64": (0xC000003E, 101), "aarch64": (0xC00000B7, 117)}

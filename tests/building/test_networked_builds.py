@@ -18,8 +18,9 @@ import pytest
 from private_engine import private_engine_with_alpine
 
 import helpers
-from helpers.building.engine import NetworkUnavailable, attempt_builds
+from helpers.building.engine import NetworkUnavailable
 from helpers.building.registry import RegistryUnreachable
+from helpers.orchestration.builds import attempt_builds
 
 APT = ("FROM debian:bookworm-slim\n"
        "RUN apt-get update && apt-get install -y --no-install-recommends file && rm -rf /var/lib/apt/lists/*\n")

@@ -25,7 +25,7 @@ EXIT_BAD_INPUT = 2
 
 # test-docker-image.tar, per layer: (created_by, stored bytes, reclaimable bytes, tar entries), from
 # the config's history (the CMD entry is empty_layer) and `tar tvf` of each layer.tar; see
-# test_dive_testdata.py for the derivation.
+# reading/test_dive_testdata.py for the derivation.
 DOCKER_LAYERS = [
     ("/bin/sh -c #(nop) ADD file:ce026b62356eec3ad1214f92be2c9dc063fe205bd5e600be3492c4dfb17148bd in / ",
      1154361, 0, 415),

@@ -17,15 +17,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from archives import FILE, TEN, docker_archive, make_layer, read_every_way
 from test_cli import assert_one_error_line, run_cli
-from test_hostile_archives import FILE, TEN, _image, _layer, _read
 
-from helpers.building.engine import _dockerfile_text, base_images, check_tag
+from helpers.ground.dockerfile import base_images, dockerfile_text
 from helpers.ground.errors import ArchiveError, DockerfileError
+from helpers.ground.references import check_tag
 from helpers.orchestration.recording import RecordingWriter, load_recording
 from helpers.orchestration.sources import check_platform
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # ---------------------------------------------------------------- Dockerfiles, before any engine
@@ -44,17 +45,17 @@ def test_a_from_with_an_arg_default_is_accepted():
 def test_a_binary_dockerfile_names_the_byte(tmp_path):
     data = b"FROM alpine:3.20.3\nRUN echo \xff\xfe\n"
     with pytest.raises(DockerfileError, match=r"byte 28 \(0xff\) is not valid UTF-8"):
-        _dockerfile_text(data)
+        dockerfile_text(data)
     (tmp_path / "Dockerfile").write_bytes(data)
     with pytest.raises(DockerfileError, match="is not UTF-8 text"):
-        _dockerfile_text(tmp_path / "Dockerfile")
+        dockerfile_text(tmp_path / "Dockerfile")
 
 
 def test_a_byte_order_mark_is_dropped_as_docker_drops_it(tmp_path):
     (tmp_path / "Dockerfile").write_bytes(b"\xef\xbb\xbfFROM alpine:3.20.3\n")
-    text, _ = _dockerfile_text(tmp_path / "Dockerfile")
+    text, _ = dockerfile_text(tmp_path / "Dockerfile")
     assert base_images(text) == ["alpine:3.20.3"]
-    assert base_images(_dockerfile_text("\ufeffFROM alpine:3.20.3\n")[0]) == ["alpine:3.20.3"]
+    assert base_images(dockerfile_text("\ufeffFROM alpine:3.20.3\n")[0]) == ["alpine:3.20.3"]
 
 
 @pytest.mark.parametrize("tag", ["Bad Tag!", "UPPER/case", "a:b:c", "x@sha256:00", "", "a" * 300, "name:-dash"])
@@ -79,7 +80,7 @@ def test_a_platform_that_is_none_is_refused(platform):
 
 def test_report_into_a_closed_pipe_stops_quietly(tmp_path):
     path = tmp_path / "image.tar"
-    path.write_bytes(_image([_layer(*((f"f{i}", b"x", FILE, None) for i in range(50)))] * 3))
+    path.write_bytes(docker_archive([make_layer(*((f"f{i}", b"x", FILE, None) for i in range(50)))] * 3))
     reader = subprocess.run(f"{sys.executable} -m helpers report {path} | head -1", shell=True, cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
     assert reader.stdout.startswith("source")
@@ -94,7 +95,7 @@ def test_build_with_a_bad_tag_is_exit_2_and_one_line(tmp_path):
 
 def test_report_with_a_platform_that_is_none_is_exit_2(tmp_path):
     path = tmp_path / "image.tar"
-    path.write_bytes(_image([TEN]))
+    path.write_bytes(docker_archive([TEN]))
     done = run_cli(["report", str(path), "--platform", "banana"], tmp_path)
     assert done.returncode == 2 and "is not a platform" in done.stderr and "Traceback" not in done.stderr
 
@@ -102,7 +103,7 @@ def test_report_with_a_platform_that_is_none_is_exit_2(tmp_path):
 @pytest.mark.parametrize("args", [["--max-reclaimable", "-5MB"], ["--max-reclaimable=-5MB"]])
 def test_a_negative_budget_says_a_size_cannot_be_negative(tmp_path, args):
     path = tmp_path / "image.tar"
-    path.write_bytes(_image([TEN]))
+    path.write_bytes(docker_archive([TEN]))
     done = run_cli(["report", str(path), *args], tmp_path)
     assert done.returncode == 2, done.stderr
     assert "a size cannot be negative" in done.stderr and "expected one argument" not in done.stderr
@@ -111,7 +112,7 @@ def test_a_negative_budget_says_a_size_cannot_be_negative(tmp_path, args):
 @pytest.mark.parametrize("value", ["1G", "lots", "-5"])
 def test_a_limit_variable_that_cannot_be_read_is_exit_2_and_one_line(tmp_path, value):
     path = tmp_path / "image.tar"
-    path.write_bytes(_image([TEN]))
+    path.write_bytes(docker_archive([TEN]))
     done = run_cli(["report", str(path)], tmp_path, LAYERLAB_MAX_ENTRIES=value)
     line = assert_one_error_line(done)
     assert "LAYERLAB_MAX_ENTRIES" in line
@@ -134,8 +135,9 @@ def small_recording(tmp_path) -> Path:
     """A real recording of two small images and one failed build, written by the project's own writer."""
     writer = RecordingWriter({"recorded_on": "2026-12-02", "engine": "Docker Engine", "engine_version": "test",
                               "platform": "linux/amd64"})
-    writer.add_build("two", "FROM scratch\n", None, _read(_image([TEN, _layer(("b", b"y" * 3, FILE, None))])))
-    writer.add_read("base", _read(_image([TEN])))
+    two = docker_archive([TEN, make_layer(("b", b"y" * 3, FILE, None))])
+    writer.add_build("two", "FROM scratch\n", None, read_every_way(two))
+    writer.add_read("base", read_every_way(docker_archive([TEN])))
     from helpers.ground.errors import BuildFailed
 
     writer.add_build("broken", "FROM scratch\nRUN false\n", None,

@@ -9,7 +9,7 @@ import nbformat
 
 from helpers.edges import navigation
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 def test_the_committed_navigation_is_what_the_list_makes():

@@ -46,7 +46,7 @@ def test_the_lab_variants_are_the_lab_fixtures_and_notebook_00_s():
         lines = [line for line in dockerfile.splitlines() if not line.startswith("#")]
         return " ".join(lines).replace("\\", " ").split()
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     variants = lab_variants()
     for name, folder in (("multi-RUN", "lab-multi-run"), ("single-RUN", "lab-single-run")):
         fixture = (root / "tests" / "fixtures" / folder / "Dockerfile").read_text()

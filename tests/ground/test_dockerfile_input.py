@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.building.engine import _dockerfile_text, base_images
+from helpers.ground.dockerfile import base_images, dockerfile_text
 from helpers.ground.errors import DockerfileError
 
 
@@ -30,10 +30,10 @@ def test_a_dockerfile_without_from_is_one_clear_error():
 
 
 def test_one_line_text_is_a_dockerfile_and_a_missing_path_is_an_error(tmp_path: Path):
-    assert _dockerfile_text("FROM alpine:3.20.3") == ("FROM alpine:3.20.3", None)
+    assert dockerfile_text("FROM alpine:3.20.3") == ("FROM alpine:3.20.3", None)
     with pytest.raises(DockerfileError, match="cannot read the Dockerfile"):
-        _dockerfile_text(str(tmp_path / "Dockerfil"))
+        dockerfile_text(str(tmp_path / "Dockerfil"))
     real = tmp_path / "Dockerfile"
     real.write_text("FROM scratch\n")
-    assert _dockerfile_text(str(real)) == ("FROM scratch\n", real)
-    assert _dockerfile_text(real) == ("FROM scratch\n", real)
+    assert dockerfile_text(str(real)) == ("FROM scratch\n", real)
+    assert dockerfile_text(real) == ("FROM scratch\n", real)

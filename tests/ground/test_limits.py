@@ -11,7 +11,7 @@ import pytest
 from helpers.ground.errors import LayerLabError
 from helpers.ground.limits import ALL, MAX_ADD_BYTES, MAX_ENTRIES, MAX_EXPANDED_BYTES, LimitSettingError
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 @pytest.mark.parametrize(("limit", "text", "value"), [

@@ -1,4 +1,4 @@
-"""The overlay rules of helpers.measuring.merge, the figures of helpers.measuring.metrics and dive's score, on tiny stacks.
+"""The overlay rules of helpers.measuring.merge, the figures of its metrics, and dive's score, on tiny stacks.
 
 Each stack is written by hand with helpers.ground.model.Layer/Entry (no archive, no
 engine), and each expected figure is computed by hand in a comment.  The rules

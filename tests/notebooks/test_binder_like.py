@@ -23,63 +23,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from layerlab_fixtures import ALPINE_TARBALLS
+from binder_user import NEEDED, USER, as_user, unprivileged_user, users_python
 
-ROOT = Path(__file__).resolve().parents[1]
-USER = "layerlab-binder"
-
-
-def _unprivileged_user() -> pwd.struct_passwd:
-    if os.geteuid() != 0:
-        reason = "switching to an unprivileged user needs root (CI runs as root)"
-        if os.environ.get("LAYERLAB_REQUIRE_ENGINE") == "1":
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
-    try:
-        return pwd.getpwnam(USER)
-    except KeyError:
-        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", USER], check=True)
-        return pwd.getpwnam(USER)
-
-
-#: What the notebook needs to run under nbval: the package's own dependencies, read from pyproject.toml so a new one
-#: cannot be forgotten here, and the kernel and test runner (the rest of requirements.txt is for people and lint).
-NEEDED = (*(re.split(r"[<>=!~ \[;]", requirement, maxsplit=1)[0]
-            for requirement in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]),
-          "ipykernel", "nbval", "pytest")
-
-
-def _as_user(user: pwd.struct_passwd, command: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
-    passed_on = {k: v for k, v in os.environ.items()
-                 if k.startswith("PIP_") or k.endswith(("_CA_BUNDLE", "CERT_FILE")) or k == "LAYERLAB_DEBIAN_MIRROR"}
-    environment = {
-        **passed_on,
-        "HOME": user.pw_dir, "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C.UTF-8",
-        "PYTHONPATH": str(ROOT), "LAYERLAB_OFFLINE": "1",
-        "LAYERLAB_ROOTFS": os.environ.get("LAYERLAB_ROOTFS") or str(ALPINE_TARBALLS),
-        "LAYERLAB_STORE": str(Path(user.pw_dir) / "layerlab-store"),
-    }
-    return subprocess.run(
-        ["runuser", "-u", user.pw_name, "--", "env", "-i", *[f"{k}={v}" for k, v in environment.items()], *command],
-        cwd=cwd, capture_output=True, text=True, timeout=timeout,
-    )
-
-
-def _users_python(user: pwd.struct_passwd) -> str:
-    pins = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
-            if line.split("==")[0].strip() in NEEDED]
-    venv = Path(user.pw_dir) / f"venv-{hashlib.sha256(' '.join(pins).encode()).hexdigest()[:12]}"
-    python = venv / "bin" / "python"
-    if not python.exists():
-        made = _as_user(user, ["/usr/bin/python3", "-m", "venv", str(venv)], Path(user.pw_dir))
-        assert made.returncode == 0, made.stderr
-        installed = _as_user(user, [str(python), "-m", "pip", "install", "-q", *pins], Path(user.pw_dir))
-        if installed.returncode != 0:
-            shutil.rmtree(venv, ignore_errors=True)
-        assert installed.returncode == 0, installed.stderr[-2000:]
-    return str(python)
-
-
+ROOT = Path(__file__).resolve().parents[2]
 #: The notebooks that run offline, with no internet and no package registry: each must pass as Binder runs it.
 OFFLINE_NOTEBOOKS = ["00-the-layer-lab.ipynb", "04-your-own-image.ipynb", "05-multi-stage-and-squash.ipynb"]
 
@@ -94,10 +40,10 @@ def test_every_notebook_that_needs_only_an_engine_is_checked_here():
 
 @pytest.mark.engine
 @pytest.mark.parametrize("notebook", OFFLINE_NOTEBOOKS)
-def test_an_offline_notebook_passes_strict_nbval_for_an_unprivileged_user_without_docker(notebook):
+def test_an_offline_notebook_passes_strict_nbval_for_anunprivileged_user_without_docker(notebook):
     import json
 
-    user = _unprivileged_user()
+    user = unprivileged_user()
     work = Path(user.pw_dir) / "lab"
     shutil.rmtree(work, ignore_errors=True)
     shutil.rmtree(Path(user.pw_dir) / "layerlab-store", ignore_errors=True)
@@ -106,13 +52,14 @@ def test_an_offline_notebook_passes_strict_nbval_for_an_unprivileged_user_withou
         shutil.copy(ROOT / "notebooks" / name, work / name)
     shutil.chown(work, user.pw_uid, user.pw_gid)
 
-    python = _users_python(user)
-    no_docker = _as_user(user, [python, "-c", "from helpers.building.engine import docker_client; docker_client()"], work)
+    python = users_python(user)
+    connect = "from helpers.building.engine import docker_client; docker_client()"
+    no_docker = as_user(user, [python, "-c", connect], work)
     assert no_docker.returncode != 0
     assert "no Docker Engine answered at unix:///var/run/docker.sock" in no_docker.stderr
     assert "Permission denied" in no_docker.stderr
 
-    done = _as_user(user, [python, "-m", "pytest", "-p", "no:cacheprovider", "-c", "/dev/null",
+    done = as_user(user, [python, "-m", "pytest", "-p", "no:cacheprovider", "-c", "/dev/null",
                            "--rootdir", str(work), "--nbval", "--nbval-current-env",
                            "--nbval-sanitize-with", "nbval-sanitize.cfg", notebook], work)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
@@ -124,8 +71,8 @@ def test_an_offline_notebook_passes_strict_nbval_for_an_unprivileged_user_withou
 
 @pytest.mark.engine
 def test_an_unreadable_file_in_the_build_context_is_one_clear_error():
-    user = _unprivileged_user()
-    python = _users_python(user)
+    user = unprivileged_user()
+    python = users_python(user)
     context = Path(user.pw_dir) / "context"
     shutil.rmtree(context, ignore_errors=True)
     context.mkdir()
@@ -133,7 +80,7 @@ def test_an_unreadable_file_in_the_build_context_is_one_clear_error():
     (context / "secret.txt").write_text("not for you\n")
     (context / "secret.txt").chmod(0o000)
     shutil.chown(context, user.pw_uid, user.pw_gid)
-    done = _as_user(user, [python, "-m", "helpers", "build", str(context)], context)
+    done = as_user(user, [python, "-m", "helpers", "build", str(context)], context)
     assert done.returncode == 2
     lines = done.stderr.splitlines()
     assert lines[-1].startswith("error: ") and "secret.txt: permission denied" in lines[-1]
@@ -148,7 +95,7 @@ def test_the_debian_notebook_runs_live_with_the_embedded_builder_as_binder_would
     everything else stays offline.  Exact sizes differ from the Docker Engine's
     (umoci writes layers its own way), so only the marked cells are compared.
     """
-    user = _unprivileged_user()
+    user = unprivileged_user()
     work = Path(user.pw_dir) / "debian-notebook"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
@@ -159,8 +106,8 @@ def test_the_debian_notebook_runs_live_with_the_embedded_builder_as_binder_would
     subprocess.run(["chown", "-R", f"{user.pw_uid}:{user.pw_gid}", str(work)], check=True)
     rootfs = f"{ALPINE_TARBALLS}{os.pathsep}{debian_rootfs.parent}"
 
-    python = _users_python(user)
-    done = _as_user(user, ["env", f"LAYERLAB_ROOTFS={rootfs}", python, "-m", "pytest", "-p", "no:cacheprovider",
+    python = users_python(user)
+    done = as_user(user, ["env", f"LAYERLAB_ROOTFS={rootfs}", python, "-m", "pytest", "-p", "no:cacheprovider",
                            "-c", "/dev/null", "--rootdir", str(work), "--nbval-lax", "--nbval-current-env",
                            "06-alpine-or-debian.ipynb"], work, timeout=3600)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]

@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = "06-alpine-or-debian.ipynb"
 CLOSED = "http://127.0.0.1:9/debian"  # a closed port on loopback: a mirror that never answers
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from helpers.building.engine import ATTEMPT_COLUMNS, attempt_builds, attempts_table
 from helpers.measuring.analysis import Analysis
+from helpers.orchestration.builds import attempt_builds
+from helpers.views.tables import ATTEMPT_COLUMNS, attempts_table
 
 
 @pytest.mark.engine
@@ -39,8 +40,8 @@ def test_each_variant_is_built_or_says_which_step_failed_and_why(docker_client, 
 
 
 def test_require_built_raises_the_failure_of_a_variant_that_did_not_build():
-    from helpers.building.engine import require_built
     from helpers.ground.errors import BuildFailed
+    from helpers.orchestration.builds import require_built
 
     failure = BuildFailed("m: step 2/2 `RUN false` failed", "fix it", ["last"], step=2)
     with pytest.raises(BuildFailed, match="step 2/2"):

@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 from layerlab_fixtures import FIXTURES, LAB_VARIANTS
 
-from helpers.edges.needs import compares_lax, live_blocker, replays, unmet
 from helpers.ground.errors import LayerLabError
 from helpers.orchestration.lab import Lab, context_digest
+from helpers.orchestration.needs import compares_lax, live_blocker, replays, unmet
 from helpers.orchestration.recording import RecordingMissing, load_recording
 from helpers.views.tables import installed_packages
 

@@ -14,7 +14,8 @@ import pytest
 from layerlab_fixtures import FIXTURES, LAB_VARIANTS
 
 import helpers
-from helpers.orchestration.lab import build_or_replay, record
+from helpers.edges.notebook import build_or_replay
+from helpers.orchestration.lab import record
 from helpers.orchestration.recording import RecordingMissing, load_recording
 
 LAB = {name: FIXTURES / folder / "Dockerfile" for name, folder in LAB_VARIANTS.items()}
@@ -113,8 +114,8 @@ def test_the_cli_records_for_real(docker_client, alpine, tmp_path):
 
 @pytest.mark.engine
 def test_a_failing_variant_is_recorded_and_replays_as_the_same_row(docker_client, alpine, tmp_path, monkeypatch):
-    from helpers.building.engine import attempts_table
-    from helpers.orchestration.lab import attempt_or_replay
+    from helpers.edges.notebook import attempt_or_replay
+    from helpers.views.tables import attempts_table
 
     variants = {
         "fails": "FROM alpine:3.20.3\nRUN echo recorded-failure && false\n",
@@ -140,7 +141,7 @@ def test_a_recording_replays_only_for_the_dockerfiles_it_was_made_from(recorded,
 
 @pytest.mark.engine
 def test_a_live_run_with_layerlab_record_writes_the_recording(docker_client, alpine, tmp_path, monkeypatch, capsys):
-    from helpers.orchestration.lab import attempt_or_replay
+    from helpers.edges.notebook import attempt_or_replay
 
     monkeypatch.setenv("LAYERLAB_RECORD", "1")
     path = tmp_path / "made.json.gz"

@@ -23,6 +23,7 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from archives import docker_archive, files_layer
 
 import helpers
 from helpers.ground.errors import ArchiveError, DigestMismatch
@@ -30,7 +31,7 @@ from helpers.reading.archive import read_path
 from helpers.reading.layer_stream import FileRangeFeed, StreamFeed
 from helpers.reading.tar_headers import iter_entries, normalize_path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _expected(data: bytes) -> list[tuple]:
@@ -130,38 +131,9 @@ def test_a_v7_directory_and_a_pax_size_override(tmp_path):
     assert (entry.path, entry.kind) == ("old", "dir")
 
 
-def _legacy_archive(layers: list[bytes], diff_ids: bool = True) -> bytes:
-    import hashlib
-
-    buffer = io.BytesIO()
-    names = [f"l{i}/layer.tar" for i in range(len(layers))]
-    config = {"rootfs": {"type": "layers", "diff_ids": [
-        "sha256:" + hashlib.sha256(layer).hexdigest() for layer in layers]}} if diff_ids else {}
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        members = list(zip(names, layers, strict=True)) + [
-            ("c.json", json.dumps(config).encode()),
-            ("manifest.json", json.dumps([{"Config": "c.json", "Layers": names}]).encode()),
-        ]
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-def _layer(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def test_damaged_contents_are_read_by_seeking_and_refused_with_verify(tmp_path):
-    good = _layer({"a": b"A" * 4000, "b": b"B" * 10})
-    archive = bytearray(_legacy_archive([_layer({"base": b"0"}), good]))
+    good = files_layer({"a": b"A" * 4000, "b": b"B" * 10})
+    archive = bytearray(docker_archive([files_layer({"base": b"0"}), good], diff_ids=True))
     at = bytes(archive).index(b"A" * 4000) + 100
     archive[at] ^= 0xFF  # a flipped byte inside file contents: headers still intact
     path = tmp_path / "damaged.tar"
@@ -180,8 +152,8 @@ def test_damaged_contents_are_read_by_seeking_and_refused_with_verify(tmp_path):
 
 
 def test_errors_name_the_first_bad_layer_whichever_thread_meets_it_first(tmp_path):
-    bad = _layer({"x": b"x" * 5000})[:1200]  # ends inside x's data
-    archive = _legacy_archive([_layer({"ok": b"1"}), bad, bad, bad], diff_ids=False)
+    bad = files_layer({"x": b"x" * 5000})[:1200]  # ends inside x's data
+    archive = docker_archive([files_layer({"ok": b"1"}), bad, bad, bad])
     path = tmp_path / "bad.tar"
     path.write_bytes(archive)
     for _ in range(5):
@@ -227,7 +199,7 @@ def _gzip_image(
 
 def test_a_decompression_bomb_costs_bounded_memory_and_stops_at_its_ceiling(tmp_path, monkeypatch):
     """64 MiB of zeros in one file gzip to about 64 KiB: read with bounded memory, refused past the ceiling."""
-    layer = _layer({"zeros": bytes(64 << 20)})
+    layer = files_layer({"zeros": bytes(64 << 20)})
     path = _gzip_image(layer, tmp_path)
     del layer
     assert path.stat().st_size < 200_000
@@ -251,7 +223,7 @@ def test_an_absurd_declared_size_is_one_clear_error(tmp_path):
     header.size = 10**12  # a terabyte, declared in an archive of a few kilobytes
     layer = header.tobuf(tarfile.GNU_FORMAT) + b"x" * 2048
     path = tmp_path / "absurd.tar"
-    path.write_bytes(_legacy_archive([layer], diff_ids=False))
+    path.write_bytes(docker_archive([layer]))
     with pytest.raises(ArchiveError, match=r"ends inside the data of `huge` \(1,000,000,000,000 bytes declared\)"):
         read_path(path)
     gz = _gzip_image(layer, tmp_path)
@@ -265,7 +237,7 @@ def test_an_oversized_pax_record_is_refused_before_it_is_read(tmp_path):
     record.size = 50 << 20
     layer = record.tobuf(tarfile.USTAR_FORMAT) + bytes(4096)
     path = tmp_path / "pax.tar"
-    path.write_bytes(_legacy_archive([layer], diff_ids=False))
+    path.write_bytes(docker_archive([layer]))
     with pytest.raises(ArchiveError, match="52,428,800-byte tar metadata record"):
         read_path(path)
 
@@ -273,7 +245,7 @@ def test_an_oversized_pax_record_is_refused_before_it_is_read(tmp_path):
 def test_a_consumers_own_error_is_not_relabelled_as_a_malformed_archive(tmp_path):
     """A fault injected on purpose: a consumer that fails must surface as itself (a bug is a bug)."""
     path = tmp_path / "ok.tar"
-    path.write_bytes(_legacy_archive([_layer({"a": b"1"})]))
+    path.write_bytes(docker_archive([files_layer({"a": b"1"})], diff_ids=True))
 
     class Failing:
         def prepare(self, entries):
@@ -298,7 +270,7 @@ _SOME_FILES = {f"f{i}": bytes([i]) * 3000 + bytes(range(256)) * 20 for i in rang
 @pytest.mark.parametrize("media", ["gzip", "zstd"])
 def test_a_corrupt_compressed_stream_is_one_clear_error_naming_the_layer(media, tmp_path):
     """The manifest describes the damaged blob exactly, so only the decompressor can notice."""
-    layer = _layer(_SOME_FILES)
+    layer = files_layer(_SOME_FILES)
     blob = _compressed(layer, media)
     middle = len(blob) // 2
     blob = blob[:middle] + bytes(b ^ 0x5A for b in blob[middle:middle + 64]) + blob[middle + 64:]
@@ -315,7 +287,7 @@ def test_a_truncated_compressed_layer_is_one_clear_error_naming_the_layer(media,
     """A cut-off download: the descriptor still describes the whole blob."""
     import hashlib
 
-    layer = _layer(_SOME_FILES)
+    layer = files_layer(_SOME_FILES)
     whole = _compressed(layer, media)
     path = _gzip_image(layer, tmp_path, blob=whole[: len(whole) // 2], media=media, described=whole)
     digest = hashlib.sha256(whole).hexdigest()

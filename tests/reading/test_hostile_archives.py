@@ -3,7 +3,7 @@
 The archives are real tars, written here member by member, so each case holds
 exactly the defect it names.  The reader never writes anything, so no case
 can write outside a temporary directory; the CLI's own checks of that are in
-test_cli.py.
+edges/test_cli.py.
 """
 
 from __future__ import annotations
@@ -12,105 +12,37 @@ import io
 import json
 import random
 import tarfile
-import tempfile
-from pathlib import Path
 
 import pytest
+from archives import FILE, HARDLINK, SYMLINK, TEN, docker_archive, make_layer, read_every_way, tar
 
 import helpers
 from helpers.ground.errors import ArchiveError
-from helpers.reading.archive import read_archive_stream, read_path
-
-FILE, DIR, SYMLINK, HARDLINK = "file", tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE
-
-
-def _tar(members: list[tuple[str, bytes, object, str | None]]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
-        for name, data, kind, link in members:
-            info = tarfile.TarInfo(name)
-            if kind == FILE:
-                info.size = len(data)
-                archive.addfile(info, io.BytesIO(data))
-            else:
-                info.type, info.linkname = kind, link or ""
-                archive.addfile(info)
-    return buffer.getvalue()
-
-
-def _image(layers: list[bytes], config: object = None, manifest: object = None) -> bytes:
-    members = [(f"l{i}/layer.tar", layer, FILE, None) for i, layer in enumerate(layers)]
-    members.append(("c.json", json.dumps({} if config is None else config).encode(), FILE, None))
-    manifest = [{"Config": "c.json", "Layers": [f"l{i}/layer.tar" for i in range(len(layers))]}] \
-        if manifest is None else manifest
-    members.append(("manifest.json", manifest if isinstance(manifest, bytes) else json.dumps(manifest).encode(),
-                    FILE, None))
-    return _tar(members)
-
-
-def _layer(*entries) -> bytes:
-    return _tar(list(entries))
-
-
-TEN = _layer(("a", b"x" * 10, FILE, None))
-
-
-def _read(data: bytes) -> helpers.Analysis:
-    """Read ``data`` every way the reader can: as a stream, and as a file, seeking and verifying.
-
-    Each way must give an analysis or one ArchiveError.  The stream and the
-    verifying file read hash every blob, so they must agree exactly; the
-    seeking read skips file contents, so it may read an archive whose contents
-    (not headers) were damaged.  The stream's outcome is returned or raised.
-    (They read in a different order, so two defects may be met in a different order.)
-    """
-    outcomes = []
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "case.tar"
-        path.write_bytes(data)
-        readers = [
-            lambda: read_archive_stream(io.BytesIO(data), "case"),
-            lambda: read_path(path, verify=True),
-            lambda: read_path(path, verify=False),
-        ]
-        for read in readers:
-            try:
-                analysis = helpers.analyze(read())
-                analysis.summary(), analysis.files, analysis.layers, analysis.hidden  # everything a report touches
-                outcomes.append(analysis)
-            except ArchiveError as exc:
-                outcomes.append(exc)
-    streamed, verified, _ = outcomes
-    assert isinstance(streamed, ArchiveError) == isinstance(verified, ArchiveError)  # the first defect met may differ
-    if isinstance(streamed, helpers.Analysis):
-        assert streamed.summary() == verified.summary()  # type: ignore[union-attr]
-        return streamed
-    raise streamed
-
+from helpers.reading.archive import read_path
 
 MALFORMED = {
-    "manifest.json is an object": _image([TEN], manifest={"a": 1}),
-    "manifest Config is a number": _image([TEN], manifest=[{"Config": 5, "Layers": ["l0/layer.tar"]}]),
-    "manifest Layers are numbers": _image([TEN], manifest=[{"Config": "c.json", "Layers": [1, 2]}]),
-    "manifest.json is not JSON": _image([TEN], manifest=b"{not json"),
-    "config is a list": _image([TEN], config=[1, 2]),
-    "a layer is missing": _image([TEN], manifest=[{"Config": "c.json", "Layers": ["nope/layer.tar"]}]),
-    "the config is missing": _image([TEN], manifest=[{"Config": "nope.json", "Layers": ["l0/layer.tar"]}]),
-    "no manifest at all": _tar([]),
+    "manifest.json is an object": docker_archive([TEN], manifest={"a": 1}),
+    "manifest Config is a number": docker_archive([TEN], manifest=[{"Config": 5, "Layers": ["l0/layer.tar"]}]),
+    "manifest Layers are numbers": docker_archive([TEN], manifest=[{"Config": "c.json", "Layers": [1, 2]}]),
+    "manifest.json is not JSON": docker_archive([TEN], manifest=b"{not json"),
+    "config is a list": docker_archive([TEN], config=[1, 2]),
+    "a layer is missing": docker_archive([TEN], manifest=[{"Config": "c.json", "Layers": ["nope/layer.tar"]}]),
+    "the config is missing": docker_archive([TEN], manifest=[{"Config": "nope.json", "Layers": ["l0/layer.tar"]}]),
+    "no manifest at all": tar([]),
     "not a tar": b"hello world" * 100,
-    "index.json manifests is a number": _tar([("index.json", b'{"manifests": 5}', FILE, None)]),
-    "index.json descriptor without digest": _tar([("index.json", b'{"manifests": [{}]}', FILE, None)]),
-    "index.json is a list": _tar([("index.json", b"[1, 2]", FILE, None)]),
-    "index.json platform is a string": _tar(
+    "index.json manifests is a number": tar([("index.json", b'{"manifests": 5}', FILE, None)]),
+    "index.json descriptor without digest": tar([("index.json", b'{"manifests": [{}]}', FILE, None)]),
+    "index.json is a list": tar([("index.json", b"[1, 2]", FILE, None)]),
+    "index.json platform is a string": tar(
         [("index.json", b'{"manifests": [{"digest": "sha256:00", "platform": "linux"}]}', FILE, None)]),
-    "a truncated archive": _image([TEN])[:700],
+    "a truncated archive": docker_archive([TEN])[:700],
 }
 
 
 @pytest.mark.parametrize("case", MALFORMED)
 def test_malformed_metadata_is_one_archive_error(case):
     with pytest.raises(ArchiveError):
-        _read(MALFORMED[case])
+        read_every_way(MALFORMED[case])
 
 
 # case: (layers, expected stored_bytes, expected final_bytes)
@@ -120,41 +52,42 @@ ODD_BUT_VALID = {
     "created_by is a number": ([TEN], {"history": [{"created_by": 5}]}, 10, 10),
     "rootfs is a string (so there are no diff_ids to check)": ([TEN], {"rootfs": "x"}, 10, 10),
     "names with .. and absolute paths stay inside the image": (
-        [_layer(("../../etc/passwd", b"x", FILE, None), ("/abs/file", b"yy", FILE, None))], None, 3, 3),
-    "a hard link to a missing target": ([_layer(("h", b"", HARDLINK, "nope"))], None, 0, 0),
-    "a symlink out of the image": ([_layer(("s", b"", SYMLINK, "../../../../etc/shadow"))], None, 0, 0),
-    "devices and FIFOs": ([_layer(("f", b"", tarfile.FIFOTYPE, None), ("c", b"", tarfile.CHRTYPE, None))],
+        [make_layer(("../../etc/passwd", b"x", FILE, None), ("/abs/file", b"yy", FILE, None))], None, 3, 3),
+    "a hard link to a missing target": ([make_layer(("h", b"", HARDLINK, "nope"))], None, 0, 0),
+    "a symlink out of the image": ([make_layer(("s", b"", SYMLINK, "../../../../etc/shadow"))], None, 0, 0),
+    "devices and FIFOs": ([make_layer(("f", b"", tarfile.FIFOTYPE, None), ("c", b"", tarfile.CHRTYPE, None))],
                           None, 0, 0),
     "very long names and link targets": (
-        [_layer(("d/" * 400 + "f", b"x", FILE, None), ("s", b"", SYMLINK, "t" * 5000))], None, 1, 1),
+        [make_layer(("d/" * 400 + "f", b"x", FILE, None), ("s", b"", SYMLINK, "t" * 5000))], None, 1, 1),
     "the same path twice in one layer keeps the last": (
-        [_layer(("a", b"x" * 5, FILE, None), ("a", b"y" * 7, FILE, None))], None, 12, 7),
-    "a whiteout with an empty name deletes nothing": ([TEN, _layer((".wh.", b"", FILE, None))], None, 10, 10),
+        [make_layer(("a", b"x" * 5, FILE, None), ("a", b"y" * 7, FILE, None))], None, 12, 7),
+    "a whiteout with an empty name deletes nothing": ([TEN, make_layer((".wh.", b"", FILE, None))], None, 10, 10),
     "a whiteout and an opaque marker at the root": (
-        [TEN, _layer((".wh.a", b"", FILE, None), (".wh..wh..opq", b"", FILE, None))], None, 10, 0),
+        [TEN, make_layer((".wh.a", b"", FILE, None), (".wh..wh..opq", b"", FILE, None))], None, 10, 0),
 }
 
 
 @pytest.mark.parametrize("case", ODD_BUT_VALID)
 def test_odd_but_valid_archives_are_measured_correctly(case):
     layers, config, stored, final = ODD_BUT_VALID[case]
-    analysis = _read(_image(layers, config=config))
+    analysis = read_every_way(docker_archive(layers, config=config))
     assert (analysis.stored_bytes, analysis.final_bytes) == (stored, final)
 
 
 def test_a_member_listed_twice_reads_as_its_last_copy_every_way():
     """tar's own rule: a later member of the same name replaces the earlier one (as extraction would)."""
-    seven = _layer(("b", b"x" * 7, FILE, None))
+    seven = make_layer(("b", b"x" * 7, FILE, None))
     members = [("l0/layer.tar", TEN, FILE, None), ("l0/layer.tar", seven, FILE, None),
                ("c.json", b"{}", FILE, None), ("manifest.json", b"[]", FILE, None),
                ("manifest.json", json.dumps([{"Config": "c.json", "Layers": ["l0/layer.tar"]}]).encode(), FILE, None)]
-    analysis = _read(_tar(members))
+    analysis = read_every_way(tar(members))
     assert analysis.stored_bytes == 7
     assert list(analysis.files.path) == ["b"]
 
 
 def test_paths_are_kept_inside_the_image():
-    analysis = _read(_image([_layer(("../../etc/passwd", b"x", FILE, None), ("/abs/file", b"yy", FILE, None))]))
+    escaping = make_layer(("../../etc/passwd", b"x", FILE, None), ("/abs/file", b"yy", FILE, None))
+    analysis = read_every_way(docker_archive([escaping]))
     assert sorted(analysis.files.path) == ["abs/file", "etc/passwd"]
 
 
@@ -179,7 +112,7 @@ def test_a_bounded_fuzz_run_never_crashes(dive_testdata, capsys):
             data[start:start] = data[rng.randrange(len(data)):][:512]
         tried += 1
         try:
-            _read(bytes(data))
+            read_every_way(bytes(data))
         except ArchiveError:
             errors += 1
     with capsys.disabled():
@@ -188,7 +121,7 @@ def test_a_bounded_fuzz_run_never_crashes(dive_testdata, capsys):
 
 
 def _many_entries(layers: int, per_layer: int) -> bytes:
-    def layer(index: int) -> bytes:
+    def make_layer(index: int) -> bytes:
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w") as archive:
             for i in range(per_layer):
@@ -196,16 +129,16 @@ def _many_entries(layers: int, per_layer: int) -> bytes:
                 archive.addfile(info)  # empty files: millions of tiny entries, in small
         return buffer.getvalue()
 
-    return _image([layer(i) for i in range(layers)])
+    return docker_archive([make_layer(i) for i in range(layers)])
 
 
 def test_an_image_past_the_entry_ceiling_is_one_clear_error(monkeypatch):
     data = _many_entries(layers=2, per_layer=3_000)
     monkeypatch.setenv("LAYERLAB_MAX_ENTRIES", "5000")
     with pytest.raises(ArchiveError, match="past the ceiling of 5,000 tar entries"):
-        _read(data)
+        read_every_way(data)
     monkeypatch.setenv("LAYERLAB_MAX_ENTRIES", "6000")
-    assert len(_read(data).files) == 6_000
+    assert len(read_every_way(data).files) == 6_000
 
 
 def test_a_report_keeps_memory_near_the_documented_cost(tmp_path):

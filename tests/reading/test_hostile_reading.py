@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from test_hostile_archives import FILE, SYMLINK, TEN, _image, _layer, _read, _tar
+from archives import FILE, SYMLINK, TEN, docker_archive, make_layer, read_every_way, tar
 
 import helpers
 from helpers.ground.errors import ArchiveError
@@ -28,7 +28,7 @@ from helpers.reading import archive as archive_module
 from helpers.reading.archive import read_path
 from helpers.views.report import text_report
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _pax_block(records: bytes) -> bytes:
@@ -62,24 +62,24 @@ def _raw_layer(*parts: bytes) -> bytes:
 def test_a_negative_pax_size_is_refused_as_impossible_not_blamed_on_the_entry_ceiling():
     layer = _raw_layer(_pax_block(_record("size", "-1024")), _entry("a"), _entry("b"))
     with pytest.raises(ArchiveError) as raised:
-        _read(_image([layer]))
+        read_every_way(docker_archive([layer]))
     assert "negative" in str(raised.value) and "ceiling" not in str(raised.value)
 
 
 def test_an_absurd_sparse_real_size_is_refused_not_reported_as_stored_bytes():
     layer = _raw_layer(_pax_block(_record("GNU.sparse.realsize", str(10**20))), _entry("sparse"))
     with pytest.raises(ArchiveError, match="corrupt tar header|impossible"):
-        _read(_image([layer]))
+        read_every_way(docker_archive([layer]))
 
 
 def test_consecutive_pax_headers_are_one_budget_per_entry():
     """1,500 pax headers of just under 1 MiB each once piled up 1.6 GB; here four of 300 KB pass the 1 MiB budget."""
     headers = [_pax_block(_record("comment", "c" * 300_000)) for _ in range(4)]
     with pytest.raises(ArchiveError, match=r"before one entry .*LAYERLAB_MAX_METADATA_BYTES"):
-        _read(_image([_raw_layer(*headers, _entry("a"))]))
+        read_every_way(docker_archive([_raw_layer(*headers, _entry("a"))]))
     # the budget is per entry: the same headers spread over entries are fine
     spread = _raw_layer(*(header + _entry(f"f{i}") for i, header in enumerate(headers)))
-    assert len(_read(_image([spread])).files) == 4
+    assert len(read_every_way(docker_archive([spread])).files) == 4
 
 
 def test_global_pax_headers_count_against_the_same_budget():
@@ -88,7 +88,7 @@ def test_global_pax_headers_count_against_the_same_budget():
     info.type, info.size = tarfile.XGLTYPE, len(header)
     block = info.tobuf(tarfile.USTAR_FORMAT) + header + bytes(-len(header) % 512)
     with pytest.raises(ArchiveError, match="before one entry"):
-        _read(_image([_raw_layer(block * 4, _entry("a"))]))
+        read_every_way(docker_archive([_raw_layer(block * 4, _entry("a"))]))
 
 
 @pytest.mark.parametrize("records", [
@@ -100,7 +100,7 @@ def test_global_pax_headers_count_against_the_same_budget():
 ], ids=["leading zeros", "huge length", "short length", "no newline", "no equals"])
 def test_malformed_pax_records_are_refused_in_linear_time(records):
     with pytest.raises(ArchiveError, match="malformed pax header|corrupt tar header"):
-        _read(_image([_raw_layer(_pax_block(records), _entry("a"))]))
+        read_every_way(docker_archive([_raw_layer(_pax_block(records), _entry("a"))]))
 
 
 # ---------------------------------------------------------------- indexes and manifests
@@ -128,7 +128,7 @@ def _oci(index_for: callable) -> bytes:
     descriptor = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest,
                   "platform": {"os": "linux", "architecture": "amd64"}}
     members.append(("index.json", json.dumps(index_for(members, descriptor)).encode(), FILE, None))
-    return _tar(members)
+    return tar(members)
 
 
 NESTED = "application/vnd.oci.image.index.v1+json"
@@ -144,7 +144,7 @@ def test_nested_indexes_that_fan_out_are_each_read_once():
             level = {"manifests": [{"mediaType": NESTED, "digest": digest}] * 300}
         return level
 
-    analysis = _read(_oci(fan_out))
+    analysis = read_every_way(_oci(fan_out))
     assert list(analysis.files.path) == ["a"]
 
 
@@ -156,7 +156,7 @@ def test_a_cycle_of_indexes_ends():
         middle = _blob(members, {"manifests": [{"mediaType": NESTED, "digest": inner}] * 2})
         return {"manifests": [{"mediaType": NESTED, "digest": middle}, {"mediaType": NESTED, "digest": inner}]}
 
-    assert list(_read(_oci(cycle)).files.path) == ["a"]
+    assert list(read_every_way(_oci(cycle)).files.path) == ["a"]
 
 
 def test_an_index_past_the_descriptor_budget_is_refused():
@@ -164,23 +164,23 @@ def test_an_index_past_the_descriptor_budget_is_refused():
         return {"manifests": [descriptor] * (archive_module.MAX_INDEX_DESCRIPTORS + 1)}
 
     with pytest.raises(ArchiveError, match="more than 10,000 descriptors"):
-        _read(_oci(wide))
+        read_every_way(_oci(wide))
 
 
 def test_a_layer_listed_thousands_of_times_is_refused_before_it_is_read():
     manifest = [{"Config": "c.json", "Layers": ["l0/layer.tar"] * 2_000}]
     with pytest.raises(ArchiveError, match="lists 2,000 layers"):
-        _read(_image([TEN], manifest=manifest))
+        read_every_way(docker_archive([TEN], manifest=manifest))
 
 
 def test_the_entry_ceiling_counts_every_reference_to_a_layer(monkeypatch):
-    layer = _layer(*((f"f{i}", b"", FILE, None) for i in range(3_000)))
+    layer = make_layer(*((f"f{i}", b"", FILE, None) for i in range(3_000)))
     twice = [{"Config": "c.json", "Layers": ["l0/layer.tar", "l0/layer.tar"]}]
     monkeypatch.setenv("LAYERLAB_MAX_ENTRIES", "5000")
     with pytest.raises(ArchiveError, match="counting every layer each time the manifest lists it"):
-        _read(_image([layer], manifest=twice))
+        read_every_way(docker_archive([layer], manifest=twice))
     monkeypatch.setenv("LAYERLAB_MAX_ENTRIES", "6000")
-    assert len(_read(_image([layer], manifest=twice)).files) == 6_000  # a row per entry of each layer
+    assert len(read_every_way(docker_archive([layer], manifest=twice)).files) == 6_000  # a row per entry of each layer
 
 
 DEEP = b"[" * 200_000 + b"]" * 200_000
@@ -189,19 +189,19 @@ DEEP = b"[" * 200_000 + b"]" * 200_000
 @pytest.mark.parametrize("where", ["manifest.json", "config", "index.json", "nested index"])
 def test_json_nested_past_the_stack_is_one_clear_error(where):
     if where == "manifest.json":
-        data = _image([TEN], manifest=DEEP)
+        data = docker_archive([TEN], manifest=DEEP)
     elif where == "config":
-        data = _tar([("l0/layer.tar", TEN, FILE, None), ("c.json", DEEP, FILE, None),
+        data = tar([("l0/layer.tar", TEN, FILE, None), ("c.json", DEEP, FILE, None),
                      ("manifest.json", b'[{"Config": "c.json", "Layers": ["l0/layer.tar"]}]', FILE, None)])
     elif where == "index.json":
-        data = _tar([("index.json", DEEP, FILE, None)])
+        data = tar([("index.json", DEEP, FILE, None)])
     else:
         digest = hashlib.sha256(DEEP).hexdigest()
         index = {"manifests": [{"mediaType": NESTED, "digest": f"sha256:{digest}"}]}
-        data = _tar([(f"blobs/sha256/{digest}", DEEP, FILE, None), ("index.json", json.dumps(index).encode(), FILE,
+        data = tar([(f"blobs/sha256/{digest}", DEEP, FILE, None), ("index.json", json.dumps(index).encode(), FILE,
                                                                          None)])
     with pytest.raises(ArchiveError, match="nests deeper|not valid JSON"):
-        _read(data)
+        read_every_way(data)
 
 
 # ---------------------------------------------------------------- merge and dive's score
@@ -211,12 +211,12 @@ def test_a_path_1100_components_deep_with_a_whiteout_and_an_opaque_directory_is_
     """Merge and dive's score walk such paths without recursion, and give what a shallow copy of the image gives."""
 
     def image(deep: str) -> bytes:
-        lower = _layer((f"{deep}/f", b"x" * 100, FILE, None), (f"{deep}/g/h", b"y" * 10, FILE, None))
-        upper = _layer((f"{deep}/.wh.f", b"", FILE, None), (f"{deep}/g/.wh..wh..opq", b"", FILE, None))
-        return _image([lower, upper])
+        lower = make_layer((f"{deep}/f", b"x" * 100, FILE, None), (f"{deep}/g/h", b"y" * 10, FILE, None))
+        upper = make_layer((f"{deep}/.wh.f", b"", FILE, None), (f"{deep}/g/.wh..wh..opq", b"", FILE, None))
+        return docker_archive([lower, upper])
 
-    summary = _read(image("/".join(["d"] * 1_100))).summary()
-    assert summary == _read(image("d")).summary()
+    summary = read_every_way(image("/".join(["d"] * 1_100))).summary()
+    assert summary == read_every_way(image("d")).summary()
     assert summary["final_bytes"] == 0 and summary["reclaimable_bytes"] == 110
 
 
@@ -224,8 +224,8 @@ def test_a_path_1100_components_deep_with_a_whiteout_and_an_opaque_directory_is_
 
 
 def test_a_lone_surrogate_in_the_history_is_reported_not_a_crash(tmp_path):
-    data = _image([TEN], config={"history": [{"created_by": "RUN echo \udc80 > a"}]})
-    report = text_report(_read(data))
+    data = docker_archive([TEN], config={"history": [{"created_by": "RUN echo \udc80 > a"}]})
+    report = text_report(read_every_way(data))
     report.encode("utf-8")  # printable as UTF-8
     path = tmp_path / "surrogate.tar"
     path.write_bytes(data)
@@ -239,7 +239,7 @@ def test_a_lone_surrogate_in_the_history_is_reported_not_a_crash(tmp_path):
 
 def test_overlapping_readers_restore_the_switch_interval(tmp_path):
     path = tmp_path / "image.tar"
-    path.write_bytes(_image([TEN, _layer(("b", b"y" * 20, FILE, None))]))
+    path.write_bytes(docker_archive([TEN, make_layer(("b", b"y" * 20, FILE, None))]))
     before = sys.getswitchinterval()
     first = archive_module.IndexedArchive(path)
     second = archive_module.IndexedArchive(path)
@@ -260,7 +260,7 @@ def test_metadata_past_the_limit_is_named_not_called_missing(monkeypatch):
     monkeypatch.setattr(archive_module, "METADATA_LIMIT", 1_000)
     big = json.dumps([{"Config": "c.json", "Layers": ["l0/layer.tar"], "pad": "p" * 2_000}]).encode()
     with pytest.raises(ArchiveError, match="past the 1,000-byte limit for metadata"):
-        _read(_image([TEN], manifest=big))
+        read_every_way(docker_archive([TEN], manifest=big))
 
 
 def test_an_index_json_that_is_a_device_or_a_link_out_is_named():
@@ -270,9 +270,9 @@ def test_an_index_json_that_is_a_device_or_a_link_out_is_named():
         info.type = tarfile.CHRTYPE
         archive.addfile(info)
     with pytest.raises(ArchiveError, match="a character device, not a regular file"):
-        _read(device.getvalue())
+        read_every_way(device.getvalue())
     with pytest.raises(ArchiveError, match="outside the archive"):
-        _read(_tar([("index.json", b"", SYMLINK, "/etc/passwd")]))
+        read_every_way(tar([("index.json", b"", SYMLINK, "/etc/passwd")]))
 
 
 def test_a_symlinked_manifest_leading_out_of_a_layout_is_named(tmp_path):
@@ -289,10 +289,10 @@ def test_a_symlinked_manifest_leading_out_of_a_layout_is_named(tmp_path):
 
 @pytest.mark.parametrize("compress", [gzip.compress, zstandard.ZstdCompressor().compress], ids=["gzip", "zstd"])
 def test_a_compressed_docker_save_is_read(tmp_path, compress):
-    plain = _image([TEN, _layer(("b", b"y" * 20, FILE, None))])
+    plain = docker_archive([TEN, make_layer(("b", b"y" * 20, FILE, None))])
     path = tmp_path / "image.tar.z"
     path.write_bytes(compress(plain))
-    assert helpers.analyze(read_path(path)).summary() == _read(plain).summary()
+    assert helpers.analyze(read_path(path)).summary() == read_every_way(plain).summary()
     path.write_bytes(compress(plain)[:-40])  # truncated
     with pytest.raises(ArchiveError, match="truncated|not a readable"):
         read_path(path)
@@ -300,7 +300,7 @@ def test_a_compressed_docker_save_is_read(tmp_path, compress):
 
 def test_a_compressed_docker_save_is_charged_to_the_expanded_budget(tmp_path, monkeypatch):
     path = tmp_path / "bomb.tar.gz"
-    path.write_bytes(gzip.compress(_image([_layer(("zeros", bytes(4 << 20), FILE, None))])))
+    path.write_bytes(gzip.compress(docker_archive([make_layer(("zeros", bytes(4 << 20), FILE, None))])))
     monkeypatch.setenv("LAYERLAB_MAX_EXPANDED_BYTES", "1MiB")
     with pytest.raises(ArchiveError, match="LAYERLAB_MAX_EXPANDED_BYTES"):
         read_path(path)
@@ -332,27 +332,28 @@ def test_a_bounded_fuzz_of_pax_records_json_shapes_and_indexes_never_crashes(cap
                            for _ in range(rng.randrange(1, 5)))
         tried += 1
         try:
-            _read(_image([_raw_layer(_pax_block(records), _entry("a", b"z" * rng.randrange(600)), _entry("b"))]))
+            layer = _raw_layer(_pax_block(records), _entry("a", b"z" * rng.randrange(600)), _entry("b"))
+            read_every_way(docker_archive([layer]))
         except ArchiveError:
             errors += 1
     for _ in range(150):  # manifests, configs and indexes of random shapes
         where = rng.choice(["manifest", "config", "index", "nested"])
         document = json.dumps(_random_json(rng)).encode()
         if where == "manifest":
-            data = _image([TEN], manifest=document)
+            data = docker_archive([TEN], manifest=document)
         elif where == "config":
-            data = _tar([("l0/layer.tar", TEN, FILE, None), ("c.json", document, FILE, None),
+            data = tar([("l0/layer.tar", TEN, FILE, None), ("c.json", document, FILE, None),
                          ("manifest.json", b'[{"Config": "c.json", "Layers": ["l0/layer.tar"]}]', FILE, None)])
         elif where == "index":
-            data = _tar([("index.json", document, FILE, None)])
+            data = tar([("index.json", document, FILE, None)])
         else:
             digest = hashlib.sha256(document).hexdigest()
             index = {"manifests": [{"mediaType": rng.choice([NESTED, ""]), "digest": f"sha256:{digest}"}] * 3}
-            data = _tar([(f"blobs/sha256/{digest}", document, FILE, None),
+            data = tar([(f"blobs/sha256/{digest}", document, FILE, None),
                          ("index.json", json.dumps(index).encode(), FILE, None)])
         tried += 1
         try:
-            _read(data)
+            read_every_way(data)
         except ArchiveError:
             errors += 1
     with capsys.disabled():

@@ -14,6 +14,7 @@ import os
 import tarfile
 
 import pytest
+from archives import files_layer
 from layerlab_fixtures import ALPINE_TARBALLS
 
 import helpers
@@ -86,16 +87,6 @@ def test_package_changes_follow_an_install_and_a_purge(docker_client, debian, re
 # ---------------------------------------------------------------- hostile input
 
 
-def _tar(members: list[tuple[str, bytes]]) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return out.getvalue()
-
-
 def _both_ways(blob: bytes, tmp_path, budget: EntryBudget | None = None):
     """The documents kept when ``blob`` is streamed, and when it is seeked in a file: they must agree."""
     streamed = scan_layer(io.BytesIO(blob), "streamed", budget)
@@ -117,14 +108,14 @@ STATUS = (b"Package: a\nStatus: install ok installed\nVersion: 1.0\nInstalled-Si
 
 
 def test_only_installed_packages_count_and_a_bad_size_counts_zero(tmp_path):
-    scanned = _both_ways(_tar([("var/lib/dpkg/status", STATUS), ("etc/hostname", b"x\n")]), tmp_path)
+    scanned = _both_ways(files_layer([("var/lib/dpkg/status", STATUS), ("etc/hostname", b"x\n")]), tmp_path)
     assert list(scanned.documents) == ["var/lib/dpkg/status"]
     db = read_database(scanned.documents)
     assert [(p.name, p.version, p.installed_bytes) for p in db.packages] == [("a", "1.0", 12 * 1024), ("c", "3", 0)]
 
 
 def test_a_database_over_the_limit_is_not_read_and_says_so(tmp_path):
-    blob = _tar([("lib/apk/db/installed", b"P:x\n" + b"#" * MAX_DATABASE_BYTES)])
+    blob = files_layer([("lib/apk/db/installed", b"P:x\n" + b"#" * MAX_DATABASE_BYTES)])
     scanned = _both_ways(blob, tmp_path)
     assert scanned.documents == {"lib/apk/db/installed": None}
     db = read_database(scanned.documents)
@@ -134,7 +125,7 @@ def test_a_database_over_the_limit_is_not_read_and_says_so(tmp_path):
 def test_an_image_keeps_at_most_its_budget_of_databases(tmp_path):
     budget = EntryBudget()
     status = b"Package: a\nStatus: install ok installed\nVersion: 1\n\n" + b"#" * (10 << 20)
-    kept = [scan_layer(io.BytesIO(_tar([("var/lib/dpkg/status", status)])), f"layer {i}", budget).documents
+    kept = [scan_layer(io.BytesIO(files_layer([("var/lib/dpkg/status", status)])), f"layer {i}", budget).documents
             for i in range(MAX_DOCUMENT_BYTES // len(status) + 2)]
     assert all(k["var/lib/dpkg/status"] is not None for k in kept[:MAX_DOCUMENT_BYTES // len(status)])
     assert kept[-1] == {"var/lib/dpkg/status": None}  # past the budget: noted, not kept
@@ -148,7 +139,7 @@ def test_an_image_keeps_at_most_its_budget_of_databases(tmp_path):
 ])
 def test_garbage_in_a_database_never_breaks_the_read(data, tmp_path):
     for path in ("var/lib/dpkg/status", "lib/apk/db/installed"):
-        scanned = _both_ways(_tar([(path, data)]), tmp_path)
+        scanned = _both_ways(files_layer([(path, data)]), tmp_path)
         db = read_database(scanned.documents)
         assert db is not None and db.path == path
         assert db.packages is not None or db.note.startswith("unreadable")
@@ -163,7 +154,7 @@ def test_a_database_listing_too_many_packages_is_left_unparsed():
 
 
 def test_a_database_cut_short_is_one_clear_error(tmp_path):
-    blob = _tar([("var/lib/dpkg/status", STATUS * 50)])
+    blob = files_layer([("var/lib/dpkg/status", STATUS * 50)])
     with pytest.raises(helpers.LayerLabError, match="ends inside the data of `var/lib/dpkg/status`"):
         scan_layer(io.BytesIO(blob[:1500]), "cut")
 

@@ -17,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import pytest  # noqa: E402
-from test_hostile_archives import DIR, FILE, HARDLINK, _image, _layer  # noqa: E402
+from archives import DIR, FILE, HARDLINK, docker_archive, make_layer  # noqa: E402
 
 import helpers  # noqa: E402
 from helpers.ground.model import WHITEOUT_PREFIX  # noqa: E402
@@ -94,9 +94,9 @@ def test_an_opaque_folder_and_a_whiteout_remove_what_was_under_them(built, case,
 
 
 def test_a_whiteout_of_nothing_removes_nothing_and_a_hardlink_counts_once():
-    image = _image([
-        _layer(("a", b"x" * 10, FILE, None), ("b", b"", HARDLINK, "a")),
-        _layer((".wh.nothing-here", b"", FILE, None), (".wh.a", b"", FILE, None)),
+    image = docker_archive([
+        make_layer(("a", b"x" * 10, FILE, None), ("b", b"", HARDLINK, "a")),
+        make_layer((".wh.nothing-here", b"", FILE, None), (".wh.a", b"", FILE, None)),
     ])
     analysis = helpers.analyze(read_archive_stream(io.BytesIO(image), "case"))
     changes = layer_changes(analysis)
@@ -107,8 +107,8 @@ def test_a_whiteout_of_nothing_removes_nothing_and_a_hardlink_counts_once():
 
 
 def test_a_layer_that_lists_a_path_twice_is_compared_with_the_layers_below():
-    image = _image([_layer(("d", b"", DIR, None)),
-                    _layer(("d/f", b"1", FILE, None), ("d/f", b"22", FILE, None))])
+    image = docker_archive([make_layer(("d", b"", DIR, None)),
+                    make_layer(("d/f", b"1", FILE, None), ("d/f", b"22", FILE, None))])
     changes = layer_changes(helpers.analyze(read_archive_stream(io.BytesIO(image), "case")))
     assert changes.loc[changes.layer == 1, ["change", "size", "wasted"]].values.tolist() == [
         ["added", 1, True],  # the first copy is shadowed inside its own layer
@@ -133,7 +133,7 @@ def test_the_explorer_shows_every_layer_and_marks_the_wasted_rows(dive_image):
 
 def test_the_explorer_escapes_paths_and_bounds_its_rows():
     hostile = "<img src=x onerror=alert(1)>"
-    image = _image([_layer(*[(f"d{i}/{hostile}", b"x" * i, FILE, None) for i in range(1, 31)])])
+    image = docker_archive([make_layer(*[(f"d{i}/{hostile}", b"x" * i, FILE, None) for i in range(1, 31)])])
     analysis = helpers.analyze(read_archive_stream(io.BytesIO(image), "case"))
     html = explore(analysis, rows=5)._repr_html_()
     assert hostile not in html and "&lt;img src=x onerror=alert(1)&gt;" in html

@@ -1,7 +1,7 @@
 """helpers.views.plots on real images: every bar read back from the figure must be a measured byte count.
 
 Inputs are the engine-built fixtures (``lab``, ``built``), the stand-in seed of
-test_breakdown.py and dive's test-docker-image.tar.  Each test reads the bars
+test_tables.py and dive's test-docker-image.tar.  Each test reads the bars
 back from the axes (their widths, their left edges, their colors), the tick
 labels, the titles and the notes, so a plot that draws the wrong numbers, or
 none, fails.
@@ -18,10 +18,10 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
+from dive_figures import DOCKER_HIDDEN, DOCKER_SIZES, EXPECTED  # noqa: E402
 from layerlab_fixtures import STAND_IN_SEED, STAND_IN_SEED_TAG  # noqa: E402
 from matplotlib.colors import to_rgba  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from test_dive_testdata import DOCKER_HIDDEN, DOCKER_SIZES, EXPECTED  # noqa: E402
 
 import helpers  # noqa: E402
 from helpers.ground.errors import LayerLabError  # noqa: E402
@@ -461,7 +461,7 @@ def test_fetch_given_base_splits_what_is_there_from_what_is_fetched(lab_pair, fi
     assert [w for _, _, w in bars["to fetch: visible"]] == [ARTIFACT, ARTIFACT]
     assert [w for _, _, w in bars["to fetch: reclaimable"]] == [MIB16, 0]
     assert _notes(ax) == ["fetch 16.0 MiB", "fetch 85 B"]
-    from helpers.views.tables import unshared_bytes
+    from helpers.views.tables import unshared_bytes  # noqa: E402
 
     assert [unshared_bytes(a, base) for a in lab_pair.values()] == [MIB16 + ARTIFACT, ARTIFACT]
 
@@ -504,7 +504,7 @@ def alpine_bases(docker_client):
     import docker.errors
     from layerlab_fixtures import unavailable
 
-    from helpers.building.engine import PULL_GZIP_LEVEL, read_engine_image
+    from helpers.building.engine import PULL_GZIP_LEVEL, read_engine_image  # noqa: E402
 
     names = ["alpine:3.7.3", "alpine:3.20.3"]
     for name in names:
@@ -517,7 +517,7 @@ def alpine_bases(docker_client):
 
 
 def test_bases_draws_each_images_size_and_pull_and_its_make_up(alpine_bases, figures):
-    from helpers.views.tables import directory_sizes
+    from helpers.views.tables import directory_sizes  # noqa: E402
 
     fig = plots.bases(alpine_bases)
     figures.append(fig)
@@ -535,7 +535,7 @@ def test_bases_draws_each_images_size_and_pull_and_its_make_up(alpine_bases, fig
 
 
 def test_fleet_growth_counts_a_shared_layer_once(alpine_bases):
-    from helpers.views.fleet import fleet_figures, fleet_growth
+    from helpers.views.fleet import fleet_figures, fleet_growth  # noqa: E402
 
     both = {"old": alpine_bases["alpine:3.7.3"], "new": alpine_bases["alpine:3.20.3"],
             "new again": alpine_bases["alpine:3.20.3"]}
@@ -554,7 +554,7 @@ def test_fleet_growth_counts_a_shared_layer_once(alpine_bases):
 
 
 def test_fleet_draws_stored_and_pulled_bytes_per_number_of_services(alpine_bases, figures):
-    from helpers.views.fleet import fleet_growth
+    from helpers.views.fleet import fleet_growth  # noqa: E402
 
     one, two = alpine_bases["alpine:3.7.3"], alpine_bases["alpine:3.20.3"]
     growth = fleet_growth({"alpine": {"a": two, "b": two}, "alpine, squashed": {"a": one, "b": two}})

@@ -1,7 +1,7 @@
 """helpers.views.tables on real images: the engine-built fixtures, dive's archives, and a stand-in for the seed.
 
 Every expected figure is a byte count worked out from a Dockerfile (see
-test_engine_builds.py), from dive's archives (test_dive_testdata.py), or from
+building/test_engine_builds.py), from dive's archives (reading/test_dive_testdata.py), or from
 the Alpine minirootfs tarball read here with ``tarfile``.
 
 ``STAND_IN_SEED`` (tests/layerlab_fixtures.py) stands in for the seed's multi-RUN image offline,
@@ -18,8 +18,8 @@ import tarfile
 
 import pandas as pd
 import pytest
+from dive_figures import DOCKER_HIDDEN
 from layerlab_fixtures import ALPINE_TARBALLS, BASE, BASE_APK_INSTALLED, SP, STAND_IN_SEED, STAND_IN_SEED_TAG
-from test_dive_testdata import DOCKER_HIDDEN
 
 import helpers
 from helpers.ground.errors import LayerLabError
@@ -36,7 +36,7 @@ from helpers.views.tables import (
 )
 
 MIB16 = 16777216
-ARTIFACT = 85  # sha256sum's line for /opt/build-dep.bin (test_engine_builds.py)
+ARTIFACT = 85  # sha256sum's line for /opt/build-dep.bin (building/test_engine_builds.py)
 MINIROOTFS = ALPINE_TARBALLS / "alpine-minirootfs-3.20.3-x86_64.tar.gz"
 
 # The stand-in seed's hidden bytes, pair by pair: (layer, hidden_by, bytes).

@@ -1,0 +1,106 @@
+"""In-memory archives for tests, built with tarfile: tar members, layers, and ``docker save`` archives.
+
+The one place tests make archives by hand (real ones come from the engine and
+from dive's test suite).  A member is ``(name, data, kind, link)``: ``kind`` is
+:data:`FILE` or a tarfile type (:data:`DIR`, :data:`SYMLINK`, :data:`HARDLINK`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import helpers
+from helpers.ground.errors import ArchiveError
+from helpers.reading.archive import read_archive_stream, read_path
+
+FILE, DIR, SYMLINK, HARDLINK = "file", tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE
+
+
+def tar(members: Iterable[tuple[str, bytes, object, str | None]]) -> bytes:
+    """A pax tar of ``members``, in order (a name listed twice is written twice)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for name, data, kind, link in members:
+            info = tarfile.TarInfo(name)
+            if kind == FILE:
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+            else:
+                info.type, info.linkname = kind, link or ""
+                archive.addfile(info)
+    return buffer.getvalue()
+
+
+def make_layer(*members: tuple[str, bytes, object, str | None]) -> bytes:
+    """A layer tar holding ``members``."""
+    return tar(members)
+
+
+def files_layer(files: Mapping[str, bytes] | Iterable[tuple[str, bytes]]) -> bytes:
+    """A layer tar of regular files: ``{name: data}``, or ``(name, data)`` pairs."""
+    pairs = files.items() if isinstance(files, Mapping) else files
+    return tar((name, data, FILE, None) for name, data in pairs)
+
+
+def docker_archive(layers: list[bytes], config: object = None, manifest: object = None,
+                   diff_ids: bool = False) -> bytes:
+    """A ``docker save`` archive (the legacy layout) of ``layers``, base first.
+
+    ``config``: the config document (default ``{}``, or with ``diff_ids`` the
+    layers' digests as ``rootfs.diff_ids``); ``manifest``: ``manifest.json``'s
+    document, or its raw bytes (default: one image naming every layer).
+    """
+    names = [f"l{i}/layer.tar" for i in range(len(layers))]
+    if config is None:
+        config = {"rootfs": {"type": "layers", "diff_ids": [
+            "sha256:" + hashlib.sha256(data).hexdigest() for data in layers]}} if diff_ids else {}
+    if manifest is None:
+        manifest = [{"Config": "c.json", "Layers": names}]
+    members = [(name, data, FILE, None) for name, data in zip(names, layers, strict=True)]
+    members.append(("c.json", json.dumps(config).encode(), FILE, None))
+    members.append(("manifest.json", manifest if isinstance(manifest, bytes) else json.dumps(manifest).encode(),
+                    FILE, None))
+    return tar(members)
+
+
+#: A layer of one 10-byte file.
+TEN = make_layer(("a", b"x" * 10, FILE, None))
+
+
+def read_every_way(data: bytes) -> helpers.Analysis:
+    """Read ``data`` every way the reader can: as a stream, and as a file, seeking and verifying.
+
+    Each way must give an analysis or one ArchiveError.  The stream and the
+    verifying file read hash every blob, so they must agree exactly; the
+    seeking read skips file contents, so it may read an archive whose contents
+    (not headers) were damaged.  The stream's outcome is returned or raised.
+    (They read in a different order, so two defects may be met in a different order.)
+    """
+    outcomes = []
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "case.tar"
+        path.write_bytes(data)
+        readers = [
+            lambda: read_archive_stream(io.BytesIO(data), "case"),
+            lambda: read_path(path, verify=True),
+            lambda: read_path(path, verify=False),
+        ]
+        for read in readers:
+            try:
+                analysis = helpers.analyze(read())
+                analysis.summary(), analysis.files, analysis.layers, analysis.hidden  # everything a report touches
+                outcomes.append(analysis)
+            except ArchiveError as exc:
+                outcomes.append(exc)
+    streamed, verified, _ = outcomes
+    assert isinstance(streamed, ArchiveError) == isinstance(verified, ArchiveError)  # the first defect met may differ
+    if isinstance(streamed, helpers.Analysis):
+        assert streamed.summary() == verified.summary()  # type: ignore[union-attr]
+        return streamed
+    raise streamed
