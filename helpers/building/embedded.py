@@ -57,6 +57,7 @@ import stat
 import subprocess
 import tarfile
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,6 +117,22 @@ class _ProcessOutput(io.RawIOBase):
             if pipe is not None:
                 pipe.close()
         super().close()
+
+
+def _after_the_second_of(moment: float) -> None:
+    """Wait, if need be, until the second after ``moment``, when a bundle's file list was last written.
+
+    umoci tells a changed file by its mtime to the second (mtree's ``tar_time``,
+    truncated), against the times it wrote down when it unpacked or last
+    committed the bundle.  A step run in that same second could change a
+    directory (remove a file from it, say) and leave its time, to the second, as
+    written down: the directory would then be left out of the layer, where
+    Docker keeps it.  A step that starts in a later second cannot: whatever it
+    touches gets a later time.  Fast steps wait at most a second; slow ones never.
+    """
+    wait = int(moment) + 1.02 - time.time()  # file times lag the clock by a tick at most
+    if wait > 0:
+        time.sleep(wait)
 
 
 class ToolMissing(LayerLabError):
@@ -299,6 +316,8 @@ class _Stage:
     shell: list[str] = field(default_factory=lambda: ["/bin/sh", "-c"])
     bundle: Path | None = None
     bundle_tag: str | None = None
+    #: When umoci last wrote down the bundle's files and their times (``time.time()``).
+    bundle_listed: float = 0.0
 
 
 class EmbeddedBuilder:
@@ -563,14 +582,14 @@ class EmbeddedBuilder:
         bundle.rmdir()
         self._umoci("unpack", "--rootless", "--image", self._ref(stage.tag), str(bundle),
                     what=f"unpacking {stage.tag}")
-        stage.bundle, stage.bundle_tag = bundle, stage.tag
+        stage.bundle, stage.bundle_tag, stage.bundle_listed = bundle, stage.tag, time.time()
         return bundle
 
     def _repack(self, stage: _Stage, new: str, created_by: str) -> None:
         assert stage.bundle is not None
         self._umoci("repack", "--refresh-bundle", "--image", self._ref(new), "--history.created_by", created_by,
                     str(stage.bundle), what=f"committing `{created_by}`")
-        stage.bundle_tag = new
+        stage.bundle_tag, stage.bundle_listed = new, time.time()
 
     def _proot(self, stage: _Stage, rootfs: Path, argv: list[str], network: bool) -> list[str]:
         identity = ["-0"] if stage.user in ("", "root", "0", "0:0") else ["-i", self._uid_gid(rootfs, stage.user)]
@@ -846,6 +865,7 @@ class EmbeddedBuilder:
 
         def attempt(in_namespace: bool) -> subprocess.CompletedProcess:
             rootfs = self._bundle(stage, scratch) / "rootfs"
+            _after_the_second_of(stage.bundle_listed)  # so that every folder the step touches is committed
             if stage.workdir != "/":
                 with Rootfs(rootfs) as image:  # made inside the image, whatever links its path passes
                     os.close(image.directory(stage.workdir))

@@ -332,12 +332,7 @@ def test_squashing_an_image_the_store_does_not_hold_is_one_clear_error(store, mo
 
 @pytest.mark.parametrize("case", ALL_CASES)
 def test_a_user_namespace_and_proot_commit_the_same_layers(tmp_path, monkeypatch, case):
-    """RUN without ptrace must change nothing but the time: every file, link and whiteout, its mode and size.
-
-    A directory whose only change is its timestamp (``rm -rf /d && mkdir /d``) may or may not get an
-    entry of its own, depending on how long the step took: umoci decides from its metadata.  It holds
-    no bytes, so directories are compared by what is visible at the end.
-    """
+    """RUN without ptrace must change nothing but the time: every file, directory, link and whiteout, mode and size."""
     from helpers.building import userns
 
     if not userns.available():
@@ -353,11 +348,30 @@ def test_a_user_namespace_and_proot_commit_the_same_layers(tmp_path, monkeypatch
         monkeypatch.setenv("LAYERLAB_STORE", str(tmp_path / way))
         monkeypatch.setenv("LAYERLAB_RUN", way)
         made[way] = helpers.build(dockerfile, name=case, engine="embedded", progress=lambda name, step: None).analysis
-    entries = {way: {entry for entry in _entries(analysis) if entry[2] != "dir"} for way, analysis in made.items()}
+    entries = {way: _entries(analysis) for way, analysis in made.items()}
     assert entries["auto"] == entries["proot"]
     assert _visible(made["auto"]) == _visible(made["proot"])
     assert made["auto"].layers.stored_bytes.tolist() == made["proot"].layers.stored_bytes.tolist()
     assert made["auto"].summary() == made["proot"].summary()
+
+
+@pytest.mark.engine
+def test_a_directory_a_fast_step_changes_is_in_its_layer_as_docker_keeps_it(store, docker_client, alpine):
+    """umoci sees a changed time only to the second: a step run in its parent's second must still commit its folder.
+
+    Quick steps, each removing a file: Docker commits the folder with the whiteout, and so must we, however
+    fast the steps ran (they take a fraction of a second each in a user namespace).
+    """
+    text = "FROM alpine:3.20.3\nRUN mkdir /opt/d && touch /opt/d/a /opt/d/b\nRUN rm /opt/d/a\nRUN rm /opt/d/b\n"
+    quiet = {"progress": lambda name, step: None}
+    ours = helpers.build(text, name="fast-steps", engine="embedded", **quiet).analysis
+    docker = helpers.build(text, name="fast-steps", tag=tag_for("docker-fast-steps"), client=docker_client,
+                           **quiet).analysis
+    for layer in (2, 3):
+        committed = {e[1:3] for e in _entries(ours) if e[0] == layer}
+        assert ("opt/d", "dir") in committed  # the folder the step changed, however fast it ran
+        # Docker also commits every folder above it (here /opt): an entry without bytes, nothing else differs
+        assert committed <= {e[1:3] for e in _entries(docker) if e[0] == layer}
 
 
 def test_the_namespace_mounts_only_onto_real_folders_of_the_image(tmp_path):
