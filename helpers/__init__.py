@@ -35,7 +35,7 @@ _NAMES = {
     "save_stream": "orchestration.sources",
     "select_engine": "orchestration.builds",
     "require_built": "orchestration.builds",
-    "Lab": "orchestration.lab",
+    "Lab": "edges.notebook",
     "live_reason": "orchestration.lab",
     "squash": "orchestration.squash",
     "hadolint": "orchestration.lint",

@@ -34,8 +34,8 @@ from layerlab_fixtures import (
 )
 
 import helpers
-from helpers.building.engine import BuildStep
 from helpers.ground.errors import EngineUnavailable
+from helpers.ground.steps import BuildStep
 from helpers.measuring.analysis import Analysis
 
 MAKE_ALPINE = (
@@ -130,8 +130,8 @@ def debian_rootfs() -> Path:
 @pytest.fixture(scope="session")
 def registry() -> None:
     """Debian's package registry answers here (builds that run apt-get need it)."""
-    from helpers.building.engine import offline
     from helpers.building.registry import registry_reason
+    from helpers.ground.settings import offline
 
     reason = registry_reason(offline())
     if reason is not None:

@@ -49,6 +49,7 @@ import hashlib
 import io
 import json
 import os
+import platform as host_platform
 import posixpath
 import re
 import shlex
@@ -59,17 +60,20 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..ground.dockerfile import Dockerfile, substitute
 from ..ground.errors import ArchiveError, BaseImageMissing, BuildFailed, DockerfileError, LayerLabError, SourceNotFound
-from ..ground.settings import OFFLINE_VARIABLE, ROOTFS_VARIABLE, offline, store_root
+from ..ground.model import Image
+from ..ground.references import slug_tag
+from ..ground.settings import ENGINE_LABELS, OFFLINE_VARIABLE, ROOTFS_VARIABLE, offline, store_root
 from ..ground.steps import BuildStep, Progress
-from ..reading.archive import REF_ANNOTATION
+from ..reading.archive import REF_ANNOTATION, read_path
 from ..reading.layer_stream import scan_layer
 from . import userns
 from .bases import find_rootfs, label, recipe_for
+from .builder import BuiltImage
 from .digests import tree_digest
 from .placement import AddBudget, PlacementRefused, Rootfs, copy_into, extract_into, is_archive
 from .registry import apt_failure
@@ -321,7 +325,10 @@ class _Stage:
 
 
 class EmbeddedBuilder:
-    """Builds Dockerfiles into the OCI layout of its store, with a per-step cache."""
+    """Builds Dockerfiles into the OCI layout of its store, with a per-step cache (a :class:`.builder.Builder`)."""
+
+    name = "embedded"
+    label = ENGINE_LABELS["embedded"]
 
     def __init__(self, store: str | os.PathLike | None = None) -> None:
         self.tools = require_tools()
@@ -456,8 +463,37 @@ class EmbeddedBuilder:
     def _copy_tag(self, source: str, target: str) -> None:
         self._umoci("tag", "--image", self._ref(source), target, what=f"tagging {target}")
 
-    def save_stream(self, tag: str) -> io.BufferedReader:
-        """The image tagged ``tag``, as a ``docker save`` archive streamed by skopeo (nothing touches disk)."""
+    def store_tag(self, reference: str) -> str:
+        """The store's tag for ``reference``: a store tag, ``LAYOUT:TAG`` of this store, or an image's name."""
+        layout, _, tag = str(reference).rpartition(":")
+        if layout and Path(layout) == self.layout:
+            return tag
+        return reference if reference in self._index() else slug_tag(reference)
+
+    def read(self, reference: str, measure_pull: bool = False) -> Image:
+        """The store image ``reference`` names (see :meth:`store_tag`), its source ``LAYOUT:TAG``.
+
+        What a pull moves is measured by the Docker Engine only: ``measure_pull`` changes nothing here.
+        """
+        tag = self.store_tag(reference)
+        return replace(read_path(self.layout, ref=tag), source=f"{self.layout}:{tag}")
+
+    def read_base(self, image: str, measure_pull: bool = False) -> Image:
+        """A base image by name, imported into the store first if it is not there."""
+        tag = self.base(image)
+        return replace(read_path(self.layout, ref=tag), source=image, bases=[self.describe_base(image)])
+
+    def metadata(self) -> dict:
+        """What a recording keeps of this builder: the versions of skopeo and umoci, and the platform."""
+        versions = [subprocess.run([path, "--version"], capture_output=True, text=True).stdout.split("\n")[0].strip()
+                    for tool, path in self.tools.items() if tool != "proot"]
+        machine = {"x86_64": "amd64", "aarch64": "arm64"}.get(host_platform.machine(), host_platform.machine())
+        return {"engine": "embedded builder", "engine_version": "; ".join(versions), "api_version": "none",
+                "platform": f"linux/{machine}"}
+
+    def save_stream(self, reference: str) -> io.BufferedReader:
+        """The image ``reference`` names, as a ``docker save`` archive streamed by skopeo (nothing touches disk)."""
+        tag = self.store_tag(reference)
         command = [self.tools["skopeo"], "--insecure-policy", "copy", "-q", f"oci:{self.layout}:{tag}",
                    "docker-archive:/dev/stdout"]
         return io.BufferedReader(_ProcessOutput(command, f"exporting {tag}"), buffer_size=1 << 20)
@@ -516,7 +552,7 @@ class EmbeddedBuilder:
         name = image if "/" in image.split(":")[0] else f"library/{image}"
         return self._import(image, f"docker://docker.io/{name}", f"pulling {image}", origin=f"docker.io/{name}")
 
-    def squash(self, tag: str, new: str, onto: str | None = None) -> str:
+    def squash(self, reference: str, new: str, onto: str | None = None) -> str:
         """Merge the layers of store image ``tag`` into one, tagged ``new``: all of them, or those above ``onto``.
 
         The way docker-squash does it through the Docker Engine, done with
@@ -527,6 +563,7 @@ class EmbeddedBuilder:
         Unlike docker-squash, the new image keeps ``onto``'s config (or none) and
         one history entry for the squash, not the squashed steps.
         """
+        tag, new = self.store_tag(reference), slug_tag(new)
         if tag not in self._index():
             raise SourceNotFound(f"the embedded builder's store has no image {tag!r}", "build it first")
         below = self.base(onto) if onto is not None else None
@@ -703,12 +740,17 @@ class EmbeddedBuilder:
                                   "check the files it copies") from exc
 
     # ---------------------------------------------------------- building
-    def build(self, dockerfile: Dockerfile, context: Path, name: str, tag: str, progress: Progress | None = None,
-              network: bool | None = None) -> tuple[str, list[str]]:
-        """Build ``dockerfile`` in ``context`` as store tag ``tag``; return the tag and the base images it used.
+    def build(self, dockerfile: Dockerfile, context: Path | None, name: str, tag: str,
+              progress: Progress | None = None, network: bool | None = None) -> BuiltImage:
+        """Build ``dockerfile`` in ``context`` as ``tag`` (in the store's form, :func:`slug_tag`).
 
-        ``network``: whether ``RUN`` steps get the network (default: unless offline mode is on).
+        ``context`` ``None`` is an empty folder, locked in the store while in use (the next builder removes one a
+        killed build left).  ``network``: whether ``RUN`` steps get the network (default: unless offline mode is on).
         """
+        if context is None:
+            with self._scratch() as empty:
+                return self.build(dockerfile, empty, name, tag, progress, network)
+        tag = slug_tag(tag)
         network = not offline() if network is None else network
         bases: list[str] = []
         structure = _instructions(dockerfile)
@@ -763,7 +805,7 @@ class EmbeddedBuilder:
                     progress(name, step)
             assert stage is not None
             self._copy_tag(stage.tag, tag)
-        return tag, list(dict.fromkeys(bases))
+        return BuiltImage(tag, self.manifest_digest(tag), tuple(dict.fromkeys(bases)))
 
     def _image_env(self, tag: str) -> dict[str, str]:
         manifest = json.loads((self.layout / "blobs" / "sha256" / self._index()[tag].split(":")[1]).read_text())

@@ -14,10 +14,17 @@ import signal
 import sys
 from pathlib import Path
 
+from ..building.bases import provide
+from ..building.engine import docker_client
 from ..ground.errors import LayerLabError
+from ..ground.sizes import format_bytes
 from ..measuring.analysis import Analysis
+from ..orchestration.builds import build
+from ..orchestration.lab import record
 from ..orchestration.sources import analyze_source, check_platform
+from ..views.budget import Budget, parse_budget_size, parse_ratio
 from ..views.report import text_report
+from .progress import print_progress
 
 EXIT_BAD_INPUT = 2
 EXIT_OVER_BUDGET = 1
@@ -36,8 +43,6 @@ def _emit(analysis: Analysis, as_json: bool, extra: dict | None = None) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from ..views.budget import Budget, parse_budget_size, parse_ratio
-
     budget = Budget(
         parse_budget_size(args.max_reclaimable) if args.max_reclaimable is not None else None,
         parse_ratio(args.min_efficiency) if args.min_efficiency is not None else None,
@@ -55,9 +60,6 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> None:
-    from ..orchestration.builds import build
-    from .progress import print_progress
-
     context = Path(args.context)
     dockerfile = Path(args.file) if args.file else context / "Dockerfile"
     built = build(dockerfile, context, name=args.tag or context.resolve().name, tag=args.tag,
@@ -80,19 +82,12 @@ def _variant(text: str) -> tuple[str, str]:
 
 
 def _record(args: argparse.Namespace) -> None:
-    from ..orchestration.lab import record
-    from .progress import print_progress
-
     variants = {name: Path(dockerfile) for name, dockerfile in args.variant}
     made = record(variants, args.output, args.context, progress=print_progress(sys.stderr))
     print(f"wrote {made.path}: {', '.join(made.analyses)}, {made.describe()}")
 
 
 def _base(args: argparse.Namespace) -> None:
-    from ..building.bases import provide
-    from ..building.engine import docker_client
-    from ..ground.sizes import format_bytes
-
     done = provide(args.image, Path(args.rootfs) if args.rootfs else None, mirror=args.mirror,
                    client=None if args.no_docker else docker_client())
     how = "made now with debuerreotype" if done["made_now"] else "found"

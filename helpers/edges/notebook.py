@@ -12,9 +12,12 @@ from ..ground.errors import BuildFailed, LayerLabError
 from ..ground.sizes import format_bytes, format_ratio
 from ..ground.steps import Progress
 from ..measuring.analysis import Analysis
+from ..orchestration import lab as orchestration_lab
 from ..orchestration.builds import require_built
-from ..orchestration.lab import Lab, needs_for
+from ..orchestration.lab import needs_for
+from ..views.plots import STYLE
 from ..views.report import short_digests, shorten
+from .progress import print_progress
 
 
 def _show_layerlab_error(shell, etype, value, tb, tb_offset=None):  # IPython's custom-exception signature
@@ -30,8 +33,6 @@ def setup() -> None:
     as one line naming the cause and the fix.
     """
     import matplotlib
-
-    from ..views.plots import STYLE
 
     matplotlib.rcParams.update(STYLE)
     pd.set_option("display.width", 160)
@@ -164,6 +165,13 @@ def docker_units(count: int) -> str:
             return f"{value:.3g}{unit}"
         value /= 1000
     raise AssertionError("unreachable")
+
+
+class Lab(orchestration_lab.Lab):
+    """A notebook's :class:`helpers.orchestration.lab.Lab`, which prints each build step as it lands."""
+
+    def attempt(self, variants, context=None, *, progress: Progress | None = None, **options):
+        return super().attempt(variants, context, progress=progress or print_progress(), **options)
 
 
 def attempt_or_replay(

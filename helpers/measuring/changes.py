@@ -19,12 +19,11 @@ import posixpath
 from typing import TYPE_CHECKING
 
 from ..ground.model import WHITEOUT_PREFIX
+from .analysis import Analysis
 from .merge import Overlay
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # only the tables need pandas
     import pandas as pd
-
-    from .analysis import Analysis
 
 #: Columns of :func:`layer_changes`, in order.
 CHANGE_COLUMNS = ["layer", "change", "kind", "path", "size", "visible", "hidden_by", "wasted"]

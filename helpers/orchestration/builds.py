@@ -1,15 +1,15 @@
 """Build Dockerfiles with whichever builder works here, and measure what they made.
 
-:func:`select_engine` picks the builder (``LAYERLAB_ENGINE``, else the Docker
-Engine if it answers, else the embedded builder); :func:`build` builds one
-Dockerfile, :func:`build_variants` several side by side, and
-:func:`attempt_builds` keeps a failing one as a result.  The builders build
-and read; measuring happens here, with :func:`helpers.measuring.analysis.analyze`.
+:func:`select_engine` names the builder :func:`helpers.building.selection.select_builder`
+picks (``LAYERLAB_ENGINE``, else the Docker Engine if it answers, else the
+embedded builder); :func:`build` builds one Dockerfile, :func:`build_variants`
+several side by side, and :func:`attempt_builds` keeps a failing one as a
+result.  The builders build and read; measuring happens here, with
+:func:`helpers.measuring.analysis.analyze`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -17,44 +17,25 @@ from pathlib import Path
 
 import docker
 
-from ..building.embedded import EmbeddedBuilder, ToolMissing, require_tools
-from ..building.engine import PULL_GZIP_LEVEL, build_image, describe_base, docker_client, read_engine_image
+from ..building.builder import Builder, describe_bases
+from ..building.docker_builder import DockerBuilder
+from ..building.selection import select_builder
 from ..ground.dockerfile import parse_dockerfile
-from ..ground.errors import BuildFailed, DockerfileError, EngineUnavailable
-from ..ground.references import check_tag, slug_tag, tag_for
-from ..ground.settings import ENGINE_VARIABLE, check_engine, engine_choice, offline
+from ..ground.errors import BuildFailed, DockerfileError
+from ..ground.references import check_tag, tag_for
+from ..ground.settings import offline
 from ..ground.steps import Progress
 from ..measuring.analysis import Analysis, analyze
-from ..reading.archive import read_path
 
 
 def select_engine(engine: str | None = None) -> str:
-    """``docker`` or ``embedded``: the parameter, else ``LAYERLAB_ENGINE``, else Docker if it answers, else embedded.
+    """``docker`` or ``embedded``: the name of the builder :func:`~helpers.building.selection.select_builder` picks."""
+    return select_builder(engine).name
 
-    ``recorded`` (or no engine at all) means nothing builds here: it raises
-    :class:`EngineUnavailable`, and :mod:`helpers.orchestration.recording` replays instead.
-    """
-    chosen = check_engine(engine.strip().lower()) if engine else engine_choice()
-    if chosen == "recorded":
-        raise EngineUnavailable(f"{ENGINE_VARIABLE}=recorded: nothing builds here", "notebooks replay recordings")
-    if chosen == "docker":
-        docker_client()
-        return "docker"
-    if chosen == "embedded":
-        require_tools()
-        return "embedded"
-    try:
-        docker_client()
-        return "docker"
-    except EngineUnavailable as no_docker:
-        try:
-            require_tools()
-        except ToolMissing as no_tools:
-            raise EngineUnavailable(
-                f"nothing can build here: {no_docker.message}, and {no_tools.message}",
-                f"start a Docker Engine, or {no_tools.hint}",
-            ) from no_tools
-        return "embedded"
+
+def builder_for(client: docker.DockerClient | None = None, engine: str | None = None) -> Builder:
+    """The builder a call asks for: Docker at ``client`` when one is passed (and no ``engine``), else the one picked."""
+    return DockerBuilder(client) if client is not None and engine is None else select_builder(engine)
 
 
 @dataclass
@@ -78,43 +59,31 @@ def build(
     engine: str | None = None,
     network: bool | None = None,
     measure_pull: bool = False,
+    builder: Builder | None = None,
 ) -> Built:
     """Build one Dockerfile (a path, or its text) and analyse the result.
 
     ``engine`` is ``docker`` or ``embedded`` (default: :func:`select_engine`;
-    passing a ``client`` means Docker).  ``context`` defaults to the
-    Dockerfile's folder, or an empty folder for a Dockerfile given as text.
-    ``network``: whether ``RUN`` steps get the network (default: unless
-    offline mode is on); ``True`` is for builds that need Debian's package
-    registry, and changes nothing else (nothing is pulled offline).
-    ``measure_pull`` also measures each layer gzipped, as a registry stores it
-    (:attr:`helpers.measuring.analysis.Analysis.compressed_bytes`).
+    passing a ``client`` means Docker, and a ``builder`` is used as it is).
+    ``context`` defaults to the Dockerfile's folder, or an empty folder for a
+    Dockerfile given as text.  ``network``: whether ``RUN`` steps get the
+    network (default: unless offline mode is on); ``True`` is for builds that
+    need Debian's package registry, and changes nothing else (nothing is pulled
+    offline).  ``measure_pull`` also measures each layer gzipped, as a registry
+    stores it (:attr:`helpers.measuring.analysis.Analysis.compressed_bytes`).
     """
     tag = check_tag(tag) if tag is not None else check_tag(tag_for(name))
-    engine = "docker" if client is not None and engine is None else select_engine(engine)
+    builder = builder or builder_for(client, engine)
     network = not offline() if network is None else network
     parsed = parse_dockerfile(dockerfile)  # fails early and clearly on a Dockerfile that cannot parse
     folder = Path(context) if context is not None else parsed.path.parent if parsed.path is not None else None
     if folder is not None and not folder.is_dir():
         raise DockerfileError(f"the build context {folder} is not a directory", "pass an existing folder")
-    if engine == "embedded":
-        builder = EmbeddedBuilder()
-        with contextlib.ExitStack() as scratch:
-            # no context: an empty folder, locked in the builder's store while in use (the next builder
-            # removes one a killed build left)
-            where = folder if folder is not None else scratch.enter_context(builder._scratch())
-            store_tag, bases = builder.build(parsed, where, name, slug_tag(tag), progress, network=network)
-        image = replace(read_path(builder.layout, ref=store_tag), source=f"{builder.layout}:{store_tag}",
-                        bases=[builder.describe_base(base) for base in bases])
-        built = Built(name, store_tag, builder.manifest_digest(store_tag), analyze(image))
-    else:
-        client = client or docker_client()
-        image_id = build_image(client, parsed, folder, name, tag, progress, network)
-        image = replace(read_engine_image(tag, client, gzip_level=PULL_GZIP_LEVEL if measure_pull else None),
-                        source=tag, bases=[describe_base(client, base) for base in parsed.bases])
-        built = Built(name, tag, image_id, analyze(image))
+    made = builder.build(parsed, folder, name, tag, progress, network)
+    image = replace(builder.read(made.reference, measure_pull), bases=describe_bases(builder, made.bases))
+    built = Built(name, made.reference, made.image_id, analyze(image))
     if progress is not None and hasattr(progress, "done"):
-        progress.done(name, engine)
+        progress.done(name, builder.name)
     return built
 
 
@@ -127,6 +96,7 @@ def build_variants(
     engine: str | None = None,
     network: bool | None = None,
     measure_pull: bool = False,
+    builder: Builder | None = None,
 ) -> dict[str, Analysis]:
     """Build several Dockerfile variants side by side and return their analyses, by name.
 
@@ -134,10 +104,10 @@ def build_variants(
     reported to ``progress`` as it lands (default: to no one; the notebooks'
     ``helpers.build_variants`` prints it).  ``engine``, ``network``, ``measure_pull``: see :func:`build`.
     """
-    engine = "docker" if client is not None and engine is None else select_engine(engine)
+    builder = builder or builder_for(client, engine)
     return {
-        name: build(dockerfile, context, name=name, progress=progress, client=client, engine=engine,
-                    network=network, measure_pull=measure_pull).analysis
+        name: build(dockerfile, context, name=name, progress=progress, builder=builder, network=network,
+                    measure_pull=measure_pull).analysis
         for name, dockerfile in variants.items()
     }
 
@@ -162,20 +132,22 @@ def attempt_builds(
     engine: str | None = None,
     network: bool | None = None,
     measure_pull: bool = False,
+    builder: Builder | None = None,
 ) -> dict[str, Analysis | BuildFailed]:
     """Try to build every variant: each gives its analysis, or the :class:`BuildFailed` that stopped it.
 
-    A failing Dockerfile is a result, not an exception; :func:`attempts_table`
-    tabulates the outcomes.  Engine-level problems (no engine, a missing base
-    offline, no network, an unreachable package registry) still raise: they
-    are not facts about the Dockerfile.  ``network``, ``measure_pull``: see :func:`build`.
+    A failing Dockerfile is a result, not an exception;
+    :func:`helpers.views.tables.attempts_table` tabulates the outcomes.
+    Engine-level problems (no engine, a missing base offline, no network, an
+    unreachable package registry) still raise: they are not facts about the
+    Dockerfile.  ``network``, ``measure_pull``: see :func:`build`.
     """
-    engine = "docker" if client is not None and engine is None else select_engine(engine)
+    builder = builder or builder_for(client, engine)
     outcomes: dict[str, Analysis | BuildFailed] = {}
     for name, dockerfile in variants.items():
         try:
-            outcomes[name] = build(dockerfile, context, name=name, progress=progress, client=client,
-                                   engine=engine, network=network, measure_pull=measure_pull).analysis
+            outcomes[name] = build(dockerfile, context, name=name, progress=progress, builder=builder,
+                                   network=network, measure_pull=measure_pull).analysis
         except BuildFailed as failure:
             outcomes[name] = failure
     return outcomes

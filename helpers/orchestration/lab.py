@@ -13,22 +13,18 @@ from __future__ import annotations
 
 import datetime
 import os
-import platform as host_platform
-import subprocess
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from pathlib import Path
 
+from ..building.builder import Builder
 from ..building.digests import tree_digest
-from ..building.embedded import EmbeddedBuilder, require_tools
-from ..building.engine import PULL_GZIP_LEVEL, describe_base, docker_client, ensure_base, read_engine_image
+from ..building.selection import select_builder
 from ..ground.dockerfile import dockerfile_text
 from ..ground.errors import BuildFailed, LayerLabError
 from ..ground.settings import ENGINE_LABELS, offline, recording_requested
 from ..ground.steps import Progress
 from ..measuring.analysis import Analysis, analyze
-from ..reading.archive import read_path
-from .builds import attempt_builds, require_built, select_engine
+from .builds import attempt_builds, builder_for, require_built
 from .needs import live_blocker
 from .recording import (
     Recording,
@@ -58,42 +54,9 @@ def context_digest(context: str | os.PathLike | None) -> str | None:
                             "make it readable, or move it out of the context") from exc
 
 
-def engine_metadata(engine: str, client=None) -> dict:
-    """Which engine (and version), platform, date and mode a recording is made with."""
-    if engine == "docker":
-        version = (client or docker_client()).version()
-        return {
-            "engine": "Docker Engine",
-            "engine_version": version.get("Version", "unknown"),
-            "api_version": version.get("ApiVersion", "unknown"),
-            "platform": f"{version.get('Os', 'unknown')}/{version.get('Arch', 'unknown')}",
-            "recorded_on": datetime.date.today().isoformat(),
-            "offline": offline(),
-        }
-    versions = [subprocess.run([path, "--version"], capture_output=True, text=True).stdout.split("\n")[0].strip()
-                for tool, path in require_tools().items() if tool != "proot"]
-    machine = {"x86_64": "amd64", "aarch64": "arm64"}.get(host_platform.machine(), host_platform.machine())
-    return {
-        "engine": "embedded builder",
-        "engine_version": "; ".join(versions),
-        "api_version": "none",
-        "platform": f"linux/{machine}",
-        "recorded_on": datetime.date.today().isoformat(),
-        "offline": offline(),
-    }
-
-
-def _read_live(name: str, engine: str, measure_pull: bool) -> Analysis:
-    """An image by name, from the engine that builds here; online, a missing one is pulled first, as a build would."""
-    if engine == "embedded":
-        builder = EmbeddedBuilder()
-        tag = builder.base(name)
-        image = read_path(builder.layout, ref=tag)
-        return analyze(replace(image, source=name, bases=[builder.describe_base(name)]))
-    client = docker_client()
-    ensure_base(client, name)
-    image = read_engine_image(name, client, gzip_level=PULL_GZIP_LEVEL if measure_pull else None)
-    return analyze(replace(image, bases=[describe_base(client, name)]))
+def recording_metadata(builder: Builder) -> dict:
+    """Which builder (and version), platform, date and mode a recording is made with."""
+    return {**builder.metadata(), "recorded_on": datetime.date.today().isoformat(), "offline": offline()}
 
 
 class Lab:
@@ -112,11 +75,13 @@ class Lab:
         self._writer: RecordingWriter | None = None
         self._replay: Recording | None = None
         self._dockerfiles: dict[str, str] = {}
+        self.builder: Builder | None = None
         self.engine: str | None = None
         if self.reason is None:
-            self.engine = select_engine()
+            self.builder = select_builder()
+            self.engine = self.builder.name
             if recording_requested():
-                self._writer = RecordingWriter(engine_metadata(self.engine))
+                self._writer = RecordingWriter(recording_metadata(self.builder))
             return
         if not self.path.exists():
             raise RecordingMissing(f"cannot build here ({self.reason}), and there is no recording at {self.path}",
@@ -161,8 +126,8 @@ class Lab:
             return self._replay.metadata
         if self._writer is not None:
             return self._writer.document["metadata"]
-        assert self.engine is not None
-        return engine_metadata(self.engine)
+        assert self.builder is not None
+        return recording_metadata(self.builder)
 
     def provenance(self, analyses: Mapping[str, Analysis]):
         """One row per image: its engine, its date, and each base it came from (its ID, made locally or pulled)."""
@@ -193,8 +158,9 @@ class Lab:
                 raise RecordingMissing(f"cannot read images here ({self.reason}), and {self.path.name} has no "
                                        f"recording of {', '.join(missing)}", self._how())
             return {name: self._replay.reads[name] for name in names}
-        assert self.engine is not None
-        read = {name: _read_live(name, self.engine, measure_pull) for name in names}
+        builder = self.builder
+        assert builder is not None
+        read = {name: analyze(builder.read_base(name, measure_pull)) for name in names}
         if self._writer is not None:
             for name, analysis in read.items():
                 self._writer.add_read(name, analysis)
@@ -220,7 +186,7 @@ class Lab:
                                     "give each variant of a notebook its own name")
         if self._replay is not None:
             return self._replayed(texts, digest)
-        outcomes = attempt_builds(variants, context, progress=progress, engine=self.engine, network=network,
+        outcomes = attempt_builds(variants, context, progress=progress, builder=self.builder, network=network,
                                   measure_pull=measure_pull)
         if self._writer is not None:
             for name, outcome in outcomes.items():
@@ -273,10 +239,10 @@ def record(
     network: bool | None = None,
 ) -> Recording:
     """Build ``variants`` for real, then write their outcomes' recording to ``path``."""
-    engine = "docker" if client is not None and engine is None else select_engine(engine)
+    builder = builder_for(client, engine)
     texts = {name: dockerfile_text(dockerfile)[0] for name, dockerfile in variants.items()}
     outcomes = attempt_builds(variants, context, progress=progress, client=client, engine=engine, network=network)
-    writer = RecordingWriter(engine_metadata(engine, client))
+    writer = RecordingWriter(recording_metadata(builder))
     digest = context_digest(context)
     for name, outcome in outcomes.items():
         writer.add_build(name, texts[name], digest, outcome)

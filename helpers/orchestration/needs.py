@@ -25,24 +25,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..building.embedded import EmbeddedBuilder
 from ..building.engine import docker_client
 from ..building.registry import registry_reason
+from ..building.selection import select_builder
 from ..ground.errors import EngineUnavailable
-from ..ground.settings import ENGINE_LABELS, offline
-from .builds import select_engine
-
-
-def _has_base(engine: str, image: str) -> bool:
-    if engine == "embedded":
-        return EmbeddedBuilder().has_base(image)
-    import docker.errors
-
-    try:
-        docker_client().images.get(image)
-    except docker.errors.ImageNotFound:
-        return False
-    return True
+from ..ground.settings import offline
 
 
 def live_blocker(needs: Iterable[str], images: Iterable[str] = ()) -> str | None:
@@ -61,13 +48,13 @@ def live_blocker(needs: Iterable[str], images: Iterable[str] = ()) -> str | None
             return f"needs the Docker Engine: {exc}"
     if "engine" in wanted or "docker" in wanted:
         try:
-            engine = select_engine("docker" if "docker" in wanted else None)
+            builder = select_builder("docker" if "docker" in wanted else None)
         except EngineUnavailable as exc:
             return f"needs an engine to build with: {exc}"
         if offline():
             for image in images:
-                if not _has_base(engine, image):
-                    return (f"needs {image} for {ENGINE_LABELS[engine]}, and offline mode never pulls "
+                if not builder.has_base(image):
+                    return (f"needs {image} for {builder.label}, and offline mode never pulls "
                             "(make it with `python -m helpers base`, as .ci/run does)")
     return None
 

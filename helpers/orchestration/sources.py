@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..building.embedded import EmbeddedBuilder
 from ..building.engine import read_engine_image
@@ -16,11 +15,7 @@ from ..ground.model import Image
 from ..ground.references import slug_tag
 from ..ground.settings import engine_choice, store_root
 from ..measuring.analysis import Analysis, MergeAndScore, analyze
-from ..reading.archive import read_path
-
-if TYPE_CHECKING:
-    from ..reading.archive import LayerConsumer
-
+from ..reading.archive import LayerConsumer, read_path
 
 #: Operating systems and architectures an image index names (the OCI image spec's, from Go's GOOS and GOARCH).
 KNOWN_OS = ("aix", "android", "darwin", "dragonfly", "freebsd", "illumos", "ios", "js", "linux", "netbsd",
@@ -50,34 +45,99 @@ def check_platform(platform: str) -> str:
     return platform
 
 
+#: The transports a source may name, as skopeo writes them, and what each reads.
+TRANSPORTS = {
+    "docker-archive": "a `docker save` archive: docker-archive:PATH",
+    "oci-archive": "an OCI image layout in a tar: oci-archive:PATH",
+    "oci": "an OCI image layout folder, one image of it by tag: oci:DIR[:TAG]",
+    "docker-daemon": "an image in the Docker Engine: docker-daemon:NAME[:TAG] or an ID",
+}
+_PULLS = ("docker://",)  # skopeo's registry transport
+_SOURCE_HINT = ("pass a path (an archive or a layout), LAYOUT:TAG, an image's name, or one of "
+                + "; ".join(TRANSPORTS.values()))
+
+
+@dataclass(frozen=True)
+class Source:
+    """A source, parsed once: how to reach it (``transport``), where it is, and which image of it (``ref``).
+
+    ``transport`` is ``path`` (an archive or a layout, by what is on disk), ``name`` (the Docker
+    Engine, else the embedded builder's store), or one of :data:`TRANSPORTS`.
+    """
+
+    transport: str
+    location: str
+    ref: str | None = None
+
+    def __str__(self) -> str:
+        if self.transport == "name":
+            return self.location
+        place = self.location if self.transport == "path" else f"{self.transport}:{self.location}"
+        return f"{place}:{self.ref}" if self.ref else place
+
+
+def parse_source(source: str | os.PathLike, ref: str | None = None) -> Source:
+    """What ``source`` names: a transport prefix as skopeo writes it, else a path, ``LAYOUT:TAG``, or a name."""
+    text = os.fspath(source)
+    if not isinstance(text, str) or not text.strip():
+        raise SourceNotFound(f"{text!r} names no source", _SOURCE_HINT)
+    if text.startswith(_PULLS):
+        raise SourceNotFound(f"{text[:80]!r} is in a registry, and nothing here pulls it",
+                             "pull it into the Docker Engine (`docker pull`) and pass its name, or save it to a file")
+    transport, colon, rest = text.partition(":")
+    if colon and transport in TRANSPORTS:
+        if not rest:
+            raise SourceNotFound(f"{text!r} names no {transport} source", f"write {TRANSPORTS[transport]}")
+        if transport == "oci":
+            folder, _, tag = rest.rpartition(":") if ":" in rest and not Path(rest).exists() else (rest, "", "")
+            return Source("oci", folder, ref or tag or None)
+        return Source(transport, rest, ref)
+    path = Path(text)
+    if ref is None and not path.exists() and ":" in text:
+        layout, _, tag = text.rpartition(":")
+        if layout and Path(layout, "index.json").is_file():
+            return Source("path", layout, tag)
+    if path.exists():
+        return Source("path", text, ref)
+    return Source("name", text, ref)
+
+
 def read_image(
-    source: str | os.PathLike, platform: str | None = None, ref: str | None = None, verify: bool | None = None,
-    on_layer: LayerConsumer | None = None,
+    source: str | os.PathLike | Source, platform: str | None = None, ref: str | None = None,
+    verify: bool | None = None, on_layer: LayerConsumer | None = None,
 ) -> Image:
-    """Read ``source``: an archive file, an OCI layout directory, or an image name or ID in the engine.
+    """Read ``source`` (see :func:`parse_source`): an archive, an OCI layout, or an image in the engine or the store.
 
     ``verify`` hashes uncompressed layers on disk too (see :func:`helpers.reading.archive.read_path`); an
     image read from the engine, or any compressed layer, is always hashed.
 
     ``LAYOUT:REF`` (an OCI layout directory, a colon, a tag) picks one image of a
-    layout that holds several, as skopeo's ``oci:`` transport does.
+    layout that holds several, as skopeo's ``oci:`` transport does; a transport
+    prefix (``docker-archive:``, ``oci-archive:``, ``oci:``, ``docker-daemon:``)
+    says what the source is instead of leaving it to what is on disk.
     """
     if platform is not None:
         check_platform(platform)
-    path = Path(source)
-    if ref is None and not path.exists() and ":" in str(source):
-        layout, _, tag = str(source).rpartition(":")
-        if layout and Path(layout, "index.json").is_file():
-            path, ref = Path(layout), tag
-    if path.exists():
-        if not (path.is_file() or path.is_dir()):
-            raise ArchiveError(f"{path} is neither a regular file nor a directory", "pass an archive or a layout")
-        try:
-            image = read_path(path, platform, ref, verify, on_layer)
-            return replace(image, source=f"{path}:{ref}") if ref is not None else image
-        except PermissionError as exc:
-            raise ArchiveError(f"cannot read {path}: permission denied", "check its permissions") from exc
-    return _read_by_name(str(source))
+    parsed = source if isinstance(source, Source) else parse_source(source, ref)
+    if parsed.transport == "docker-daemon":
+        return read_engine_image(parsed.location)
+    if parsed.transport == "name":
+        return _read_by_name(parsed.location)
+    path = Path(parsed.location)
+    if not path.exists():
+        raise SourceNotFound(f"{parsed.location} does not exist", _SOURCE_HINT)
+    if parsed.transport in ("docker-archive", "oci-archive") and not path.is_file():
+        raise SourceNotFound(f"{parsed} is not a file", f"write {TRANSPORTS[parsed.transport]}")
+    if parsed.transport == "oci" and not Path(path, "index.json").is_file():
+        raise SourceNotFound(f"{parsed.location} is not an OCI image layout (it has no index.json)",
+                             f"write {TRANSPORTS['oci']}")
+    if not (path.is_file() or path.is_dir()):
+        raise ArchiveError(f"{path} is neither a regular file nor a directory", "pass an archive or a layout")
+    try:
+        image = read_path(path, platform, parsed.ref, verify, on_layer)
+    except PermissionError as exc:
+        raise ArchiveError(f"cannot read {path}: permission denied", "check its permissions") from exc
+    return replace(image, source=f"{path}:{parsed.ref}") if parsed.ref is not None else image
 
 
 def _with_tag(name: str) -> str:

@@ -1,0 +1,82 @@
+"""The Docker Engine as a :class:`~helpers.building.builder.Builder`: build, read and squash through the Docker SDK."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+from typing import BinaryIO
+
+import docker
+
+from ..ground.commands import python_tool
+from ..ground.dockerfile import Dockerfile
+from ..ground.errors import LayerLabError
+from ..ground.model import Image
+from ..ground.settings import ENGINE_LABELS
+from ..ground.steps import Progress
+from .builder import BuiltImage
+from .engine import (
+    PULL_GZIP_LEVEL,
+    build_image,
+    describe_base,
+    docker_client,
+    ensure_base,
+    read_engine_image,
+    save_stream,
+)
+
+
+class DockerBuilder:
+    """Builds with the Docker Engine at ``client`` (default: the one the environment names; it must answer)."""
+
+    name = "docker"
+    label = ENGINE_LABELS["docker"]
+
+    def __init__(self, client: docker.DockerClient | None = None) -> None:
+        self.client = client or docker_client()
+
+    def build(self, dockerfile: Dockerfile, context: Path | None, name: str, tag: str,
+              progress: Progress | None, network: bool) -> BuiltImage:
+        image_id = build_image(self.client, dockerfile, context, name, tag, progress, network)
+        return BuiltImage(tag, image_id, dockerfile.bases)
+
+    def read(self, reference: str, measure_pull: bool = False) -> Image:
+        return read_engine_image(reference, self.client, gzip_level=PULL_GZIP_LEVEL if measure_pull else None)
+
+    def read_base(self, image: str, measure_pull: bool = False) -> Image:
+        ensure_base(self.client, image)
+        return replace(self.read(image, measure_pull), bases=[self.describe_base(image)])
+
+    def has_base(self, image: str) -> bool:
+        try:
+            self.client.images.get(image)
+        except docker.errors.ImageNotFound:
+            return False
+        return True
+
+    def describe_base(self, image: str) -> dict:
+        return describe_base(self.client, image)
+
+    def squash(self, reference: str, tag: str, onto: str | None = None) -> str:
+        """docker-squash (from PyPI) through this engine: it keeps the config, and marks the squashed steps."""
+        command = [python_tool("docker-squash", "docker-squash"), "-t", tag, reference]
+        if onto is not None:
+            command[1:1] = ["-f", onto]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            last = [line for line in (done.stderr or done.stdout).splitlines() if line.strip()][-1:] or ["no output"]
+            raise LayerLabError(f"docker-squash could not squash {reference}: {last[0]}", "check that the image exists")
+        return tag
+
+    def save_stream(self, reference: str) -> BinaryIO:
+        return save_stream(reference, self.client)
+
+    def metadata(self) -> dict:
+        version = self.client.version()
+        return {
+            "engine": "Docker Engine",
+            "engine_version": version.get("Version", "unknown"),
+            "api_version": version.get("ApiVersion", "unknown"),
+            "platform": f"{version.get('Os', 'unknown')}/{version.get('Arch', 'unknown')}",
+        }
