@@ -13,17 +13,14 @@ checkout on ``PYTHONPATH``.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import pwd
-import re
 import shutil
 import subprocess
-import tomllib
 from pathlib import Path
 
 import pytest
-from binder_user import NEEDED, USER, as_user, unprivileged_user, users_python
+from binder_user import as_user, unprivileged_user, users_python
+from layerlab_fixtures import ALPINE_TARBALLS
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The notebooks that run offline, with no internet and no package registry: each must pass as Binder runs it.
