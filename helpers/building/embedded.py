@@ -69,7 +69,7 @@ from ..ground.model import Image
 from ..ground.references import slug_tag
 from ..ground.settings import ENGINE_LABELS, OFFLINE_VARIABLE, ROOTFS_VARIABLE, offline, store_root
 from ..ground.steps import BuildStep, Progress
-from ..reading.archive import REF_ANNOTATION, read_path
+from ..reading.archive import REF_ANNOTATION, layout_document, read_path
 from ..reading.layer_stream import scan_layer
 from . import userns
 from .bases import find_rootfs, label, recipe_for
@@ -375,12 +375,25 @@ class EmbeddedBuilder:
                     raise
 
     def _read_index(self) -> dict:
-        path = self.layout / "index.json"
+        return self._document("index.json", "store's index")  # type: ignore[return-value]
+
+    def _document(self, name: str, what: str) -> dict:
+        """``index.json`` or a blob of the store, read and checked as :func:`.layout_document` reads them."""
         try:
-            return json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise ArchiveError(f"the embedded builder's store is damaged: {path} cannot be read ({exc})",
+            document = layout_document(self.layout, name, what)
+        except ArchiveError as exc:
+            raise ArchiveError(f"the embedded builder's store is damaged: {exc.message}",
                                f"remove {self.root} (it is only a cache) and build again") from exc
+        if not isinstance(document, dict):
+            raise ArchiveError(f"the embedded builder's store is damaged: its {what} {name} is not a JSON object",
+                               f"remove {self.root} (it is only a cache) and build again")
+        return document
+
+    def _manifest(self, digest: str) -> dict:
+        return self._document(digest, "manifest")  # type: ignore[return-value]
+
+    def _config_of(self, manifest: dict) -> dict:
+        return self._document((manifest.get("config") or {}).get("digest", ""), "config")  # type: ignore[return-value]
 
     def _index(self) -> dict[str, str]:
         """Tag → manifest digest, for every image in the layout."""
@@ -593,9 +606,8 @@ class EmbeddedBuilder:
         tag = "base-" + _slug(image)
         descriptor = next(d for d in self._read_index().get("manifests") or []
                           if (d.get("annotations") or {}).get(REF_ANNOTATION) == tag)
-        blobs = self.layout / "blobs" / "sha256"
-        manifest = json.loads((blobs / descriptor["digest"].split(":")[1]).read_text())
-        config = json.loads((blobs / manifest["config"]["digest"].split(":")[1]).read_text())
+        manifest = self._manifest(descriptor["digest"])
+        config = self._config_of(manifest)
         origin = (descriptor.get("annotations") or {}).get(ORIGIN_ANNOTATION, "")
         return {
             "image": image,
@@ -666,8 +678,7 @@ class EmbeddedBuilder:
         return f"{uid}:{gid}"
 
     def _layers(self, tag: str) -> list[dict]:
-        manifest_digest = self._index()[tag]
-        return json.loads((self.layout / "blobs" / "sha256" / manifest_digest.split(":")[1]).read_text())["layers"]
+        return self._manifest(self._index()[tag]).get("layers") or []
 
     def _layer_bytes(self, parent: str, tag: str) -> int:
         """The size of the layer ``tag`` adds over ``parent``, as ``docker history`` counts it.
@@ -808,9 +819,7 @@ class EmbeddedBuilder:
         return BuiltImage(tag, self.manifest_digest(tag), tuple(dict.fromkeys(bases)))
 
     def _image_env(self, tag: str) -> dict[str, str]:
-        manifest = json.loads((self.layout / "blobs" / "sha256" / self._index()[tag].split(":")[1]).read_text())
-        config = json.loads((self.layout / "blobs" / "sha256" / manifest["config"]["digest"].split(":")[1])
-                            .read_text()).get("config") or {}
+        config = self._config_of(self._manifest(self._index()[tag])).get("config") or {}
         return dict(item.split("=", 1) for item in config.get("Env") or [DEFAULT_PATH] if "=" in item)
 
     def _step(self, stage: _Stage, keyword: str, value: str, text: str, item: dict, context: Path,

@@ -529,6 +529,20 @@ def _load_json(store: BlobStore, name: str, what: str) -> dict | list:
     return _parse_json(raw, what, name)
 
 
+def layout_document(layout: Path, name: str, what: str) -> dict | list:
+    """A JSON document of an OCI layout on disk: ``index.json``, or a blob by its digest (``sha256:…``).
+
+    Read as every layout document is read: inside the layout (a link out of it
+    is refused), bounded by the metadata limit, and a blob checked against its
+    digest; anything else is one :class:`ArchiveError`.
+    """
+    store = LayoutDirectory(Path(layout))
+    try:
+        return _load_json(store, name if name == "index.json" else _blob_name(name), what)
+    finally:
+        store.close()
+
+
 def _parse_json(raw: bytes, what: str, name: str) -> dict | list:
     """JSON from an archive, where malformed and absurdly nested documents are one :class:`ArchiveError`."""
     try:

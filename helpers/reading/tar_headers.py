@@ -214,6 +214,94 @@ def _keep(take, skip, documents: DocumentSink, path: str, stored: int, padded: i
     return True
 
 
+class _Pending:
+    """What the rare records before an entry said about it: pax records, GNU long names, and their bytes."""
+
+    __slots__ = ("active", "pax", "long_name", "long_link", "meta_bytes", "meta_budget")
+
+    def __init__(self) -> None:
+        self.active = False  # whether any such record came since the last entry
+        self.pax: dict[str, str] = {}
+        self.long_name: str | None = None
+        self.long_link: str | None = None
+        self.meta_bytes = 0  # pax, global pax and GNU long-name bytes since the last entry
+        self.meta_budget = MAX_METADATA_BYTES.value()
+
+    def clear(self) -> None:
+        self.active = False
+        self.pax = {}
+        self.long_name = self.long_link = None
+        self.meta_bytes = 0
+
+
+def _read_metadata_record(feed: ByteFeed, label: str, typeflag: bytes, size: int, padded: int,
+                          pending: _Pending) -> None:
+    """A pax (``x``), global pax (``g``) or GNU long name (``L``, ``K``) record: read, charged, kept for the entry."""
+    pending.active = True
+    pending.meta_bytes += size
+    budget = pending.meta_budget
+    if pending.meta_bytes > budget:
+        if size > budget:
+            message = f"{label} has a {size:,}-byte tar metadata record (the limit is {budget:,})"
+        else:
+            message = (f"{label} has {pending.meta_bytes:,} bytes of pax and GNU long-name records before one "
+                       f"entry (the limit is {budget:,} per entry)")
+        raise ArchiveError(message, "the archive is corrupt or hostile; if it is genuine, raise "
+                                    "LAYERLAB_MAX_METADATA_BYTES (e.g. LAYERLAB_MAX_METADATA_BYTES=8MiB)")
+    if typeflag == b"g":  # a global pax header: read, counted, ignored
+        if feed.skip(padded) < padded:
+            raise ArchiveError(f"{label} ends inside a tar metadata record", "the archive is truncated")
+        return
+    data = feed.take(padded)[:size]
+    if len(data) < size:
+        raise ArchiveError(f"{label} ends inside a tar metadata record", "the archive is truncated")
+    if typeflag == b"x":
+        try:
+            pending.pax.update(_pax_records(data))
+        except ValueError as exc:
+            raise ArchiveError(f"{label} has a malformed pax header: {exc}", "the archive is corrupt") from exc
+    elif typeflag == b"L":
+        pending.long_name = _text(data)
+    elif typeflag == b"K":
+        pending.long_link = _text(data)
+
+
+def _extended(feed: ByteFeed, label: str, header: bytes, typeflag: bytes, pax: dict[str, str], name: str,
+              link: str, size: int, uid: int, gid: int) -> tuple[str, str, int, int, int]:
+    """An entry's name, link, stored size, uid and gid, as its pax records or GNU sparse header give them."""
+    stored, real = size, 0
+    try:
+        sparse = typeflag == b"S"
+        if sparse:  # GNU sparse: the real size, then any extension blocks of the map
+            real = _number(header[483:495])
+            extended = header[482]
+            while extended:
+                block = feed.take(BLOCK)
+                if len(block) < BLOCK:
+                    raise ArchiveError(f"{label} ends inside a sparse map", "the archive is truncated")
+                extended = block[504]
+        if pax:
+            name = pax.get("path", name)
+            link = pax.get("linkpath", link)
+            stored = _pax_number(pax, "size", stored)
+            if "GNU.sparse.realsize" in pax or "GNU.sparse.size" in pax:
+                sparse = True
+                real = _pax_number(pax, "GNU.sparse.realsize", _pax_number(pax, "GNU.sparse.size", 0))
+            uid = _pax_number(pax, "uid", uid)
+            gid = _pax_number(pax, "gid", gid)
+    except (ValueError, IndexError) as exc:
+        raise ArchiveError(f"{label} has a corrupt tar header: {exc}", _CORRUPT) from exc
+    if stored > MAX_FILE_BYTES:
+        raise ArchiveError(f"{label} has a pax size of {stored:,} bytes for `{name}`, past the largest "
+                           f"possible file", "the archive is corrupt or hostile")
+    if sparse and not 0 <= real <= MAX_FILE_BYTES:
+        raise ArchiveError(f"{label} has a sparse file `{name}` whose real size ({real:,} bytes) is "
+                           "impossible", "the archive is corrupt or hostile")
+    # A sparse file's entry counts the data the archive stores for it (what the layer ships),
+    # never its real size: holes cost nothing, and a header cannot make up bytes.
+    return name, link, stored, uid, gid
+
+
 def iter_entries(feed: ByteFeed, label: str, documents: DocumentSink | None = None) -> Iterator[Entry]:
     """Yield the entries of the tar in ``feed``, in order, up to its end-of-archive marker (or its end).
 
@@ -221,11 +309,7 @@ def iter_entries(feed: ByteFeed, label: str, documents: DocumentSink | None = No
     ``documents.paths``, which are read and handed to ``documents``.
     """
     kept = documents.paths if documents is not None else frozenset()
-    pax: dict[str, str] = {}
-    long_name: str | None = None
-    long_link: str | None = None
-    meta_budget = MAX_METADATA_BYTES.value()
-    meta_bytes = 0  # pax, global pax and GNU long-name bytes since the last entry
+    pending = _Pending()  # the rare records: each has a function of its own, out of this loop
     take, skip, unpack, adler32, max_file = feed.take, feed.skip, _HEADER.unpack, zlib.adler32, MAX_FILE_BYTES
     while True:
         header = take(BLOCK)
@@ -256,33 +340,12 @@ def iter_entries(feed: ByteFeed, label: str, documents: DocumentSink | None = No
                                "the archive is corrupt or hostile")
         padded = (size + 511) & ~511
         if typeflag in _META_TYPES:
-            meta_bytes += size
-            if meta_bytes > meta_budget:
-                if size > meta_budget:
-                    message = f"{label} has a {size:,}-byte tar metadata record (the limit is {meta_budget:,})"
-                else:
-                    message = (f"{label} has {meta_bytes:,} bytes of pax and GNU long-name records before one "
-                               f"entry (the limit is {meta_budget:,} per entry)")
-                raise ArchiveError(message, "the archive is corrupt or hostile; if it is genuine, raise "
-                                            "LAYERLAB_MAX_METADATA_BYTES (e.g. LAYERLAB_MAX_METADATA_BYTES=8MiB)")
-            if typeflag == b"g":  # a global pax header: read, counted, ignored
-                if skip(padded) < padded:
-                    raise ArchiveError(f"{label} ends inside a tar metadata record", "the archive is truncated")
-                continue
-            data = take(padded)[:size]
-            if len(data) < size:
-                raise ArchiveError(f"{label} ends inside a tar metadata record", "the archive is truncated")
-            if typeflag == b"x":
-                try:
-                    pax.update(_pax_records(data))
-                except ValueError as exc:
-                    raise ArchiveError(f"{label} has a malformed pax header: {exc}", "the archive is corrupt") from exc
-            elif typeflag == b"L":
-                long_name = _text(data)
-            elif typeflag == b"K":
-                long_link = _text(data)
+            _read_metadata_record(feed, label, typeflag, size, padded, pending)
             continue
-        meta_bytes = 0
+        if pending.active:
+            long_name, long_link = pending.long_name, pending.long_link
+        else:
+            long_name = long_link = None
         if long_name is None:
             name = name_b.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
             if magic == b"ustar\x00" and prefix_b[0]:
@@ -296,40 +359,13 @@ def iter_entries(feed: ByteFeed, label: str, documents: DocumentSink | None = No
         else:
             link = ""
         stored = size
-        if typeflag == b"S" or pax:
-            try:
-                sparse = typeflag == b"S"
-                if sparse:  # GNU sparse: the real size, then any extension blocks of the map
-                    real = _number(header[483:495])
-                    extended = header[482]
-                    while extended:
-                        block = take(BLOCK)
-                        if len(block) < BLOCK:
-                            raise ArchiveError(f"{label} ends inside a sparse map", "the archive is truncated")
-                        extended = block[504]
-                if pax:
-                    name = pax.get("path", name)
-                    link = pax.get("linkpath", link)
-                    stored = _pax_number(pax, "size", stored)
-                    if "GNU.sparse.realsize" in pax or "GNU.sparse.size" in pax:
-                        sparse = True
-                        real = _pax_number(pax, "GNU.sparse.realsize", _pax_number(pax, "GNU.sparse.size", 0))
-                    uid = _pax_number(pax, "uid", uid)
-                    gid = _pax_number(pax, "gid", gid)
-                    pax = {}
-            except (ValueError, IndexError) as exc:
-                raise ArchiveError(f"{label} has a corrupt tar header: {exc}", _CORRUPT) from exc
-            if stored > MAX_FILE_BYTES:
-                raise ArchiveError(f"{label} has a pax size of {stored:,} bytes for `{name}`, past the largest "
-                                   f"possible file", "the archive is corrupt or hostile")
-            if sparse and not 0 <= real <= MAX_FILE_BYTES:
-                raise ArchiveError(f"{label} has a sparse file `{name}` whose real size ({real:,} bytes) is "
-                                   "impossible", "the archive is corrupt or hostile")
-            # A sparse file's entry counts the data the archive stores for it (what the layer ships),
-            # never its real size: holes cost nothing, and a header cannot make up bytes.
+        if typeflag == b"S" or pending.pax:
+            name, link, stored, uid, gid = _extended(feed, label, header, typeflag, pending.pax, name, link, size,
+                                                     uid, gid)
             size = stored
             padded = (stored + 511) & ~511
-        long_name = long_link = None
+        if pending.active:
+            pending.clear()
         kind = _KIND_BY_TYPE.get(typeflag, "other")
         if typeflag == b"\0" and name.endswith("/"):
             kind = "dir"  # an old V7 header's way of saying directory

@@ -258,3 +258,38 @@ def test_a_killed_build_leaves_nothing_in_tmp_and_the_next_build_clears_the_stor
     assert again.returncode == 0, again.stderr
     assert list((store / "tmp").iterdir()) == []  # …until the next builder clears it
     assert list(scratch.iterdir()) == []
+
+
+def _fresh_store(tmp_path, monkeypatch) -> EmbeddedBuilder:
+    try:
+        require_tools()
+    except ToolMissing as exc:
+        if os.environ.get("LAYERLAB_REQUIRE_ENGINE") == "1":
+            pytest.fail(f"{exc} (LAYERLAB_REQUIRE_ENGINE=1)", pytrace=False)
+        pytest.skip(str(exc))
+    monkeypatch.setenv("LAYERLAB_STORE", str(tmp_path / "store"))
+    monkeypatch.setenv("LAYERLAB_ROOTFS", str(ALPINE_TARBALLS))
+    builder = EmbeddedBuilder()
+    builder.base(BASE)
+    return builder
+
+
+def test_a_store_blob_that_no_longer_matches_its_digest_is_one_clear_error(tmp_path, monkeypatch):
+    """The store's documents are read as any layout's are: inside it, bounded, each blob against its digest."""
+    builder = _fresh_store(tmp_path, monkeypatch)
+    config = builder.describe_base(BASE)["id"]
+    blob = builder.layout / "blobs" / "sha256" / config.split(":")[1]
+    blob.write_bytes(blob.read_bytes().replace(b"/bin/sh", b"/bin/zz"))  # a changed byte, same shape
+    with pytest.raises(LayerLabError, match=r"store is damaged: .*does not match its digest") as raised:
+        _build(f"FROM {BASE}\nRUN true\n", _context(tmp_path), name="damaged")
+    assert "it is only a cache" in raised.value.hint
+
+
+def test_a_store_index_that_links_out_of_the_store_is_refused(tmp_path, monkeypatch):
+    builder = _fresh_store(tmp_path, monkeypatch)
+    outside = tmp_path / "elsewhere.json"
+    outside.write_text((builder.layout / "index.json").read_text())
+    (builder.layout / "index.json").unlink()
+    (builder.layout / "index.json").symlink_to(outside)
+    with pytest.raises(LayerLabError, match="store is damaged: .*a symlink leading out of the layout"):
+        builder.has_base(BASE)
