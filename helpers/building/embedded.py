@@ -1,5 +1,8 @@
 """The embedded builder: build a Dockerfile with no Docker daemon, as an unprivileged user.
 
+This module holds its steps; its store is :mod:`.oci_store`, and a ``RUN`` runs
+through :mod:`.userns` or :mod:`.proot`.
+
 It orchestrates three well-kept tools from Debian/Ubuntu packages:
 
 * ``skopeo`` brings base images into a local OCI layout (from a registry, from
@@ -44,7 +47,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import hashlib
 import io
 import json
@@ -54,7 +56,6 @@ import posixpath
 import re
 import shlex
 import shutil
-import stat
 import subprocess
 import tarfile
 import tempfile
@@ -64,63 +65,25 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..ground.dockerfile import Dockerfile, substitute
-from ..ground.errors import ArchiveError, BaseImageMissing, BuildFailed, DockerfileError, LayerLabError, SourceNotFound
+from ..ground.errors import BaseImageMissing, BuildFailed, DockerfileError, LayerLabError, SourceNotFound
 from ..ground.model import Image
 from ..ground.references import slug_tag
 from ..ground.settings import ENGINE_LABELS, OFFLINE_VARIABLE, ROOTFS_VARIABLE, offline, store_root
 from ..ground.steps import BuildStep, Progress
-from ..reading.archive import REF_ANNOTATION, layout_document, read_path
+from ..reading.archive import REF_ANNOTATION, read_path
 from ..reading.layer_stream import scan_layer
-from . import userns
+from . import proot, userns
 from .bases import find_rootfs, label, recipe_for
 from .builder import BuiltImage
 from .digests import tree_digest
+from .oci_store import ORIGIN_ANNOTATION, OciStore, remove_tree, require_tools, slug, tail
 from .placement import AddBudget, PlacementRefused, Rootfs, copy_into, extract_into, is_archive
 from .registry import apt_failure
 
-#: The tools the embedded builder runs, and the Debian/Ubuntu package that has each.
-TOOLS = {"skopeo": "skopeo", "umoci": "umoci", "proot": "proot"}
-#: The annotation on a base image's tag that says where it came from: the tarball or archive it was made from,
-#: or the registry it was pulled from (see :meth:`EmbeddedBuilder.describe_base`).
-ORIGIN_ANNOTATION = "org.layerlab.base.from"
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-_LOG_TAIL = 12
-#: umoci commands that only read the store (all others rewrite its index.json).
-_READS_ONLY = frozenset(("unpack", "stat", "ls", "raw"))
 _CONFIG_ONLY = {"ENV", "WORKDIR", "USER", "LABEL", "CMD", "ENTRYPOINT", "EXPOSE", "SHELL", "ARG", "STOPSIGNAL",
                 "VOLUME"}
 _SUPPORTED = _CONFIG_ONLY | {"FROM", "RUN", "COPY", "ADD"}
-#: The last line proot prints when it failed itself, before (or instead of) running the command.
-_PROOT_FATAL = "fatal error: see `proot --help`."
-_PROOT_ERROR = re.compile(r"^proot error: (.*)$", re.MULTILINE)
-
-
-class _ProcessOutput(io.RawIOBase):
-    """A command's standard output as a readable stream; a failed command is an error at the end."""
-
-    def __init__(self, command: list[str], what: str) -> None:
-        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self._what = what
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:  # type: ignore[override]
-        assert self._process.stdout is not None
-        n = self._process.stdout.readinto(buffer)
-        if n == 0 and self._process.wait() != 0:
-            last = (_tail(self._process.stderr.read().decode(errors="replace")) or ["no output"])[-1]
-            raise LayerLabError(f"{self._what} failed: {last}", "check the embedded builder's store")
-        return n
-
-    def close(self) -> None:
-        if self._process.poll() is None:
-            self._process.kill()
-        self._process.wait()
-        for pipe in (self._process.stdout, self._process.stderr):
-            if pipe is not None:
-                pipe.close()
-        super().close()
 
 
 def _after_the_second_of(moment: float) -> None:
@@ -137,94 +100,6 @@ def _after_the_second_of(moment: float) -> None:
     wait = int(moment) + 1.02 - time.time()  # file times lag the clock by a tick at most
     if wait > 0:
         time.sleep(wait)
-
-
-class ToolMissing(LayerLabError):
-    """A tool the embedded builder needs is not installed."""
-
-
-class ProotRefused(LayerLabError):
-    """proot itself could not run a ``RUN`` step: the kernel refused its ptrace, or it failed before the command."""
-
-
-def _proot_refusal(stderr: str, text: str) -> ProotRefused | None:
-    """The error for a ``RUN`` step whose proot failed on its own; ``None`` when the command ran (or is missing)."""
-    errors = _PROOT_ERROR.findall(stderr)
-    ptrace = [line for line in errors if line.startswith("ptrace(")]
-    if ptrace:
-        return ProotRefused(
-            f"proot cannot run `{text}` here: the kernel refused its {ptrace[0]}",
-            "proot needs ptrace: do not build under strace or a debugger, and in a container allow ptrace "
-            "(docker run --cap-add SYS_PTRACE --security-opt seccomp=unconfined); or build with the Docker Engine "
-            "(--engine docker)",
-        )
-    if _PROOT_FATAL not in stderr or any(" not found (root = " in line for line in errors):
-        return None  # the command ran and failed, or it is not in the image: the RUN step's own failure
-    return ProotRefused(f"proot failed before `{text}` could run: {errors[0] if errors else _PROOT_FATAL}",
-                        "see proot's message; or build with the Docker Engine (--engine docker)")
-
-
-def require_tools() -> dict[str, str]:
-    """The path of each tool, or :class:`ToolMissing` naming the package to install."""
-    found = {}
-    for tool, package in TOOLS.items():
-        path = shutil.which(tool)
-        if path is None:
-            raise ToolMissing(f"the embedded builder needs {tool}, which is not installed",
-                              f"install the {package} package (apt-get install {package})")
-        found[tool] = path
-    return found
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.") or "image"
-
-
-def _tail(text: str) -> list[str]:
-    return [line for line in text.strip().splitlines() if line.strip()][-_LOG_TAIL:]
-
-
-def _run(command: list[str], what: str, **kwargs) -> subprocess.CompletedProcess:
-    done = subprocess.run(command, capture_output=True, text=True, **kwargs)
-    if done.returncode != 0:
-        last = (_tail(done.stderr or done.stdout) or ["no output"])[-1]
-        raise LayerLabError(f"{what} failed ({Path(command[0]).name} exited {done.returncode}): {last}",
-                            "see the tool's message; the embedded builder's store may need a clean start")
-    return done
-
-
-def _remove_tree(path: Path) -> None:
-    """Remove ``path``, even where a rootless unpack left folders without write permission."""
-    def allow_and_retry(function, name: str, _error) -> None:
-        with contextlib.suppress(OSError):
-            os.chmod(os.path.dirname(name), stat.S_IRWXU)
-            function(name)
-
-    shutil.rmtree(path, onerror=allow_and_retry)
-
-
-def _locked(path: Path) -> int | None:
-    """An open descriptor of folder ``path``, exclusively flock-ed; ``None`` when another process holds it."""
-    try:
-        handle = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return None
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(handle)
-        return None
-    return handle
-
-
-def _remove_if_unused(path: Path) -> None:
-    """Remove a scratch folder unless a live process holds its lock (umoci's protocol for its ``.umoci-*``)."""
-    handle = _locked(path)
-    if handle is not None:
-        try:
-            _remove_tree(path)
-        finally:
-            os.close(handle)
 
 
 def _short(text: str, width: int = 72) -> str:
@@ -332,156 +207,20 @@ class EmbeddedBuilder:
 
     def __init__(self, store: str | os.PathLike | None = None) -> None:
         self.tools = require_tools()
-        self.root = Path(store) if store is not None else store_root()
-        self.layout = self.root / "oci"
-        self.scratch_root = self.root / "tmp"
-        self.scratch_root.mkdir(parents=True, exist_ok=True)
-        self._clean_leftovers()
-        if not self.layout.exists():
-            self._init_layout()
-
-    # ---------------------------------------------------------- the store
-    @contextlib.contextmanager
-    def _scratch(self) -> Iterator[Path]:
-        """A private folder under the store, locked while in use; the next builder removes a killed one's."""
-        while True:
-            path = Path(tempfile.mkdtemp(prefix="build-", dir=self.scratch_root))
-            handle = _locked(path)
-            if handle is not None and path.is_dir() and os.stat(path).st_ino == os.fstat(handle).st_ino:
-                break  # ours, and not removed by another builder's clean-up between mkdtemp and the lock
-            if handle is not None:
-                os.close(handle)
-        try:
-            yield path
-        finally:
-            _remove_tree(path)
-            os.close(handle)
-
-    def _clean_leftovers(self) -> None:
-        """Remove what killed builds left: their scratch folders, umoci's ``.umoci-*`` and skopeo's partial blobs."""
-        for folder in [*self.scratch_root.iterdir(), *self.layout.glob(".umoci-*")]:
-            _remove_if_unused(folder)
-        for partial in self.layout.glob("oci-put-blob*"):  # skopeo writes only private layouts now
-            partial.unlink(missing_ok=True)
-
-    def _init_layout(self) -> None:
-        """An empty OCI layout, made aside and renamed into place: the store has a whole layout or none."""
-        with self._scratch() as scratch:
-            _run([self.tools["umoci"], "init", "--layout", str(scratch / "oci")], "creating the store's OCI layout")
-            try:
-                os.rename(scratch / "oci", self.layout)
-            except OSError:
-                if not self.layout.is_dir():  # another builder made it first: use theirs
-                    raise
-
-    def _read_index(self) -> dict:
-        return self._document("index.json", "store's index")  # type: ignore[return-value]
-
-    def _document(self, name: str, what: str) -> dict:
-        """``index.json`` or a blob of the store, read and checked as :func:`.layout_document` reads them."""
-        try:
-            document = layout_document(self.layout, name, what)
-        except ArchiveError as exc:
-            raise ArchiveError(f"the embedded builder's store is damaged: {exc.message}",
-                               f"remove {self.root} (it is only a cache) and build again") from exc
-        if not isinstance(document, dict):
-            raise ArchiveError(f"the embedded builder's store is damaged: its {what} {name} is not a JSON object",
-                               f"remove {self.root} (it is only a cache) and build again")
-        return document
-
-    def _manifest(self, digest: str) -> dict:
-        return self._document(digest, "manifest")  # type: ignore[return-value]
-
-    def _config_of(self, manifest: dict) -> dict:
-        return self._document((manifest.get("config") or {}).get("digest", ""), "config")  # type: ignore[return-value]
-
-    def _index(self) -> dict[str, str]:
-        """Tag → manifest digest, for every image in the layout."""
-        manifests = self._read_index().get("manifests") or []
-        return {(d.get("annotations") or {}).get(REF_ANNOTATION, ""): d["digest"] for d in manifests}
-
-    def _adopt(self, private: Path, tag: str, scratch: Path, origin: str | None = None) -> None:
-        """Move image ``tag`` of layout ``private`` into the store: its blobs, then its tag, each by a rename.
-
-        ``origin`` (what the image came from) is kept as an annotation of its tag.
-        """
-        blobs = self.layout / "blobs" / "sha256"
-        for blob in (private / "blobs" / "sha256").iterdir():
-            os.replace(blob, blobs / blob.name)  # content-addressed: a blob already there has the same bytes
-        descriptor = next(d for d in json.loads((private / "index.json").read_text())["manifests"]
-                          if (d.get("annotations") or {}).get(REF_ANNOTATION) == tag)
-        if origin:
-            descriptor["annotations"] = {**descriptor.get("annotations", {}), ORIGIN_ANNOTATION: origin}
-        with self._index_lock():
-            index = self._read_index()
-            index["manifests"] = [d for d in index.get("manifests") or []
-                                  if (d.get("annotations") or {}).get(REF_ANNOTATION) != tag] + [descriptor]
-            staged = scratch / "index.json"
-            with staged.open("w") as out:
-                json.dump(index, out, separators=(",", ":"))
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(staged, self.layout / "index.json")
-
-    def _import(self, image: str, source: str, what: str, config: list[str] | None = None,
-                origin: str | None = None, compress: bool = False) -> str:
-        """skopeo copies ``source`` into a private layout (configured by umoci), which then joins the store whole.
-
-        skopeo rewrites ``index.json`` in place, and importing a rootfs takes two
-        commands: in the store, a kill could empty its index or cache a base
-        image without its config.  ``origin`` names what the image came from; ``compress``
-        gzips uncompressed layers, as a push to a registry would.
-        """
-        tag = "base-" + _slug(image)
-        with self._scratch() as scratch:
-            private = scratch / "import"
-            _run([self.tools["skopeo"], "--insecure-policy", "copy", "-q", *(["--dest-compress"] if compress else []),
-                  source, f"oci:{private}:{tag}"], what)
-            if config:
-                _run([self.tools["umoci"], "config", "--image", f"{private}:{tag}", *config], f"configuring {image}")
-            self._adopt(private, tag, scratch, origin)
-        return tag
+        self.store = OciStore(Path(store) if store is not None else store_root(), self.tools)
+        self.root, self.layout = self.store.root, self.store.layout
 
     def manifest_digest(self, tag: str) -> str:
         """The digest of the image manifest tagged ``tag`` in the store: the image's identity."""
-        return self._index()[tag]
+        return self.store.index()[tag]
 
-    def _ref(self, tag: str) -> str:
-        return f"{self.layout}:{tag}"
-
-    def _umoci(self, *args: str, what: str) -> None:
-        """Run umoci on the store; a command that rewrites its ``index.json`` holds the store's lock."""
-        if args[0] in _READS_ONLY:
-            _run([self.tools["umoci"], *args], what)
-            return
-        with self._index_lock():
-            _run([self.tools["umoci"], *args], what)
-
-    @contextlib.contextmanager
-    def _index_lock(self) -> Iterator[None]:
-        """The store's lock on ``index.json``, held by every read-modify-write of it (umoci's and ours).
-
-        umoci and the adoption of a base image both read the index, change it,
-        and rename a new one into place: two builds doing that at once would
-        each drop the other's tag.  ``flock`` ends with the process, so a killed
-        build never leaves it held.
-        """
-        handle = os.open(self.root / "index.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(handle)
-
-    def _copy_tag(self, source: str, target: str) -> None:
-        self._umoci("tag", "--image", self._ref(source), target, what=f"tagging {target}")
 
     def store_tag(self, reference: str) -> str:
         """The store's tag for ``reference``: a store tag, ``LAYOUT:TAG`` of this store, or an image's name."""
         layout, _, tag = str(reference).rpartition(":")
         if layout and Path(layout) == self.layout:
             return tag
-        return reference if reference in self._index() else slug_tag(reference)
+        return reference if reference in self.store.index() else slug_tag(reference)
 
     def read(self, reference: str, measure_pull: bool = False) -> Image:
         """The store image ``reference`` names (see :meth:`store_tag`), its source ``LAYOUT:TAG``.
@@ -506,10 +245,7 @@ class EmbeddedBuilder:
 
     def save_stream(self, reference: str) -> io.BufferedReader:
         """The image ``reference`` names, as a ``docker save`` archive streamed by skopeo (nothing touches disk)."""
-        tag = self.store_tag(reference)
-        command = [self.tools["skopeo"], "--insecure-policy", "copy", "-q", f"oci:{self.layout}:{tag}",
-                   "docker-archive:/dev/stdout"]
-        return io.BufferedReader(_ProcessOutput(command, f"exporting {tag}"), buffer_size=1 << 20)
+        return self.store.save_stream(self.store_tag(reference))
 
     # ---------------------------------------------------------- base images
     def import_rootfs(self, image: str, tarball: str | os.PathLike) -> str:
@@ -525,7 +261,7 @@ class EmbeddedBuilder:
             gzipped = stream.read(2) == b"\x1f\x8b"
         recipe = recipe_for(image)
         cmd = list(recipe.cmd) if recipe is not None else ["/bin/sh"]
-        return self._import(image, f"tarball:{Path(tarball).resolve()}",
+        return self.store.import_image(image, f"tarball:{Path(tarball).resolve()}",
                             f"importing {tarball} as {image}",
                             ["--config.env", DEFAULT_PATH, *[a for part in cmd for a in ("--config.cmd", part)],
                              "--history.created_by", f"/bin/sh -c #(nop)  CMD {json.dumps(cmd)}"],
@@ -536,20 +272,20 @@ class EmbeddedBuilder:
         with tarfile.open(archive) as tar:
             transport = "oci-archive" if "index.json" in tar.getnames() and "manifest.json" not in tar.getnames() \
                 else "docker-archive"
-        return self._import(image, f"{transport}:{Path(archive).resolve()}",
+        return self.store.import_image(image, f"{transport}:{Path(archive).resolve()}",
                             f"importing {archive} as {image}", origin=Path(archive).name)
 
     def has_base(self, image: str) -> bool:
         """True when ``image`` is in the store, or can be made from a rootfs tarball without the network."""
-        return image == "scratch" or "base-" + _slug(image) in self._index() or find_rootfs(image) is not None
+        return image == "scratch" or "base-" + slug(image) in self.store.index() or find_rootfs(image) is not None
 
     def base(self, image: str) -> str:
         """The store's tag for a base image, importing it first if needed."""
-        tag = "base-" + _slug(image)
-        if tag in self._index():
+        tag = "base-" + slug(image)
+        if tag in self.store.index():
             return tag
         if image == "scratch":
-            self._umoci("new", "--image", self._ref(tag), what="making an empty image for FROM scratch")
+            self.store.umoci("new", "--image", self.store.ref(tag), what="making an empty image for FROM scratch")
             return tag
         tarball = find_rootfs(image)
         if tarball is not None:
@@ -563,7 +299,8 @@ class EmbeddedBuilder:
                 "or import an archive with EmbeddedBuilder().import_archive(name, path)",
             )
         name = image if "/" in image.split(":")[0] else f"library/{image}"
-        return self._import(image, f"docker://docker.io/{name}", f"pulling {image}", origin=f"docker.io/{name}")
+        return self.store.import_image(image, f"docker://docker.io/{name}", f"pulling {image}",
+                                       origin=f"docker.io/{name}")
 
     def squash(self, reference: str, new: str, onto: str | None = None) -> str:
         """Merge the layers of store image ``tag`` into one, tagged ``new``: all of them, or those above ``onto``.
@@ -577,24 +314,25 @@ class EmbeddedBuilder:
         one history entry for the squash, not the squashed steps.
         """
         tag, new = self.store_tag(reference), slug_tag(new)
-        if tag not in self._index():
+        if tag not in self.store.index():
             raise SourceNotFound(f"the embedded builder's store has no image {tag!r}", "build it first")
         below = self.base(onto) if onto is not None else None
-        with self._scratch() as scratch:
+        with self.store.scratch() as scratch:
             if below is None:
-                below = f"squash-empty-{_slug(new)}"
-                self._umoci("new", "--image", self._ref(below), what="making an empty image to squash onto")
+                below = f"squash-empty-{slug(new)}"
+                self.store.umoci("new", "--image", self.store.ref(below), what="making an empty image to squash onto")
             target, source = scratch / "target", scratch / "source"
-            self._umoci("unpack", "--rootless", "--image", self._ref(below), str(target), what=f"unpacking {below}")
-            self._umoci("unpack", "--rootless", "--image", self._ref(tag), str(source), what=f"unpacking {tag}")
-            _remove_tree(target / "rootfs")
+            umoci, ref = self.store.umoci, self.store.ref
+            umoci("unpack", "--rootless", "--image", ref(below), str(target), what=f"unpacking {below}")
+            umoci("unpack", "--rootless", "--image", ref(tag), str(source), what=f"unpacking {tag}")
+            remove_tree(target / "rootfs")
             os.rename(source / "rootfs", target / "rootfs")
             what = f"squash of {tag}" + (f" onto {onto}" if onto else "")
-            self._umoci("tag", "--image", self._ref(below), new, what=f"tagging {new}")
-            self._umoci("repack", "--image", self._ref(new), "--history.created_by", what, str(target),
+            self.store.umoci("tag", "--image", self.store.ref(below), new, what=f"tagging {new}")
+            self.store.umoci("repack", "--image", self.store.ref(new), "--history.created_by", what, str(target),
                         what=f"committing the {what}")
             if onto is None:
-                self._umoci("rm", "--image", self._ref(below), what=f"removing {below}")
+                self.store.umoci("rm", "--image", self.store.ref(below), what=f"removing {below}")
         return new
 
     def describe_base(self, image: str) -> dict:
@@ -603,11 +341,11 @@ class EmbeddedBuilder:
         ``id`` is its config digest; ``made`` is ``pulled`` or ``made locally``;
         ``from`` the registry, or the tarball or archive (``None`` when unknown).
         """
-        tag = "base-" + _slug(image)
-        descriptor = next(d for d in self._read_index().get("manifests") or []
+        tag = "base-" + slug(image)
+        descriptor = next(d for d in self.store.read_index().get("manifests") or []
                           if (d.get("annotations") or {}).get(REF_ANNOTATION) == tag)
-        manifest = self._manifest(descriptor["digest"])
-        config = self._config_of(manifest)
+        manifest = self.store.manifest(descriptor["digest"])
+        config = self.store.config_of(manifest)
         origin = (descriptor.get("annotations") or {}).get(ORIGIN_ANNOTATION, "")
         return {
             "image": image,
@@ -619,7 +357,7 @@ class EmbeddedBuilder:
 
     # ---------------------------------------------------------- steps
     def _config(self, stage: _Stage, new: str, args: list[str], created_by: str) -> None:
-        self._umoci("config", "--image", self._ref(stage.tag), "--tag", new, *args,
+        self.store.umoci("config", "--image", self.store.ref(stage.tag), "--tag", new, *args,
                     "--history.created_by", created_by, what=f"recording `{created_by}`")
 
     def _bundle(self, stage: _Stage, scratch: Path) -> Path:
@@ -629,56 +367,16 @@ class EmbeddedBuilder:
             shutil.rmtree(stage.bundle, ignore_errors=True)
         bundle = Path(tempfile.mkdtemp(prefix="bundle-", dir=scratch))
         bundle.rmdir()
-        self._umoci("unpack", "--rootless", "--image", self._ref(stage.tag), str(bundle),
+        self.store.umoci("unpack", "--rootless", "--image", self.store.ref(stage.tag), str(bundle),
                     what=f"unpacking {stage.tag}")
         stage.bundle, stage.bundle_tag, stage.bundle_listed = bundle, stage.tag, time.time()
         return bundle
 
     def _repack(self, stage: _Stage, new: str, created_by: str) -> None:
         assert stage.bundle is not None
-        self._umoci("repack", "--refresh-bundle", "--image", self._ref(new), "--history.created_by", created_by,
-                    str(stage.bundle), what=f"committing `{created_by}`")
+        self.store.umoci("repack", "--refresh-bundle", "--image", self.store.ref(new), "--history.created_by",
+                         created_by, str(stage.bundle), what=f"committing `{created_by}`")
         stage.bundle_tag, stage.bundle_listed = new, time.time()
-
-    def _proot(self, stage: _Stage, rootfs: Path, argv: list[str], network: bool) -> list[str]:
-        identity = ["-0"] if stage.user in ("", "root", "0", "0:0") else ["-i", self._uid_gid(rootfs, stage.user)]
-        command = [self.tools["proot"], *identity, "-r", str(rootfs), "-b", "/dev", "-b", "/proc", "-b", "/sys",
-                   "-w", stage.workdir or "/"]
-        if not network:
-            unshare = shutil.which("unshare")
-            if unshare is None:
-                raise ToolMissing("offline builds run RUN steps without a network through unshare, which is missing",
-                                  "install the util-linux package")
-            command = [unshare, "--map-root-user", "--net", "--", *command]
-        return [*command, "/usr/bin/env", "-i", *[f"{k}={v}" for k, v in stage.env.items()], *argv]
-
-    @staticmethod
-    def _uid_gid(rootfs: Path, user: str) -> str:
-        """``USER name[:group]`` as ``uid:gid``, looked up in the image's /etc/passwd and /etc/group."""
-        name, _, group = user.partition(":")
-
-        def lookup(table: str, key: str) -> tuple[str, str] | None:
-            with Rootfs(rootfs) as image:  # the image's own /etc, never a host file a link points at
-                data = image.read(f"etc/{table}", 16 << 20) or b""
-            for line in data.decode("utf-8", "replace").splitlines():
-                fields = line.split(":")
-                if len(fields) > 3 and fields[0] == key:
-                    return fields[2], fields[3]
-            return None
-
-        found = (name, name) if name.isdigit() else lookup("passwd", name)
-        if found is None:
-            raise DockerfileError(f"USER {user}: no user {name!r} in the image's /etc/passwd", "add the user first")
-        uid, gid = found
-        if group:
-            entry = (group, group) if group.isdigit() else lookup("group", group)
-            if entry is None:
-                raise DockerfileError(f"USER {user}: no group {group!r} in the image's /etc/group", "add it first")
-            gid = entry[0]
-        return f"{uid}:{gid}"
-
-    def _layers(self, tag: str) -> list[dict]:
-        return self._manifest(self._index()[tag]).get("layers") or []
 
     def _layer_bytes(self, parent: str, tag: str) -> int:
         """The size of the layer ``tag`` adds over ``parent``, as ``docker history`` counts it.
@@ -686,8 +384,8 @@ class EmbeddedBuilder:
         That is file bytes plus symlink target lengths; 0 when the step added no
         layer (umoci commits none for a ``RUN`` that changes no file).
         """
-        layers = self._layers(tag)
-        if len(layers) <= len(self._layers(parent)):
+        layers = self.store.layers(tag)
+        if len(layers) <= len(self.store.layers(parent)):
             return 0
         manifest = {"layers": layers}
         digest = manifest["layers"][-1]["digest"].split(":")[1]
@@ -759,7 +457,7 @@ class EmbeddedBuilder:
         killed build left).  ``network``: whether ``RUN`` steps get the network (default: unless offline mode is on).
         """
         if context is None:
-            with self._scratch() as empty:
+            with self.store.scratch() as empty:
                 return self.build(dockerfile, empty, name, tag, progress, network)
         tag = slug_tag(tag)
         network = not offline() if network is None else network
@@ -770,7 +468,7 @@ class EmbeddedBuilder:
         stages: dict[str, _Stage] = {}
         stage: _Stage | None = None
         args: dict[str, str] = {}
-        with self._scratch() as scratch:
+        with self.store.scratch() as scratch:
             for number, item in enumerate(structure, start=1):
                 keyword, value = item["instruction"], item["value"]
                 text = f"{keyword} {value}"
@@ -815,11 +513,11 @@ class EmbeddedBuilder:
                 if progress:
                     progress(name, step)
             assert stage is not None
-            self._copy_tag(stage.tag, tag)
+            self.store.copy_tag(stage.tag, tag)
         return BuiltImage(tag, self.manifest_digest(tag), tuple(dict.fromkeys(bases)))
 
     def _image_env(self, tag: str) -> dict[str, str]:
-        config = self._config_of(self._manifest(self._index()[tag])).get("config") or {}
+        config = self.store.config_of(self.store.manifest(self.store.index()[tag])).get("config") or {}
         return dict(item.split("=", 1) for item in config.get("Env") or [DEFAULT_PATH] if "=" in item)
 
     def _step(self, stage: _Stage, keyword: str, value: str, text: str, item: dict, context: Path,
@@ -840,10 +538,10 @@ class EmbeddedBuilder:
                 ) from exc
         if keyword == "RUN":
             extra = json.dumps([stage.env, stage.workdir, stage.user, stage.shell])
-        key = hashlib.sha256(json.dumps([self._index()[stage.tag], text, extra]).encode()).hexdigest()
+        key = hashlib.sha256(json.dumps([self.store.index()[stage.tag], text, extra]).encode()).hexdigest()
         new = f"step-{key[:40]}"
         self._apply_state(stage, keyword, value, args)
-        if new in self._index():
+        if new in self.store.index():
             return new
         if keyword == "RUN":
             self._run_step(stage, value, text, new, scratch, network=network)
@@ -923,7 +621,7 @@ class EmbeddedBuilder:
             if in_namespace:  # no ptrace: several times faster where the kernel allows it
                 run = userns.command(rootfs, stage.workdir or "/", stage.env, argv, network)
             else:
-                run = self._proot(stage, rootfs, argv, network)
+                run = proot.command(self.tools["proot"], rootfs, stage.user, stage.workdir, stage.env, argv, network)
             try:
                 return subprocess.run(run, capture_output=True, text=True, env=environment, errors="replace")
             except OSError as exc:
@@ -944,8 +642,8 @@ class EmbeddedBuilder:
         else:
             done = attempt(in_namespace=False)
         if done.returncode != 0:
-            log = _tail(done.stdout + "\n" + done.stderr)
-            refused = _proot_refusal(done.stderr, text) or apt_failure(
+            log = tail(done.stdout + "\n" + done.stderr)
+            refused = proot.refusal(done.stderr, text) or apt_failure(
                 (done.stdout + "\n" + done.stderr).splitlines(), network, text)
             if refused is not None:
                 raise refused

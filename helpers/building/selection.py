@@ -6,7 +6,8 @@ from ..ground.errors import EngineUnavailable
 from ..ground.settings import ENGINE_VARIABLE, check_engine, engine_choice
 from .builder import Builder
 from .docker_builder import DockerBuilder
-from .embedded import EmbeddedBuilder, ToolMissing
+from .embedded import EmbeddedBuilder
+from .oci_store import ToolMissing
 
 
 def select_builder(engine: str | None = None) -> Builder:

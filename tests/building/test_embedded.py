@@ -27,7 +27,8 @@ import pytest
 from layerlab_fixtures import ALPINE_TARBALLS, CASES, FIXTURES, LAB_VARIANTS, tag_for
 
 import helpers
-from helpers.building.embedded import EmbeddedBuilder, ToolMissing, require_tools
+from helpers.building.embedded import EmbeddedBuilder
+from helpers.building.oci_store import ToolMissing, require_tools
 from helpers.ground.errors import BaseImageMissing, BuildFailed, DockerfileError
 
 ALL_CASES = [*CASES, *LAB_VARIANTS.values()]

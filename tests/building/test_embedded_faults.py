@@ -42,7 +42,8 @@ import pytest
 from layerlab_fixtures import ALPINE_TARBALLS, need, unavailable
 
 import helpers
-from helpers.building.embedded import ProotRefused, ToolMissing, require_tools
+from helpers.building.oci_store import ToolMissing, require_tools
+from helpers.building.proot import ProotRefused
 from helpers.ground.errors import BuildFailed, LayerLabError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -107,7 +108,7 @@ def _refused(mechanism: str, command: list[str]) -> subprocess.CompletedProcess:
 API_CHECK = """
 import json, sys
 import helpers
-from helpers.building.embedded import ProotRefused
+from helpers.building.proot import ProotRefused
 try:
     helpers.build(sys.argv[1], name="refused", engine="embedded", progress=lambda n, s: None)
 except ProotRefused as exc:

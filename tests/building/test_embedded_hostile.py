@@ -26,7 +26,8 @@ from layerlab_fixtures import ALPINE_TARBALLS
 from test_embedded_placement import _snapshot
 
 import helpers
-from helpers.building.embedded import EmbeddedBuilder, ToolMissing, require_tools
+from helpers.building.embedded import EmbeddedBuilder
+from helpers.building.oci_store import ToolMissing, require_tools
 from helpers.building.placement import AddBudgetExceeded
 from helpers.ground.errors import DockerfileError, LayerLabError
 
@@ -220,7 +221,7 @@ def test_eight_builds_at_once_into_one_store_keep_every_tag(tmp_path):
         build.stdout.close()
         build.stderr.close()
     assert [code for code, _ in results] == [0] * 8, [err for code, err in results if code]
-    tags = EmbeddedBuilder(store)._index()
+    tags = EmbeddedBuilder(store).store.index()
     assert {f"layerlab-race{number}" for number in range(8)} <= set(tags), sorted(tags)
 
 

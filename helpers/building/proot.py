@@ -1,0 +1,84 @@
+"""proot, which runs a ``RUN`` step as a fake root where user namespaces cannot: its command line, and its refusals.
+
+**proot is not a security boundary.**  It intercepts system calls with ptrace
+to fake ``root`` and a changed root directory; a step runs with *your* user's
+rights and can read and write whatever you can.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from ..ground.errors import DockerfileError, LayerLabError
+from .oci_store import ToolMissing
+from .placement import Rootfs
+
+#: The last line proot prints when it failed itself, before (or instead of) running the command.
+_PROOT_FATAL = "fatal error: see `proot --help`."
+_PROOT_ERROR = re.compile(r"^proot error: (.*)$", re.MULTILINE)
+
+
+class ProotRefused(LayerLabError):
+    """proot itself could not run a ``RUN`` step: the kernel refused its ptrace, or it failed before the command."""
+
+
+def refusal(stderr: str, text: str) -> ProotRefused | None:
+    """The error for a ``RUN`` step whose proot failed on its own; ``None`` when the command ran (or is missing)."""
+    errors = _PROOT_ERROR.findall(stderr)
+    ptrace = [line for line in errors if line.startswith("ptrace(")]
+    if ptrace:
+        return ProotRefused(
+            f"proot cannot run `{text}` here: the kernel refused its {ptrace[0]}",
+            "proot needs ptrace: do not build under strace or a debugger, and in a container allow ptrace "
+            "(docker run --cap-add SYS_PTRACE --security-opt seccomp=unconfined); or build with the Docker Engine "
+            "(--engine docker)",
+        )
+    if _PROOT_FATAL not in stderr or any(" not found (root = " in line for line in errors):
+        return None  # the command ran and failed, or it is not in the image: the RUN step's own failure
+    return ProotRefused(f"proot failed before `{text}` could run: {errors[0] if errors else _PROOT_FATAL}",
+                        "see proot's message; or build with the Docker Engine (--engine docker)")
+
+
+def command(proot: str, rootfs: Path, user: str, workdir: str, env: dict[str, str], argv: list[str],
+            network: bool) -> list[str]:
+    """The command line that runs ``argv`` in ``rootfs`` under proot, as ``user``, in ``workdir``, with ``env`` only.
+
+    Without ``network``, the step runs in a network namespace of its own (``unshare --net``), which proot
+    cannot give it.
+    """
+    identity = ["-0"] if user in ("", "root", "0", "0:0") else ["-i", uid_gid(rootfs, user)]
+    line = [proot, *identity, "-r", str(rootfs), "-b", "/dev", "-b", "/proc", "-b", "/sys", "-w", workdir or "/"]
+    if not network:
+        unshare = shutil.which("unshare")
+        if unshare is None:
+            raise ToolMissing("offline builds run RUN steps without a network through unshare, which is missing",
+                              "install the util-linux package")
+        line = [unshare, "--map-root-user", "--net", "--", *line]
+    return [*line, "/usr/bin/env", "-i", *[f"{k}={v}" for k, v in env.items()], *argv]
+
+
+def uid_gid(rootfs: Path, user: str) -> str:
+    """``USER name[:group]`` as ``uid:gid``, looked up in the image's /etc/passwd and /etc/group."""
+    name, _, group = user.partition(":")
+
+    def lookup(table: str, key: str) -> tuple[str, str] | None:
+        with Rootfs(rootfs) as image:  # the image's own /etc, never a host file a link points at
+            data = image.read(f"etc/{table}", 16 << 20) or b""
+        for line in data.decode("utf-8", "replace").splitlines():
+            fields = line.split(":")
+            if len(fields) > 3 and fields[0] == key:
+                return fields[2], fields[3]
+        return None
+
+    found = (name, name) if name.isdigit() else lookup("passwd", name)
+    if found is None:
+        raise DockerfileError(f"USER {user}: no user {name!r} in the image's /etc/passwd", "add the user first")
+    uid, gid = found
+    if group:
+        entry = (group, group) if group.isdigit() else lookup("group", group)
+        if entry is None:
+            raise DockerfileError(f"USER {user}: no group {group!r} in the image's /etc/group", "add it first")
+        gid = entry[0]
+    return f"{uid}:{gid}"
