@@ -104,6 +104,17 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+def embedded_tools() -> dict[str, str]:
+    """The embedded builder's tools (skopeo, umoci, proot), or :func:`unavailable` naming the one missing."""
+    from helpers.building.oci_store import ToolMissing, require_tools
+
+    try:
+        return require_tools()
+    except ToolMissing as exc:
+        unavailable(str(exc))
+        raise
+
+
 def need(condition: bool, reason: str) -> None:
     """:func:`unavailable` unless ``condition`` holds."""
     if not condition:

@@ -38,27 +38,21 @@ class Dockerfile:
 def parse_dockerfile(dockerfile: str | bytes | os.PathLike) -> Dockerfile:
     """Read (see :func:`dockerfile_text`) and parse a Dockerfile: a path, its text, or its bytes."""
     text, path = dockerfile_text(dockerfile)
-    structure = _structure(text)
-    return Dockerfile(text, tuple(item for item in structure if item["instruction"] != "COMMENT"),
-                      tuple(_bases(structure, _parents(text))), path)
+    return parse_dockerfile_text(text, path)
 
 
-def _structure(text: str) -> list[dict]:
+def parse_dockerfile_text(text: str, path: Path | None = None) -> Dockerfile:
+    """Parse a Dockerfile's text as it is (no file is read, whatever the text says), with one parser."""
     try:
-        structure = DockerfileParser(fileobj=io.BytesIO(text.encode("utf-8", "surrogateescape"))).structure
+        parser = DockerfileParser(fileobj=io.BytesIO(text.encode("utf-8", "surrogateescape")))
+        structure, parents = parser.structure, parser.parent_images
     except Exception as exc:  # dockerfile-parse raises plain exceptions on bad input
         raise DockerfileError(f"the Dockerfile cannot be parsed: {exc}", "fix its syntax") from exc
     if not any(item["instruction"] == "FROM" for item in structure):
         raise DockerfileError("the Dockerfile has no FROM instruction", "start it with `FROM <image>`")
     _check_from_args(structure)
-    return structure
-
-
-def _parents(text: str) -> list[str]:
-    try:
-        return DockerfileParser(fileobj=io.BytesIO(text.encode("utf-8", "surrogateescape"))).parent_images
-    except Exception as exc:  # dockerfile-parse raises plain exceptions on bad input
-        raise DockerfileError(f"the Dockerfile cannot be parsed: {exc}", "fix its syntax") from exc
+    return Dockerfile(text, tuple(item for item in structure if item["instruction"] != "COMMENT"),
+                      tuple(_bases(structure, parents)), path)
 
 
 def _bases(structure: list[dict], parents: list[str]) -> list[str]:
@@ -80,13 +74,6 @@ def _bases(structure: list[dict], parents: list[str]) -> list[str]:
 def base_images(dockerfile_text: str) -> list[str]:
     """The images a Dockerfile's ``FROM`` lines pull in (stage names and ``scratch`` left out)."""
     return list(parse_dockerfile_text(dockerfile_text).bases)
-
-
-def parse_dockerfile_text(text: str) -> Dockerfile:
-    """Parse a Dockerfile's text as it is (no file is read, whatever the text says)."""
-    structure = _structure(text)
-    return Dockerfile(text, tuple(item for item in structure if item["instruction"] != "COMMENT"),
-                      tuple(_bases(structure, _parents(text))))
 
 
 def substitute(text: str, variables: dict[str, str]) -> str:

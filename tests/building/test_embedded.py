@@ -24,29 +24,20 @@ import subprocess
 import sys
 
 import pytest
-from layerlab_fixtures import ALPINE_TARBALLS, CASES, FIXTURES, LAB_VARIANTS, tag_for
+from layerlab_fixtures import ALPINE_TARBALLS, CASES, FIXTURES, LAB_VARIANTS, embedded_tools, tag_for
 
 import helpers
 from helpers.building.embedded import EmbeddedBuilder
-from helpers.building.oci_store import ToolMissing, require_tools
+from helpers.building.oci_store import ToolMissing
 from helpers.ground.errors import BaseImageMissing, BuildFailed, DockerfileError
 
 ALL_CASES = [*CASES, *LAB_VARIANTS.values()]
 COLUMNS = ["layer", "path", "kind", "size", "mode"]
 
 
-def _tools_or_skip():
-    try:
-        require_tools()
-    except ToolMissing as exc:
-        if os.environ.get("LAYERLAB_REQUIRE_ENGINE") == "1":
-            pytest.fail(f"{exc} (LAYERLAB_REQUIRE_ENGINE=1)", pytrace=False)
-        pytest.skip(str(exc))
-
-
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    _tools_or_skip()
+    embedded_tools()
     with pytest.MonkeyPatch.context() as patch:
         root = tmp_path_factory.mktemp("store")
         patch.setenv("LAYERLAB_STORE", str(root))
@@ -341,7 +332,7 @@ def test_a_user_namespace_and_proot_commit_the_same_layers(tmp_path, monkeypatch
         if os.environ.get("LAYERLAB_REQUIRE_ENGINE") == "1":
             pytest.fail(need_userns, pytrace=False)
         pytest.skip(need_userns)
-    _tools_or_skip()
+    embedded_tools()
     monkeypatch.setenv("LAYERLAB_ROOTFS", str(ALPINE_TARBALLS))
     dockerfile = FIXTURES / case / "Dockerfile"
     made = {}

@@ -39,10 +39,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-from layerlab_fixtures import ALPINE_TARBALLS, need, unavailable
+from layerlab_fixtures import ALPINE_TARBALLS, embedded_tools, need
 
 import helpers
-from helpers.building.oci_store import ToolMissing, require_tools
 from helpers.building.proot import ProotRefused
 from helpers.ground.errors import BuildFailed, LayerLabError
 
@@ -55,10 +54,7 @@ PTRACE_SYSCALL = {"x86_64": (0xC000003E, 101), "aarch64": (0xC00000B7, 117)}
 @pytest.fixture
 def store(tmp_path, monkeypatch) -> Path:
     """An empty store of its own, with the Alpine rootfs tarballs as the base images."""
-    try:
-        require_tools()
-    except ToolMissing as exc:
-        unavailable(str(exc))
+    embedded_tools()
     root = tmp_path / "store"
     monkeypatch.setenv("LAYERLAB_STORE", str(root))
     monkeypatch.setenv("LAYERLAB_ROOTFS", str(ALPINE_TARBALLS))

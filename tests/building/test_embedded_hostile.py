@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
-from layerlab_fixtures import ALPINE_TARBALLS
+from layerlab_fixtures import ALPINE_TARBALLS, embedded_tools
 from test_embedded_placement import _snapshot
 
 import helpers
@@ -36,12 +36,7 @@ BASE = "alpine:3.20.3"
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    try:
-        require_tools()
-    except ToolMissing as exc:
-        if os.environ.get("LAYERLAB_REQUIRE_ENGINE") == "1":
-            pytest.fail(f"{exc} (LAYERLAB_REQUIRE_ENGINE=1)", pytrace=False)
-        pytest.skip(str(exc))
+    embedded_tools()
     with pytest.MonkeyPatch.context() as patch:
         root = tmp_path_factory.mktemp("store")
         patch.setenv("LAYERLAB_STORE", str(root))
@@ -262,12 +257,7 @@ def test_a_killed_build_leaves_nothing_in_tmp_and_the_next_build_clears_the_stor
 
 
 def _fresh_store(tmp_path, monkeypatch) -> EmbeddedBuilder:
-    try:
-        require_tools()
-    except ToolMissing as exc:
-        if os.environ.get("LAYERLAB_REQUIRE_ENGINE") == "1":
-            pytest.fail(f"{exc} (LAYERLAB_REQUIRE_ENGINE=1)", pytrace=False)
-        pytest.skip(str(exc))
+    embedded_tools()
     monkeypatch.setenv("LAYERLAB_STORE", str(tmp_path / "store"))
     monkeypatch.setenv("LAYERLAB_ROOTFS", str(ALPINE_TARBALLS))
     builder = EmbeddedBuilder()
