@@ -32,18 +32,20 @@ def _marked_check(cell) -> bool:
 
 
 def pytest_collection_modifyitems(config, items):
+    from helpers.ground.settings import Settings
     from helpers.orchestration.needs import compares_lax, unmet
 
+    settings = Settings.from_environment()  # once, for the whole collection
     verdicts: dict[Path, str | None] = {}
     for item in items:
         path = Path(str(item.fspath))
         if path.suffix != ".ipynb":
             continue
         if path not in verdicts:
-            verdicts[path] = unmet(_metadata(path), path.parent)
+            verdicts[path] = unmet(_metadata(path), path.parent, settings=settings)
         reason = verdicts[path]
         if reason is None:
-            if compares_lax(_metadata(path), path.parent):
+            if compares_lax(_metadata(path), path.parent, settings=settings):
                 item.options["check"] = _marked_check(item.cell)
             continue
         network = "needs the internet" in reason or "needs Debian's package registry" in reason

@@ -35,17 +35,19 @@ def docker_once() -> float:
     return time.perf_counter() - start
 
 
-def embedded_once(base_store: Path) -> float:
+def embedded_once(base_store: Path, run_mode: str) -> float:
     from helpers.building.embedded import EmbeddedBuilder
+    from helpers.ground.dockerfile import parse_dockerfile
+    from helpers.ground.settings import Settings
 
     with tempfile.TemporaryDirectory() as folder:
         store = Path(folder) / "store"
         shutil.copytree(base_store, store, symlinks=True)
-        builder = EmbeddedBuilder(store)
+        builder = EmbeddedBuilder(store, Settings(offline=True, run_mode=run_mode))
         start = time.perf_counter()
         for variant in VARIANTS:
-            text = (FIXTURES / variant / "Dockerfile").read_text()
-            builder.build(text, FIXTURES / variant, variant, f"bench-{variant}")
+            dockerfile = parse_dockerfile(FIXTURES / variant / "Dockerfile")
+            builder.build(dockerfile, FIXTURES / variant, variant, f"bench-{variant}")
         return time.perf_counter() - start
 
 
@@ -53,17 +55,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     runs = parser.parse_args().runs
-    os.environ.setdefault("LAYERLAB_OFFLINE", "1")
     from helpers.building.embedded import EmbeddedBuilder
+    from helpers.ground.settings import Settings
 
     with tempfile.TemporaryDirectory() as folder:
         base_store = Path(folder) / "base"
-        EmbeddedBuilder(base_store).base("alpine:3.20.3")
+        environment = Settings.from_environment()  # where the rootfs tarballs are (LAYERLAB_ROOTFS)
+        EmbeddedBuilder(base_store, Settings(offline=True, rootfs=environment.rootfs)).base("alpine:3.20.3")
         docker = [docker_once() for _ in range(runs)]
         timings = {}
         for way in ("auto", "proot"):
-            os.environ["LAYERLAB_RUN"] = way
-            timings[way] = [embedded_once(base_store) for _ in range(runs)]
+            timings[way] = [embedded_once(base_store, way) for _ in range(runs)]
     from helpers.building.userns import available
 
     d = statistics.median(docker)

@@ -34,12 +34,14 @@ TARGET_SECONDS = 180.0
 
 def offline_notebooks() -> list[tuple[Path, str | None]]:
     """Every notebook, with why it cannot run here (``None`` when it can), in offline mode."""
+    from helpers.ground.settings import Settings
     from helpers.orchestration.needs import unmet
 
+    settings = Settings.from_environment()
     found = []
     for path in sorted(NOTEBOOKS.glob("*.ipynb")):
         needs = json.loads(path.read_text()).get("metadata", {}).get("layerlab", {})
-        found.append((path, unmet(needs, path.parent)))
+        found.append((path, unmet(needs, path.parent, settings)))
     return found
 
 

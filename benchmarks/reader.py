@@ -119,12 +119,14 @@ def dive_command(archive: Path, out: Path) -> list[str]:
 
 def phases(archive: Path) -> dict[str, float]:
     """One in-process run, timed phase by phase: where the report's time goes."""
+    from helpers.ground.settings import Settings
     from helpers.measuring.analysis import analyze
     from helpers.reading.archive import read_path
 
+    limits = Settings.from_environment().limits
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    image = read_path(archive)
+    image = read_path(archive, limits=limits)
     timings["read layers (parse headers, decompress, hash)"] = time.perf_counter() - start
     start = time.perf_counter()
     analysis = analyze(image)
@@ -166,9 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--dir", type=Path, default=default_out(), help="where large_image.py saved the archives")
-    from helpers.reading.layer_stream import max_entries
+    from helpers.ground.settings import Settings
 
-    parser.add_argument("--entries", type=int, default=max_entries() // 4 * 4,
+    parser.add_argument("--entries", type=int, default=Settings.from_environment().limits.entries // 4 * 4,
                         help="tiny files in the synthetic archive (default: the entry ceiling)")
     args = parser.parse_args(argv)
     launcher = Launcher()

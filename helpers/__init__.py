@@ -69,29 +69,42 @@ _NAMES = {
 }
 #: Modules the notebooks use whole.
 _MODULES = {"plots": "views.plots"}
+#: The names above that take ``settings``: through this door, each call reads them from the environment
+#: (once per call; see :mod:`helpers.edges.environment`) unless it passes its own.
+_SETTLED = {"read_image", "save_stream", "select_engine", "live_reason", "squash"}
 
 __all__ = sorted([*_NAMES, *_MODULES, "build", "build_variants"])
 
 
-def build(*args, progress=None, **kwargs):
-    """Build one Dockerfile, printing each step as it lands; see :func:`helpers.orchestration.builds.build`."""
+def build(*args, progress=None, settings=None, **kwargs):
+    """Build one Dockerfile, printing each step as it lands; see :func:`helpers.orchestration.builds.build`.
+
+    The settings are read from the environment unless passed.
+    """
+    from .edges.environment import settled
     from .edges.progress import print_progress
     from .orchestration.builds import build as _build
 
-    return _build(*args, progress=progress or print_progress(), **kwargs)
+    return settled(_build)(*args, progress=progress or print_progress(), settings=settings, **kwargs)
 
 
-def build_variants(*args, progress=None, **kwargs):
-    """Build Dockerfiles side by side, printing each step; see :func:`helpers.orchestration.builds.build_variants`."""
+def build_variants(*args, progress=None, settings=None, **kwargs):
+    """Build Dockerfiles side by side, printing each step; see :func:`helpers.orchestration.builds.build_variants`.
+
+    The settings are read from the environment unless passed.
+    """
+    from .edges.environment import settled
     from .edges.progress import print_progress
     from .orchestration.builds import build_variants as _build_variants
 
-    return _build_variants(*args, progress=progress or print_progress(), **kwargs)
+    return settled(_build_variants)(*args, progress=progress or print_progress(), settings=settings, **kwargs)
 
 
 def __getattr__(name: str):
     if name in _NAMES:
         value = getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)
+        if name in _SETTLED:
+            value = importlib.import_module(".edges.environment", __name__).settled(value)
     elif name in _MODULES:
         value = importlib.import_module(f".{_MODULES[name]}", __name__)
     else:

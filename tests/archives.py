@@ -17,6 +17,7 @@ from pathlib import Path
 
 import helpers
 from helpers.ground.errors import ArchiveError
+from helpers.ground.limits import DEFAULT_LIMITS, Limits
 from helpers.reading.archive import read_archive_stream, read_path
 
 FILE, DIR, SYMLINK, HARDLINK = "file", tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE
@@ -73,7 +74,7 @@ def docker_archive(layers: list[bytes], config: object = None, manifest: object 
 TEN = make_layer(("a", b"x" * 10, FILE, None))
 
 
-def read_every_way(data: bytes) -> helpers.Analysis:
+def read_every_way(data: bytes, limits: Limits = DEFAULT_LIMITS) -> helpers.Analysis:
     """Read ``data`` every way the reader can: as a stream, and as a file, seeking and verifying.
 
     Each way must give an analysis or one ArchiveError.  The stream and the
@@ -87,9 +88,9 @@ def read_every_way(data: bytes) -> helpers.Analysis:
         path = Path(folder) / "case.tar"
         path.write_bytes(data)
         readers = [
-            lambda: read_archive_stream(io.BytesIO(data), "case"),
-            lambda: read_path(path, verify=True),
-            lambda: read_path(path, verify=False),
+            lambda: read_archive_stream(io.BytesIO(data), "case", limits=limits),
+            lambda: read_path(path, verify=True, limits=limits),
+            lambda: read_path(path, verify=False, limits=limits),
         ]
         for read in readers:
             try:

@@ -120,8 +120,9 @@ def debian(docker_client) -> str:
 def debian_rootfs() -> Path:
     """The debuerreotype tarball the Debian base was made from, found in LAYERLAB_ROOTFS."""
     from helpers.building.bases import find_rootfs
+    from helpers.ground.settings import Settings
 
-    tarball = find_rootfs(DEBIAN_IMAGE)
+    tarball = find_rootfs(DEBIAN_IMAGE, Settings.from_environment().rootfs)
     if tarball is None:
         unavailable(f"no debian-bookworm-slim-rootfs.tar in LAYERLAB_ROOTFS; {MAKE_DEBIAN}")
     return tarball
@@ -131,9 +132,10 @@ def debian_rootfs() -> Path:
 def registry() -> None:
     """Debian's package registry answers here (builds that run apt-get need it)."""
     from helpers.building.registry import registry_reason
-    from helpers.ground.settings import offline
+    from helpers.ground.settings import Settings
 
-    reason = registry_reason(offline())
+    settings = Settings.from_environment()
+    reason = registry_reason(settings.offline, settings.debian_mirror)
     if reason is not None:
         unavailable(f"Debian's package registry is needed: {reason}")
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers.ground.settings import Settings
+
 TESTS = Path(__file__).resolve().parent
 FIXTURES = TESTS / "fixtures"
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -119,3 +121,8 @@ def need(condition: bool, reason: str) -> None:
     """:func:`unavailable` unless ``condition`` holds."""
     if not condition:
         unavailable(reason)
+
+
+def current_settings() -> Settings:
+    """The settings this test's environment gives now (as an edge reads them), for calls below the edges."""
+    return Settings.from_environment()

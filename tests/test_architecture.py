@@ -106,3 +106,52 @@ def test_a_test_module_borrows_from_another_only_in_its_own_room():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("test_"):
                 assert (path.parent / f"{node.module}.py").is_file(), f"{path.relative_to(ROOT)} imports {node.module}"
+
+
+
+#: Modules that look up the environment for something that is not a ``LAYERLAB_*`` setting.
+_OTHER_ENVIRONMENT = {
+    "helpers/building/engine.py": "DOCKER_HOST, the Docker SDK's own variable",
+    "helpers/building/embedded.py": "the user's environment, passed on to a RUN step's proot",
+}
+
+
+def _calls_and_reads(path: Path) -> tuple[set[str], bool]:
+    """The attributes a module calls (``Settings.from_environment``), and whether it looks up the environment."""
+    calls, looks_up = set(), False
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            calls.add(node.func.attr)
+        if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv"):
+            looks_up = True
+    return calls, looks_up
+
+
+def _reads_below_the_edges(root: Path) -> list[str]:
+    """Modules below the edges that read the settings, or read the environment outside ``ground/settings``."""
+    found = []
+    for path in sorted((root / "helpers").rglob("*.py")):
+        name = path.relative_to(root).as_posix()
+        room = path.relative_to(root / "helpers").parts[0]
+        calls, looks_up = _calls_and_reads(path)
+        at_an_edge = room in ("edges", "__init__.py") or name == "helpers/ground/settings.py"
+        if "from_environment" in calls and not at_an_edge:
+            found.append(f"{name} reads the settings")
+        if looks_up and name not in ("helpers/ground/settings.py", "helpers/ground/limits.py", *_OTHER_ENVIRONMENT):
+            found.append(f"{name} reads the environment")
+    return found
+
+
+def test_the_settings_are_read_at_the_edges_only_and_handed_down():
+    """``Settings.from_environment`` runs at the edges (the command line, the door, the notebooks' Lab) only."""
+    assert _reads_below_the_edges(ROOT) == []
+
+
+def test_a_settings_read_planted_below_the_edges_is_caught(tmp_path):
+    shutil.copytree(ROOT / "helpers", tmp_path / "helpers", ignore=shutil.ignore_patterns("__pycache__"))
+    planted = tmp_path / "helpers" / "orchestration" / "builds.py"
+    planted.write_text(planted.read_text() + "\n\ndef _now():\n    return Settings.from_environment()\n")
+    sneaky = tmp_path / "helpers" / "reading" / "archive.py"
+    sneaky.write_text(sneaky.read_text() + "\n\nVERIFY = os.environ.get('LAYERLAB_VERIFY')\n")
+    assert _reads_below_the_edges(tmp_path) == ["helpers/orchestration/builds.py reads the settings",
+                                               "helpers/reading/archive.py reads the environment"]

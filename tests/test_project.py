@@ -6,6 +6,8 @@ import json
 import re
 from pathlib import Path
 
+from layerlab_fixtures import current_settings
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -76,10 +78,10 @@ def test_a_notebook_that_needs_the_internet_is_skipped_offline_with_the_reason(m
     from helpers.orchestration.needs import unmet
 
     monkeypatch.setenv("LAYERLAB_OFFLINE", "1")
-    reason = unmet({"needs": ["internet"]})
+    reason = unmet({"needs": ["internet"]}, settings=current_settings())
     assert reason is not None and "offline mode" in reason
     monkeypatch.setenv("LAYERLAB_OFFLINE", "0")
-    assert unmet({"needs": ["internet"]}) is None
+    assert unmet({"needs": ["internet"]}, settings=current_settings()) is None
 
 
 def test_a_notebook_needing_an_engine_names_where_it_looked_when_there_is_none(monkeypatch):
@@ -87,7 +89,7 @@ def test_a_notebook_needing_an_engine_names_where_it_looked_when_there_is_none(m
 
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     monkeypatch.setenv("PATH", "/nonexistent")  # and no embedded builder's tools either
-    reason = unmet({"needs": ["engine"]})
+    reason = unmet({"needs": ["engine"]}, settings=current_settings())
     assert reason is not None
     assert "unix:///nonexistent/docker.sock" in reason and "apt-get install skopeo" in reason
 
@@ -98,10 +100,10 @@ def test_a_notebook_with_its_recording_replays_offline_instead_of_skipping(monke
     monkeypatch.setenv("LAYERLAB_OFFLINE", "1")
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     needs = {"needs": ["engine", "internet"], "recording": "recordings/seed.json.gz"}
-    assert "recordings/seed.json.gz does not exist yet" in unmet(needs, tmp_path)
+    assert "recordings/seed.json.gz does not exist yet" in unmet(needs, tmp_path, settings=current_settings())
     (tmp_path / "recordings").mkdir()
     (tmp_path / "recordings" / "seed.json.gz").write_bytes(b"")
-    assert unmet(needs, tmp_path) is None
+    assert unmet(needs, tmp_path, settings=current_settings()) is None
 
 
 def test_live_runs_of_lax_notebooks_compare_marked_cells_but_replays_compare_all(monkeypatch):
@@ -109,7 +111,8 @@ def test_live_runs_of_lax_notebooks_compare_marked_cells_but_replays_compare_all
 
     lax = {"needs": ["engine", "internet"], "nbval": "lax"}
     monkeypatch.setenv("LAYERLAB_OFFLINE", "0")
-    assert compares_lax(lax) is True
-    assert compares_lax({"needs": ["engine"]}) is False
+    assert compares_lax(lax, settings=current_settings()) is True
+    assert compares_lax({"needs": ["engine"]}, settings=current_settings()) is False
     monkeypatch.setenv("LAYERLAB_OFFLINE", "1")
-    assert compares_lax(lax) is False  # offline it can only replay, and a replay is exact
+    offline = current_settings()
+    assert compares_lax(lax, settings=offline) is False  # offline it can only replay, and a replay is exact

@@ -28,11 +28,12 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..ground.errors import BaseImageMissing, LayerLabError
-from ..ground.settings import MIRROR_VARIABLE, ROOTFS_VARIABLE, debian_mirror_override, rootfs_folders
+from ..ground.settings import MIRROR_VARIABLE, ROOTFS_VARIABLE
 
 DEBIAN_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 
@@ -76,14 +77,14 @@ def recipe_for(image: str) -> Recipe | None:
 _TAG = re.compile(r"[\w][\w.-]{0,127}")
 
 
-def find_rootfs(image: str, folders: list[Path] | None = None) -> Path | None:
-    """The rootfs tarball ``image`` is made from, in ``folders`` (default: :func:`rootfs_folders`)."""
+def find_rootfs(image: str, folders: Iterable[Path]) -> Path | None:
+    """The rootfs tarball ``image`` is made from, in ``folders`` (``LAYERLAB_ROOTFS``: the settings' ``rootfs``)."""
     recipe = recipe_for(image)
     tag = _split(image)[1]
     if recipe is None or not _TAG.fullmatch(tag) or ".." in tag:
         return None
     pattern = recipe.pattern(tag)
-    for folder in rootfs_folders() if folders is None else folders:
+    for folder in folders:
         for candidate in sorted(folder.glob(pattern)):
             if candidate.is_file():
                 return candidate
@@ -171,17 +172,16 @@ def apt_sources(root: Path = Path("/")) -> list[AptSource]:
     return found
 
 
-def debian_mirror(root: Path = Path("/"), override: str | None = None) -> tuple[str, str | None]:
+def debian_mirror(root: Path = Path("/"), override: str = "") -> tuple[str, str | None]:
     """The Debian archive mirror to make bases from, and its security mirror (or ``None``).
 
-    ``override``, else ``LAYERLAB_DEBIAN_MIRROR``, else the first ``deb``
+    ``override`` (``LAYERLAB_DEBIAN_MIRROR``: the settings' ``debian_mirror``), else the first ``deb``
     source in this machine's apt configuration whose URI is a Debian archive
     (its path ends in ``/debian``); the security mirror is the first source
     ending in ``/debian-security``.
     """
     sources = apt_sources(root)
     security = next((s.uri for s in sources if s.uri.rstrip("/").endswith("/debian-security")), None)
-    override = override or debian_mirror_override()
     if override:
         return override, security
     archive = next((s.uri for s in sources if s.uri.rstrip("/").endswith("/debian")), None)
@@ -216,7 +216,7 @@ def _run(command: list[str], what: str) -> None:
         raise LayerLabError(f"{what} failed: {last}", "see the message; the mirror may not answer")
 
 
-def make_debian_rootfs(tag: str, into: Path, mirror: str | None = None) -> Path:
+def make_debian_rootfs(tag: str, into: Path, mirror: str = "") -> Path:
     """Make ``debian-TAG-rootfs.tar`` (e.g. ``bookworm-slim``) in ``into`` with debuerreotype, as root.
 
     The steps of Debian's official images: ``debuerreotype-init`` from the
@@ -280,18 +280,17 @@ def import_into_docker(image: str, tarball: Path, client) -> str:
     return made.id
 
 
-def provide(image: str, folder: Path | None = None, *, mirror: str | None = None, client=None) -> dict:
+def provide(image: str, folders: Sequence[Path], *, mirror: str = "", client=None) -> dict:
     """Make sure ``image`` can be built on offline: find (or, for Debian, make) its tarball, then load Docker.
 
-    ``folder`` is where the tarball is looked for and a Debian one is made
-    (default: the first folder of ``LAYERLAB_ROOTFS``).  With a Docker
+    ``folders`` are where the tarball is looked for, and a Debian one is made in
+    the first (the command line passes ``--rootfs DIR``, else ``LAYERLAB_ROOTFS``).  With a Docker
     ``client``, the image is also made in that engine.  The embedded builder
     needs only the tarball, in a folder of ``LAYERLAB_ROOTFS``.  Returns what was done.
     """
     recipe = recipe_for(image)
     if recipe is None:
         raise LayerLabError(f"no recipe makes {image}", f"one of: {', '.join(f'{r}:TAG' for r in RECIPES)}")
-    folders = [folder] if folder is not None else rootfs_folders()
     tarball = find_rootfs(image, folders)
     made_now = False
     if tarball is None:

@@ -13,7 +13,7 @@ from ..ground.commands import python_tool
 from ..ground.dockerfile import Dockerfile
 from ..ground.errors import LayerLabError
 from ..ground.model import Image
-from ..ground.settings import ENGINE_LABELS
+from ..ground.settings import DEFAULT_SETTINGS, ENGINE_LABELS, Settings
 from ..ground.steps import Progress
 from .builder import BuiltImage
 from .engine import (
@@ -28,24 +28,29 @@ from .engine import (
 
 
 class DockerBuilder:
-    """Builds with the Docker Engine at ``client`` (default: the one the environment names; it must answer)."""
+    """Builds with the Docker Engine at ``client`` (default: the one ``DOCKER_HOST`` names; it must answer).
+
+    ``settings``: offline mode (bases are never pulled) and the reader's limits.
+    """
 
     name = "docker"
     label = ENGINE_LABELS["docker"]
 
-    def __init__(self, client: docker.DockerClient | None = None) -> None:
+    def __init__(self, client: docker.DockerClient | None = None, settings: Settings = DEFAULT_SETTINGS) -> None:
         self.client = client or docker_client()
+        self.settings = settings
 
     def build(self, dockerfile: Dockerfile, context: Path | None, name: str, tag: str,
               progress: Progress | None, network: bool) -> BuiltImage:
-        image_id = build_image(self.client, dockerfile, context, name, tag, progress, network)
+        image_id = build_image(self.client, dockerfile, context, name, tag, progress, network, self.settings.offline)
         return BuiltImage(tag, image_id, dockerfile.bases)
 
     def read(self, reference: str, measure_pull: bool = False) -> Image:
-        return read_engine_image(reference, self.client, gzip_level=PULL_GZIP_LEVEL if measure_pull else None)
+        return read_engine_image(reference, self.client, gzip_level=PULL_GZIP_LEVEL if measure_pull else None,
+                                 limits=self.settings.limits)
 
     def read_base(self, image: str, measure_pull: bool = False) -> Image:
-        ensure_base(self.client, image)
+        ensure_base(self.client, image, self.settings.offline)
         return replace(self.read(image, measure_pull), bases=[self.describe_base(image)])
 
     def has_base(self, image: str) -> bool:

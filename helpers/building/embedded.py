@@ -68,10 +68,10 @@ from ..ground.dockerfile import Dockerfile, substitute
 from ..ground.errors import BaseImageMissing, BuildFailed, DockerfileError, LayerLabError, SourceNotFound
 from ..ground.model import Image
 from ..ground.references import slug_tag
-from ..ground.settings import ENGINE_LABELS, OFFLINE_VARIABLE, ROOTFS_VARIABLE, offline, store_root
+from ..ground.settings import DEFAULT_SETTINGS, ENGINE_LABELS, OFFLINE_VARIABLE, ROOTFS_VARIABLE, Settings
 from ..ground.steps import BuildStep, Progress
 from ..reading.archive import REF_ANNOTATION, read_path
-from ..reading.layer_stream import scan_layer
+from ..reading.layer_stream import EntryBudget, scan_layer
 from . import proot, userns
 from .bases import find_rootfs, label, recipe_for
 from .builder import BuiltImage
@@ -205,9 +205,11 @@ class EmbeddedBuilder:
     name = "embedded"
     label = ENGINE_LABELS["embedded"]
 
-    def __init__(self, store: str | os.PathLike | None = None) -> None:
+    def __init__(self, store: str | os.PathLike | None = None, settings: Settings = DEFAULT_SETTINGS) -> None:
+        """A builder with its store at ``store`` (default: the settings' ``store``), working as ``settings`` say."""
+        self.settings = settings
         self.tools = require_tools()
-        self.store = OciStore(Path(store) if store is not None else store_root(), self.tools)
+        self.store = OciStore(Path(store) if store is not None else settings.store, self.tools)
         self.root, self.layout = self.store.root, self.store.layout
 
     def manifest_digest(self, tag: str) -> str:
@@ -228,12 +230,15 @@ class EmbeddedBuilder:
         What a pull moves is measured by the Docker Engine only: ``measure_pull`` changes nothing here.
         """
         tag = self.store_tag(reference)
-        return replace(read_path(self.layout, ref=tag), source=f"{self.layout}:{tag}")
+        return replace(self._read_tag(tag), source=f"{self.layout}:{tag}")
 
     def read_base(self, image: str, measure_pull: bool = False) -> Image:
         """A base image by name, imported into the store first if it is not there."""
         tag = self.base(image)
-        return replace(read_path(self.layout, ref=tag), source=image, bases=[self.describe_base(image)])
+        return replace(self._read_tag(tag), source=image, bases=[self.describe_base(image)])
+
+    def _read_tag(self, tag: str) -> Image:
+        return read_path(self.layout, ref=tag, verify=self.settings.verify, limits=self.settings.limits)
 
     def metadata(self) -> dict:
         """What a recording keeps of this builder: the versions of skopeo and umoci, and the platform."""
@@ -275,9 +280,12 @@ class EmbeddedBuilder:
         return self.store.import_image(image, f"{transport}:{Path(archive).resolve()}",
                             f"importing {archive} as {image}", origin=Path(archive).name)
 
+    def _rootfs(self, image: str) -> Path | None:
+        return find_rootfs(image, self.settings.rootfs)
+
     def has_base(self, image: str) -> bool:
         """True when ``image`` is in the store, or can be made from a rootfs tarball without the network."""
-        return image == "scratch" or "base-" + slug(image) in self.store.index() or find_rootfs(image) is not None
+        return image == "scratch" or "base-" + slug(image) in self.store.index() or self._rootfs(image) is not None
 
     def base(self, image: str) -> str:
         """The store's tag for a base image, importing it first if needed."""
@@ -287,10 +295,10 @@ class EmbeddedBuilder:
         if image == "scratch":
             self.store.umoci("new", "--image", self.store.ref(tag), what="making an empty image for FROM scratch")
             return tag
-        tarball = find_rootfs(image)
+        tarball = self._rootfs(image)
         if tarball is not None:
             return self.import_rootfs(image, tarball)
-        if offline():
+        if self.settings.offline:
             raise BaseImageMissing(
                 f"base image {image} is not in the embedded builder's store, and offline mode "
                 f"({OFFLINE_VARIABLE}=1) never pulls",
@@ -390,7 +398,7 @@ class EmbeddedBuilder:
         manifest = {"layers": layers}
         digest = manifest["layers"][-1]["digest"].split(":")[1]
         with (self.layout / "blobs" / "sha256" / digest).open("rb") as blob:
-            entries = scan_layer(blob, digest).entries
+            entries = scan_layer(blob, digest, EntryBudget(self.settings.limits)).entries
         return sum(e.size for e in entries if e.kind == "file") + sum(len(e.link) for e in entries
                                                                      if e.kind == "symlink")
 
@@ -460,10 +468,10 @@ class EmbeddedBuilder:
             with self.store.scratch() as empty:
                 return self.build(dockerfile, empty, name, tag, progress, network)
         tag = slug_tag(tag)
-        network = not offline() if network is None else network
+        network = not self.settings.offline if network is None else network
         bases: list[str] = []
         structure = _instructions(dockerfile)
-        budget = AddBudget()
+        budget = AddBudget(self.settings.limits.add_bytes, self.settings.limits.add_entries)
         total = len(structure)
         stages: dict[str, _Stage] = {}
         stage: _Stage | None = None
@@ -632,7 +640,7 @@ class EmbeddedBuilder:
                     "put the commands in a script, COPY it into the image, and RUN the script",
                 ) from exc
 
-        if userns.usable(stage.user):
+        if userns.usable(stage.user, self.settings.run_mode):
             done = attempt(in_namespace=True)
             if done.returncode != 0:
                 # The namespace maps one identity; a step may need more (apt drops to its _apt user)

@@ -38,8 +38,9 @@ from ..ground.errors import (
     LayerLabError,
     SourceNotFound,
 )
+from ..ground.limits import DEFAULT_LIMITS, Limits
 from ..ground.model import Image
-from ..ground.settings import OFFLINE_VARIABLE, offline
+from ..ground.settings import OFFLINE_VARIABLE
 from ..ground.steps import BuildStep, Progress
 from ..reading.archive import read_archive_stream
 from .bases import label
@@ -171,7 +172,8 @@ def save_stream(name: str, client: docker.DockerClient | None = None) -> io.Buff
     return io.BufferedReader(_ChunkReader(iter(handle.save(named=False))), buffer_size=1 << 20)
 
 
-def read_engine_image(name: str, client: docker.DockerClient | None = None, gzip_level: int | None = None) -> Image:
+def read_engine_image(name: str, client: docker.DockerClient | None = None, gzip_level: int | None = None,
+                      limits: Limits = DEFAULT_LIMITS) -> Image:
     """Read an image from the engine by name or ID, streaming ``docker save`` output once.
 
     ``gzip_level`` also measures each layer gzipped, in the same pass (what a
@@ -179,7 +181,7 @@ def read_engine_image(name: str, client: docker.DockerClient | None = None, gzip
     """
     client = client or docker_client()
     handle = _engine_image(name, client)
-    image = read_archive_stream(save_stream(name, client), name, gzip_level=gzip_level)
+    image = read_archive_stream(save_stream(name, client), name, gzip_level=gzip_level, limits=limits)
     image.format = f"docker-engine/{image.format}"
     if not image.tags:
         image.tags = list(handle.tags)
@@ -189,13 +191,13 @@ def read_engine_image(name: str, client: docker.DockerClient | None = None, gzip
 # ---------------------------------------------------------------- building
 
 
-def ensure_base(client: docker.DockerClient, image: str) -> None:
+def ensure_base(client: docker.DockerClient, image: str, offline: bool) -> None:
     """Make sure ``image`` is in the engine: offline, a missing one is a clear error; online, it is pulled."""
     try:
         client.images.get(image)
         return
     except docker.errors.ImageNotFound as exc:
-        if offline():
+        if offline:
             raise BaseImageMissing(
                 f"base image {image} is not in the engine, and offline mode ({OFFLINE_VARIABLE}=1) never pulls",
                 f"load it (`docker load -i …`) or make it from its rootfs tarball the way .ci/run does "
@@ -211,14 +213,14 @@ def ensure_base(client: docker.DockerClient, image: str) -> None:
 
 
 def build_image(client: docker.DockerClient, dockerfile: Dockerfile, context: Path | None, name: str, tag: str,
-                progress: Progress | None, network: bool) -> str:
+                progress: Progress | None, network: bool, offline: bool) -> str:
     """Build ``dockerfile`` in ``context`` as ``tag`` with the Docker Engine, reporting each step; the image's ID.
 
     Offline, every base must already be in the engine (:func:`ensure_base`).
     """
-    if offline():
+    if offline:
         for image in dockerfile.bases:
-            ensure_base(client, image)
+            ensure_base(client, image, offline)
     return _run_build(client, name, context, dockerfile.path, dockerfile.text, tag, progress, network,
                       frozenset(dockerfile.bases))
 

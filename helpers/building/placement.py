@@ -482,9 +482,9 @@ def _place_entry(rootfs: Rootfs, entry: SourceEntry, destination: str, first: di
 class AddBudget:
     """What the ``ADD`` steps of one build may still write: bytes and members (see :mod:`helpers.ground.limits`)."""
 
-    def __init__(self, bytes_left: int | None = None, entries_left: int | None = None) -> None:
-        self.bytes = MAX_ADD_BYTES.value() if bytes_left is None else bytes_left
-        self.entries = MAX_ADD_ENTRIES.value() if entries_left is None else entries_left
+    def __init__(self, bytes_left: int = MAX_ADD_BYTES.default, entries_left: int = MAX_ADD_ENTRIES.default) -> None:
+        self.bytes = bytes_left
+        self.entries = entries_left
         self._ceilings = (self.bytes, self.entries)
 
     def take(self, size: int, what: str, members: int = 1) -> None:

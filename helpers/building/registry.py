@@ -67,16 +67,16 @@ def _probe(url: str) -> str | None:
     return None
 
 
-def registry_reason(offline: bool) -> str | None:
+def registry_reason(offline: bool, mirror: str = "") -> str | None:
     """Why builds cannot reach Debian's package registry here, or ``None`` when they can.
 
-    The mirror of this machine's apt configuration (or ``LAYERLAB_DEBIAN_MIRROR``)
+    ``mirror`` (``LAYERLAB_DEBIAN_MIRROR``), else the mirror of this machine's apt configuration,
     must answer one HTTP request within :data:`PROBE_TIMEOUT` seconds; any HTTP
     answer counts, and the answer is kept for the process.  A machine whose apt
     names no Debian mirror reaches the registry only ``online``: on the internet.
     """
     try:
-        mirror, _security = debian_mirror()
+        mirror, _security = debian_mirror(override=mirror)
     except LayerLabError:
         if offline:
             return ("offline mode is on and this machine's apt configuration names no Debian mirror "

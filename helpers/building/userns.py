@@ -32,8 +32,6 @@ import stat
 import subprocess
 import sys
 
-from ..ground.settings import run_mode
-
 _MOUNTS = (("dev", ["--rbind", "/dev"]), ("proc", ["-t", "proc", "proc"]), ("sys", ["--rbind", "/sys"]))
 
 
@@ -51,9 +49,12 @@ def available() -> bool:
     return done.returncode == 0
 
 
-def usable(user: str) -> bool:
-    """Whether a step run as ``user`` goes through a user namespace here (else proot)."""
-    return user in ("", "root", "0", "0:0") and run_mode() == "auto" and available()
+def usable(user: str, run_mode: str = "auto") -> bool:
+    """Whether a step run as ``user`` goes through a user namespace here (else proot).
+
+    ``run_mode`` is ``LAYERLAB_RUN`` (the settings' ``run_mode``): ``proot`` always takes proot.
+    """
+    return user in ("", "root", "0", "0:0") and run_mode == "auto" and available()
 
 
 def command(rootfs: str | os.PathLike, workdir: str, environment: dict[str, str], argv: list[str],

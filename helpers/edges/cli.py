@@ -17,6 +17,7 @@ from pathlib import Path
 from ..building.bases import provide
 from ..building.engine import docker_client
 from ..ground.errors import LayerLabError
+from ..ground.settings import Settings
 from ..ground.sizes import format_bytes
 from ..measuring.analysis import Analysis
 from ..orchestration.builds import build
@@ -42,12 +43,12 @@ def _emit(analysis: Analysis, as_json: bool, extra: dict | None = None) -> None:
         print(text_report(analysis))
 
 
-def _report(args: argparse.Namespace) -> int:
+def _report(args: argparse.Namespace, settings: Settings) -> int:
     budget = Budget(
         parse_budget_size(args.max_reclaimable) if args.max_reclaimable is not None else None,
         parse_ratio(args.min_efficiency) if args.min_efficiency is not None else None,
     )
-    analysis = analyze_source(args.source, platform=args.platform, verify=args.verify or None)
+    analysis = analyze_source(args.source, platform=args.platform, verify=args.verify or None, settings=settings)
     broken = budget.broken(analysis)
     verdict = None
     if budget.max_reclaimable is not None or budget.min_efficiency is not None:
@@ -59,11 +60,12 @@ def _report(args: argparse.Namespace) -> int:
     return EXIT_OVER_BUDGET if broken else 0
 
 
-def _build(args: argparse.Namespace) -> None:
+def _build(args: argparse.Namespace, settings: Settings) -> None:
     context = Path(args.context)
     dockerfile = Path(args.file) if args.file else context / "Dockerfile"
     built = build(dockerfile, context, name=args.tag or context.resolve().name, tag=args.tag,
-                  progress=print_progress(sys.stderr), engine=args.engine, network=True if args.network else None)
+                  progress=print_progress(sys.stderr), engine=args.engine, network=True if args.network else None,
+                  settings=settings)
     _emit(built.analysis, args.json)
 
 
@@ -81,14 +83,15 @@ def _variant(text: str) -> tuple[str, str]:
     return name, dockerfile
 
 
-def _record(args: argparse.Namespace) -> None:
+def _record(args: argparse.Namespace, settings: Settings) -> None:
     variants = {name: Path(dockerfile) for name, dockerfile in args.variant}
-    made = record(variants, args.output, args.context, progress=print_progress(sys.stderr))
+    made = record(variants, args.output, args.context, progress=print_progress(sys.stderr), settings=settings)
     print(f"wrote {made.path}: {', '.join(made.analyses)}, {made.describe()}")
 
 
-def _base(args: argparse.Namespace) -> None:
-    done = provide(args.image, Path(args.rootfs) if args.rootfs else None, mirror=args.mirror,
+def _base(args: argparse.Namespace, settings: Settings) -> None:
+    folders = [Path(args.rootfs)] if args.rootfs else list(settings.rootfs)
+    done = provide(args.image, folders, mirror=args.mirror or settings.debian_mirror,
                    client=None if args.no_docker else docker_client())
     how = "made now with debuerreotype" if done["made_now"] else "found"
     line = f"{args.image}: rootfs {done['tarball']} ({how}, {format_bytes(done['bytes'])})"
@@ -194,11 +197,11 @@ def _stdout_closed() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; return its exit status."""
+    """Run the CLI; return its exit status.  The ``LAYERLAB_*`` settings are read here, once, and handed down."""
     try:
         args = parser().parse_args(_joined_signed_values(sys.argv[1:] if argv is None else list(argv)))
         try:
-            status = args.run(args)
+            status = args.run(args, Settings.from_environment())
         except LayerLabError as exc:
             print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
             return EXIT_BAD_INPUT

@@ -9,6 +9,7 @@ import pandas as pd
 
 from ..building.engine import docker_client
 from ..ground.errors import BuildFailed, LayerLabError
+from ..ground.settings import Settings
 from ..ground.sizes import format_bytes, format_ratio
 from ..ground.steps import Progress
 from ..measuring.analysis import Analysis
@@ -168,7 +169,11 @@ def docker_units(count: int) -> str:
 
 
 class Lab(orchestration_lab.Lab):
-    """A notebook's :class:`helpers.orchestration.lab.Lab`, which prints each build step as it lands."""
+    """A notebook's :class:`helpers.orchestration.lab.Lab`: its settings read from the environment, once, when it is
+    made (unless passed), and each build step printed as it lands."""
+
+    def __init__(self, recording: str | os.PathLike, *, settings: Settings | None = None, **needs) -> None:
+        super().__init__(recording, settings=settings or Settings.from_environment(), **needs)
 
     def attempt(self, variants, context=None, *, progress: Progress | None = None, **options):
         return super().attempt(variants, context, progress=progress or print_progress(), **options)

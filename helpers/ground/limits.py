@@ -23,6 +23,7 @@ variable                       what it bounds                              defau
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import humanfriendly
@@ -43,9 +44,9 @@ class Limit:
     is_size: bool
     what: str
 
-    def value(self) -> int:
-        """The budget in force: the variable's value when set (and readable), else the default."""
-        raw = os.environ.get(self.variable, "").strip()
+    def read(self, environ: Mapping[str, str] | None = None) -> int:
+        """The budget ``environ`` (default: this process's environment) sets: its value when set, else the default."""
+        raw = (os.environ if environ is None else environ).get(self.variable, "").strip()
         if not raw:
             return self.default
         return parse_limit(raw, self)
@@ -80,3 +81,32 @@ MAX_ADD_ENTRIES = Limit("LAYERLAB_MAX_ADD_ENTRIES", 250_000, False,
                         "the most archive members the ADD steps of one embedded build may write")
 
 ALL = (MAX_ENTRIES, MAX_EXPANDED_BYTES, MAX_METADATA_BYTES, MAX_RECORDING_ENTRIES, MAX_ADD_BYTES, MAX_ADD_ENTRIES)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The budgets in force, one value each (default: the documented defaults, not the environment).
+
+    Read from the environment once, at the edges, by :meth:`from_environment`
+    (through :meth:`helpers.ground.settings.Settings.from_environment`), then passed down.
+    """
+
+    entries: int = MAX_ENTRIES.default
+    expanded_bytes: int = MAX_EXPANDED_BYTES.default
+    metadata_bytes: int = MAX_METADATA_BYTES.default
+    recording_entries: int = MAX_RECORDING_ENTRIES.default
+    add_bytes: int = MAX_ADD_BYTES.default
+    add_entries: int = MAX_ADD_ENTRIES.default
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Limits:
+        """Every ``LAYERLAB_MAX_*`` read at once; the first unreadable one is a :class:`LimitSettingError`."""
+        return cls(
+            entries=MAX_ENTRIES.read(environ), expanded_bytes=MAX_EXPANDED_BYTES.read(environ),
+            metadata_bytes=MAX_METADATA_BYTES.read(environ), recording_entries=MAX_RECORDING_ENTRIES.read(environ),
+            add_bytes=MAX_ADD_BYTES.read(environ), add_entries=MAX_ADD_ENTRIES.read(environ),
+        )
+
+
+#: The ceilings a read keeps to unless it is handed others: the documented defaults.
+DEFAULT_LIMITS = Limits()

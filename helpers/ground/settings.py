@@ -1,7 +1,11 @@
-"""Every ``LAYERLAB_*`` setting but the limits (those are :mod:`helpers.ground.limits`): its name, and how it is read.
+"""Every ``LAYERLAB_*`` setting, read once into one frozen :class:`Settings`, then passed down.
 
-This is the one module that reads them from the environment; the rest of the
-package asks it.
+This is the one module that reads them from the environment, and only
+:meth:`Settings.from_environment` does, called at the edges (the command line,
+the notebooks' door, a :class:`helpers.edges.notebook.Lab`): a run sees one
+value from start to end, and a bad value is refused before anything starts.
+Below the edges, each function is handed the settings it needs.  The limits
+(``LAYERLAB_MAX_*``) are :mod:`helpers.ground.limits`, and part of the settings.
 
 ================================  ==========================================================
 ``LAYERLAB_OFFLINE``              ``1``: offline mode, nothing pulled, builds get no network
@@ -18,9 +22,12 @@ package asks it.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import LayerLabError
+from .limits import Limits
 
 OFFLINE_VARIABLE = "LAYERLAB_OFFLINE"
 ENGINE_VARIABLE = "LAYERLAB_ENGINE"
@@ -40,21 +47,6 @@ RUN_MODES = ("auto", "proot")
 _TRUE = {"1", "true", "yes", "on"}
 
 
-def _read(variable: str) -> str:
-    return os.environ.get(variable, "").strip()
-
-
-def offline() -> bool:
-    """True when ``LAYERLAB_OFFLINE`` is set to a true value (``1``, ``true``, ``yes``, ``on``)."""
-    return _read(OFFLINE_VARIABLE).lower() in _TRUE
-
-
-def engine_choice() -> str:
-    """``LAYERLAB_ENGINE`` in lowercase, or ``auto`` when it is unset; another value is a clear error."""
-    chosen = _read(ENGINE_VARIABLE).lower() or "auto"
-    return check_engine(chosen)
-
-
 def check_engine(chosen: str) -> str:
     """``chosen`` if it names an engine (or ``auto``), else a clear error."""
     if chosen not in (*ENGINES, "auto"):
@@ -62,38 +54,68 @@ def check_engine(chosen: str) -> str:
     return chosen
 
 
-def recording_requested() -> bool:
-    """Whether a live notebook also writes its recording: ``LAYERLAB_RECORD=1``."""
-    return _read(RECORD_VARIABLE) == "1"
-
-
-def store_root() -> Path:
-    """Where the embedded builder keeps its OCI layout and cache: ``LAYERLAB_STORE`` or ``~/.cache/layerlab``."""
-    return Path(os.environ.get(STORE_VARIABLE) or Path.home() / ".cache" / "layerlab").expanduser()
-
-
-def rootfs_folders() -> list[Path]:
-    """The folders listed in ``LAYERLAB_ROOTFS`` (``os.pathsep``-separated), in order."""
-    return [Path(folder) for folder in os.environ.get(ROOTFS_VARIABLE, "").split(os.pathsep) if folder]
-
-
-def debian_mirror_override() -> str:
-    """``LAYERLAB_DEBIAN_MIRROR``, or ``""`` to take the machine's own apt configuration."""
-    return _read(MIRROR_VARIABLE)
-
-
-def run_mode() -> str:
-    """``auto`` or ``proot``, from ``LAYERLAB_RUN``; anything else is a clear error."""
-    chosen = (os.environ.get(RUN_VARIABLE) or "auto").strip().lower()
+def check_run_mode(chosen: str) -> str:
+    """``chosen`` if it is a way to run a ``RUN`` step (:data:`RUN_MODES`), else a clear error naming the variable."""
     if chosen not in RUN_MODES:
         raise LayerLabError(f"{RUN_VARIABLE}={chosen!r} is not a way to run a RUN step",
                             f"set it to one of: {', '.join(RUN_MODES)}, or leave it unset")
     return chosen
 
 
-def verify_default() -> bool:
-    """Whether uncompressed blobs in files are hashed too: ``LAYERLAB_VERIFY=1`` (default: no).
+def default_store() -> Path:
+    """The embedded builder's store when ``LAYERLAB_STORE`` is unset: ``~/.cache/layerlab``."""
+    return Path.home() / ".cache" / "layerlab"
 
-    Compressed blobs and streams are always hashed: their bytes are read anyway.
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting a run uses, fixed for the run.  ``Settings()`` is the documented defaults.
+
+    ``offline``: nothing is pulled and builds get no network.  ``engine``: ``auto`` or one of
+    :data:`ENGINES`.  ``record``: a live notebook also writes its recording.  ``store``: the
+    embedded builder's store.  ``rootfs``: folders of base rootfs tarballs, in order.
+    ``debian_mirror``: the Debian mirror bases and builds use (``""``: the machine's apt
+    configuration).  ``run_mode``: ``auto`` or ``proot``.  ``verify``: hash uncompressed
+    layers on disk too.  ``limits``: the budgets (:class:`~helpers.ground.limits.Limits`).
     """
-    return os.environ.get(VERIFY_VARIABLE, "") not in ("", "0")
+
+    offline: bool = False
+    engine: str = "auto"
+    record: bool = False
+    store: Path = field(default_factory=default_store)
+    rootfs: tuple[Path, ...] = ()
+    debian_mirror: str = ""
+    run_mode: str = "auto"
+    verify: bool = False
+    limits: Limits = Limits()
+
+    def __post_init__(self) -> None:
+        check_engine(self.engine)
+        check_run_mode(self.run_mode)
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings ``environ`` (default: this process's environment) gives; a bad value is a clear error.
+
+        Called at the edges only; everything below is handed the result.
+        """
+        env = os.environ if environ is None else environ
+
+        def read(variable: str) -> str:
+            return env.get(variable, "").strip()
+
+        return cls(
+            offline=read(OFFLINE_VARIABLE).lower() in _TRUE,
+            engine=read(ENGINE_VARIABLE).lower() or "auto",
+            record=read(RECORD_VARIABLE) == "1",
+            store=Path(read(STORE_VARIABLE) or default_store()).expanduser(),
+            rootfs=tuple(Path(folder) for folder in env.get(ROOTFS_VARIABLE, "").split(os.pathsep) if folder),
+            debian_mirror=read(MIRROR_VARIABLE),
+            run_mode=read(RUN_VARIABLE).lower() or "auto",
+            verify=read(VERIFY_VARIABLE) not in ("", "0"),
+            limits=Limits.from_environment(env),
+        )
+
+
+#: The documented defaults: what a library call not handed the settings works with.
+DEFAULT_SETTINGS = Settings()

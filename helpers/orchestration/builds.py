@@ -23,19 +23,22 @@ from ..building.selection import select_builder
 from ..ground.dockerfile import parse_dockerfile
 from ..ground.errors import BuildFailed, DockerfileError
 from ..ground.references import check_tag, tag_for
-from ..ground.settings import offline
+from ..ground.settings import Settings
 from ..ground.steps import Progress
 from ..measuring.analysis import Analysis, analyze
 
 
-def select_engine(engine: str | None = None) -> str:
+def select_engine(engine: str | None = None, *, settings: Settings) -> str:
     """``docker`` or ``embedded``: the name of the builder :func:`~helpers.building.selection.select_builder` picks."""
-    return select_builder(engine).name
+    return select_builder(engine, settings=settings).name
 
 
-def builder_for(client: docker.DockerClient | None = None, engine: str | None = None) -> Builder:
+def builder_for(client: docker.DockerClient | None = None, engine: str | None = None,
+                *, settings: Settings) -> Builder:
     """The builder a call asks for: Docker at ``client`` when one is passed (and no ``engine``), else the one picked."""
-    return DockerBuilder(client) if client is not None and engine is None else select_builder(engine)
+    if client is not None and engine is None:
+        return DockerBuilder(client, settings)
+    return select_builder(engine, settings=settings)
 
 
 @dataclass
@@ -60,6 +63,7 @@ def build(
     network: bool | None = None,
     measure_pull: bool = False,
     builder: Builder | None = None,
+    settings: Settings,
 ) -> Built:
     """Build one Dockerfile (a path, or its text) and analyse the result.
 
@@ -71,10 +75,12 @@ def build(
     need Debian's package registry, and changes nothing else (nothing is pulled
     offline).  ``measure_pull`` also measures each layer gzipped, as a registry
     stores it (:attr:`helpers.measuring.analysis.Analysis.compressed_bytes`).
+    ``settings`` (offline mode, the engine, the store, the limits) are handed to the builder
+    picked; the notebooks' ``helpers.build`` reads them from the environment.
     """
     tag = check_tag(tag) if tag is not None else check_tag(tag_for(name))
-    builder = builder or builder_for(client, engine)
-    network = not offline() if network is None else network
+    builder = builder or builder_for(client, engine, settings=settings)
+    network = not settings.offline if network is None else network
     parsed = parse_dockerfile(dockerfile)  # fails early and clearly on a Dockerfile that cannot parse
     folder = Path(context) if context is not None else parsed.path.parent if parsed.path is not None else None
     if folder is not None and not folder.is_dir():
@@ -97,17 +103,18 @@ def build_variants(
     network: bool | None = None,
     measure_pull: bool = False,
     builder: Builder | None = None,
+    settings: Settings,
 ) -> dict[str, Analysis]:
     """Build several Dockerfile variants side by side and return their analyses, by name.
 
     Each value is a Dockerfile path or a Dockerfile's text.  Each step is
     reported to ``progress`` as it lands (default: to no one; the notebooks'
-    ``helpers.build_variants`` prints it).  ``engine``, ``network``, ``measure_pull``: see :func:`build`.
+    ``helpers.build_variants`` prints it).  ``engine``, ``network``, ``measure_pull``, ``settings``: see :func:`build`.
     """
-    builder = builder or builder_for(client, engine)
+    builder = builder or builder_for(client, engine, settings=settings)
     return {
         name: build(dockerfile, context, name=name, progress=progress, builder=builder, network=network,
-                    measure_pull=measure_pull).analysis
+                    measure_pull=measure_pull, settings=settings).analysis
         for name, dockerfile in variants.items()
     }
 
@@ -133,6 +140,7 @@ def attempt_builds(
     network: bool | None = None,
     measure_pull: bool = False,
     builder: Builder | None = None,
+    settings: Settings,
 ) -> dict[str, Analysis | BuildFailed]:
     """Try to build every variant: each gives its analysis, or the :class:`BuildFailed` that stopped it.
 
@@ -140,14 +148,14 @@ def attempt_builds(
     :func:`helpers.views.tables.attempts_table` tabulates the outcomes.
     Engine-level problems (no engine, a missing base offline, no network, an
     unreachable package registry) still raise: they are not facts about the
-    Dockerfile.  ``network``, ``measure_pull``: see :func:`build`.
+    Dockerfile.  ``network``, ``measure_pull``, ``settings``: see :func:`build`.
     """
-    builder = builder or builder_for(client, engine)
+    builder = builder or builder_for(client, engine, settings=settings)
     outcomes: dict[str, Analysis | BuildFailed] = {}
     for name, dockerfile in variants.items():
         try:
             outcomes[name] = build(dockerfile, context, name=name, progress=progress, builder=builder,
-                                   network=network, measure_pull=measure_pull).analysis
+                                   network=network, measure_pull=measure_pull, settings=settings).analysis
         except BuildFailed as failure:
             outcomes[name] = failure
     return outcomes

@@ -21,7 +21,7 @@ from ..building.digests import tree_digest
 from ..building.selection import select_builder
 from ..ground.dockerfile import dockerfile_text
 from ..ground.errors import BuildFailed, LayerLabError
-from ..ground.settings import ENGINE_LABELS, offline, recording_requested
+from ..ground.settings import ENGINE_LABELS, Settings
 from ..ground.steps import Progress
 from ..measuring.analysis import Analysis, analyze
 from .builds import attempt_builds, builder_for, require_built
@@ -54,9 +54,9 @@ def context_digest(context: str | os.PathLike | None) -> str | None:
                             "make it readable, or move it out of the context") from exc
 
 
-def recording_metadata(builder: Builder) -> dict:
-    """Which builder (and version), platform, date and mode a recording is made with."""
-    return {**builder.metadata(), "recorded_on": datetime.date.today().isoformat(), "offline": offline()}
+def recording_metadata(builder: Builder, offline: bool) -> dict:
+    """Which builder (and version), platform, date and mode (``offline`` or not) a recording is made with."""
+    return {**builder.metadata(), "recorded_on": datetime.date.today().isoformat(), "offline": offline}
 
 
 class Lab:
@@ -65,28 +65,31 @@ class Lab:
     ``recording`` is the notebook's recording (relative paths are relative to
     the working directory, which is the notebook's folder when it runs);
     ``needs`` and ``images`` are the notebook's needs (see :mod:`helpers.orchestration.needs`).
+    ``settings`` decide the engine, offline mode, whether to record (``record``), and the limits;
+    the notebooks' :class:`helpers.edges.notebook.Lab` reads them from the environment.
     """
 
     def __init__(self, recording: str | os.PathLike, *, needs: Iterable[str] = ("engine",),
-                 images: Iterable[str] = ()) -> None:
+                 images: Iterable[str] = (), settings: Settings) -> None:
         self.path = Path(recording)
         self.needs = list(needs)
-        self.reason = live_blocker(self.needs, list(images))
+        self.settings = settings
+        self.reason = live_blocker(self.needs, list(images), settings=settings)
         self._writer: RecordingWriter | None = None
         self._replay: Recording | None = None
         self._dockerfiles: dict[str, str] = {}
         self.builder: Builder | None = None
         self.engine: str | None = None
         if self.reason is None:
-            self.builder = select_builder()
+            self.builder = select_builder(settings=settings)
             self.engine = self.builder.name
-            if recording_requested():
-                self._writer = RecordingWriter(recording_metadata(self.builder))
+            if settings.record:
+                self._writer = RecordingWriter(recording_metadata(self.builder, settings.offline))
             return
         if not self.path.exists():
             raise RecordingMissing(f"cannot build here ({self.reason}), and there is no recording at {self.path}",
                                    self._how())
-        self._replay = load_recording(self.path)
+        self._replay = load_recording(self.path, settings.limits)
 
     # ---------------------------------------------------------- saying what it does
     @property
@@ -127,7 +130,7 @@ class Lab:
         if self._writer is not None:
             return self._writer.document["metadata"]
         assert self.builder is not None
-        return recording_metadata(self.builder)
+        return recording_metadata(self.builder, self.settings.offline)
 
     def provenance(self, analyses: Mapping[str, Analysis]):
         """One row per image: its engine, its date, and each base it came from (its ID, made locally or pulled)."""
@@ -187,7 +190,7 @@ class Lab:
         if self._replay is not None:
             return self._replayed(texts, digest)
         outcomes = attempt_builds(variants, context, progress=progress, builder=self.builder, network=network,
-                                  measure_pull=measure_pull)
+                                  measure_pull=measure_pull, settings=self.settings)
         if self._writer is not None:
             for name, outcome in outcomes.items():
                 self._writer.add_build(name, texts[name], digest, outcome)
@@ -223,9 +226,9 @@ def needs_for(needs_internet: bool) -> list[str]:
     return ["engine", "internet"] if needs_internet else ["engine"]
 
 
-def live_reason(needs_internet: bool = True) -> str | None:
+def live_reason(needs_internet: bool = True, *, settings: Settings) -> str | None:
     """Why builds cannot run live here (no engine; offline when they need the internet), or ``None``."""
-    return live_blocker(needs_for(needs_internet))
+    return live_blocker(needs_for(needs_internet), settings=settings)
 
 
 def record(
@@ -237,12 +240,14 @@ def record(
     client=None,
     engine: str | None = None,
     network: bool | None = None,
+    settings: Settings,
 ) -> Recording:
     """Build ``variants`` for real, then write their outcomes' recording to ``path``."""
-    builder = builder_for(client, engine)
+    builder = builder_for(client, engine, settings=settings)
     texts = {name: dockerfile_text(dockerfile)[0] for name, dockerfile in variants.items()}
-    outcomes = attempt_builds(variants, context, progress=progress, client=client, engine=engine, network=network)
-    writer = RecordingWriter(recording_metadata(builder))
+    outcomes = attempt_builds(variants, context, progress=progress, builder=builder, network=network,
+                              settings=settings)
+    writer = RecordingWriter(recording_metadata(builder, settings.offline))
     digest = context_digest(context)
     for name, outcome in outcomes.items():
         writer.add_build(name, texts[name], digest, outcome)

@@ -29,16 +29,17 @@ from ..building.engine import docker_client
 from ..building.registry import registry_reason
 from ..building.selection import select_builder
 from ..ground.errors import EngineUnavailable
-from ..ground.settings import offline
+from ..ground.settings import Settings
 
 
-def live_blocker(needs: Iterable[str], images: Iterable[str] = ()) -> str | None:
-    """Why builds with these needs cannot run live here, in words; ``None`` when they can."""
+def live_blocker(needs: Iterable[str], images: Iterable[str] = (), *, settings: Settings) -> str | None:
+    """Why builds with these needs cannot run live here, with these ``settings``, in words; ``None`` when they can."""
     wanted = set(needs)
-    if "internet" in wanted and offline():
+    offline = settings.offline
+    if "internet" in wanted and offline:
         return "needs the internet, and offline mode (LAYERLAB_OFFLINE=1) is on"
     if "packages" in wanted:
-        reason = registry_reason(offline())
+        reason = registry_reason(offline, settings.debian_mirror)
         if reason is not None:
             return f"needs Debian's package registry, and {reason}"
     if "docker" in wanted:
@@ -48,10 +49,10 @@ def live_blocker(needs: Iterable[str], images: Iterable[str] = ()) -> str | None
             return f"needs the Docker Engine: {exc}"
     if "engine" in wanted or "docker" in wanted:
         try:
-            builder = select_builder("docker" if "docker" in wanted else None)
+            builder = select_builder("docker" if "docker" in wanted else None, settings=settings)
         except EngineUnavailable as exc:
             return f"needs an engine to build with: {exc}"
-        if offline():
+        if offline:
             for image in images:
                 if not builder.has_base(image):
                     return (f"needs {image} for {builder.label}, and offline mode never pulls "
@@ -64,27 +65,27 @@ def _replayable(metadata: dict, folder: Path | None) -> bool:
     return bool(recording and folder is not None and (folder / recording).is_file())
 
 
-def unmet(metadata: dict, folder: Path | None = None) -> str | None:
+def unmet(metadata: dict, folder: Path | None = None, *, settings: Settings) -> str | None:
     """The first need this machine cannot meet, in words, or ``None`` when the notebook can run.
 
     It can run live when :func:`live_blocker` finds nothing missing, and by
     replay when something is missing but its recording exists.  ``folder`` is
     where the notebook lives (recordings are found relative to it).
     """
-    reason = live_blocker(metadata.get("needs", []), metadata.get("images", []))
+    reason = live_blocker(metadata.get("needs", []), metadata.get("images", []), settings=settings)
     if reason is None or _replayable(metadata, folder):
         return None
     recording = metadata.get("recording")
     return reason + (f", and its recording {recording} does not exist yet" if recording else "")
 
 
-def replays(metadata: dict, folder: Path | None = None) -> bool:
+def replays(metadata: dict, folder: Path | None = None, *, settings: Settings) -> bool:
     """True when the notebook will replay its recording here rather than run live."""
-    return live_blocker(metadata.get("needs", []), metadata.get("images", [])) is not None \
+    return live_blocker(metadata.get("needs", []), metadata.get("images", []), settings=settings) is not None \
         and _replayable(metadata, folder)
 
 
-def compares_lax(metadata: dict, folder: Path | None = None) -> bool:
+def compares_lax(metadata: dict, folder: Path | None = None, *, settings: Settings) -> bool:
     """True when a run should compare only the cells marked ``# NBVAL_CHECK_OUTPUT``.
 
     That is a notebook that asks for it (``"nbval": "lax"``, because its exact
@@ -92,4 +93,4 @@ def compares_lax(metadata: dict, folder: Path | None = None) -> bool:
     reproduces the recorded outputs exactly, so it is checked strictly.
     """
     return metadata.get("nbval") == "lax" and live_blocker(metadata.get("needs", []),
-                                                           metadata.get("images", [])) is None
+                                                           metadata.get("images", []), settings=settings) is None

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..ground.errors import ArchiveError, BuildFailed, LayerLabError
-from ..ground.limits import MAX_RECORDING_ENTRIES
+from ..ground.limits import DEFAULT_LIMITS, MAX_RECORDING_ENTRIES, Limits
 from ..ground.model import Entry, Image, Layer, Package, PackageDatabase
 from ..measuring.analysis import Analysis, analyze
 from ..reading.archive import align_history
@@ -291,9 +291,8 @@ def _check_shape(document: dict) -> None:
             raise _Malformed(f"reads[{name!r}] names an image the recording does not hold")
 
 
-def _check_entry_budget(document: dict, path: Path) -> None:
+def _check_entry_budget(document: dict, path: Path, ceiling: int) -> None:
     """The entries a replay would make, counted per image as a live read counts them, before any is made."""
-    ceiling = MAX_RECORDING_ENTRIES.value()
     layers = document["layers"]
     total = sum(len(layers[digest]["entries"]) for image in document["images"].values() for digest in image["layers"])
     if total > ceiling:
@@ -303,9 +302,9 @@ def _check_entry_budget(document: dict, path: Path) -> None:
         )
 
 
-def _read_document(path: Path) -> dict:
+def _read_document(path: Path, ceiling: int) -> dict:
     """The recording's JSON, decompressed with a ceiling that follows from the entry ceiling."""
-    limit = MAX_RECORDING_ENTRIES.value() * BYTES_PER_RECORDED_ENTRY + RECORDING_OVERHEAD_BYTES
+    limit = ceiling * BYTES_PER_RECORDED_ENTRY + RECORDING_OVERHEAD_BYTES
     try:
         with gzip.open(path, "rb") as stream:
             data = stream.read(limit + 1)
@@ -329,20 +328,20 @@ def _read_document(path: Path) -> dict:
     return document
 
 
-def load_recording(path: str | os.PathLike) -> Recording:
+def load_recording(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Recording:
     """Read a recording and analyse its images again, exactly as the live run did.
 
-    A recording is untrusted input: its size is bounded (``LAYERLAB_MAX_RECORDING_ENTRIES``
-    entries, counted before any is made), and every value is checked for the
+    A recording is untrusted input: its size is bounded (``limits.recording_entries``,
+    ``LAYERLAB_MAX_RECORDING_ENTRIES``, counted before any is made), and every value is checked for the
     shape a replay needs; anything else is one :class:`ArchiveError`.
     """
     path = Path(path)
-    document = _read_document(path)
+    document = _read_document(path, limits.recording_entries)
     try:
         _check_shape(document)
     except _Malformed as exc:
         raise ArchiveError(f"the recording {path} is malformed: {exc}", "record it again") from None
-    _check_entry_budget(document, path)
+    _check_entry_budget(document, path, limits.recording_entries)
     try:
         layers, images = document["layers"], document["images"]
         analyses: dict[str, Analysis] = {}

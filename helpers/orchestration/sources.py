@@ -13,7 +13,7 @@ from ..building.engine import save_stream as engine_save_stream
 from ..ground.errors import ArchiveError, EngineUnavailable, LayerLabError, SourceNotFound
 from ..ground.model import Image
 from ..ground.references import slug_tag
-from ..ground.settings import engine_choice, store_root
+from ..ground.settings import Settings
 from ..measuring.analysis import Analysis, MergeAndScore, analyze
 from ..reading.archive import LayerConsumer, read_path
 
@@ -104,12 +104,13 @@ def parse_source(source: str | os.PathLike, ref: str | None = None) -> Source:
 
 def read_image(
     source: str | os.PathLike | Source, platform: str | None = None, ref: str | None = None,
-    verify: bool | None = None, on_layer: LayerConsumer | None = None,
+    verify: bool | None = None, on_layer: LayerConsumer | None = None, *, settings: Settings,
 ) -> Image:
     """Read ``source`` (see :func:`parse_source`): an archive, an OCI layout, or an image in the engine or the store.
 
-    ``verify`` hashes uncompressed layers on disk too (see :func:`helpers.reading.archive.read_path`); an
-    image read from the engine, or any compressed layer, is always hashed.
+    ``verify`` hashes uncompressed layers on disk too (see :func:`helpers.reading.archive.read_path`;
+    default: the settings' ``verify``); an image read from the engine, or any compressed layer, is
+    always hashed.  ``settings`` also give the limits, the engine asked for, and the store.
 
     ``LAYOUT:REF`` (an OCI layout directory, a colon, a tag) picks one image of a
     layout that holds several, as skopeo's ``oci:`` transport does; a transport
@@ -120,9 +121,9 @@ def read_image(
         check_platform(platform)
     parsed = source if isinstance(source, Source) else parse_source(source, ref)
     if parsed.transport == "docker-daemon":
-        return read_engine_image(parsed.location)
+        return read_engine_image(parsed.location, limits=settings.limits)
     if parsed.transport == "name":
-        return _read_by_name(parsed.location)
+        return _read_by_name(parsed.location, settings)
     path = Path(parsed.location)
     if not path.exists():
         raise SourceNotFound(f"{parsed.location} does not exist", _SOURCE_HINT)
@@ -134,7 +135,8 @@ def read_image(
     if not (path.is_file() or path.is_dir()):
         raise ArchiveError(f"{path} is neither a regular file nor a directory", "pass an archive or a layout")
     try:
-        image = read_path(path, platform, parsed.ref, verify, on_layer)
+        image = read_path(path, platform, parsed.ref, settings.verify if verify is None else verify, on_layer,
+                          settings.limits)
     except PermissionError as exc:
         raise ArchiveError(f"cannot read {path}: permission denied", "check its permissions") from exc
     return replace(image, source=f"{path}:{parsed.ref}") if parsed.ref is not None else image
@@ -146,9 +148,9 @@ def _with_tag(name: str) -> str:
     return name if ":" in last or "@" in last else f"{name}:latest"
 
 
-def _read_from_store(name: str) -> Image | None:
+def _read_from_store(name: str, settings: Settings) -> Image | None:
     """The image the embedded builder tagged ``name`` in its store (a build, or a base), or ``None``."""
-    layout = store_root() / "oci"
+    layout = settings.store / "oci"
     if not (layout / "index.json").is_file():
         return None
     bare = name.removesuffix(":latest")
@@ -157,7 +159,7 @@ def _read_from_store(name: str) -> Image | None:
         if not tag:
             continue
         try:
-            image = read_path(layout, ref=tag)
+            image = read_path(layout, ref=tag, verify=settings.verify, limits=settings.limits)
         except ArchiveError as exc:
             if str(exc).startswith("the layout has no image tagged"):
                 continue
@@ -166,27 +168,27 @@ def _read_from_store(name: str) -> Image | None:
     return None
 
 
-def _read_by_name(name: str) -> Image:
+def _read_by_name(name: str, settings: Settings) -> Image:
     """An image by name: from the Docker Engine, else from the embedded builder's store.
 
     With ``LAYERLAB_ENGINE=embedded`` the store is asked first.  When neither
     has it, the error is the engine's, with the store named in its hint.
     """
-    if engine_choice() == "embedded":
-        image = _read_from_store(name)
+    if settings.engine == "embedded":
+        image = _read_from_store(name, settings)
         if image is not None:
             return image
     try:
-        return read_engine_image(name)
+        return read_engine_image(name, limits=settings.limits)
     except (EngineUnavailable, SourceNotFound) as exc:
-        image = _read_from_store(name)
+        image = _read_from_store(name, settings)
         if image is not None:
             return image
         exc.hint = f"{exc.hint}; the embedded builder's store has no image {_with_tag(name)!r} either"
         raise
 
 
-def save_stream(source: str):
+def save_stream(source: str, *, settings: Settings):
     """An image as a ``docker save`` archive stream: from the Docker Engine, or (``LAYOUT:TAG``) the embedded store.
 
     Built images name their source (``analysis.image.source``), so
@@ -194,11 +196,12 @@ def save_stream(source: str):
     """
     layout, _, tag = str(source).rpartition(":")
     if layout and Path(layout, "index.json").is_file():
-        return EmbeddedBuilder(Path(layout).parent).save_stream(tag)
+        return EmbeddedBuilder(Path(layout).parent, settings).save_stream(tag)
     return engine_save_stream(str(source))
 
 
-def analyze_source(source: str, platform: str | None = None, verify: bool | None = None) -> Analysis:
+def analyze_source(source: str, platform: str | None = None, verify: bool | None = None,
+                   *, settings: Settings) -> Analysis:
     """Read and analyse ``source`` at once: each layer is merged and scored as soon as it is read.
 
     The same result as ``analyze(read_image(source))``, sooner: while the
@@ -206,7 +209,7 @@ def analyze_source(source: str, platform: str | None = None, verify: bool | None
     ones.  (An image read from an engine arrives whole, and is analysed then.)
     """
     consumer = MergeAndScore()
-    image = read_image(source, platform=platform, verify=verify, on_layer=consumer)
+    image = read_image(source, platform=platform, verify=verify, on_layer=consumer, settings=settings)
     overlay, score = consumer.overlay, consumer.score
     if len(score.layers) != len(image.layers):
         return analyze(image)

@@ -15,15 +15,17 @@ with the base's config and one history entry.
 from __future__ import annotations
 
 from ..building.selection import select_builder
+from ..ground.settings import Settings
 from ..measuring.analysis import Analysis, analyze
 
 
-def squash(image: str, tag: str, from_layer: str | None = None, engine: str | None = None) -> Analysis:
+def squash(image: str, tag: str, from_layer: str | None = None, engine: str | None = None,
+           *, settings: Settings) -> Analysis:
     """Squash ``image`` into ``tag``, then analyse it: all layers, or those after the base image ``from_layer``.
 
     ``engine`` is ``docker`` (docker-squash) or ``embedded``; by default the builder
     :func:`helpers.building.selection.select_builder` picks.  With the embedded builder,
     ``image`` is a built image's ``source`` (``LAYOUT:TAG``) or its name.
     """
-    builder = select_builder(engine)
+    builder = select_builder(engine, settings=settings)
     return analyze(builder.read(builder.squash(image, tag, onto=from_layer)))

@@ -35,13 +35,13 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from ..ground.errors import ArchiveError, DigestMismatch, PlatformNotFound
+from ..ground.limits import DEFAULT_LIMITS, Limits
 from ..ground.model import Entry, HistoryStep, Image, Layer
 from .layer_stream import (
     DecompressedStream,
     EntryBudget,
     ScannedLayer,
     looks_like_tar,
-    max_entries,
     normalize_path,
     scan_blob_range,
     scan_layer,
@@ -224,7 +224,7 @@ class StreamedArchive:
     """
 
     def __init__(self, stream: BinaryIO, label: str, gzip_level: int | None = None,
-                 budget: EntryBudget | None = None) -> None:
+                 budget: EntryBudget | None = None, limits: Limits = DEFAULT_LIMITS) -> None:
         self.label = label
         self._gzip_level = gzip_level
         self._docs: dict[str, bytes] = {}
@@ -232,7 +232,7 @@ class StreamedArchive:
         self._refused: dict[str, str] = {}
         self._too_big: dict[str, int] = {}
         self._links = _Links()
-        self._budget = budget or EntryBudget()
+        self._budget = budget or EntryBudget(limits)
         _each_member(stream, "r|", label, self._take)
 
     def _take(self, outer: tarfile.TarFile, member: tarfile.TarInfo) -> None:
@@ -323,9 +323,9 @@ class _ParallelScans:
     message names the first bad layer whichever thread met it first.
     """
 
-    def __init__(self, verify: bool | None) -> None:
+    def __init__(self, verify: bool, limits: Limits) -> None:
         self._verify = verify
-        self._budget = EntryBudget()
+        self._budget = EntryBudget(limits)
         self._futures: dict[str, Future[ScannedLayer]] = {}
         self._lowered = False
         self._pool = ThreadPoolExecutor(max(1, min(os.cpu_count() or 1, 4)), thread_name_prefix="layerlab-scan")
@@ -380,8 +380,8 @@ class IndexedArchive(_ParallelScans):
     several at once, without copying them out.
     """
 
-    def __init__(self, path: Path, verify: bool | None = None) -> None:
-        super().__init__(verify)
+    def __init__(self, path: Path, verify: bool = False, limits: Limits = DEFAULT_LIMITS) -> None:
+        super().__init__(verify, limits)
         self.label = str(path)
         self._file = path.open("rb")
         self._members: dict[str, tuple[int, int]] = {}
@@ -452,8 +452,8 @@ class LayoutDirectory(_ParallelScans):
     outside it counts as missing.
     """
 
-    def __init__(self, root: Path, verify: bool | None = None) -> None:
-        super().__init__(verify)
+    def __init__(self, root: Path, verify: bool = False, limits: Limits = DEFAULT_LIMITS) -> None:
+        super().__init__(verify, limits)
         self.root = root.resolve()
         self.label = str(root)
         self._open: list[BinaryIO] = []
@@ -714,7 +714,7 @@ def _without_stargz_metadata(entries: list[Entry]) -> list[Entry]:
 
 def resolve_image(
     store: BlobStore, source: str, container: str, platform: str | None = None, ref: str | None = None,
-    on_layer: LayerConsumer | None = None,
+    on_layer: LayerConsumer | None = None, limits: Limits = DEFAULT_LIMITS,
 ) -> Image:
     """Find the image in ``store`` and assemble it, layers base first.
 
@@ -724,9 +724,10 @@ def resolve_image(
     :class:`ArchiveError`, never a crash.  ``on_layer`` is called with each layer,
     base first, as soon as it is read, while later layers may still be reading;
     its ``prepare`` runs on the reading threads (see :class:`LayerConsumer`).
+    ``limits.entries`` bounds the entries of all layers, each counted every time the manifest lists it.
     """
     try:
-        return _resolve_image(store, source, container, platform, ref, on_layer)
+        return _resolve_image(store, source, container, platform, ref, on_layer, limits.entries)
     except _ConsumerFailed as failed:
         raise failed.error from None  # the consumer's own error, not the archive's: never relabelled
     except (TypeError, AttributeError, KeyError, IndexError, ValueError, RecursionError) as exc:
@@ -750,7 +751,7 @@ class _LayerSpec:
 
 def _resolve_image(
     store: BlobStore, source: str, container: str, platform: str | None, ref: str | None,
-    on_layer: LayerConsumer | None,
+    on_layer: LayerConsumer | None, entry_ceiling: int,
 ) -> Image:
     specs: list[_LayerSpec] = []
     tags: list[str] = []
@@ -799,7 +800,7 @@ def _resolve_image(
             "the archive is malformed or hostile; save or export the image again",
         )
     steps, per_layer = align_history(config, len(specs))
-    entry_ceiling, referenced = max_entries(), 0
+    referenced = 0
     store.prefetch([spec.name for spec in specs], on_layer.prepare if on_layer is not None else None)
     result: list[Layer] = []
     for i, spec in enumerate(specs):
@@ -834,38 +835,40 @@ def _resolve_image(
 
 
 def read_archive_stream(
-    stream: BinaryIO, source: str, platform: str | None = None, gzip_level: int | None = None
+    stream: BinaryIO, source: str, platform: str | None = None, gzip_level: int | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Image:
     """Read an image from a tar stream (a file, or an engine's ``save`` output) in one pass.
 
     ``gzip_level`` also measures what gzip makes of each uncompressed layer
     (:attr:`helpers.ground.model.Layer.gzip_bytes`), in the same pass.
     """
-    return resolve_image(StreamedArchive(stream, source, gzip_level), source, "tar", platform)
+    return resolve_image(StreamedArchive(stream, source, gzip_level, limits=limits), source, "tar", platform,
+                         limits=limits)
 
 
 def read_path(
-    path: str | os.PathLike, platform: str | None = None, ref: str | None = None, verify: bool | None = None,
-    on_layer: LayerConsumer | None = None,
+    path: str | os.PathLike, platform: str | None = None, ref: str | None = None, verify: bool = False,
+    on_layer: LayerConsumer | None = None, limits: Limits = DEFAULT_LIMITS,
 ) -> Image:
     """Read an image from an archive file or a layout directory (``ref`` picks a tagged image of a layout).
 
     ``verify`` also hashes uncompressed layers, which means reading every byte
-    instead of seeking past file contents (default: ``LAYERLAB_VERIFY``, off);
+    instead of seeking past file contents (``LAYERLAB_VERIFY``; default off);
     compressed layers are always hashed.  ``on_layer``: see :func:`resolve_image`.
     """
     path = Path(path)
     if path.is_dir():
-        with LayoutDirectory(path, verify) as layout:
-            return resolve_image(layout, str(path), "directory", platform, ref, on_layer)
+        with LayoutDirectory(path, verify, limits) as layout:
+            return resolve_image(layout, str(path), "directory", platform, ref, on_layer, limits)
     compression = _outer_compression(path)
     if compression != "none":  # ``docker save | gzip``: read in one pass through the decompressor
         with path.open("rb") as file:
-            stream = DecompressedStream(file.read, b"", compression, str(path), EntryBudget())
-            store = StreamedArchive(stream, str(path))  # type: ignore[arg-type]
-        return resolve_image(store, str(path), "tar", platform, ref, on_layer)
-    with IndexedArchive(path, verify) as archive:
-        return resolve_image(archive, str(path), "tar", platform, ref, on_layer)
+            stream = DecompressedStream(file.read, b"", compression, str(path), EntryBudget(limits))
+            store = StreamedArchive(stream, str(path), limits=limits)  # type: ignore[arg-type]
+        return resolve_image(store, str(path), "tar", platform, ref, on_layer, limits)
+    with IndexedArchive(path, verify, limits) as archive:
+        return resolve_image(archive, str(path), "tar", platform, ref, on_layer, limits)
 
 
 def _outer_compression(path: Path) -> str:

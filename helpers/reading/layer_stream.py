@@ -14,12 +14,13 @@ Two ways in:
   disk, an OCI layout).  A compressed blob is read whole, hashed and
   decompressed; an uncompressed one is read header by header, *seeking past
   file contents*, so its digest is only checked when ``verify`` is true (that
-  reads every byte; see :func:`verify_default`).
+  reads every byte).
 
 Memory stays bounded whatever the blob holds: raw bytes are read
 :data:`RAW_CHUNK` at a time and decompressed at most :data:`OUT_CHUNK` at a
 time, so a decompression bomb costs time, not memory, and stops at the
-:func:`max_expanded_bytes` ceiling.  The only contents ever kept are the
+``expanded_bytes`` ceiling of the :class:`~helpers.ground.limits.Limits` it is
+given.  The only contents ever kept are the
 package databases (:data:`helpers.reading.packages.DATABASES`), each up to
 :data:`helpers.reading.packages.MAX_DATABASE_BYTES` and at most
 :data:`MAX_DOCUMENT_BYTES` for a whole image.
@@ -40,15 +41,14 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from ..ground.errors import ArchiveError
-from ..ground.limits import MAX_ENTRIES, MAX_EXPANDED_BYTES
+from ..ground.limits import DEFAULT_LIMITS, MAX_ENTRIES, MAX_EXPANDED_BYTES, Limits
 from ..ground.model import Entry
-from ..ground.settings import verify_default
 from .packages import DATABASES, MAX_DATABASE_BYTES
 from .tar_headers import iter_entries, normalize_path
 
 __all__ = [
-    "DecompressedStream", "EntryBudget", "ScannedLayer", "looks_like_tar", "max_entries", "max_expanded_bytes",
-    "normalize_path", "scan_blob_range", "scan_layer", "sniff_compression", "verify_default",
+    "DecompressedStream", "EntryBudget", "ScannedLayer", "looks_like_tar",
+    "normalize_path", "scan_blob_range", "scan_layer", "sniff_compression",
 ]
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -89,28 +89,17 @@ DEFAULT_MAX_EXPANDED_BYTES = MAX_EXPANDED_BYTES.default
 MAX_DOCUMENT_BYTES = 64 << 20
 
 
-def max_entries() -> int:
-    """The entry ceiling in force: ``LAYERLAB_MAX_ENTRIES``, or :data:`DEFAULT_MAX_ENTRIES`.
-
-    A value that is not a positive count raises :class:`~helpers.ground.limits.LimitSettingError`.
-    """
-    return MAX_ENTRIES.value()
-
-
-def max_expanded_bytes() -> int:
-    """The decompressed-bytes ceiling in force: ``LAYERLAB_MAX_EXPANDED_BYTES`` (``1G``, ``16MiB``), or the default.
-
-    A value that is not a size raises :class:`~helpers.ground.limits.LimitSettingError`.
-    """
-    return MAX_EXPANDED_BYTES.value()
-
-
 class EntryBudget:
-    """The entry and expanded-byte ceilings shared by every layer of one image (thread-safe)."""
+    """The ceilings shared by every layer of one image, from ``limits`` (default: the documented ones; thread-safe).
 
-    def __init__(self, entries: int | None = None, expanded: int | None = None) -> None:
-        self.entries = max_entries() if entries is None else entries
-        self.expanded = max_expanded_bytes() if expanded is None else expanded
+    Entries and expanded bytes are counted for the whole image; ``metadata`` is
+    the ceiling of pax and GNU long-name bytes before any one entry.
+    """
+
+    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.entries = limits.entries
+        self.expanded = limits.expanded_bytes
+        self.metadata = limits.metadata_bytes
         self._ceiling_entries = self.entries
         self._ceiling_expanded = self.expanded
         self.documents = MAX_DOCUMENT_BYTES
@@ -426,7 +415,7 @@ def _collect(feed, name: str, budget: EntryBudget) -> tuple[list[Entry], dict[st
     entries: list[Entry] = []
     documents = _Documents(budget)
     counted = 0
-    for entry in iter_entries(feed, f"layer {name}", documents):
+    for entry in iter_entries(feed, f"layer {name}", documents, budget.metadata):
         entries.append(entry)
         if len(entries) - counted >= 4096:
             budget.take_entries(len(entries) - counted, name)
@@ -501,17 +490,16 @@ def scan_layer(
 
 
 def scan_blob_range(
-    fd: int, start: int, length: int, name: str, budget: EntryBudget | None = None, verify: bool | None = None
+    fd: int, start: int, length: int, name: str, budget: EntryBudget | None = None, verify: bool = False
 ) -> ScannedLayer:
     """Read the layer blob at ``start`` (``length`` bytes) of the open file ``fd``.
 
     Compressed: read once, hashed and decompressed.  Uncompressed: only headers
     are read, contents are seeked past, and nothing is hashed unless ``verify``
-    (default :func:`verify_default`) asks for a full, hashed read.  Safe to
+    asks for a full, hashed read.  Safe to
     call from several threads at once on the same ``fd`` (it uses ``pread``).
     """
     budget = budget or EntryBudget()
-    verify = verify_default() if verify is None else verify
     try:
         head = os.pread(fd, 4, start) if length >= 4 else b""
     except OSError as exc:

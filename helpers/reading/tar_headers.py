@@ -219,13 +219,13 @@ class _Pending:
 
     __slots__ = ("active", "pax", "long_name", "long_link", "meta_bytes", "meta_budget")
 
-    def __init__(self) -> None:
+    def __init__(self, meta_budget: int) -> None:
         self.active = False  # whether any such record came since the last entry
         self.pax: dict[str, str] = {}
         self.long_name: str | None = None
         self.long_link: str | None = None
         self.meta_bytes = 0  # pax, global pax and GNU long-name bytes since the last entry
-        self.meta_budget = MAX_METADATA_BYTES.value()
+        self.meta_budget = meta_budget
 
     def clear(self) -> None:
         self.active = False
@@ -302,14 +302,16 @@ def _extended(feed: ByteFeed, label: str, header: bytes, typeflag: bytes, pax: d
     return name, link, stored, uid, gid
 
 
-def iter_entries(feed: ByteFeed, label: str, documents: DocumentSink | None = None) -> Iterator[Entry]:
+def iter_entries(feed: ByteFeed, label: str, documents: DocumentSink | None = None,
+                 meta_budget: int = MAX_META_BYTES) -> Iterator[Entry]:
     """Yield the entries of the tar in ``feed``, in order, up to its end-of-archive marker (or its end).
 
     Contents are stepped over, except those of the regular files named in
-    ``documents.paths``, which are read and handed to ``documents``.
+    ``documents.paths``, which are read and handed to ``documents``.  At most
+    ``meta_budget`` bytes of pax and GNU long-name records may come before one entry.
     """
     kept = documents.paths if documents is not None else frozenset()
-    pending = _Pending()  # the rare records: each has a function of its own, out of this loop
+    pending = _Pending(meta_budget)  # the rare records: each has a function of its own, out of this loop
     take, skip, unpack, adler32, max_file = feed.take, feed.skip, _HEADER.unpack, zlib.adler32, MAX_FILE_BYTES
     while True:
         header = take(BLOCK)

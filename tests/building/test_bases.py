@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from layerlab_fixtures import ALPINE_TARBALLS, need
+from layerlab_fixtures import ALPINE_TARBALLS, current_settings, need
 
 import helpers
 from helpers.building.bases import (
@@ -83,17 +83,13 @@ def test_apt_sources_reads_both_formats_and_skips_what_names_no_mirror(tmp_path)
     assert apt_sources(tmp_path / "nowhere") == []
 
 
-def test_the_mirror_is_the_first_debian_archive_apt_names(tmp_path, monkeypatch):
-    monkeypatch.delenv("LAYERLAB_DEBIAN_MIRROR", raising=False)
+def test_the_mirror_is_the_first_debian_archive_apt_names(tmp_path):
     root = _apt(tmp_path, {"sources.list.d/debian.sources": DEB822})
     assert debian_mirror(root) == ("http://mirror.example/debian", "http://mirror.example/debian-security")
-    monkeypatch.setenv("LAYERLAB_DEBIAN_MIRROR", "http://local.example/debian")
-    assert debian_mirror(root)[0] == "http://local.example/debian"
     assert debian_mirror(root, override="http://given.example/debian")[0] == "http://given.example/debian"
 
 
-def test_a_machine_whose_apt_names_no_debian_mirror_is_one_clear_error(tmp_path, monkeypatch):
-    monkeypatch.delenv("LAYERLAB_DEBIAN_MIRROR", raising=False)
+def test_a_machine_whose_apt_names_no_debian_mirror_is_one_clear_error(tmp_path):
     root = _apt(tmp_path, {"sources.list": "deb http://archive.ubuntu.com/ubuntu noble main\n"})
     with pytest.raises(BaseImageMissing, match="names no Debian mirror") as caught:
         debian_mirror(root)
@@ -138,9 +134,9 @@ def test_a_tarball_that_does_not_match_its_sha256sums_is_refused(tmp_path):
     with pytest.raises(LayerLabError, match="does not match its SHA256SUMS"):
         check_sums(copy)
     with pytest.raises(LayerLabError, match="does not match its SHA256SUMS"):
-        provide("alpine:3.7.3", tmp_path)
+        provide("alpine:3.7.3", [tmp_path])
     (tmp_path / "SHA256SUMS").write_text(f"{hashlib.sha256(copy.read_bytes()).hexdigest()}  {source.name}\n")
-    assert provide("alpine:3.7.3", tmp_path)["tarball"] == str(copy)
+    assert provide("alpine:3.7.3", [tmp_path])["tarball"] == str(copy)
 
 
 def _entries(image) -> set:
@@ -193,7 +189,7 @@ def test_the_debian_base_is_debuerreotypes_rootfs_by_the_official_recipe(docker_
     assert not image.attrs.get("RepoDigests")  # made here, not pulled: every build says so
     sources = docker_client.containers.run(debian, ["cat", "/etc/apt/sources.list.d/debian.sources"],
                                            network_mode="none", remove=True).decode()
-    mirror, security = debian_mirror()
+    mirror, security = debian_mirror(override=current_settings().debian_mirror)
     assert f"URIs: {mirror}" in sources  # this machine's own mirror, never one written in the repository
     assert (f"URIs: {security}" in sources) == (security is not None)
     listed = docker_client.containers.run(

@@ -24,7 +24,7 @@ import subprocess
 import sys
 
 import pytest
-from layerlab_fixtures import ALPINE_TARBALLS, CASES, FIXTURES, LAB_VARIANTS, embedded_tools, tag_for
+from layerlab_fixtures import ALPINE_TARBALLS, CASES, FIXTURES, LAB_VARIANTS, current_settings, embedded_tools, tag_for
 
 import helpers
 from helpers.building.embedded import EmbeddedBuilder
@@ -251,10 +251,10 @@ def test_auto_selection_falls_back_to_embedded_without_docker(store, monkeypatch
 
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     monkeypatch.delenv("LAYERLAB_ENGINE", raising=False)
-    assert select_engine() == "embedded"
+    assert select_engine(settings=current_settings()) == "embedded"
     monkeypatch.setenv("LAYERLAB_ENGINE", "recorded")
     with pytest.raises(helpers.LayerLabError, match="nothing builds here"):
-        select_engine()
+        select_engine(settings=current_settings())
 
 
 def test_the_cli_builds_with_the_embedded_engine_and_says_so(store, tmp_path):
@@ -294,8 +294,9 @@ def test_the_embedded_builder_squashes_as_docker_squash_does(store, embedded, do
 
     multi = embedded["lab-multi-run"]
     monkeypatch.setenv("LAYERLAB_ENGINE", "embedded")
-    everything = squash(multi.image.source, "layerlab-test/squashed-all")
-    onto = squash(multi.image.source, "layerlab-test/squashed-on-base", from_layer="alpine:3.20.3")
+    everything = squash(multi.image.source, "layerlab-test/squashed-all", settings=current_settings())
+    onto = squash(multi.image.source, "layerlab-test/squashed-on-base", from_layer="alpine:3.20.3",
+                  settings=current_settings())
     base = helpers.analyze(helpers.read_image(f"{store / 'oci'}:base-alpine-3.20.3"))
     assert len(everything.image.layers) == 1 and everything.image.layers[0].digest != base.image.layers[0].digest
     assert everything.stored_bytes == everything.final_bytes == multi.final_bytes
@@ -310,7 +311,7 @@ def test_the_embedded_builder_squashes_as_docker_squash_does(store, embedded, do
                                  tag="layerlab-test/docker-multi-for-squash", client=docker_client,
                                  progress=lambda name, step: None).analysis
     by_docker = squash(docker_multi.image.source, "layerlab-test/docker-squashed-on-base",
-                       from_layer="alpine:3.20.3", engine="docker")
+                       from_layer="alpine:3.20.3", engine="docker", settings=current_settings())
     assert by_docker.layers.stored_bytes.tolist() == onto.layers.stored_bytes.tolist()
     assert _visible(by_docker) == _visible(onto)
 
@@ -319,7 +320,7 @@ def test_squashing_an_image_the_store_does_not_hold_is_one_clear_error(store, mo
     from helpers.orchestration.squash import squash
 
     with pytest.raises(helpers.LayerLabError, match="the embedded builder's store has no image 'never-built'"):
-        squash("never-built", "layerlab-test/never", engine="embedded")
+        squash("never-built", "layerlab-test/never", engine="embedded", settings=current_settings())
 
 
 @pytest.mark.parametrize("case", ALL_CASES)
@@ -400,7 +401,7 @@ def test_a_base_image_can_come_from_a_docker_save_archive(store, docker_client, 
     with archive.open("wb") as out:
         for chunk in docker_client.images.get(tag_for("docker-shadowed")).save(named=True):
             out.write(chunk)
-    EmbeddedBuilder().import_archive("shadowed-base:1", archive)
+    EmbeddedBuilder(settings=current_settings()).import_archive("shadowed-base:1", archive)
     built = helpers.build("FROM shadowed-base:1\nRUN rm /f\n", name="on-archive", engine="embedded",
                           progress=lambda n, s: None).analysis
     assert [round(n) for n in built.layers.stored_bytes] == [7792915, 1000, 300, 0]

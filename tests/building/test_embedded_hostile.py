@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
-from layerlab_fixtures import ALPINE_TARBALLS, embedded_tools
+from layerlab_fixtures import ALPINE_TARBALLS, current_settings, embedded_tools
 from test_embedded_placement import _snapshot
 
 import helpers
@@ -258,9 +258,9 @@ def test_a_killed_build_leaves_nothing_in_tmp_and_the_next_build_clears_the_stor
 
 def _fresh_store(tmp_path, monkeypatch) -> EmbeddedBuilder:
     embedded_tools()
-    monkeypatch.setenv("LAYERLAB_STORE", str(tmp_path / "store"))
+    monkeypatch.setenv("LAYERLAB_STORE", str(tmp_path / "store"))  # the store the test's builds use too
     monkeypatch.setenv("LAYERLAB_ROOTFS", str(ALPINE_TARBALLS))
-    builder = EmbeddedBuilder()
+    builder = EmbeddedBuilder(settings=current_settings())
     builder.base(BASE)
     return builder
 

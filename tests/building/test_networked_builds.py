@@ -15,6 +15,7 @@ import sys
 import uuid
 
 import pytest
+from layerlab_fixtures import current_settings
 from private_engine import private_engine_with_alpine
 
 import helpers
@@ -37,7 +38,8 @@ def test_offline_a_build_that_asks_for_the_network_gets_the_registry(docker_clie
 def test_offline_a_build_that_does_not_ask_gets_no_network_and_says_why_apt_failed(docker_client, debian):
     with pytest.raises(RegistryUnreachable) as caught:
         attempt_builds({"no-network": APT.replace("file", "file-unnetworked")}, client=docker_client,
-                       progress=lambda name, step: None)  # not a fact about the Dockerfile: it raises
+                       progress=lambda name, step: None,
+                       settings=current_settings())  # not a fact about the Dockerfile: it raises
     assert "because the build has no network (offline mode)" in caught.value.message
     assert "network=True" in caught.value.hint
     assert "\n" not in str(caught.value)

@@ -20,8 +20,10 @@ import pytest
 from archives import FILE, TEN, docker_archive, make_layer, read_every_way
 from test_cli import assert_one_error_line, run_cli
 
+import helpers
 from helpers.ground.dockerfile import base_images, dockerfile_text
 from helpers.ground.errors import ArchiveError, DockerfileError
+from helpers.ground.limits import Limits
 from helpers.ground.references import check_tag
 from helpers.orchestration.recording import RecordingWriter, load_recording
 from helpers.orchestration.sources import check_platform
@@ -118,6 +120,34 @@ def test_a_limit_variable_that_cannot_be_read_is_exit_2_and_one_line(tmp_path, v
     assert "LAYERLAB_MAX_ENTRIES" in line
 
 
+def _many_entries(tmp_path: Path) -> Path:
+    path = tmp_path / "many.tar"
+    path.write_bytes(docker_archive([make_layer(*((f"{layer}/f{i}", b"", FILE, None) for i in range(3_000)))
+                                     for layer in range(2)]))
+    return path
+
+
+def test_a_limit_set_in_the_environment_holds_through_the_command_line_and_the_door(tmp_path, monkeypatch):
+    """The edges read the settings once and hand them down: nothing below reads the environment itself."""
+    path = _many_entries(tmp_path)
+    line = assert_one_error_line(run_cli(["report", str(path)], tmp_path, LAYERLAB_MAX_ENTRIES="5000"))
+    assert "past the ceiling of 5,000 tar entries" in line
+    assert run_cli(["report", str(path)], tmp_path, LAYERLAB_MAX_ENTRIES="6000").returncode == 0
+    monkeypatch.setenv("LAYERLAB_MAX_ENTRIES", "5000")
+    with pytest.raises(ArchiveError, match="past the ceiling of 5,000 tar entries"):
+        helpers.read_image(path)
+    monkeypatch.setenv("LAYERLAB_MAX_ENTRIES", "6000")  # the next call through the door reads it again
+    assert len(helpers.analyze(helpers.read_image(path)).files) == 6_000
+
+
+@pytest.mark.parametrize(("variable", "value"), [("LAYERLAB_RUN", "banana"), ("LAYERLAB_ENGINE", "podman")])
+def test_a_bad_setting_stops_any_command_before_it_starts(tmp_path, variable, value):
+    path = tmp_path / "image.tar"
+    path.write_bytes(docker_archive([TEN]))
+    line = assert_one_error_line(run_cli(["report", str(path)], tmp_path, **{variable: value}))
+    assert repr(value) in line
+
+
 def test_an_engine_that_is_not_there_is_named_in_words_not_a_repr(tmp_path):
     (tmp_path / "Dockerfile").write_text("FROM alpine:3.20.3\n")
     done = run_cli(["build", str(tmp_path / "Dockerfile"), "--engine", "docker"], tmp_path,
@@ -199,19 +229,17 @@ def test_the_tampering_seen_in_the_wild_names_the_field(small_recording, tmp_pat
         load_recording(small_recording)
 
 
-def test_a_recording_past_the_entry_ceiling_is_refused_before_it_is_replayed(small_recording, monkeypatch):
-    monkeypatch.setenv("LAYERLAB_MAX_RECORDING_ENTRIES", "2")
+def test_a_recording_past_the_entry_ceiling_is_refused_before_it_is_replayed(small_recording):
     with pytest.raises(ArchiveError, match="past the ceiling of 2.*LAYERLAB_MAX_RECORDING_ENTRIES"):
-        load_recording(small_recording)
+        load_recording(small_recording, Limits(recording_entries=2))
 
 
-def test_a_recording_that_decompresses_past_its_budget_is_refused(tmp_path, monkeypatch):
+def test_a_recording_that_decompresses_past_its_budget_is_refused(tmp_path):
     path = tmp_path / "bomb.json.gz"
     with gzip.open(path, "wb") as stream:
         stream.write(b'{"format": "layerlab-recording", "pad": "' + b" " * (70 << 20) + b'"}')
-    monkeypatch.setenv("LAYERLAB_MAX_RECORDING_ENTRIES", "1")
     with pytest.raises(ArchiveError, match="decompression bomb"):
-        load_recording(path)
+        load_recording(path, Limits(recording_entries=1))
 
 
 def test_a_recording_nested_past_the_stack_is_one_clear_error(tmp_path):

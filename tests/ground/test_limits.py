@@ -23,7 +23,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 ])
 def test_values_are_read_as_the_command_line_reads_them(monkeypatch, limit, text, value):
     monkeypatch.setenv(limit.variable, text)
-    assert limit.value() == value
+    assert limit.read() == value
 
 
 @pytest.mark.parametrize(("limit", "text"), [
@@ -33,7 +33,7 @@ def test_values_are_read_as_the_command_line_reads_them(monkeypatch, limit, text
 def test_a_value_that_cannot_be_read_is_refused_naming_the_variable(monkeypatch, limit, text):
     monkeypatch.setenv(limit.variable, text)
     with pytest.raises(LimitSettingError) as caught:
-        limit.value()
+        limit.read()
     assert isinstance(caught.value, LayerLabError)
     assert limit.variable in caught.value.message and limit.variable in caught.value.hint
 
@@ -41,9 +41,9 @@ def test_a_value_that_cannot_be_read_is_refused_naming_the_variable(monkeypatch,
 def test_unset_or_empty_means_the_default(monkeypatch):
     for limit in ALL:
         monkeypatch.setenv(limit.variable, "")
-        assert limit.value() == limit.default
+        assert limit.read() == limit.default
         monkeypatch.delenv(limit.variable)
-        assert limit.value() == limit.default
+        assert limit.read() == limit.default
 
 
 def test_the_readme_table_gives_every_budget_and_its_default():

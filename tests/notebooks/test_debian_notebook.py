@@ -86,8 +86,8 @@ def test_in_the_notebook_it_is_one_line_that_names_the_cause_and_the_fix(tmp_pat
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [
         nbformat.v4.new_code_cell("import helpers\nhelpers.setup()"),
-        nbformat.v4.new_code_cell('from helpers.orchestration.lab import Lab\n'
-                                  'Lab("recordings/debian.json.gz", needs=["engine", "packages"])'),
+        nbformat.v4.new_code_cell('import helpers\n'
+                                  'helpers.Lab("recordings/debian.json.gz", needs=["engine", "packages"])'),
     ]
     NotebookClient(notebook, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": tmp_path}}
                    ).execute()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from layerlab_fixtures import current_settings
 
 from helpers.measuring.analysis import Analysis
 from helpers.orchestration.builds import attempt_builds
@@ -19,7 +20,7 @@ def test_each_variant_is_built_or_says_which_step_failed_and_why(docker_client, 
             "no-network": "FROM alpine:3.20.3\nRUN apk add python3\n",
         },
         client=docker_client,
-        progress=lambda name, step: None,
+        progress=lambda name, step: None, settings=current_settings(),
     )
     table = attempts_table(outcomes)
     assert list(table.columns) == ATTEMPT_COLUMNS
@@ -68,7 +69,7 @@ def test_lines_the_engine_splits_over_chunks_are_read_whole(docker_client, alpin
     outcomes = attempt_builds(
         {"fails": "FROM alpine:3.20.3\nRUN echo 'a line long enough to be cut' && false\n"},
         client=docker_client,
-        progress=lambda name, step: steps.append(step.instruction),
+        progress=lambda name, step: steps.append(step.instruction), settings=current_settings(),
     )
     rows = attempts_table(outcomes).set_index("variant")
     assert rows.at["fails", "last_log_line"] == "a line long enough to be cut"

@@ -13,7 +13,7 @@ import json
 
 import pandas as pd
 import pytest
-from layerlab_fixtures import FIXTURES, LAB_VARIANTS
+from layerlab_fixtures import FIXTURES, LAB_VARIANTS, current_settings
 
 from helpers.ground.errors import LayerLabError
 from helpers.orchestration.lab import Lab, context_digest
@@ -36,7 +36,7 @@ def recorded(docker_client, alpine, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LAYERLAB_RECORD", "1")
         patch.setenv("LAYERLAB_ENGINE", "docker")
-        lab = Lab(path, needs=["engine"], images=[alpine])
+        lab = Lab(path, needs=["engine"], images=[alpine], settings=current_settings())
         assert lab.live and lab.status() == "Building live with the Docker Engine, and recording them to lab.json.gz."
         reads = lab.read([alpine], measure_pull=True)
         copied = {"copy": "FROM alpine:3.20.3\nCOPY note.txt /note.txt\n"}
@@ -46,7 +46,7 @@ def recorded(docker_client, alpine, tmp_path_factory):
 
 def _replay(path, monkeypatch, **kwargs) -> Lab:
     monkeypatch.setenv("LAYERLAB_ENGINE", "recorded")
-    return Lab(path, needs=["engine"], **kwargs)
+    return Lab(path, needs=["engine"], **kwargs, settings=current_settings())
 
 
 @pytest.mark.engine
@@ -67,7 +67,8 @@ def test_a_replay_gives_exactly_what_the_live_run_measured(recorded, monkeypatch
         pd.testing.assert_frame_equal(replayed.layers, live.layers)
         pd.testing.assert_frame_equal(installed_packages(replayed), installed_packages(live))
     assert len(installed_packages(again["alpine:3.20.3"])) > 10
-    pd.testing.assert_frame_equal(lab.provenance(again), Lab(path, needs=["engine"]).provenance(again))
+    again_lab = Lab(path, needs=["engine"], settings=current_settings())
+    pd.testing.assert_frame_equal(lab.provenance(again), again_lab.provenance(again))
 
 
 @pytest.mark.engine
@@ -109,7 +110,7 @@ def test_a_variant_name_is_one_dockerfile_per_lab(recorded, monkeypatch):
 def test_with_nothing_to_build_and_no_recording_it_says_what_is_needed_in_one_line(monkeypatch, tmp_path):
     monkeypatch.setenv("LAYERLAB_ENGINE", "recorded")
     with pytest.raises(RecordingMissing) as caught:
-        Lab(tmp_path / "none.json.gz", needs=["engine", "packages"])
+        Lab(tmp_path / "none.json.gz", needs=["engine", "packages"], settings=current_settings())
     assert "cannot build here" in caught.value.message and "no recording at" in caught.value.message
     assert "Debian's package registry" in caught.value.hint and "LAYERLAB_RECORD=1" in caught.value.hint
     assert "\n" not in str(caught.value)
@@ -120,13 +121,14 @@ def test_a_registry_that_does_not_answer_means_replay_or_a_skip_with_the_reason(
     monkeypatch.setenv("LAYERLAB_OFFLINE", "1")
     monkeypatch.setenv("LAYERLAB_DEBIAN_MIRROR", "http://127.0.0.1:9/debian")  # a closed port on loopback
     needs = {"needs": ["packages"], "recording": "recordings/r.json.gz", "nbval": "lax"}
-    blocker = live_blocker(needs["needs"])
+    here = current_settings()
+    blocker = live_blocker(needs["needs"], settings=here)
     assert blocker.startswith("needs Debian's package registry, and http://127.0.0.1:9/debian does not answer")
-    assert unmet(needs, tmp_path).endswith("and its recording recordings/r.json.gz does not exist yet")
+    assert unmet(needs, tmp_path, settings=here).endswith("and its recording recordings/r.json.gz does not exist yet")
     (tmp_path / "recordings").mkdir()
     (tmp_path / "recordings" / "r.json.gz").write_bytes(b"")
-    assert unmet(needs, tmp_path) is None and replays(needs, tmp_path)
-    assert compares_lax(needs, tmp_path) is False  # a replay is exact, so it is checked strictly
+    assert unmet(needs, tmp_path, settings=here) is None and replays(needs, tmp_path, settings=here)
+    assert compares_lax(needs, tmp_path, settings=here) is False  # a replay is exact, so it is checked strictly
 
 
 def test_offline_with_no_debian_mirror_configured_the_registry_is_not_assumed(monkeypatch):
@@ -135,9 +137,9 @@ def test_offline_with_no_debian_mirror_configured_the_registry_is_not_assumed(mo
     monkeypatch.setenv("LAYERLAB_OFFLINE", "1")
     monkeypatch.delenv("LAYERLAB_DEBIAN_MIRROR", raising=False)
     monkeypatch.setattr(helpers.building.bases, "apt_sources", lambda root=None: [])  # a machine with no apt at all
-    assert "names no Debian mirror" in live_blocker(["packages"])
+    assert "names no Debian mirror" in live_blocker(["packages"], settings=current_settings())
     monkeypatch.setenv("LAYERLAB_OFFLINE", "0")
-    assert live_blocker(["packages"]) is None  # online, the registry is on the internet
+    assert live_blocker(["packages"], settings=current_settings()) is None  # online, the registry is on the internet
 
 
 def test_a_context_digest_sees_every_change_and_follows_no_link(tmp_path):

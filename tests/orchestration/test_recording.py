@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from layerlab_fixtures import FIXTURES, LAB_VARIANTS
+from layerlab_fixtures import FIXTURES, LAB_VARIANTS, current_settings
 
 import helpers
 from helpers.edges.notebook import build_or_replay
@@ -24,7 +24,7 @@ LAB = {name: FIXTURES / folder / "Dockerfile" for name, folder in LAB_VARIANTS.i
 @pytest.fixture(scope="module")
 def recorded(docker_client, alpine, tmp_path_factory):
     path = tmp_path_factory.mktemp("recordings") / "lab.json.gz"
-    return record(LAB, path, client=docker_client, progress=lambda name, step: None)
+    return record(LAB, path, client=docker_client, progress=lambda name, step: None, settings=current_settings())
 
 
 @pytest.mark.engine
@@ -121,7 +121,8 @@ def test_a_failing_variant_is_recorded_and_replays_as_the_same_row(docker_client
         "fails": "FROM alpine:3.20.3\nRUN echo recorded-failure && false\n",
         "built": LAB["layerlab-test-single-run"],
     }
-    made = record(variants, tmp_path / "matrix.json.gz", client=docker_client, progress=lambda name, step: None)
+    made = record(variants, tmp_path / "matrix.json.gz", client=docker_client, progress=lambda name, step: None,
+                  settings=current_settings())
     monkeypatch.setenv("LAYERLAB_OFFLINE", "1")
     replayed = attempt_or_replay(variants, made.path, needs_internet=True)
     pd.testing.assert_frame_equal(attempts_table(replayed), attempts_table(made.outcomes))

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from layerlab_fixtures import current_settings
 
 import helpers
 from helpers.ground.errors import LayerLabError, SourceNotFound
@@ -40,22 +41,23 @@ def test_a_source_is_parsed_as_skopeo_writes_it(text, expected):
 ])
 def test_a_source_that_cannot_be_read_is_one_clear_error(text, words):
     with pytest.raises(SourceNotFound, match=words) as raised:
-        read_image(text)
+        read_image(text, settings=current_settings())
     assert raised.value.hint
 
 
 def test_a_transport_prefix_reads_what_the_bare_path_reads(dive_testdata):
     for name, transport in (("test-docker-image.tar", "docker-archive"), ("test-oci-gzip-image.tar", "oci-archive")):
         path = dive_testdata / name
-        bare, prefixed = (helpers.analyze(read_image(source)) for source in (str(path), f"{transport}:{path}"))
+        bare, prefixed = (helpers.analyze(read_image(source, settings=current_settings()))
+                          for source in (str(path), f"{transport}:{path}"))
         _same(bare, prefixed)
 
 
 def test_an_archive_transport_refuses_a_folder(tmp_path):
     with pytest.raises(SourceNotFound, match="is not a file"):
-        read_image(f"docker-archive:{tmp_path}")
+        read_image(f"docker-archive:{tmp_path}", settings=current_settings())
     with pytest.raises(SourceNotFound, match="is not an OCI image layout"):
-        read_image(f"oci:{tmp_path}:latest")
+        read_image(f"oci:{tmp_path}:latest", settings=current_settings())
 
 
 def test_oci_names_one_image_of_a_layout_by_tag(dive_testdata, skopeo, tmp_path):
@@ -63,18 +65,19 @@ def test_oci_names_one_image_of_a_layout_by_tag(dive_testdata, skopeo, tmp_path)
     archive = dive_testdata / "test-docker-image.tar"
     subprocess.run([skopeo, "--insecure-policy", "copy", "-q", f"docker-archive:{archive}", f"oci:{layout}:mine"],
                    check=True, capture_output=True, timeout=300)
-    image = read_image(f"oci:{layout}:mine")
+    image = read_image(f"oci:{layout}:mine", settings=current_settings())
     assert image.source == f"{layout}:mine"
-    assert helpers.analyze(image).summary() == helpers.analyze(read_image(f"{layout}:mine")).summary()
+    by_path = read_image(f"{layout}:mine", settings=current_settings())
+    assert helpers.analyze(image).summary() == helpers.analyze(by_path).summary()
     with pytest.raises(LayerLabError, match="no image tagged"):
-        read_image(f"oci:{layout}:theirs")
+        read_image(f"oci:{layout}:theirs", settings=current_settings())
 
 
 @pytest.mark.engine
 def test_docker_daemon_reads_the_engine_s_image(alpine, docker_client):
-    ours = helpers.analyze(read_image(f"docker-daemon:{alpine}"))
+    ours = helpers.analyze(read_image(f"docker-daemon:{alpine}", settings=current_settings()))
     assert ours.image.format.startswith("docker-engine/")
-    assert ours.summary() == helpers.analyze(read_image(alpine)).summary()
+    assert ours.summary() == helpers.analyze(read_image(alpine, settings=current_settings())).summary()
 
 
 def test_the_cli_takes_a_transport_and_refuses_a_registry_in_one_line(dive_testdata):

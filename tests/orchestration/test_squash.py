@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from layerlab_fixtures import BASE
+from layerlab_fixtures import BASE, current_settings
 
 from helpers.orchestration.squash import squash
 
@@ -11,7 +11,7 @@ from helpers.orchestration.squash import squash
 @pytest.mark.engine
 def test_squashing_everything_drops_the_waste_and_the_shared_base(lab, docker_client):
     multi = lab["lab-multi-run"].analysis
-    squashed = squash(lab["lab-multi-run"].tag, "layerlab-test/squashed-all:latest")
+    squashed = squash(lab["lab-multi-run"].tag, "layerlab-test/squashed-all:latest", settings=current_settings())
     assert len(squashed.image.layers) == 1
     assert squashed.stored_bytes == squashed.final_bytes == multi.final_bytes == BASE + 85
     assert squashed.reclaimable_bytes == 0
@@ -22,7 +22,8 @@ def test_squashing_everything_drops_the_waste_and_the_shared_base(lab, docker_cl
 @pytest.mark.engine
 def test_squashing_from_the_base_keeps_the_base_layer_shared(lab, docker_client):
     base = docker_client.images.get("alpine:3.20.3")
-    squashed = squash(lab["lab-multi-run"].tag, "layerlab-test/squashed-on-base:latest", from_layer=base.id)
+    squashed = squash(lab["lab-multi-run"].tag, "layerlab-test/squashed-on-base:latest", from_layer=base.id,
+                      settings=current_settings())
     assert [layer.digest for layer in squashed.image.layers][:1] == base.attrs["RootFS"]["Layers"]
     assert squashed.layers.stored_bytes.tolist() == [BASE, 85]
     assert squashed.reclaimable_bytes == 0
@@ -32,7 +33,7 @@ def test_squashing_a_missing_image_is_one_clear_error(docker_client):
     from helpers.ground.errors import LayerLabError
 
     with pytest.raises(LayerLabError, match="docker-squash could not squash no-such-image:0"):
-        squash("no-such-image:0", "layerlab-test/never:latest")
+        squash("no-such-image:0", "layerlab-test/never:latest", settings=current_settings())
 
 
 @pytest.mark.engine

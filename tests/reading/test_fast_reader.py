@@ -27,6 +27,7 @@ from archives import docker_archive, files_layer
 
 import helpers
 from helpers.ground.errors import ArchiveError, DigestMismatch
+from helpers.ground.limits import Limits
 from helpers.reading.archive import read_path
 from helpers.reading.layer_stream import FileRangeFeed, StreamFeed
 from helpers.reading.tar_headers import iter_entries, normalize_path
@@ -213,9 +214,8 @@ def test_a_decompression_bomb_costs_bounded_memory_and_stops_at_its_ceiling(tmp_
     assert analysis.stored_bytes == 64 << 20
     assert peak < 24 << 20  # a few decompressed chunks, never the whole 64 MiB
 
-    monkeypatch.setenv("LAYERLAB_MAX_EXPANDED_BYTES", str(16 << 20))
     with pytest.raises(ArchiveError, match="decompresses past the ceiling of 16,777,216 bytes"):
-        read_path(path)
+        read_path(path, limits=Limits(expanded_bytes=16 << 20))
 
 
 def test_an_absurd_declared_size_is_one_clear_error(tmp_path):

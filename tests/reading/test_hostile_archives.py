@@ -18,6 +18,7 @@ from archives import FILE, HARDLINK, SYMLINK, TEN, docker_archive, make_layer, r
 
 import helpers
 from helpers.ground.errors import ArchiveError
+from helpers.ground.limits import Limits
 from helpers.reading.archive import read_path
 
 MALFORMED = {
@@ -132,13 +133,11 @@ def _many_entries(layers: int, per_layer: int) -> bytes:
     return docker_archive([make_layer(i) for i in range(layers)])
 
 
-def test_an_image_past_the_entry_ceiling_is_one_clear_error(monkeypatch):
+def test_an_image_past_the_entry_ceiling_is_one_clear_error():
     data = _many_entries(layers=2, per_layer=3_000)
-    monkeypatch.setenv("LAYERLAB_MAX_ENTRIES", "5000")
     with pytest.raises(ArchiveError, match="past the ceiling of 5,000 tar entries"):
-        read_every_way(data)
-    monkeypatch.setenv("LAYERLAB_MAX_ENTRIES", "6000")
-    assert len(read_every_way(data).files) == 6_000
+        read_every_way(data, Limits(entries=5_000))
+    assert len(read_every_way(data, Limits(entries=6_000)).files) == 6_000
 
 
 def test_a_report_keeps_memory_near_the_documented_cost(tmp_path):

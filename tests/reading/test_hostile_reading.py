@@ -24,6 +24,7 @@ from archives import FILE, SYMLINK, TEN, docker_archive, make_layer, read_every_
 
 import helpers
 from helpers.ground.errors import ArchiveError
+from helpers.ground.limits import Limits
 from helpers.reading import archive as archive_module
 from helpers.reading.archive import read_path
 from helpers.views.report import text_report
@@ -173,14 +174,13 @@ def test_a_layer_listed_thousands_of_times_is_refused_before_it_is_read():
         read_every_way(docker_archive([TEN], manifest=manifest))
 
 
-def test_the_entry_ceiling_counts_every_reference_to_a_layer(monkeypatch):
+def test_the_entry_ceiling_counts_every_reference_to_a_layer():
     layer = make_layer(*((f"f{i}", b"", FILE, None) for i in range(3_000)))
     twice = [{"Config": "c.json", "Layers": ["l0/layer.tar", "l0/layer.tar"]}]
-    monkeypatch.setenv("LAYERLAB_MAX_ENTRIES", "5000")
     with pytest.raises(ArchiveError, match="counting every layer each time the manifest lists it"):
-        read_every_way(docker_archive([layer], manifest=twice))
-    monkeypatch.setenv("LAYERLAB_MAX_ENTRIES", "6000")
-    assert len(read_every_way(docker_archive([layer], manifest=twice)).files) == 6_000  # a row per entry of each layer
+        read_every_way(docker_archive([layer], manifest=twice), Limits(entries=5_000))
+    both = read_every_way(docker_archive([layer], manifest=twice), Limits(entries=6_000))
+    assert len(both.files) == 6_000  # a row per entry of each layer
 
 
 DEEP = b"[" * 200_000 + b"]" * 200_000
@@ -298,12 +298,11 @@ def test_a_compressed_docker_save_is_read(tmp_path, compress):
         read_path(path)
 
 
-def test_a_compressed_docker_save_is_charged_to_the_expanded_budget(tmp_path, monkeypatch):
+def test_a_compressed_docker_save_is_charged_to_the_expanded_budget(tmp_path):
     path = tmp_path / "bomb.tar.gz"
     path.write_bytes(gzip.compress(docker_archive([make_layer(("zeros", bytes(4 << 20), FILE, None))])))
-    monkeypatch.setenv("LAYERLAB_MAX_EXPANDED_BYTES", "1MiB")
     with pytest.raises(ArchiveError, match="LAYERLAB_MAX_EXPANDED_BYTES"):
-        read_path(path)
+        read_path(path, limits=Limits(expanded_bytes=1 << 20))
 
 
 # ---------------------------------------------------------------- fuzz: pax, JSON and index shapes

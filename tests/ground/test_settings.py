@@ -1,0 +1,72 @@
+"""The settings: every ``LAYERLAB_*`` read in one place into one frozen value, and a bad one refused at once."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+import helpers.ground.settings as settings_module
+from helpers.ground.errors import LayerLabError
+from helpers.ground.limits import ALL, Limits, LimitSettingError
+from helpers.ground.settings import Settings
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_an_empty_environment_gives_the_documented_defaults():
+    assert Settings.from_environment({}) == Settings()
+    assert Settings().limits == Limits(*(limit.default for limit in ALL))
+
+
+def test_each_variable_sets_its_field():
+    environ = {
+        "LAYERLAB_OFFLINE": "yes", "LAYERLAB_ENGINE": " Embedded ", "LAYERLAB_RECORD": "1",
+        "LAYERLAB_STORE": "/srv/store", "LAYERLAB_ROOTFS": os.pathsep.join(["/a", "", "/b"]),
+        "LAYERLAB_DEBIAN_MIRROR": "http://mirror.example/debian", "LAYERLAB_RUN": "PROOT", "LAYERLAB_VERIFY": "1",
+        "LAYERLAB_MAX_ENTRIES": "12", "LAYERLAB_MAX_EXPANDED_BYTES": "1MiB", "LAYERLAB_MAX_METADATA_BYTES": "2KiB",
+        "LAYERLAB_MAX_RECORDING_ENTRIES": "3", "LAYERLAB_MAX_ADD_BYTES": "4KiB", "LAYERLAB_MAX_ADD_ENTRIES": "5",
+    }
+    assert Settings.from_environment(environ) == Settings(
+        offline=True, engine="embedded", record=True, store=Path("/srv/store"), rootfs=(Path("/a"), Path("/b")),
+        debian_mirror="http://mirror.example/debian", run_mode="proot", verify=True,
+        limits=Limits(12, 1 << 20, 2 << 10, 3, 4 << 10, 5),
+    )
+
+
+def test_every_variable_the_module_names_is_read_and_documented():
+    names = {value for key, value in vars(settings_module).items() if key.endswith("_VARIABLE")}
+    documented = set(re.findall(r"``(LAYERLAB_\w+)``", settings_module.__doc__ or ""))
+    assert names <= documented
+    table = set(re.findall(r"^\| `(LAYERLAB_\w+)` \|", README.read_text(), re.M))
+    assert table == names | {limit.variable for limit in ALL}  # the README's Settings and Budgets tables
+
+
+def test_the_settings_are_frozen_and_fixed_once_read(monkeypatch):
+    monkeypatch.setenv("LAYERLAB_OFFLINE", "1")
+    read = Settings.from_environment()
+    monkeypatch.setenv("LAYERLAB_OFFLINE", "0")
+    assert read.offline is True  # a run keeps what it read at its start
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        read.offline = False  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("variable", "value", "named"), [
+    ("LAYERLAB_ENGINE", "podman", "unknown engine 'podman'"),
+    ("LAYERLAB_RUN", "banana", "LAYERLAB_RUN='banana' is not a way to run a RUN step"),
+    ("LAYERLAB_MAX_ENTRIES", "lots", "LAYERLAB_MAX_ENTRIES='lots'"),
+])
+def test_a_bad_value_is_refused_when_the_settings_are_read(variable, value, named):
+    with pytest.raises(LayerLabError) as caught:
+        Settings.from_environment({variable: value})
+    assert named in caught.value.message and caught.value.hint
+    if variable.startswith("LAYERLAB_MAX_"):
+        assert isinstance(caught.value, LimitSettingError)
+
+
+def test_a_value_made_by_hand_is_checked_too():
+    with pytest.raises(LayerLabError, match="unknown engine"):
+        Settings(engine="podman")
