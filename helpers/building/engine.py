@@ -20,6 +20,7 @@ import socket
 import tempfile
 from collections import deque
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
@@ -182,10 +183,7 @@ def read_engine_image(name: str, client: docker.DockerClient | None = None, gzip
     client = client or docker_client()
     handle = _engine_image(name, client)
     image = read_archive_stream(save_stream(name, client), name, gzip_level=gzip_level, limits=limits)
-    image.format = f"docker-engine/{image.format}"
-    if not image.tags:
-        image.tags = list(handle.tags)
-    return image
+    return replace(image, format=f"docker-engine/{image.format}", tags=image.tags or list(handle.tags))
 
 
 # ---------------------------------------------------------------- building

@@ -1,7 +1,9 @@
 """The plain data an image is made of: layers of tar entries, plus the config's history.
 
 Nothing here reads or computes; :mod:`helpers.reading.archive` fills these in and
-:mod:`helpers.measuring.analysis` measures them.
+:mod:`helpers.measuring.analysis` measures them.  Every value is frozen: an image
+is never changed once it is read, and what is learnt later (its bases, where it
+was read from) makes a new one, with :func:`dataclasses.replace`.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ class Package(NamedTuple):
     installed_bytes: int
 
 
-@dataclass
+@dataclass(frozen=True)
 class PackageDatabase:
     """A package manager's database as one layer stores it (``var/lib/dpkg/status``, ``lib/apk/db/installed``).
 
@@ -66,7 +68,7 @@ class PackageDatabase:
     note: str = ""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Layer:
     """One filesystem diff, base first.
 
@@ -103,7 +105,7 @@ class Layer:
         return self.blob_bytes if self.compressed else self.gzip_bytes
 
 
-@dataclass
+@dataclass(frozen=True)
 class HistoryStep:
     """One entry of the config's ``history``: an instruction, with or without a layer."""
 
@@ -113,7 +115,7 @@ class HistoryStep:
     layer: int | None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Image:
     """An image as read from a source: its layers, its history and its config.
 
