@@ -6,6 +6,10 @@ not).  Start with :func:`read_image` (an archive, an OCI layout, or an image in
 the engine) and :func:`analyze`; build Dockerfiles side by side with
 :func:`build_variants`.  ``python -m helpers --help`` is the command line.
 
+The ``LAYERLAB_*`` settings are read here, at the door, once per call (a
+:class:`Lab` reads them when it is made), and handed down as one frozen
+:class:`~helpers.ground.settings.Settings`; nothing inside reads the environment.
+
 Inside, the package is in rooms, each importing only the ones below it
 (``pyproject.toml``'s import contracts check that):
 

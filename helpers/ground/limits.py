@@ -26,8 +26,6 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import humanfriendly
-
 from .errors import LayerLabError
 
 
@@ -54,6 +52,8 @@ class Limit:
 
 def parse_limit(text: str, limit: Limit) -> int:
     """``text`` read as ``limit``'s kind of value; :class:`LimitSettingError` naming the variable otherwise."""
+    import humanfriendly  # on first use: only a variable that is set is parsed
+
     try:
         number = humanfriendly.parse_size(text, binary=True) if limit.is_size else int(text.replace(",", ""))
     except (humanfriendly.InvalidSize, ValueError):

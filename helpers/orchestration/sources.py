@@ -7,9 +7,6 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..building.embedded import EmbeddedBuilder
-from ..building.engine import read_engine_image
-from ..building.engine import save_stream as engine_save_stream
 from ..ground.errors import ArchiveError, EngineUnavailable, LayerLabError, SourceNotFound
 from ..ground.model import Image
 from ..ground.references import slug_tag
@@ -24,6 +21,18 @@ KNOWN_ARCHITECTURES = ("386", "amd64", "arm", "arm64", "loong64", "mips", "mips6
                        "ppc64le", "riscv64", "s390x", "wasm")
 _VARIANT = re.compile(r"v[0-9]+(\.[0-9]+)?")
 _PLATFORM_HINT = "write OS/ARCH[/VARIANT], e.g. linux/amd64, linux/arm64/v8 or linux/arm/v7"
+
+
+def _engine():
+    """The Docker Engine's adapter, loaded when an image is first read from the engine.
+
+    Only then, as the embedded builder is (:func:`save_stream`): the Docker SDK
+    takes about a tenth of a second to import, and a report on an archive needs
+    neither.
+    """
+    from ..building import engine
+
+    return engine
 
 
 def check_platform(platform: str) -> str:
@@ -121,7 +130,7 @@ def read_image(
         check_platform(platform)
     parsed = source if isinstance(source, Source) else parse_source(source, ref)
     if parsed.transport == "docker-daemon":
-        return read_engine_image(parsed.location, limits=settings.limits)
+        return _engine().read_engine_image(parsed.location, limits=settings.limits)
     if parsed.transport == "name":
         return _read_by_name(parsed.location, settings)
     path = Path(parsed.location)
@@ -179,7 +188,7 @@ def _read_by_name(name: str, settings: Settings) -> Image:
         if image is not None:
             return image
     try:
-        return read_engine_image(name, limits=settings.limits)
+        return _engine().read_engine_image(name, limits=settings.limits)
     except (EngineUnavailable, SourceNotFound) as exc:
         image = _read_from_store(name, settings)
         if image is not None:
@@ -196,8 +205,10 @@ def save_stream(source: str, *, settings: Settings):
     """
     layout, _, tag = str(source).rpartition(":")
     if layout and Path(layout, "index.json").is_file():
-        return EmbeddedBuilder(Path(layout).parent, settings).save_stream(tag)
-    return engine_save_stream(str(source))
+        from ..building.embedded import EmbeddedBuilder  # loaded when a store's image is first saved
+
+        return EmbeddedBuilder(Path(layout).parent, settings=settings).save_stream(tag)
+    return _engine().save_stream(str(source))
 
 
 def analyze_source(source: str, platform: str | None = None, verify: bool | None = None,
