@@ -43,7 +43,7 @@ def embedded_once(base_store: Path, run_mode: str) -> float:
     with tempfile.TemporaryDirectory() as folder:
         store = Path(folder) / "store"
         shutil.copytree(base_store, store, symlinks=True)
-        builder = EmbeddedBuilder(store, Settings(offline=True, run_mode=run_mode))
+        builder = EmbeddedBuilder(store, settings=Settings(offline=True, run_mode=run_mode))
         start = time.perf_counter()
         for variant in VARIANTS:
             dockerfile = parse_dockerfile(FIXTURES / variant / "Dockerfile")
@@ -61,7 +61,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         base_store = Path(folder) / "base"
         environment = Settings.from_environment()  # where the rootfs tarballs are (LAYERLAB_ROOTFS)
-        EmbeddedBuilder(base_store, Settings(offline=True, rootfs=environment.rootfs)).base("alpine:3.20.3")
+        EmbeddedBuilder(base_store, settings=Settings(offline=True, rootfs=environment.rootfs)).base("alpine:3.20.3")
         docker = [docker_once() for _ in range(runs)]
         timings = {}
         for way in ("auto", "proot"):

@@ -32,8 +32,13 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     from helpers.building.embedded import EmbeddedBuilder
     from helpers.ground.errors import LayerLabError
+    from helpers.ground.settings import Settings
 
-    builder = EmbeddedBuilder()
+    try:  # this script is an edge: it reads the settings once, and a bad one stops it before anything starts
+        builder = EmbeddedBuilder(settings=Settings.from_environment())
+    except LayerLabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     failed = []
     for image in bases():
         try:

@@ -13,7 +13,7 @@ from ..ground.commands import python_tool
 from ..ground.dockerfile import Dockerfile
 from ..ground.errors import LayerLabError
 from ..ground.model import Image
-from ..ground.settings import DEFAULT_SETTINGS, ENGINE_LABELS, Settings
+from ..ground.settings import ENGINE_LABELS, Settings
 from ..ground.steps import Progress
 from .builder import BuiltImage
 from .engine import (
@@ -36,7 +36,7 @@ class DockerBuilder:
     name = "docker"
     label = ENGINE_LABELS["docker"]
 
-    def __init__(self, client: docker.DockerClient | None = None, settings: Settings = DEFAULT_SETTINGS) -> None:
+    def __init__(self, client: docker.DockerClient | None = None, *, settings: Settings) -> None:
         self.client = client or docker_client()
         self.settings = settings
 

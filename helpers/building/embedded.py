@@ -68,7 +68,7 @@ from ..ground.dockerfile import Dockerfile, substitute
 from ..ground.errors import BaseImageMissing, BuildFailed, DockerfileError, LayerLabError, SourceNotFound
 from ..ground.model import Image
 from ..ground.references import slug_tag
-from ..ground.settings import DEFAULT_SETTINGS, ENGINE_LABELS, OFFLINE_VARIABLE, ROOTFS_VARIABLE, Settings
+from ..ground.settings import ENGINE_LABELS, OFFLINE_VARIABLE, ROOTFS_VARIABLE, Settings
 from ..ground.steps import BuildStep, Progress
 from ..reading.archive import REF_ANNOTATION, read_path
 from ..reading.layer_stream import EntryBudget, scan_layer
@@ -205,8 +205,12 @@ class EmbeddedBuilder:
     name = "embedded"
     label = ENGINE_LABELS["embedded"]
 
-    def __init__(self, store: str | os.PathLike | None = None, settings: Settings = DEFAULT_SETTINGS) -> None:
-        """A builder with its store at ``store`` (default: the settings' ``store``), working as ``settings`` say."""
+    def __init__(self, store: str | os.PathLike | None = None, *, settings: Settings) -> None:
+        """A builder with its store at ``store`` (default: the settings' ``store``), working as ``settings`` say.
+
+        ``settings`` has no default: a builder made without them would quietly work offline-off,
+        with no rootfs folders and the default store, whatever the caller's environment says.
+        """
         self.settings = settings
         self.tools = require_tools()
         self.store = OciStore(Path(store) if store is not None else settings.store, self.tools)
@@ -303,8 +307,7 @@ class EmbeddedBuilder:
                 f"base image {image} is not in the embedded builder's store, and offline mode "
                 f"({OFFLINE_VARIABLE}=1) never pulls",
                 f"set {ROOTFS_VARIABLE} to a folder holding its rootfs tarball "
-                "(e.g. alpine-minirootfs-3.20.3-x86_64.tar.gz, or make one with `python -m helpers base IMAGE`), "
-                "or import an archive with EmbeddedBuilder().import_archive(name, path)",
+                "(e.g. alpine-minirootfs-3.20.3-x86_64.tar.gz, or make one with `python -m helpers base IMAGE`)",
             )
         name = image if "/" in image.split(":")[0] else f"library/{image}"
         return self.store.import_image(image, f"docker://docker.io/{name}", f"pulling {image}",

@@ -115,7 +115,3 @@ class Settings:
             verify=read(VERIFY_VARIABLE) not in ("", "0"),
             limits=Limits.from_environment(env),
         )
-
-
-#: The documented defaults: what a library call not handed the settings works with.
-DEFAULT_SETTINGS = Settings()

@@ -37,7 +37,7 @@ def builder_for(client: docker.DockerClient | None = None, engine: str | None = 
                 *, settings: Settings) -> Builder:
     """The builder a call asks for: Docker at ``client`` when one is passed (and no ``engine``), else the one picked."""
     if client is not None and engine is None:
-        return DockerBuilder(client, settings)
+        return DockerBuilder(client, settings=settings)
     return select_builder(engine, settings=settings)
 
 

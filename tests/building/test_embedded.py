@@ -243,7 +243,7 @@ def test_a_missing_base_offline_names_it_and_how_to_provide_it(store, monkeypatc
 def test_a_missing_tool_names_the_package(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ToolMissing, match=r"apt-get install skopeo"):
-        EmbeddedBuilder(tmp_path / "store")
+        EmbeddedBuilder(tmp_path / "store", settings=current_settings())
 
 
 def test_auto_selection_falls_back_to_embedded_without_docker(store, monkeypatch):

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-from layerlab_fixtures import ALPINE_TARBALLS, embedded_tools, need
+from layerlab_fixtures import ALPINE_TARBALLS, current_settings, embedded_tools, need
 
 import helpers
 from helpers.building.proot import ProotRefused
@@ -305,7 +305,7 @@ def test_nothing_rewrites_the_store_index_in_place(store, tmp_path):
     from helpers.building.embedded import EmbeddedBuilder
 
     strace = _strace()
-    EmbeddedBuilder(store)  # the empty layout, so strace has an index.json to watch
+    EmbeddedBuilder(store, settings=current_settings())  # the empty layout, so strace has an index.json to watch
     (tmp_path / "data.bin").write_bytes(os.urandom(500_000))
     (tmp_path / "Dockerfile").write_text("FROM alpine:3.20.3\nCOPY data.bin /data.bin\nCMD [\"/bin/sh\"]\n")
     done = subprocess.run(

@@ -216,7 +216,7 @@ def test_eight_builds_at_once_into_one_store_keep_every_tag(tmp_path):
         build.stdout.close()
         build.stderr.close()
     assert [code for code, _ in results] == [0] * 8, [err for code, err in results if code]
-    tags = EmbeddedBuilder(store).store.index()
+    tags = EmbeddedBuilder(store, settings=current_settings()).store.index()
     assert {f"layerlab-race{number}" for number in range(8)} <= set(tags), sorted(tags)
 
 

@@ -148,3 +148,15 @@ def test_each_base_binder_cannot_get_is_named_on_a_line_of_its_own(tmp_path):
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert all(line.startswith("error: ") and "offline mode" in line for line in done.stderr.splitlines())
+
+
+def test_a_bad_setting_stops_binder_s_post_build_before_it_imports_anything(tmp_path):
+    """The script is an edge: it reads the settings once, so a bad one is one line and nothing in the store."""
+    import sys
+
+    environment = {**os.environ, "LAYERLAB_STORE": str(tmp_path / "store"), "LAYERLAB_RUN": "chroot"}
+    done = subprocess.run([sys.executable, str(ROOT / "binder" / "prepull.py")], capture_output=True, text=True,
+                          env=environment, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines() == [done.stderr.strip()] and "LAYERLAB_RUN='chroot'" in done.stderr
+    assert not (tmp_path / "store").exists()
