@@ -195,7 +195,13 @@ class Analysis:
                 hides[hidden.hidden_by] += hidden.size
         figures = []
         for layer in self.image.layers:
-            stored = sum(e.size for e in layer.entries if e.kind == "file")
+            stored = whiteouts = 0
+            for entry in layer.entries:  # one pass: this runs once per entry of the image
+                kind = entry.kind
+                if kind == "file":
+                    stored += entry.size
+                elif kind == "whiteout" or kind == "opaque":
+                    whiteouts += 1
             figures.append(LayerFigures(
                 layer=layer.index,
                 instruction=instruction(layer.created_by),
@@ -204,7 +210,7 @@ class Analysis:
                 visible_bytes=stored - lost[layer.index],
                 reclaimable_bytes=lost[layer.index],
                 hides_bytes=hides[layer.index],
-                whiteouts=sum(1 for e in layer.entries if e.kind in ("whiteout", "opaque")),
+                whiteouts=whiteouts,
             ))
         return figures
 

@@ -344,10 +344,11 @@ def iter_entries(feed: ByteFeed, label: str, documents: DocumentSink | None = No
         if typeflag in _META_TYPES:
             _read_metadata_record(feed, label, typeflag, size, padded, pending)
             continue
-        if pending.active:
-            long_name, long_link = pending.long_name, pending.long_link
+        if pending.active:  # rare: pax or GNU long-name records came before this entry
+            long_name, long_link, pax = pending.long_name, pending.long_link, pending.pax
+            pending.clear()
         else:
-            long_name = long_link = None
+            long_name = long_link = pax = None
         if long_name is None:
             name = name_b.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
             if magic == b"ustar\x00" and prefix_b[0]:
@@ -361,13 +362,11 @@ def iter_entries(feed: ByteFeed, label: str, documents: DocumentSink | None = No
         else:
             link = ""
         stored = size
-        if typeflag == b"S" or pending.pax:
-            name, link, stored, uid, gid = _extended(feed, label, header, typeflag, pending.pax, name, link, size,
+        if typeflag == b"S" or pax:
+            name, link, stored, uid, gid = _extended(feed, label, header, typeflag, pax or {}, name, link, size,
                                                      uid, gid)
             size = stored
             padded = (stored + 511) & ~511
-        if pending.active:
-            pending.clear()
         kind = _KIND_BY_TYPE.get(typeflag, "other")
         if typeflag == b"\0" and name.endswith("/"):
             kind = "dir"  # an old V7 header's way of saying directory
