@@ -5,7 +5,8 @@
     .venv/bin/python benchmarks/reader.py [--runs 5]
 
 For each saved form of the large image (``docker save``; OCI with gzip layers;
-OCI with zstd layers) it runs, ``--runs`` times each, in fresh processes:
+OCI with zstd layers) it runs, ``--runs`` times each, in fresh processes, after one
+warm-up run that compiles and caches the bytecode, as any install does:
 
 * ``python -m helpers report --json ARCHIVE`` (this project);
 * ``dive --ci --json OUT docker-archive://ARCHIVE`` (dive 0.13.1);
@@ -173,7 +174,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--entries", type=int, default=Settings.from_environment().limits.entries // 4 * 4,
                         help="tiny files in the synthetic archive (default: the entry ceiling)")
     args = parser.parse_args(argv)
-    launcher = Launcher()
     archives = [args.dir / name for name in FORMATS]
     missing = [a for a in archives if not a.exists()]
     if missing:
@@ -182,9 +182,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; {args.runs} runs each, medians")
     failures = []
     with tempfile.TemporaryDirectory() as folder:
+        # Bytecode as a learner's machine has it: compiled on the first run, then read from a cache
+        # (a temporary one: the checkout gets no __pycache__), even where PYTHONDONTWRITEBYTECODE is
+        # set.  Without it every run would compile the package's source, and time that instead.
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+        os.environ["PYTHONPYCACHEPREFIX"] = str(Path(folder) / "pycache")
+        launcher = Launcher()
         dive_out = Path(folder) / "dive.json"
         for archive in archives:
             report = [PYTHON, "-m", "helpers", "report", "--json", str(archive)]
+            with subprocess.Popen(report, stdout=subprocess.PIPE) as process:  # also the warm-up run
+                figures = json.load(process.stdout)  # type: ignore[arg-type]
             ours = median_of(launcher, report, args.runs)
             dive = median_of(launcher, dive_command(archive, dive_out), args.runs)
             read_floor = median_of(launcher, ["sh", "-c", f'cat "{archive}" > /dev/null'], args.runs)
@@ -192,8 +200,6 @@ def main(argv: list[str] | None = None) -> int:
             floor = read_floor
             if compressed:
                 floor = median_of(launcher, [PYTHON, "-c", FLOOR_SCRIPT, str(archive)], args.runs)
-            with subprocess.Popen(report, stdout=subprocess.PIPE) as process:
-                figures = json.load(process.stdout)  # type: ignore[arg-type]
             entries = sum(layer["entries"] for layer in figures["layers"])
             print(f"\n== {archive.name}: {archive.stat().st_size / 1e6:,.0f} MB on disk, "
                   f"{figures['image']['stored_bytes'] / 1e6:,.0f} MB of files, {entries:,} entries, "
