@@ -5,7 +5,7 @@
     .venv/bin/python benchmarks/reader.py [--runs 5]
 
 For each saved form of the large image (``docker save``; OCI with gzip layers;
-OCI with zstd layers) it runs, ``--runs`` times each, in fresh processes, after one
+OCI with zstd layers) it runs, ``--runs`` times each and in turn, in fresh processes, after one
 warm-up run that compiles and caches the bytecode, as any install does:
 
 * ``python -m helpers report --json ARCHIVE`` (this project);
@@ -107,8 +107,20 @@ class Launcher:
 
 
 def median_of(launcher: Launcher, command: list[str], runs: int) -> tuple[float, float]:
-    results = [launcher.measure(command) for _ in range(runs)]
-    return statistics.median(r[0] for r in results), statistics.median(r[1] for r in results)
+    return medians_of(launcher, [command], runs)[0]
+
+
+def medians_of(launcher: Launcher, commands: list[list[str]], runs: int) -> list[tuple[float, float]]:
+    """Median wall seconds and peak RSS of each command, run in turn ``runs`` times.
+
+    Interleaved, so that a ratio between two of them compares runs of the same minutes: on a
+    shared machine the speed of everything drifts by a third from one minute to the next.
+    """
+    results: list[list[tuple[float, float]]] = [[] for _ in commands]
+    for _ in range(runs):
+        for command, kept in zip(commands, results, strict=True):
+            kept.append(launcher.measure(command))
+    return [(statistics.median(r[0] for r in kept), statistics.median(r[1] for r in kept)) for kept in results]
 
 
 def dive_command(archive: Path, out: Path) -> list[str]:
@@ -193,13 +205,12 @@ def main(argv: list[str] | None = None) -> int:
             report = [PYTHON, "-m", "helpers", "report", "--json", str(archive)]
             with subprocess.Popen(report, stdout=subprocess.PIPE) as process:  # also the warm-up run
                 figures = json.load(process.stdout)  # type: ignore[arg-type]
-            ours = median_of(launcher, report, args.runs)
-            dive = median_of(launcher, dive_command(archive, dive_out), args.runs)
-            read_floor = median_of(launcher, ["sh", "-c", f'cat "{archive}" > /dev/null'], args.runs)
             compressed = FORMATS[archive.name] is not None
-            floor = read_floor
+            commands = [report, dive_command(archive, dive_out), ["sh", "-c", f'cat "{archive}" > /dev/null']]
             if compressed:
-                floor = median_of(launcher, [PYTHON, "-c", FLOOR_SCRIPT, str(archive)], args.runs)
+                commands.append([PYTHON, "-c", FLOOR_SCRIPT, str(archive)])
+            ours, dive, read_floor, *decompressed = medians_of(launcher, commands, args.runs)
+            floor = decompressed[0] if compressed else read_floor
             entries = sum(layer["entries"] for layer in figures["layers"])
             print(f"\n== {archive.name}: {archive.stat().st_size / 1e6:,.0f} MB on disk, "
                   f"{figures['image']['stored_bytes'] / 1e6:,.0f} MB of files, {entries:,} entries, "
