@@ -21,7 +21,6 @@ written anywhere in this package.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -34,6 +33,7 @@ from pathlib import Path
 
 from ..ground.errors import BaseImageMissing, LayerLabError
 from ..ground.settings import MIRROR_VARIABLE, ROOTFS_VARIABLE
+from .checksums import verified_copy
 
 DEBIAN_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 
@@ -107,23 +107,6 @@ def label(base: dict) -> str:
     """
     short = base["id"].split(":")[-1][:12]
     return f"{base['image']} {short}, {base['made']}"
-
-
-def check_sums(tarball: Path) -> None:
-    """Check ``tarball`` against a ``SHA256SUMS`` file beside it, when there is one (Alpine's releases ship one)."""
-    sums = tarball.parent / "SHA256SUMS"
-    if not sums.is_file():
-        return
-    wanted = {line.split()[-1].lstrip("*"): line.split()[0] for line in sums.read_text().splitlines()
-              if len(line.split()) == 2}
-    if tarball.name not in wanted:
-        return
-    digest = hashlib.sha256()
-    with tarball.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    if digest.hexdigest() != wanted[tarball.name]:
-        raise LayerLabError(f"{tarball} does not match its SHA256SUMS", "download the tarball again")
 
 
 # ---------------------------------------------------------------- the Debian mirror
@@ -266,11 +249,7 @@ def import_into_docker(image: str, tarball: Path, client) -> str:
     import docker.errors
 
     with tempfile.TemporaryDirectory(prefix="layerlab-base-") as context:
-        target = Path(context) / tarball.name
-        try:
-            os.link(tarball, target)
-        except OSError:
-            shutil.copyfile(tarball, target)
+        verified_copy(tarball, Path(context) / tarball.name)  # the bytes checked are the bytes the engine gets
         (Path(context) / "Dockerfile").write_text(dockerfile(image, tarball))
         try:
             made, _log = client.images.build(path=context, tag=image, network_mode="none", rm=True, pull=False)
@@ -291,6 +270,10 @@ def provide(image: str, folders: Sequence[Path], *, mirror: str = "", client=Non
     recipe = recipe_for(image)
     if recipe is None:
         raise LayerLabError(f"no recipe makes {image}", f"one of: {', '.join(f'{r}:TAG' for r in RECIPES)}")
+    for folder in folders:
+        if folder.exists() and not folder.is_dir():
+            raise BaseImageMissing(f"{folder} is a file, not a folder of rootfs tarballs",
+                                   f"pass --rootfs DIR (a folder), or set {ROOTFS_VARIABLE} to folders")
     tarball = find_rootfs(image, folders)
     made_now = False
     if tarball is None:
@@ -303,8 +286,9 @@ def provide(image: str, folders: Sequence[Path], *, mirror: str = "", client=Non
                                    f"pass --rootfs DIR or set {ROOTFS_VARIABLE}")
         tarball = make_debian_rootfs(_split(image)[1], folders[0], mirror)
         made_now = True
-    check_sums(tarball)
     done = {"image": image, "tarball": str(tarball), "bytes": tarball.stat().st_size, "made_now": made_now}
     if client is not None:
         done["docker_id"] = import_into_docker(image, tarball, client)
+    else:
+        verified_copy(tarball)
     return done

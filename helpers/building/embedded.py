@@ -55,7 +55,6 @@ import platform as host_platform
 import posixpath
 import re
 import shlex
-import shutil
 import subprocess
 import tarfile
 import tempfile
@@ -64,7 +63,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..ground.dockerfile import Dockerfile, substitute
+from ..ground.dockerfile import Dockerfile, is_remote, substitute
+from ..ground.dockerignore import Dockerignore
 from ..ground.errors import BaseImageMissing, BuildFailed, DockerfileError, LayerLabError, SourceNotFound
 from ..ground.model import Image
 from ..ground.references import slug_tag
@@ -75,10 +75,12 @@ from ..reading.layer_stream import EntryBudget, scan_layer
 from . import proot, userns
 from .bases import find_rootfs, label, recipe_for
 from .builder import BuiltImage
-from .digests import tree_digest
-from .oci_store import ORIGIN_ANNOTATION, OciStore, remove_tree, require_tools, slug, tail
+from .checksums import verified_copy
+from .digests import context_ignore, sources_digest
+from .oci_store import ORIGIN_ANNOTATION, OciStore, require_tools, slug, tail
 from .placement import AddBudget, PlacementRefused, Rootfs, copy_into, extract_into, is_archive
 from .registry import apt_failure
+from .removal import remove_tree
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _CONFIG_ONLY = {"ENV", "WORKDIR", "USER", "LABEL", "CMD", "ENTRYPOINT", "EXPOSE", "SHELL", "ARG", "STOPSIGNAL",
@@ -119,8 +121,14 @@ class _CopySource:
 
     root: Path
     path: str
-    host: Path  # the same file, by a host path with no link in it (for the cache key)
+    host: Path  # the same file, by a host path with no link in it
     is_dir: bool
+    ignore: Dockerignore | None = None  # the build context's .dockerignore, for a source in the context
+
+    def digest(self) -> str:
+        """What the step's cache key holds of this source: its files as the build copies them."""
+        with Rootfs(self.root) as tree:
+            return sources_digest(tree, [self.path], self.ignore)
 
 
 @contextlib.contextmanager
@@ -266,15 +274,19 @@ class EmbeddedBuilder:
         Docker's default ``PATH`` and the recipe's ``CMD`` (``/bin/sh`` for Alpine,
         ``bash`` for Debian).
         """
-        with open(tarball, "rb") as stream:
-            gzipped = stream.read(2) == b"\x1f\x8b"
+        tarball = Path(tarball)
         recipe = recipe_for(image)
         cmd = list(recipe.cmd) if recipe is not None else ["/bin/sh"]
-        return self.store.import_image(image, f"tarball:{Path(tarball).resolve()}",
-                            f"importing {tarball} as {image}",
-                            ["--config.env", DEFAULT_PATH, *[a for part in cmd for a in ("--config.cmd", part)],
-                             "--history.created_by", f"/bin/sh -c #(nop)  CMD {json.dumps(cmd)}"],
-                            origin=Path(tarball).name, compress=not gzipped)
+        with self.store.scratch() as staging:
+            copy = staging / tarball.name  # checked against its SHA256SUMS as it is copied: what skopeo reads
+            verified_copy(tarball, copy)
+            with open(copy, "rb") as stream:
+                gzipped = stream.read(2) == b"\x1f\x8b"
+            return self.store.import_image(image, f"tarball:{copy}", f"importing {tarball} as {image}",
+                                           ["--config.env", DEFAULT_PATH,
+                                            *[a for part in cmd for a in ("--config.cmd", part)],
+                                            "--history.created_by", f"/bin/sh -c #(nop)  CMD {json.dumps(cmd)}"],
+                                           origin=tarball.name, compress=not gzipped)
 
     def import_archive(self, image: str, archive: str | os.PathLike) -> str:
         """Bring ``image`` in from a ``docker save`` or OCI archive."""
@@ -375,7 +387,8 @@ class EmbeddedBuilder:
         if stage.bundle is not None and stage.bundle_tag == stage.tag:
             return stage.bundle
         if stage.bundle is not None:
-            shutil.rmtree(stage.bundle, ignore_errors=True)
+            with contextlib.suppress(OSError):  # left in the scratch folder, which goes with the build
+                remove_tree(stage.bundle)
         bundle = Path(tempfile.mkdtemp(prefix="bundle-", dir=scratch))
         bundle.rmdir()
         self.store.umoci("unpack", "--rootless", "--image", self.store.ref(stage.tag), str(bundle),
@@ -406,7 +419,7 @@ class EmbeddedBuilder:
                                                                      if e.kind == "symlink")
 
     def _copy(self, stage: _Stage, value: str, context: Path, stages: dict[str, _Stage], add: bool,
-              scratch: Path) -> tuple[list[_CopySource], str]:
+              scratch: Path, ignore: Dockerignore | None) -> tuple[list[_CopySource], str]:
         words = shlex.split(value)
         flags = [w for w in words if w.startswith("--")]
         paths = [substitute(w, stage.env) for w in words if not w.startswith("--")]
@@ -421,9 +434,14 @@ class EmbeddedBuilder:
                 if other is None:
                     raise DockerfileError(f"`{flag}` names no earlier stage", "name a stage with FROM … AS NAME")
                 source_root, where = self._bundle(other, scratch) / "rootfs", f"stage {flag.split('=', 1)[1]}"
+                ignore = None  # .dockerignore is the context's, not a stage's
         resolved = []
         with Rootfs(source_root) as tree:
             for source in sources:
+                if add and is_remote(source):
+                    raise DockerfileError(f"`ADD {_short(source)}`: the embedded builder does not download",
+                                          "download it into the build context and ADD the file, or build with the "
+                                          "Docker Engine (--engine docker)")
                 if _escapes(source):
                     raise DockerfileError(f"`{source}` is not in {where}", "copy only files inside the context")
                 try:
@@ -434,8 +452,12 @@ class EmbeddedBuilder:
                     os.close(found.parent)
                 if found is None or tree.kind(found.path) is None:
                     raise DockerfileError(f"`{source}` is not in {where}", "copy only files inside the context")
-                resolved.append(_CopySource(source_root, source, source_root / found.path,
-                                            tree.kind(found.path) == "dir"))
+                is_dir = tree.kind(found.path) == "dir"
+                if ignore is not None and found.path and ignore.excluded(found.path) \
+                        and not (is_dir and ignore.must_descend(found.path)):
+                    raise DockerfileError(f"`{source}` is not in {where}: its .dockerignore leaves it out",
+                                          "remove its pattern from .dockerignore, or copy something else")
+                resolved.append(_CopySource(source_root, source, source_root / found.path, is_dir, ignore))
         return resolved, dest
 
     def _place(self, rootfs: Path, stage: _Stage, sources: list[_CopySource], dest: str, add: bool,
@@ -451,7 +473,7 @@ class EmbeddedBuilder:
                             extract_into(image, archive, target, budget, f"`{text}`")
                     else:
                         with Rootfs(source.root) as tree:
-                            copy_into(image, tree, source.path, target, into)
+                            copy_into(image, tree, source.path, target, into, source.ignore)
         except OSError as exc:
             if exc.errno == errno.ENOSPC:
                 raise LayerLabError(f"`{text}`: no space left on the device of {self.root}",
@@ -475,6 +497,7 @@ class EmbeddedBuilder:
         bases: list[str] = []
         structure = _instructions(dockerfile)
         budget = AddBudget(self.settings.limits.add_bytes, self.settings.limits.add_entries)
+        ignore = context_ignore(context)  # read once, before any step: Docker's meaning, in every COPY and ADD
         total = len(structure)
         stages: dict[str, _Stage] = {}
         stage: _Stage | None = None
@@ -514,7 +537,7 @@ class EmbeddedBuilder:
                 parent = stage.tag
                 try:
                     stage.tag = self._step(stage, keyword, value, text, item, context, stages, args, scratch,
-                                           network=network, budget=budget)
+                                           network=network, budget=budget, ignore=ignore)
                 except BuildFailed as failure:
                     failure.step = number
                     failure.message = f"{name}: step {number}/{total} `{text}` failed: {failure.reason}"
@@ -533,15 +556,15 @@ class EmbeddedBuilder:
 
     def _step(self, stage: _Stage, keyword: str, value: str, text: str, item: dict, context: Path,
               stages: dict[str, _Stage], args: dict[str, str], scratch: Path, *, network: bool,
-              budget: AddBudget) -> str:
+              budget: AddBudget, ignore: Dockerignore | None) -> str:
         """Run one instruction (or take it from the cache) and return the tag of the image it makes."""
         extra = ""
         sources: list[_CopySource] = []
         dest = ""
         if keyword in ("COPY", "ADD"):
-            sources, dest = self._copy(stage, value, context, stages, keyword == "ADD", scratch)
+            sources, dest = self._copy(stage, value, context, stages, keyword == "ADD", scratch, ignore)
             try:
-                extra = tree_digest([source.host for source in sources])
+                extra = hashlib.sha256("".join(source.digest() for source in sources).encode()).hexdigest()
             except PermissionError as exc:
                 raise DockerfileError(
                     f"`{text}`: cannot read the build context: {exc.filename}: permission denied",
@@ -634,7 +657,8 @@ class EmbeddedBuilder:
             else:
                 run = proot.command(self.tools["proot"], rootfs, stage.user, stage.workdir, stage.env, argv, network)
             try:
-                return subprocess.run(run, capture_output=True, text=True, env=environment, errors="replace")
+                with contextlib.nullcontext() if in_namespace else proot.dev_time_kept(rootfs):
+                    return subprocess.run(run, capture_output=True, text=True, env=environment, errors="replace")
             except OSError as exc:
                 if exc.errno != errno.E2BIG:
                     raise

@@ -14,7 +14,6 @@ import contextlib
 import errno
 import io
 import os
-import random
 import re
 import socket
 import tempfile
@@ -26,7 +25,6 @@ from typing import IO
 
 import docker
 import docker.errors
-import docker.utils.build
 import requests.exceptions
 import urllib3.exceptions
 
@@ -45,6 +43,7 @@ from ..ground.settings import OFFLINE_VARIABLE
 from ..ground.steps import BuildStep, Progress
 from ..reading.archive import read_archive_stream
 from .bases import label
+from .context_tar import write_context
 from .registry import apt_failure, fetch_failed
 
 #: The gzip level layers are measured at when a build measures what a pull moves (gzip's own default).
@@ -276,18 +275,9 @@ def _failure(name: str, step: BuildStep | None, message: str, log: list[str], ne
     )
 
 
-def _dockerignore(context: Path) -> list[str] | None:
-    """The context's ``.dockerignore`` patterns, read as the Docker SDK reads them."""
-    ignore = context / ".dockerignore"
-    if not ignore.exists():
-        return None
-    lines = ignore.read_text(encoding="utf-8", errors="replace").splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
-
-
 @contextlib.contextmanager
 def _context_archive(context: Path | None, dockerfile_path: Path | None, text: str) -> Iterator[tuple[IO[bytes], str]]:
-    """The build context as one tar, and the Dockerfile's name in it.
+    """The build context as one tar (:func:`.context_tar.write_context`), and the Dockerfile's name in it.
 
     The tar is an unnamed temporary file (``O_TMPFILE``): a build killed
     outright leaves nothing behind.  A Dockerfile inside the context is used
@@ -301,17 +291,13 @@ def _context_archive(context: Path | None, dockerfile_path: Path | None, text: s
         if context is not None and dockerfile_path is not None:
             relative = os.path.relpath(dockerfile_path.resolve(), context.resolve())
             inside = None if relative.startswith("..") else relative
-        if inside is not None:
-            dockerfile: tuple[str, str | None] = (inside, None)
-        else:
-            dockerfile = (f".dockerfile.{random.getrandbits(160):x}", text)
         if context is not None:
-            docker.utils.build.tar(str(context), exclude=_dockerignore(context), dockerfile=dockerfile,
-                                   fileobj=archive)
+            name = write_context(context, archive, inside, text)
         else:
-            docker.utils.build.create_archive(os.sep, files=[], fileobj=archive, extra_files=[
-                (".dockerignore", f".dockerignore\n{dockerfile[0]}"), dockerfile])
-        yield archive, dockerfile[0]
+            with tempfile.TemporaryDirectory(prefix="layerlab-context-") as empty:
+                name = write_context(Path(empty), archive, None, text)
+        archive.seek(0)
+        yield archive, name
     finally:
         archive.close()
 

@@ -10,6 +10,7 @@ documents are read as any layout's are (:func:`helpers.reading.archive.layout_do
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import io
 import json
@@ -23,7 +24,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..ground.errors import ArchiveError, LayerLabError
+from ..ground.settings import STORE_VARIABLE
 from ..reading.archive import REF_ANNOTATION, layout_document
+from .removal import remove_tree_at
 
 #: The tools the embedded builder runs, and the Debian/Ubuntu package that has each.
 TOOLS = {"skopeo": "skopeo", "umoci": "umoci", "proot": "proot"}
@@ -98,20 +101,70 @@ def run(command: list[str], what: str, **kwargs) -> subprocess.CompletedProcess:
     return done
 
 
-def remove_tree(path: Path) -> None:
-    """Remove ``path``, even where a rootless unpack left folders without write permission."""
-    def allow_and_retry(function, name: str, _error) -> None:
-        with contextlib.suppress(OSError):
-            os.chmod(os.path.dirname(name), stat.S_IRWXU)
-            function(name)
+#: The file that marks a folder as a store this package made: nothing else is ever cleaned.
+STORE_MARK = ".layerlab-store"
+_STORE_MARK_TEXT = "the embedded builder's store: a cache that only this package writes\n"
+#: The file that marks a scratch folder the store made; only folders named and marked so are cleared.
+SCRATCH_MARK = ".layerlab-scratch"
+_SCRATCH_NAME = re.compile(r"build-[A-Za-z0-9_]{8}")  # what tempfile.mkdtemp(prefix="build-") names
+_UMOCI_NAME = re.compile(r"\.umoci-[A-Za-z0-9_-]+")
+_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
-    shutil.rmtree(path, onerror=allow_and_retry)
+
+def _store_error(root: Path, why: str) -> LayerLabError:
+    return LayerLabError(f"{root} cannot be the embedded builder's store: {why}",
+                         f"set {STORE_VARIABLE} to a new or empty folder you can write (the store is only a cache)")
 
 
-def _locked(path: Path) -> int | None:
-    """An open descriptor of folder ``path``, exclusively flock-ed; ``None`` when another process holds it."""
+def claim_store(root: Path) -> Path:
+    """``root`` as a store: made (and marked) if missing or empty, used if marked; anything else is refused.
+
+    A folder that holds anything and no :data:`STORE_MARK` is someone's own:
+    the store never cleans, nor writes in, a folder it did not make.
+    """
     try:
-        handle = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        root.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise _store_error(root, "it is a file") from None
+    except OSError as exc:
+        raise _store_error(root, f"it cannot be made ({exc.strerror})") from exc
+    try:
+        fd = os.open(root, _DIRECTORY)
+    except OSError as exc:
+        why = "it is a link to something that is not a folder" if exc.errno == errno.ELOOP else exc.strerror
+        raise _store_error(root, why) from exc
+    try:
+        try:
+            info = os.stat(STORE_MARK, dir_fd=fd, follow_symlinks=False)
+            if stat.S_ISREG(info.st_mode):
+                return root
+            raise _store_error(root, f"its {STORE_MARK} is not a file")
+        except FileNotFoundError:
+            pass
+        if os.listdir(fd):
+            raise LayerLabError(
+                f"{root} cannot be the embedded builder's store: it holds files of its own, and no {STORE_MARK} "
+                "says this package made it",
+                f"set {STORE_VARIABLE} to a new or empty folder; if it is a store an older version made, remove it "
+                "(it is only a cache)")
+        try:
+            mark = os.open(STORE_MARK, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
+                           dir_fd=fd)
+        except FileExistsError:
+            return root  # another builder marked it first
+        except OSError as exc:
+            raise _store_error(root, f"it cannot be written ({exc.strerror})") from exc
+        with open(mark, "w") as out:
+            out.write(_STORE_MARK_TEXT)
+        return root
+    finally:
+        os.close(fd)
+
+
+def _locked_at(parent: int, name: str) -> int | None:
+    """The folder ``name`` of ``parent`` (never through a link), exclusively flock-ed; ``None`` if held or gone."""
+    try:
+        handle = os.open(name, _DIRECTORY, dir_fd=parent)
     except OSError:
         return None
     try:
@@ -122,14 +175,37 @@ def _locked(path: Path) -> int | None:
     return handle
 
 
-def _remove_if_unused(path: Path) -> None:
-    """Remove a scratch folder unless a live process holds its lock (umoci's protocol for its ``.umoci-*``)."""
-    handle = _locked(path)
-    if handle is not None:
-        try:
-            remove_tree(path)
-        finally:
-            os.close(handle)
+def _remove_if_unused(parent: int, name: str, mark: str | None) -> None:
+    """Remove folder ``name`` of ``parent`` unless a live process holds its lock (umoci's protocol for ``.umoci-*``).
+
+    With ``mark``, only a folder holding that file is removed: one this store made.
+    """
+    handle = _locked_at(parent, name)
+    if handle is None:
+        return
+    try:
+        if mark is not None:
+            try:
+                os.stat(mark, dir_fd=handle, follow_symlinks=False)
+            except FileNotFoundError:
+                return
+        with contextlib.suppress(OSError):  # what cannot go now is tried again by the next builder
+            remove_tree_at(parent, name)
+    finally:
+        os.close(handle)
+
+
+def layout_save_stream(layout: Path, tag: str, skopeo: str | None = None) -> io.BufferedReader:
+    """Image ``tag`` of the OCI layout ``layout``, as a ``docker save`` archive streamed by skopeo.
+
+    Only reads: nothing is written beside the layout, and no store is made for it.
+    """
+    skopeo = skopeo or shutil.which("skopeo")
+    if skopeo is None:
+        raise ToolMissing("saving an image of an OCI layout needs skopeo, which is not installed",
+                          "install the skopeo package (apt-get install skopeo)")
+    command = [skopeo, "--insecure-policy", "copy", "-q", f"oci:{layout}:{tag}", "docker-archive:/dev/stdout"]
+    return io.BufferedReader(_ProcessOutput(command, f"exporting {tag}"), buffer_size=1 << 20)
 
 
 class OciStore:
@@ -140,7 +216,14 @@ class OciStore:
         self.root = root
         self.layout = root / "oci"
         self.scratch_root = root / "tmp"
-        self.scratch_root.mkdir(parents=True, exist_ok=True)
+        claim_store(root)
+        try:
+            self.scratch_root.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise _store_error(root, f"its scratch folder cannot be made ({exc.strerror})") from exc
+        if self.scratch_root.is_symlink() or not self.scratch_root.is_dir():
+            raise ArchiveError(f"the embedded builder's store is damaged: {self.scratch_root} is not a folder",
+                               f"remove {self.root} (it is only a cache) and build again")
         self._clean_leftovers()
         if not self.layout.exists():
             self._init_layout()
@@ -148,25 +231,49 @@ class OciStore:
     @contextlib.contextmanager
     def scratch(self) -> Iterator[Path]:
         """A private folder under the store, locked while in use; the next builder removes a killed one's."""
-        while True:
-            path = Path(tempfile.mkdtemp(prefix="build-", dir=self.scratch_root))
-            handle = _locked(path)
-            if handle is not None and path.is_dir() and os.stat(path).st_ino == os.fstat(handle).st_ino:
-                break  # ours, and not removed by another builder's clean-up between mkdtemp and the lock
-            if handle is not None:
-                os.close(handle)
+        parent = os.open(self.scratch_root, _DIRECTORY)
         try:
-            yield path
+            while True:
+                path = Path(tempfile.mkdtemp(prefix="build-", dir=self.scratch_root))
+                handle = _locked_at(parent, path.name)
+                if handle is not None:
+                    try:  # ours, unless another builder's clean-up removed it between mkdtemp and the lock
+                        os.close(os.open(SCRATCH_MARK, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                                         | os.O_CLOEXEC, 0o600, dir_fd=handle))
+                        break
+                    except OSError:
+                        os.close(handle)
+            try:
+                yield path
+            finally:
+                with contextlib.suppress(OSError):  # what cannot go now, the next builder clears
+                    remove_tree_at(parent, path.name)
+                os.close(handle)
         finally:
-            remove_tree(path)
-            os.close(handle)
+            os.close(parent)
 
     def _clean_leftovers(self) -> None:
-        """Remove what killed builds left: their scratch folders, umoci's ``.umoci-*`` and skopeo's partial blobs."""
-        for folder in [*self.scratch_root.iterdir(), *self.layout.glob(".umoci-*")]:
-            _remove_if_unused(folder)
-        for partial in self.layout.glob("oci-put-blob*"):  # skopeo writes only private layouts now
-            partial.unlink(missing_ok=True)
+        """Remove what killed builds left: their scratch folders, umoci's ``.umoci-*`` and skopeo's partial blobs.
+
+        Only entries this store names and marks are touched, each by a
+        descriptor, never through a link: a scratch folder is ``build-XXXXXXXX``
+        holding :data:`SCRATCH_MARK`, umoci's are ``.umoci-*`` in the layout.
+        """
+        for folder, pattern, mark in ((self.scratch_root, _SCRATCH_NAME, SCRATCH_MARK),
+                                      (self.layout, _UMOCI_NAME, None)):
+            try:
+                parent = os.open(folder, _DIRECTORY)
+            except FileNotFoundError:
+                continue
+            try:
+                for entry in os.scandir(parent):
+                    if pattern.fullmatch(entry.name) and entry.is_dir(follow_symlinks=False):
+                        _remove_if_unused(parent, entry.name, mark)
+                    elif folder == self.layout and entry.name.startswith("oci-put-blob") \
+                            and entry.is_file(follow_symlinks=False):
+                        os.unlink(entry.name, dir_fd=parent)  # skopeo's partial blob, from before imports were private
+            finally:
+                os.close(parent)
 
     def _init_layout(self) -> None:
         """An empty OCI layout, made aside and renamed into place: the store has a whole layout or none."""
@@ -282,9 +389,7 @@ class OciStore:
 
     def save_stream(self, tag: str) -> io.BufferedReader:
         """The image tagged ``tag``, as a ``docker save`` archive streamed by skopeo (nothing touches disk)."""
-        command = [self.tools["skopeo"], "--insecure-policy", "copy", "-q", f"oci:{self.layout}:{tag}",
-                   "docker-archive:/dev/stdout"]
-        return io.BufferedReader(_ProcessOutput(command, f"exporting {tag}"), buffer_size=1 << 20)
+        return layout_save_stream(self.layout, tag, self.tools["skopeo"])
 
     def layers(self, tag: str) -> list[dict]:
         """The layer descriptors of the image tagged ``tag``."""

@@ -44,8 +44,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from ..ground.dockerignore import Dockerignore
 from ..ground.errors import DockerfileError, LayerLabError
 from ..ground.limits import MAX_ADD_BYTES, MAX_ADD_ENTRIES
+from .removal import remove_tree_at
 
 _DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -209,7 +211,7 @@ class Rootfs:
             return
         with _writable(where.parent):
             if stat.S_ISDIR(info.st_mode):
-                _remove_folder(where.parent, where.name)
+                remove_tree_at(where.parent, where.name)
             else:
                 os.unlink(where.name, dir_fd=where.parent)
 
@@ -344,21 +346,6 @@ def _writable(parent: int) -> Iterator[None]:
         os.fchmod(parent, mode & 0o7777)
 
 
-def _remove_folder(parent: int, name: str) -> None:
-    """Remove the folder ``name`` of ``parent`` and all it holds, links never followed."""
-    fd = os.open(name, _DIRECTORY, dir_fd=parent)
-    try:
-        with _writable(fd):
-            for entry in list(os.scandir(fd)):
-                if entry.is_dir(follow_symlinks=False):
-                    _remove_folder(fd, entry.name)
-                else:
-                    os.unlink(entry.name, dir_fd=fd)
-    finally:
-        os.close(fd)
-    os.rmdir(name, dir_fd=parent)
-
-
 # ---------------------------------------------------------------- reading sources
 
 
@@ -382,45 +369,62 @@ class SourceEntry:
             os.close(fd)
 
 
-def walk_source(source: Rootfs, path: str) -> Iterator[SourceEntry]:
+def walk_source(source: Rootfs, path: str, ignore: Dockerignore | None = None) -> Iterator[SourceEntry]:
     """Everything at ``path`` of ``source`` (links followed inside it, as Docker follows a ``COPY`` source).
 
     A folder yields itself (``relative == ""``) and then what it holds, parents
     first; a file or an other thing yields itself.  Links below ``path`` are
     yielded as links, never followed.  Raises ``FileNotFoundError`` when there
-    is nothing at ``path``.
+    is nothing at ``path``.  With ``ignore`` (the build context's
+    ``.dockerignore``), what it excludes is left out, as Docker leaves it out of
+    the context: an excluded folder is not walked unless an exception names
+    something below it.  The walk keeps its own stack: any depth is fine.
     """
     where = source.resolve(path, follow_last=True)
     try:
         name = where.name or "."
         info = os.stat(name, dir_fd=where.parent, follow_symlinks=False)
+        state = ignore.state(where.path) if ignore is not None and where.path else None
+        if ignore is not None and state is not None and ignore.verdict(state):
+            if not stat.S_ISDIR(info.st_mode) or not ignore.must_descend(where.path):
+                return
         if not stat.S_ISDIR(info.st_mode):
             yield SourceEntry("", _kind(info.st_mode), info, parent=where.parent, name=name)
             return
         top = os.open(name, _DIRECTORY, dir_fd=where.parent)
         try:
             yield SourceEntry("", "dir", info)
-            yield from _walk_folder(top, "")
+            yield from _walk_folder(top, where.path, ignore, state)
         finally:
             os.close(top)
     finally:
         os.close(where.parent)
 
 
-def _walk_folder(top: int, prefix: str) -> Iterator[SourceEntry]:
-    pending: list[tuple[int, str]] = []
+def _walk_folder(top: int, at: str, ignore: Dockerignore | None,
+                 state: tuple[bool, ...] | None) -> Iterator[SourceEntry]:
+    """What folder ``top`` holds, parents first; ``at`` is its path in the context, ``state`` its ignore state."""
+    pending: list[tuple[int, str, tuple[bool, ...] | None]] = []
     try:
-        pending.append((os.dup(top), prefix))
+        pending.append((os.dup(top), "", state))
         while pending:
-            fd, here = pending.pop()
+            fd, here, above = pending.pop()
             try:
                 for entry in sorted(os.scandir(fd), key=lambda e: e.name):
                     relative = f"{here}/{entry.name}" if here else entry.name
                     info = entry.stat(follow_symlinks=False)
                     kind = _kind(info.st_mode)
+                    mine, excluded = None, False
+                    if ignore is not None:
+                        context_path = f"{at}/{relative}" if at else relative
+                        mine = ignore.state(context_path, above)
+                        excluded = ignore.verdict(mine)
+                        if excluded and (kind != "dir" or not ignore.must_descend(context_path)):
+                            continue
                     if kind == "dir":
-                        yield SourceEntry(relative, "dir", info)
-                        pending.append((os.open(entry.name, _DIRECTORY, dir_fd=fd), relative))
+                        if not excluded:
+                            yield SourceEntry(relative, "dir", info)
+                        pending.append((os.open(entry.name, _DIRECTORY, dir_fd=fd), relative, mine))
                     elif kind == "symlink":
                         yield SourceEntry(relative, kind, info, target=os.readlink(entry.name, dir_fd=fd))
                     else:
@@ -428,22 +432,24 @@ def _walk_folder(top: int, prefix: str) -> Iterator[SourceEntry]:
             finally:
                 os.close(fd)
     finally:
-        for fd, _ in pending:
+        for fd, _, _ in pending:
             os.close(fd)
 
 
 # ---------------------------------------------------------------- COPY
 
 
-def copy_into(rootfs: Rootfs, source: Rootfs, path: str, target: str, into: bool) -> None:
+def copy_into(rootfs: Rootfs, source: Rootfs, path: str, target: str, into: bool,
+              ignore: Dockerignore | None = None) -> None:
     """Copy ``path`` of ``source`` to in-image ``target`` (``into``: as ``target/<name>``; a folder's contents go in).
 
     Modes and mtimes are kept; hard links inside a copied tree stay hard links
     (a file's second name links to its first copy), as Docker's ``COPY`` keeps them.
+    ``ignore``: the build context's ``.dockerignore`` (see :func:`walk_source`).
     """
     first: dict[tuple[int, int], str] = {}
     folders: list[tuple[str, SourceEntry]] = []
-    for entry in walk_source(source, path):
+    for entry in walk_source(source, path, ignore):
         if entry.relative == "" and entry.kind == "dir":
             target = rootfs.folder(target)
             folders.append((target, entry))

@@ -7,14 +7,21 @@ rights and can read and write whatever you can.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..ground.errors import DockerfileError, LayerLabError
 from .oci_store import ToolMissing
 from .placement import Rootfs
 
+#: What proot shows a step of the host: Docker's few devices one by one (never the host's disks), /proc with
+#: its sysrq trigger masked, and /sys.  proot cannot make anything read-only: it is not a boundary.
+BINDS = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", "/proc/self/fd:/dev/fd",
+         "/proc", "/dev/null:/proc/sysrq-trigger", "/sys")
 #: The last line proot prints when it failed itself, before (or instead of) running the command.
 _PROOT_FATAL = "fatal error: see `proot --help`."
 _PROOT_ERROR = re.compile(r"^proot error: (.*)$", re.MULTILINE)
@@ -41,6 +48,30 @@ def refusal(stderr: str, text: str) -> ProotRefused | None:
                         "see proot's message; or build with the Docker Engine (--engine docker)")
 
 
+@contextlib.contextmanager
+def dev_time_kept(rootfs: Path) -> Iterator[None]:
+    """Keep the times of the image's ``/dev`` folder across a proot run.
+
+    proot makes a placeholder in the image's ``/dev`` for each device it binds,
+    and removes it again: the folder's contents are as they were, but its time
+    is not, and umoci would commit ``/dev`` in the step's layer.  Docker's
+    layers never hold ``/dev`` (a container's is a mount of its own).
+    """
+    try:
+        fd = os.open(rootfs / "dev", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        yield  # no real /dev folder in the image: proot makes its placeholders elsewhere
+        return
+    try:
+        before = os.fstat(fd)
+        try:
+            yield
+        finally:
+            os.utime(fd, ns=(before.st_atime_ns, before.st_mtime_ns))
+    finally:
+        os.close(fd)
+
+
 def command(proot: str, rootfs: Path, user: str, workdir: str, env: dict[str, str], argv: list[str],
             network: bool) -> list[str]:
     """The command line that runs ``argv`` in ``rootfs`` under proot, as ``user``, in ``workdir``, with ``env`` only.
@@ -49,7 +80,7 @@ def command(proot: str, rootfs: Path, user: str, workdir: str, env: dict[str, st
     cannot give it.
     """
     identity = ["-0"] if user in ("", "root", "0", "0:0") else ["-i", uid_gid(rootfs, user)]
-    line = [proot, *identity, "-r", str(rootfs), "-b", "/dev", "-b", "/proc", "-b", "/sys", "-w", workdir or "/"]
+    line = [proot, *identity, "-r", str(rootfs), *[a for path in BINDS for a in ("-b", path)], "-w", workdir or "/"]
     if not network:
         unshare = shutil.which("unshare")
         if unshare is None:

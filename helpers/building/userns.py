@@ -7,11 +7,25 @@ CI machines), the embedded builder runs a ``RUN`` step this way instead:
 
 ``unshare --map-root-user --mount --pid --fork [--net] -- python -I helpers/building/userns.py ROOTFS WORKDIR -- ARGV``
 
-Inside, this module binds the host's ``/dev``, a new ``/proc`` and ``/sys`` onto
-the image's own directories (only where they are real directories: a link is
-never followed out of the image), then ``chroot``-s and ``exec``-s the step.
+Inside, this module mounts what Docker gives a container onto the image's own
+directories (only where they are real directories, each opened ``O_NOFOLLOW``
+and mounted through its descriptor: a link is never followed out of the image),
+then ``chroot``-s and ``exec``-s the step:
+
+* a private ``/dev``: a new ``tmpfs`` holding only ``null``, ``zero``, ``full``,
+  ``random``, ``urandom`` and ``tty`` (each bound from the host), a new
+  ``devpts``, a ``tmpfs`` ``shm`` and the usual links (``fd``, ``stdin``, ...).
+  The host's disks and other devices are not there, so a step run by root
+  cannot write them;
+* a new ``/proc`` for the step's PID namespace, with ``/proc/sys``, ``bus``,
+  ``fs`` and ``irq`` read-only and ``sysrq-trigger``, ``kcore``, ``keys`` and
+  ``timer_list`` masked, as Docker's defaults have them;
+* ``/sys`` read-only (a new sysfs where the step has a network namespace of its
+  own, else the host's, bound and made read-only; left empty if neither works).
+
 The mounts live in the step's private mount namespace and vanish with it, so
-the layer umoci commits holds only what the step wrote.
+the layer umoci commits holds only what the step wrote.  Where the kernel will
+not give a private ``/dev``, the step fails here and proot runs it instead.
 
 The namespace maps one user, yours, to root: a step runs as root there and
 writes files that are yours on the host, as under proot.  A step whose stage
@@ -32,7 +46,15 @@ import stat
 import subprocess
 import sys
 
-_MOUNTS = (("dev", ["--rbind", "/dev"]), ("proc", ["-t", "proc", "proc"]), ("sys", ["--rbind", "/sys"]))
+_DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+_DEV_LINKS = {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",
+              "stderr": "/proc/self/fd/2", "ptmx": "pts/ptmx", "core": "/proc/kcore"}
+#: Docker's default read-only and masked paths of /proc (moby's oci/defaults.go).
+_PROC_READ_ONLY = ("bus", "fs", "irq", "sys")
+_PROC_MASKED = ("kcore", "keys", "timer_list", "sysrq-trigger", "latency_stats", "sched_debug")
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC = 1, 2, 4, 8, 32, 4096, 16384
+#: The exit status of a step whose namespace could not be set up: the builder then runs it under proot.
+SETUP_FAILED = 125
 
 
 @functools.cache
@@ -73,16 +95,117 @@ def _real_directory(path: str) -> bool:
         return False
 
 
+def _bytes(text: str | None) -> bytes | None:
+    return None if text is None else text.encode()
+
+
+class _Mounts:
+    """mount(2) through libc, onto paths opened ``O_NOFOLLOW`` and named by their descriptors."""
+
+    def __init__(self) -> None:
+        import ctypes
+        import ctypes.util
+
+        self._libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        self._ctypes = ctypes
+
+    def mount(self, source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None,
+              kind: int = stat.S_IFDIR) -> None:
+        """Mount onto ``target`` (a folder, or a file for ``kind=S_IFREG``), never through a link; else ``OSError``."""
+        fd = os.open(target, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_DIRECTORY if kind == stat.S_IFDIR else 0))
+        try:
+            if stat.S_IFMT(os.fstat(fd).st_mode) != kind:
+                raise OSError(f"{target} is not what a mount point must be")
+            if self._libc.mount(_bytes(source), f"/proc/self/fd/{fd}".encode(), _bytes(fstype), flags,
+                                _bytes(data)) != 0:
+                error = self._ctypes.get_errno()
+                raise OSError(error, os.strerror(error), target)
+        finally:
+            os.close(fd)
+
+    def detach(self, target: str) -> None:
+        """Unmount ``target`` lazily (``umount2(MNT_DETACH)``)."""
+        if self._libc.umount2(target.encode(), 2) != 0:
+            error = self._ctypes.get_errno()
+            raise OSError(error, os.strerror(error), target)
+
+    def read_only(self, target: str) -> None:
+        """Remount the bind mount at ``target`` read-only, keeping the flags the kernel locks."""
+        locked = os.statvfs(target).f_flag & (MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        self.mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | locked)
+
+
+def _private_dev(mounts: _Mounts, dev: str) -> None:
+    """A new tmpfs at ``dev`` with Docker's few devices, bound one by one from the host."""
+    mounts.mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=65536k")
+    for name in _DEVICES:
+        node = os.path.join(dev, name)
+        os.close(os.open(node, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666))
+        mounts.mount(f"/dev/{name}", node, None, MS_BIND, kind=stat.S_IFREG)
+    for name, target in _DEV_LINKS.items():
+        os.symlink(target, os.path.join(dev, name))
+    os.mkdir(os.path.join(dev, "pts"), 0o755)
+    os.mkdir(os.path.join(dev, "shm"), 0o1777)
+    try:
+        mounts.mount("devpts", os.path.join(dev, "pts"), "devpts", MS_NOSUID | MS_NOEXEC,
+                     "newinstance,ptmxmode=0666,mode=0620")
+    except OSError:
+        pass  # no terminals for the step: a build has none anyway
+    mounts.mount("shm", os.path.join(dev, "shm"), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k")
+
+
+def _proc(mounts: _Mounts, proc: str) -> None:
+    """A new proc for the step's PID namespace, its dangerous files read-only or masked, as Docker has them."""
+    mounts.mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    for name in _PROC_READ_ONLY:
+        path = os.path.join(proc, name)
+        if _real_directory(path):
+            mounts.mount(path, path, None, MS_BIND | MS_REC)
+            mounts.read_only(path)
+    for name in _PROC_MASKED:
+        path = os.path.join(proc, name)
+        if os.path.exists(path) and not os.path.isdir(path):
+            mounts.mount("/dev/null", path, None, MS_BIND, kind=stat.S_IFREG)
+
+
+def _sys(mounts: _Mounts, sys_dir: str) -> None:
+    """``/sys`` read-only: a new sysfs where the step has a network namespace of its own, else the host's, bound."""
+    try:
+        mounts.mount("sysfs", sys_dir, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        return
+    except OSError:
+        pass
+    mounts.mount("/sys", sys_dir, None, MS_BIND | MS_REC)
+    try:
+        for point in [sys_dir, *_mounted_below(sys_dir)]:  # cgroups and the like are mounts of their own
+            mounts.read_only(point)
+    except OSError:
+        mounts.detach(sys_dir)  # no /sys at all rather than a writable one
+
+
+def _mounted_below(folder: str) -> list[str]:
+    """The mount points below ``folder`` in this mount namespace, outermost first."""
+    with open("/proc/self/mountinfo") as table:
+        points = [line.split()[4].encode().decode("unicode_escape") for line in table]
+    return sorted({point for point in points if point.startswith(folder.rstrip("/") + "/")}, key=len)
+
+
 def main(args: list[str]) -> int:
     """Inside the namespaces: mount, chroot, change to the step's folder, and become the step."""
     rootfs, workdir, separator, *argv = args
     if separator != "--" or not argv:
         print("usage: python helpers/building/userns.py ROOTFS WORKDIR -- ARGV", file=sys.stderr)
         return 2
-    for name, how in _MOUNTS:
-        target = os.path.join(rootfs, name)
-        if _real_directory(target):
-            subprocess.run(["mount", *how, target], check=True)
+    rootfs = os.path.abspath(rootfs)
+    mounts = _Mounts()
+    try:
+        for name, setup in (("dev", _private_dev), ("proc", _proc), ("sys", _sys)):
+            target = os.path.join(rootfs, name)
+            if _real_directory(target):
+                setup(mounts, target)
+    except OSError as exc:
+        print(f"cannot set up the step's namespace: {exc}", file=sys.stderr)
+        return SETUP_FAILED
     os.chroot(rootfs)
     os.chdir(workdir)
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -74,6 +75,53 @@ def _bases(structure: list[dict], parents: list[str]) -> list[str]:
 def base_images(dockerfile_text: str) -> list[str]:
     """The images a Dockerfile's ``FROM`` lines pull in (stage names and ``scratch`` left out)."""
     return list(parse_dockerfile_text(dockerfile_text).bases)
+
+
+#: What Docker's builders fetch instead of reading the context: a URL (``ADD https://…``) or a git repository.
+_REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git@|github\.com/)", re.IGNORECASE)
+
+
+def is_remote(source: str) -> bool:
+    """True for an ``ADD`` source the builder would fetch from a network (a URL, ``git@…``, ``github.com/…``)."""
+    return bool(_REMOTE.match(source.strip()))
+
+
+def copy_sources(value: str) -> list[str]:
+    """The sources of a ``COPY``/``ADD`` (its words but the last, flags left out), in JSON or plain form."""
+    words: object = None
+    if value.lstrip().startswith("["):
+        try:
+            words = json.loads(value)
+        except ValueError:
+            words = None
+    if not isinstance(words, list) or not all(isinstance(word, str) for word in words):
+        words = value.split()
+    words = [word for word in words if not word.startswith("--")]
+    return words[:-1]
+
+
+def remote_sources(dockerfile: Dockerfile) -> list[tuple[int, str]]:
+    """Each ``ADD`` source that names the network, with its line: what offline mode must refuse before a build.
+
+    ``$NAME`` in a source is read with every ``ARG`` default and ``ENV`` value set above
+    it, in any stage: a source that could name the network in some stage counts.
+    """
+    variables: dict[str, str] = {}
+    found = []
+    for item in dockerfile.instructions:
+        keyword, value = item["instruction"], item["value"]
+        if keyword in ("ARG", "ENV"):
+            words = value.split()
+            if keyword == "ARG" or (words and "=" in words[0]):
+                pairs = [word.partition("=") for word in words]
+            else:  # the old form, ENV NAME VALUE
+                pairs = [(words[0], "=", " ".join(words[1:]))] if words else []
+            for name, _, default in pairs:
+                variables[name] = substitute(default.strip("\"'"), variables)
+        elif keyword == "ADD":
+            found += [(item["startline"] + 1, source) for source in copy_sources(value)
+                      if is_remote(source) or is_remote(substitute(source, variables))]
+    return found
 
 
 def substitute(text: str, variables: dict[str, str]) -> str:

@@ -44,7 +44,36 @@ ENGINE_LABELS = {"docker": "the Docker Engine", "embedded": "the embedded builde
 #: The values ``LAYERLAB_RUN`` takes.
 RUN_MODES = ("auto", "proot")
 
-_TRUE = {"1", "true", "yes", "on"}
+_SWITCH = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
+def _quoted(value: str, width: int = 60) -> str:
+    """``value`` as a message quotes it: ``repr``, cut to ``width`` characters."""
+    return repr(value) if len(value) <= width else repr(value[: width - 1]) + "…"
+
+
+def read_switch(variable: str, value: str) -> bool:
+    """An on/off setting: ``1/0``, ``true/false``, ``yes/no``, ``on/off`` (any case), unset for off; else an error."""
+    value = value.strip()
+    if not value:
+        return False
+    try:
+        return _SWITCH[value.lower()]
+    except KeyError:
+        raise LayerLabError(f"{variable}={_quoted(value)} is neither on nor off",
+                            f"set {variable} to 1 or 0 (true/false, yes/no and on/off are read too), "
+                            "or unset it") from None
+
+
+def read_store(value: str) -> Path:
+    """``LAYERLAB_STORE``'s folder (``~`` and ``~user`` expanded), or the default; a clear error if it names none."""
+    if not value.strip():
+        return default_store()
+    try:
+        return Path(value.strip()).expanduser()
+    except RuntimeError:  # ~user with no such user, or no home to expand ~ to
+        raise LayerLabError(f"{STORE_VARIABLE}={_quoted(value)} names no folder: its ~ cannot be expanded",
+                            f"set {STORE_VARIABLE} to a folder's full path, or unset it") from None
 
 
 def check_engine(chosen: str) -> str:
@@ -105,13 +134,13 @@ class Settings:
             return env.get(variable, "").strip()
 
         return cls(
-            offline=read(OFFLINE_VARIABLE).lower() in _TRUE,
+            offline=read_switch(OFFLINE_VARIABLE, read(OFFLINE_VARIABLE)),
             engine=read(ENGINE_VARIABLE).lower() or "auto",
-            record=read(RECORD_VARIABLE) == "1",
-            store=Path(read(STORE_VARIABLE) or default_store()).expanduser(),
+            record=read_switch(RECORD_VARIABLE, read(RECORD_VARIABLE)),
+            store=read_store(read(STORE_VARIABLE)),
             rootfs=tuple(Path(folder) for folder in env.get(ROOTFS_VARIABLE, "").split(os.pathsep) if folder),
             debian_mirror=read(MIRROR_VARIABLE),
             run_mode=read(RUN_VARIABLE).lower() or "auto",
-            verify=read(VERIFY_VARIABLE) not in ("", "0"),
+            verify=read_switch(VERIFY_VARIABLE, read(VERIFY_VARIABLE)),
             limits=Limits.from_environment(env),
         )

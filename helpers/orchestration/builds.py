@@ -20,10 +20,10 @@ import docker
 from ..building.builder import Builder, describe_bases
 from ..building.docker_builder import DockerBuilder
 from ..building.selection import select_builder
-from ..ground.dockerfile import parse_dockerfile
+from ..ground.dockerfile import Dockerfile, parse_dockerfile, remote_sources
 from ..ground.errors import BuildFailed, DockerfileError
 from ..ground.references import check_tag, tag_for
-from ..ground.settings import Settings
+from ..ground.settings import OFFLINE_VARIABLE, Settings
 from ..ground.steps import Progress
 from ..measuring.analysis import Analysis, analyze
 
@@ -82,6 +82,8 @@ def build(
     builder = builder or builder_for(client, engine, settings=settings)
     network = not settings.offline if network is None else network
     parsed = parse_dockerfile(dockerfile)  # fails early and clearly on a Dockerfile that cannot parse
+    if settings.offline:
+        refuse_remote_sources(parsed)
     folder = Path(context) if context is not None else parsed.path.parent if parsed.path is not None else None
     if folder is not None and not folder.is_dir():
         raise DockerfileError(f"the build context {folder} is not a directory", "pass an existing folder")
@@ -117,6 +119,24 @@ def build_variants(
                     measure_pull=measure_pull, settings=settings).analysis
         for name, dockerfile in variants.items()
     }
+
+
+def refuse_remote_sources(dockerfile: Dockerfile) -> None:
+    """Offline, no builder runs a Dockerfile that fetches: ``ADD`` of a URL or a git repository is refused here.
+
+    The engines themselves would fetch it: the Docker Engine downloads ``ADD <url>``
+    with the daemon's own network, which ``network_mode="none"`` does not cover.
+    """
+    remote = remote_sources(dockerfile)
+    if remote:
+        line, source = remote[0]
+        shown = source if len(source) <= 80 else source[:79] + "…"
+        raise DockerfileError(
+            f"line {line}: `ADD {shown}` fetches from the network, and offline mode ({OFFLINE_VARIABLE}=1) "
+            "fetches nothing",
+            f"download it where the internet is, put it in the build context and ADD the file; or unset "
+            f"{OFFLINE_VARIABLE}",
+        )
 
 
 def require_built(outcomes: Mapping[str, Analysis | BuildFailed], names=None) -> dict[str, Analysis]:

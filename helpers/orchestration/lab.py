@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from ..building.builder import Builder
-from ..building.digests import tree_digest
+from ..building.digests import context_digest as digest_of_context
 from ..building.selection import select_builder
 from ..ground.dockerfile import dockerfile_text
 from ..ground.errors import BuildFailed, LayerLabError
@@ -43,12 +43,12 @@ def context_digest(context: str | os.PathLike | None) -> str | None:
 
     A recording keeps it beside each Dockerfile, so that a replay for a changed
     context (an edited source file) is refused instead of showing stale figures.
-    Links are hashed as links, never followed.
+    Links are hashed as links, never followed, and what its ``.dockerignore`` leaves out is left out.
     """
     if context is None:
         return None
     try:
-        return "sha256:" + tree_digest([Path(context)], MAX_CONTEXT_BYTES)
+        return "sha256:" + digest_of_context(Path(context), MAX_CONTEXT_BYTES)
     except PermissionError as exc:
         raise LayerLabError(f"cannot read the build context: {exc.filename}: permission denied",
                             "make it readable, or move it out of the context") from exc

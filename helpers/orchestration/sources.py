@@ -201,14 +201,18 @@ def save_stream(source: str, *, settings: Settings):
     """An image as a ``docker save`` archive stream: from the Docker Engine, or (``LAYOUT:TAG``) the embedded store.
 
     Built images name their source (``analysis.image.source``), so
-    ``save_stream(analysis.image.source)`` works whichever engine built it.
+    ``save_stream(analysis.image.source)`` works whichever engine built it.  A layout is only
+    read: no store is made beside it.
     """
-    layout, _, tag = str(source).rpartition(":")
-    if layout and Path(layout, "index.json").is_file():
-        from ..building.embedded import EmbeddedBuilder  # loaded when a store's image is first saved
+    parsed = parse_source(source)
+    if parsed.transport in ("oci", "path") and Path(parsed.location, "index.json").is_file():
+        from ..building.oci_store import layout_save_stream  # loaded when a layout's image is first saved
 
-        return EmbeddedBuilder(Path(layout).parent, settings=settings).save_stream(tag)
-    return _engine().save_stream(str(source))
+        if not parsed.ref:
+            raise SourceNotFound(f"{parsed} names a layout but not which image of it",
+                                 f"write {TRANSPORTS['oci']}")
+        return layout_save_stream(Path(parsed.location), parsed.ref)
+    return _engine().save_stream(parsed.location if parsed.transport == "docker-daemon" else str(source))
 
 
 def analyze_source(source: str, platform: str | None = None, verify: bool | None = None,

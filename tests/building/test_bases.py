@@ -22,7 +22,6 @@ import helpers
 from helpers.building.bases import (
     RECIPES,
     apt_sources,
-    check_sums,
     debian_mirror,
     debian_sources,
     dockerfile,
@@ -30,6 +29,7 @@ from helpers.building.bases import (
     make_debian_rootfs,
     provide,
 )
+from helpers.building.checksums import verified_copy
 from helpers.ground.errors import BaseImageMissing, LayerLabError
 from helpers.reading.layer_stream import scan_layer
 
@@ -132,7 +132,7 @@ def test_a_tarball_that_does_not_match_its_sha256sums_is_refused(tmp_path):
     shutil.copyfile(source, copy)
     (tmp_path / "SHA256SUMS").write_text(f"{'0' * 64}  {source.name}\n")
     with pytest.raises(LayerLabError, match="does not match its SHA256SUMS"):
-        check_sums(copy)
+        verified_copy(copy)
     with pytest.raises(LayerLabError, match="does not match its SHA256SUMS"):
         provide("alpine:3.7.3", [tmp_path])
     (tmp_path / "SHA256SUMS").write_text(f"{hashlib.sha256(copy.read_bytes()).hexdigest()}  {source.name}\n")

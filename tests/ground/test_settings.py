@@ -70,3 +70,21 @@ def test_a_bad_value_is_refused_when_the_settings_are_read(variable, value, name
 def test_a_value_made_by_hand_is_checked_too():
     with pytest.raises(LayerLabError, match="unknown engine"):
         Settings(engine="podman")
+
+
+@pytest.mark.parametrize("variable", ["LAYERLAB_OFFLINE", "LAYERLAB_RECORD", "LAYERLAB_VERIFY"])
+def test_an_on_off_setting_takes_the_usual_words_and_refuses_anything_else(variable):
+    field = {"LAYERLAB_OFFLINE": "offline", "LAYERLAB_RECORD": "record", "LAYERLAB_VERIFY": "verify"}[variable]
+    for value, meant in [("1", True), ("TRUE", True), ("yes", True), (" on ", True), ("0", False), ("false", False),
+                         ("No", False), ("off", False), ("", False)]:
+        assert getattr(Settings.from_environment({variable: value}), field) is meant, value
+    for value in ["maybe", "banana", "2", "-1", "x" * 10_000]:
+        with pytest.raises(LayerLabError) as caught:
+            Settings.from_environment({variable: value})
+        assert caught.value.message.startswith(f"{variable}=") and "neither on nor off" in caught.value.message
+        assert len(caught.value.message) < 200  # a long value is shortened, never echoed whole
+
+
+def test_a_store_whose_home_cannot_be_found_names_the_variable():
+    with pytest.raises(LayerLabError, match="LAYERLAB_STORE='~nosuchuser-layerlab/x' names no folder"):
+        Settings.from_environment({"LAYERLAB_STORE": "~nosuchuser-layerlab/x"})

@@ -1,0 +1,178 @@
+"""The embedded builder's store deletes only what it made: attacked with folders, links and layouts of a user's own.
+
+Every attack is made for real on this machine's file system: a ``LAYERLAB_STORE``
+pointed at someone's project, an OCI layout saved by name beside a ``tmp/``
+folder of the user's, links named the way the store names its scratch folders,
+a tree 1,100 folders deep.  Each checks the victim's files are all still there.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from layerlab_fixtures import ALPINE_TARBALLS, current_settings, embedded_tools, need
+
+import helpers
+from helpers.building.embedded import EmbeddedBuilder
+from helpers.building.oci_store import SCRATCH_MARK, STORE_MARK, OciStore, require_tools
+from helpers.building.removal import remove_tree
+from helpers.ground.errors import LayerLabError
+
+REPO = Path(__file__).resolve().parents[2]
+TARBALL = ALPINE_TARBALLS / "alpine-minirootfs-3.20.3-x86_64.tar.gz"
+
+
+def _victim(folder: Path) -> Path:
+    """A user's folder of their own: files, a sub-folder, a read-only file."""
+    folder.mkdir(parents=True)
+    (folder / "notes.txt").write_text("mine")
+    (folder / "deeper").mkdir()
+    (folder / "deeper" / "data.bin").write_bytes(b"\0" * 100)
+    return folder
+
+
+def _listing(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+
+
+def test_a_store_pointed_at_a_folder_of_someone_else_s_is_refused_and_untouched(tmp_path):
+    embedded_tools()
+    project = _victim(tmp_path / "project")
+    _victim(project / "tmp" / "work")  # the folder the old clean-up emptied
+    before = _listing(project)
+    with pytest.raises(LayerLabError) as caught:
+        OciStore(project, require_tools())
+    assert "it holds files of its own" in caught.value.message and "LAYERLAB_STORE" in caught.value.hint
+    assert _listing(project) == before
+
+
+def test_a_new_or_empty_folder_becomes_a_store_and_is_marked(tmp_path):
+    embedded_tools()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for root in (empty, tmp_path / "new" / "store"):
+        OciStore(root, require_tools())
+        assert (root / STORE_MARK).is_file() and (root / "oci" / "index.json").is_file()
+
+
+def test_only_scratch_folders_the_store_named_and_marked_are_cleared(tmp_path):
+    embedded_tools()
+    store = OciStore(tmp_path / "store", require_tools())
+    victim = _victim(tmp_path / "victim")
+    before = _listing(victim)
+    scratch = store.scratch_root
+    (scratch / "build-AAAAAAAA").symlink_to(victim)  # named like ours, but a link
+    _victim(scratch / "build-BBBBBBBB")  # named like ours, never marked
+    _victim(scratch / "someone-elses")  # not named like ours
+    leftover = scratch / "build-CCCCCCCC"  # a killed build's: named and marked
+    _victim(leftover)
+    (leftover / SCRATCH_MARK).touch()
+    OciStore(tmp_path / "store", require_tools())  # a new builder clears leftovers
+    assert _listing(victim) == before
+    assert (scratch / "build-AAAAAAAA").is_symlink()
+    assert (scratch / "build-BBBBBBBB" / "notes.txt").exists()
+    assert (scratch / "someone-elses" / "notes.txt").exists()
+    assert not leftover.exists()
+
+
+@pytest.mark.parametrize("form", ["oci:{layout}:base", "{layout}:base"])
+def test_saving_an_image_of_a_layout_by_name_writes_nothing_beside_it(tmp_path, form):
+    tools = embedded_tools()
+    need(TARBALL.is_file(), f"{TARBALL} is missing")
+    project = tmp_path / "project"
+    layout = project / "layout"
+    project.mkdir()
+    subprocess.run([tools["skopeo"], "--insecure-policy", "copy", "-q", f"tarball:{TARBALL}", f"oci:{layout}:base"],
+                   check=True)
+    _victim(project / "tmp" / "work")
+    before = _listing(project)
+    with helpers.save_stream(form.format(layout=layout)) as stream:
+        archive = stream.read()
+    assert len(archive) > 1_000_000
+    assert _listing(project) == before
+
+
+def test_a_store_that_cannot_be_one_is_a_single_line(tmp_path):
+    embedded_tools()
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    for root, why in [(a_file, "it is a file"), (a_file / "under", "it cannot be made"),
+                      (Path("/proc/self/layerlab-store"), "it cannot be made")]:
+        with pytest.raises(LayerLabError) as caught:
+            OciStore(root, require_tools())
+        assert why in caught.value.message and "\n" not in str(caught.value), root
+
+
+@pytest.mark.parametrize("store", ["~nosuchuser-layerlab/x", "{file}", "{file}/under"])
+def test_a_bad_store_setting_is_one_error_line_and_exit_2(tmp_path, store, dive_testdata):
+    (tmp_path / "file").write_text("x")
+    env = {**os.environ, "LAYERLAB_STORE": store.format(file=tmp_path / "file"), "LAYERLAB_ENGINE": "embedded"}
+    done = subprocess.run([sys.executable, "-m", "helpers", "build", str(tmp_path), "-f", "/dev/null"],
+                          capture_output=True, text=True, env=env, cwd=REPO)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and done.stderr.startswith("error: "), done.stderr
+    if store.startswith("~"):  # read with the settings: every command, report too, names the variable
+        report = subprocess.run([sys.executable, "-m", "helpers", "report", str(dive_testdata /
+                                "test-docker-image.tar")], capture_output=True, text=True, env=env, cwd=REPO)
+        assert report.returncode == 2 and "LAYERLAB_STORE" in report.stderr and report.stderr.count("\n") == 1
+
+
+def _deep_tree(top: Path, depth: int) -> None:
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(depth):
+            os.mkdir("d", dir_fd=fd)
+            below = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = below
+        os.close(os.open("leaf", os.O_WRONLY | os.O_CREAT, 0o444, dir_fd=fd))
+        os.fchmod(fd, 0o500)  # a rootless unpack leaves folders like this
+    finally:
+        os.close(fd)
+
+
+def test_a_tree_1100_folders_deep_is_removed(tmp_path):
+    top = tmp_path / "deep"
+    top.mkdir()
+    _deep_tree(top, 1100)
+    try:
+        remove_tree(top)
+        assert not top.exists()
+    finally:
+        if top.exists():  # pytest's own clean-up recurses, and would crash on what is left
+            subprocess.run(["rm", "-rf", str(top)], check=False)
+
+
+def test_removal_never_follows_a_link(tmp_path):
+    victim = _victim(tmp_path / "victim")
+    before = _listing(victim)
+    top = tmp_path / "top"
+    top.mkdir()
+    (top / "link").symlink_to(victim)
+    (top / "inner").mkdir()
+    (top / "inner" / "link").symlink_to(victim / "notes.txt")
+    remove_tree(top)
+    assert not top.exists() and _listing(victim) == before
+    (tmp_path / "a-link").symlink_to(victim, target_is_directory=True)
+    with pytest.raises(OSError):
+        remove_tree(tmp_path / "a-link")
+    assert _listing(victim) == before
+
+
+def test_a_build_that_makes_a_deep_tree_leaves_a_store_that_still_builds(tmp_path, monkeypatch):
+    embedded_tools()
+    monkeypatch.setenv("LAYERLAB_STORE", str(tmp_path / "store"))
+    monkeypatch.setenv("LAYERLAB_ROOTFS", str(ALPINE_TARBALLS))
+    context = tmp_path / "context"
+    context.mkdir()
+    deep = "/".join(["d"] * 1100)
+    built = helpers.build(f"FROM alpine:3.20.3\nRUN mkdir -p /{deep} && echo x > /{deep}/leaf\n", context,
+                          engine="embedded", name="deep")
+    assert built.analysis.image.layers[-1].entries
+    builder = EmbeddedBuilder(settings=current_settings())
+    assert not list(builder.store.scratch_root.iterdir())  # every scratch folder went with its build
+    again = helpers.build("FROM alpine:3.20.3\nRUN echo y > /y\n", context, engine="embedded", name="after")
+    assert "y" in {entry.path for entry in again.analysis.image.layers[-1].entries}
