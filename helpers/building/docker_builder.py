@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
 import docker
+import docker.errors
+import requests.exceptions
 
 from ..ground.commands import python_tool
 from ..ground.dockerfile import Dockerfile
@@ -15,16 +19,20 @@ from ..ground.errors import LayerLabError
 from ..ground.model import Image
 from ..ground.settings import ENGINE_LABELS, Settings
 from ..ground.steps import Progress
-from .builder import BuiltImage
+from .builder import BuiltImage, RunResult, files_tar
 from .engine import (
     PULL_GZIP_LEVEL,
     build_image,
     describe_base,
     docker_client,
+    engine_reason,
     ensure_base,
     read_engine_image,
     save_stream,
 )
+
+#: The longest a command run in a container may take.
+RUN_TIMEOUT = 600
 
 
 class DockerBuilder:
@@ -76,6 +84,26 @@ class DockerBuilder:
 
     def save_stream(self, reference: str) -> BinaryIO:
         return save_stream(reference, self.client)
+
+    def run(self, image: str, script: str, files: Mapping[str, bytes] | None = None,
+            network: bool = False) -> RunResult:
+        """``script`` in a container of ``image`` that is removed afterwards; ``files`` copied in before it starts."""
+        ensure_base(self.client, image, self.settings.offline)
+        container = self.client.containers.create(image, ["/bin/sh", "-c", script], network_disabled=not network)
+        try:
+            if files:
+                container.put_archive("/", files_tar(files))
+            container.start()
+            status = container.wait(timeout=RUN_TIMEOUT)
+            stdout = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
+            stderr = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
+        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            raise LayerLabError(f"the Docker Engine could not run a container of {image}: {engine_reason(exc)}",
+                                "check that dockerd is running, then try again") from exc
+        finally:
+            with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
+                container.remove(force=True)
+        return RunResult(stdout, stderr, int(status.get("StatusCode", 1)))
 
     def metadata(self) -> dict:
         version = self.client.version()

@@ -59,7 +59,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -74,7 +74,7 @@ from ..reading.archive import REF_ANNOTATION, read_path
 from ..reading.layer_stream import EntryBudget, scan_layer
 from . import proot, userns
 from .bases import find_rootfs, label, recipe_for
-from .builder import BuiltImage
+from .builder import BuiltImage, RunResult
 from .checksums import verified_copy
 from .digests import context_ignore, sources_digest
 from .oci_store import ORIGIN_ANNOTATION, OciStore, require_tools, slug, tail
@@ -263,6 +263,40 @@ class EmbeddedBuilder:
     def save_stream(self, reference: str) -> io.BufferedReader:
         """The image ``reference`` names, as a ``docker save`` archive streamed by skopeo (nothing touches disk)."""
         return self.store.save_stream(self.store_tag(reference))
+
+    def run(self, image: str, script: str, files: Mapping[str, bytes] | None = None,
+            network: bool = False) -> RunResult:
+        """``script`` run by ``/bin/sh`` as root in a throwaway copy of base ``image``, ``files`` placed in it first.
+
+        The copy is unpacked in a scratch folder of the store and goes with it:
+        nothing the script writes is kept, as with ``docker run --rm``.  It runs
+        as a ``RUN`` step does (a user namespace where the kernel allows one, else
+        proot), with no network unless ``network``.
+        """
+        tag = self.base(image)
+        environment = {**os.environ, "PROOT_NO_SECCOMP": "1"}
+        env = self._image_env(tag)
+        argv = ["/bin/sh", "-c", script]
+        with self.store.scratch() as scratch:
+            bundle = scratch / "run"
+            self.store.umoci("unpack", "--rootless", "--image", self.store.ref(tag), str(bundle),
+                             what=f"unpacking {image}")
+            rootfs = bundle / "rootfs"
+            with Rootfs(rootfs) as tree:
+                for path, data in (files or {}).items():
+                    tree.write(path, iter([data]), 0o644)
+            done = None
+            if userns.usable("", self.settings.run_mode):
+                done = subprocess.run(userns.command(rootfs, "/", env, argv, network), capture_output=True,
+                                      text=True, env=environment, errors="replace")
+            if done is None or done.returncode == userns.SETUP_FAILED:
+                with proot.dev_time_kept(rootfs):
+                    done = subprocess.run(proot.command(self.tools["proot"], rootfs, "", "/", env, argv, network),
+                                          capture_output=True, text=True, env=environment, errors="replace")
+            refused = proot.refusal(done.stderr, "a command")
+            if refused is not None:
+                raise refused
+        return RunResult(done.stdout, done.stderr, done.returncode)
 
     # ---------------------------------------------------------- base images
     def import_rootfs(self, image: str, tarball: str | os.PathLike) -> str:

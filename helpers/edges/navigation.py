@@ -47,10 +47,11 @@ SERIES: tuple[Lesson, ...] = (
     Lesson("00-the-layer-lab.ipynb", "The layer lab", "The layer lab: where the bytes of an image live",
            "a stand-in build dependency, multi-RUN vs single-RUN, predicted and measured to the byte; what an "
            "image is made of"),
-    Lesson("01-the-book-example-built.ipynb", "The book's example, built",
-           "The book's example, built: multi-RUN vs single-RUN on Alpine",
-           "the book's Dockerfile on real Alpine releases: which build and why, the waste of the multi-RUN shape, "
-           "what happens on 3.7, what hadolint says"),
+    Lesson("01-the-book-example.ipynb", "The book's example",
+           "The book's example, resolved by Alpine's own apk",
+           "the book's Dockerfile step by step on real Alpine releases, as apk resolves it against Alpine's signed "
+           "indexes: what each RUN installs and removes, what `apk del py3-pip` does on 3.7, both shapes' layers "
+           "predicted from apk's figures and the real wheels, what hadolint says"),
     Lesson("02-where-the-bytes-go.ipynb", "Where the bytes go", "Where the bytes go",
            "every layer on one scale, stored vs visible with the waste attributed, the biggest paths, inside the "
            "`py3-pip` layer"),

@@ -8,12 +8,14 @@ from collections.abc import Mapping
 import pandas as pd
 
 from ..building.engine import docker_client
+from ..ground.apk_plan import ApkResolution
 from ..ground.errors import BuildFailed, LayerLabError
 from ..ground.settings import Settings
 from ..ground.sizes import format_bytes, format_ratio
 from ..ground.steps import Progress
 from ..measuring.analysis import Analysis
 from ..orchestration import lab as orchestration_lab
+from ..orchestration.apk import resolve as resolve_apk
 from ..orchestration.builds import require_built
 from ..orchestration.lab import needs_for
 from ..views.plots import STYLE
@@ -177,6 +179,10 @@ class Lab(orchestration_lab.Lab):
 
     def attempt(self, variants, context=None, *, progress: Progress | None = None, **options):
         return super().attempt(variants, context, progress=progress or print_progress(), **options)
+
+    def apk(self, image: str, commands) -> ApkResolution:
+        """What Alpine's own apk says ``commands`` do on ``image`` (see :mod:`helpers.orchestration.apk`)."""
+        return resolve_apk(self, image, commands)
 
 
 def attempt_or_replay(

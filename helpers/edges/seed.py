@@ -7,6 +7,8 @@ second ``RUN`` split into install, use and removal.
 
 from __future__ import annotations
 
+from ..orchestration.wheels import Wheels
+
 #: The book's Dockerfile, exactly as printed.
 BOOK_DOCKERFILE = """FROM alpine:3.7
 RUN apk add python3
@@ -14,6 +16,19 @@ RUN apk add py3-pip && \\
     pip3 install django && \\
     apk del py3-pip
 """
+
+
+#: The book's ``apk`` commands, in its order: what Alpine's own apk is asked about on each release.
+BOOK_APK_STEPS = ("apk add python3", "apk add py3-pip", "apk del py3-pip")
+#: Every wheel the book's ``pip3 install django`` installs on ``alpine:3.7`` (Python 3.6), pinned:
+#: Django 3.2, the last release for Python 3.6, and what it needs there.
+BOOK_WHEELS = Wheels(("django==3.2.25", "asgiref==3.4.1", "pytz==2026.6", "sqlparse==0.4.4",
+                      "typing-extensions==4.1.1"), "3.6")
+
+
+#: Every wheel ``pip3 install django`` installs on Debian bookworm (Python 3.11), pinned: the book's shape with
+#: real packages (``notebooks/dockerfiles/techniques/``), where pip in the build cannot reach PyPI.
+DEBIAN_WHEELS = Wheels(("django==5.2.19", "asgiref==3.13.0", "sqlparse==0.6.1"), "3.11")
 
 
 def seed_variants(alpine: str = "3.7", django: str | None = None, pip_flags: str = "") -> dict[str, str]:

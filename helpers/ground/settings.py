@@ -13,6 +13,7 @@ Below the edges, each function is handed the settings it needs.  The limits
 ``LAYERLAB_RECORD``               ``1``: a live notebook also writes its recording
 ``LAYERLAB_STORE``                the embedded builder's store (default ``~/.cache/layerlab``)
 ``LAYERLAB_ROOTFS``               folders of base rootfs tarballs, ``os.pathsep``-separated
+``LAYERLAB_APKINDEX``             folders of Alpine's signed ``APKINDEX`` files, for ``apk`` offline
 ``LAYERLAB_DEBIAN_MIRROR``        the Debian mirror bases and builds use
 ``LAYERLAB_RUN``                  ``auto`` or ``proot``: how the embedded builder runs a ``RUN``
 ``LAYERLAB_VERIFY``               ``1``: hash uncompressed layers on disk too
@@ -34,6 +35,7 @@ ENGINE_VARIABLE = "LAYERLAB_ENGINE"
 RECORD_VARIABLE = "LAYERLAB_RECORD"
 STORE_VARIABLE = "LAYERLAB_STORE"
 ROOTFS_VARIABLE = "LAYERLAB_ROOTFS"
+APKINDEX_VARIABLE = "LAYERLAB_APKINDEX"
 MIRROR_VARIABLE = "LAYERLAB_DEBIAN_MIRROR"
 RUN_VARIABLE = "LAYERLAB_RUN"
 VERIFY_VARIABLE = "LAYERLAB_VERIFY"
@@ -102,7 +104,8 @@ class Settings:
 
     ``offline``: nothing is pulled and builds get no network.  ``engine``: ``auto`` or one of
     :data:`ENGINES`.  ``record``: a live notebook also writes its recording.  ``store``: the
-    embedded builder's store.  ``rootfs``: folders of base rootfs tarballs, in order.
+    embedded builder's store.  ``rootfs``: folders of base rootfs tarballs, in order.  ``apk_indexes``:
+    folders of Alpine's signed ``APKINDEX`` files, which ``apk`` reads offline.
     ``debian_mirror``: the Debian mirror bases and builds use (``""``: the machine's apt
     configuration).  ``run_mode``: ``auto`` or ``proot``.  ``verify``: hash uncompressed
     layers on disk too.  ``limits``: the budgets (:class:`~helpers.ground.limits.Limits`).
@@ -113,6 +116,7 @@ class Settings:
     record: bool = False
     store: Path = field(default_factory=default_store)
     rootfs: tuple[Path, ...] = ()
+    apk_indexes: tuple[Path, ...] = ()
     debian_mirror: str = ""
     run_mode: str = "auto"
     verify: bool = False
@@ -139,6 +143,7 @@ class Settings:
             record=read_switch(RECORD_VARIABLE, read(RECORD_VARIABLE)),
             store=read_store(read(STORE_VARIABLE)),
             rootfs=tuple(Path(folder) for folder in env.get(ROOTFS_VARIABLE, "").split(os.pathsep) if folder),
+            apk_indexes=tuple(Path(folder) for folder in env.get(APKINDEX_VARIABLE, "").split(os.pathsep) if folder),
             debian_mirror=read(MIRROR_VARIABLE),
             run_mode=read(RUN_VARIABLE).lower() or "auto",
             verify=read_switch(VERIFY_VARIABLE, read(VERIFY_VARIABLE)),

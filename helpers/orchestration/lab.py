@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import datetime
 import os
-from collections.abc import Iterable, Mapping
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from ..building.builder import Builder
@@ -33,6 +34,7 @@ from .recording import (
     describe,
     load_recording,
 )
+from .wheels import Wheels, download, fetch_context, wheel_contents
 
 #: The largest build context :func:`context_digest` hashes (a recording keeps a digest of each context).
 MAX_CONTEXT_BYTES = 256 << 20
@@ -170,8 +172,38 @@ class Lab:
             self._save()
         return read
 
+    def measure(self, name: str, key: str, function: Callable[[], object]) -> object:
+        """Something measured live (``function()``, a JSON value), or its recorded value when replaying.
+
+        ``key`` says exactly what is asked (a script, a set of pins): a recording
+        replays a measurement only for the very same key.
+        """
+        if self._replay is not None:
+            recorded = self._replay.measurements.get(name)
+            if recorded is None or recorded[0] != key:
+                raise RecordingMissing(f"cannot measure here ({self.reason}), and {self.path.name} has no recording "
+                                       f"of {name!r} as asked now", self._how())
+            return recorded[1]
+        value = function()
+        if self._writer is not None:
+            self._writer.add_measurement(name, key, value)
+            self._save()
+        return value
+
+    def wheel_contents(self, wheels: Wheels) -> list[dict]:
+        """What each of ``wheels`` puts on disk (:func:`.wheels.wheel_contents`): read here, or replayed."""
+
+        def measure_here() -> list[dict]:
+            with tempfile.TemporaryDirectory(prefix="layerlab-wheels-") as folder:
+                return [wheel_contents(path) for path in download(wheels, Path(folder))]
+
+        value = self.measure(f"the wheels of {wheels.pins[0]}", wheels.key, measure_here)
+        if not isinstance(value, list) or not all(isinstance(row, dict) for row in value):
+            raise RecordingMissing(f"{self.path.name} holds a malformed recording of {wheels.key}", self._how())
+        return value
+
     def attempt(
-        self, variants: Mapping[str, str | os.PathLike], context: str | os.PathLike | None = None, *,
+        self, variants: Mapping[str, str | os.PathLike], context: str | os.PathLike | Wheels | None = None, *,
         network: bool | None = None, measure_pull: bool = False, progress: Progress | None = None,
     ) -> dict[str, Analysis | BuildFailed]:
         """Each variant's outcome (its analysis, or the failure that stopped its build): built here, or replayed.
@@ -182,13 +214,15 @@ class Lab:
         Dockerfiles and build contexts it was made from.
         """
         texts = {name: dockerfile_text(dockerfile)[0] for name, dockerfile in variants.items()}
-        digest = context_digest(context)
+        digest = context.digest if isinstance(context, Wheels) else context_digest(context)
         for name, text in texts.items():
             if self._dockerfiles.setdefault(name, text) != text:
                 raise LayerLabError(f"the variant name {name!r} is used twice, for two Dockerfiles",
                                     "give each variant of a notebook its own name")
         if self._replay is not None:
             return self._replayed(texts, digest)
+        if isinstance(context, Wheels):
+            context = fetch_context(context)
         outcomes = attempt_builds(variants, context, progress=progress, builder=self.builder, network=network,
                                   measure_pull=measure_pull, settings=self.settings)
         if self._writer is not None:
@@ -213,7 +247,7 @@ class Lab:
                 f"context for {', '.join(moved)}", self._how())
         return {name: recorded.outcomes[name] for name in texts}
 
-    def build(self, variants: Mapping[str, str | os.PathLike], context: str | os.PathLike | None = None,
+    def build(self, variants: Mapping[str, str | os.PathLike], context: str | os.PathLike | Wheels | None = None,
               **options) -> dict[str, Analysis]:
         """Like :meth:`attempt`, for variants that must all build: a failure raises it."""
         return require_built(self.attempt(variants, context, **options))

@@ -6,9 +6,14 @@ A notebook declares its needs in its metadata, for example
 
 * ``engine``: something to build with: a reachable Docker Engine, else the embedded builder;
 * ``docker``: the Docker Engine itself (for tools that work through it, such as docker-squash);
-* ``internet``: the network, which offline mode (``LAYERLAB_OFFLINE=1``) never has;
+* ``internet``: the network, which offline mode (``LAYERLAB_OFFLINE=1``) never has, and where Alpine's
+  mirror answers (the internet's stand-in here: the notebooks that need it build on Alpine);
 * ``packages``: Debian's package registry, which ``apt-get`` in a build reaches; a
   machine may have it offline (see :mod:`helpers.building.registry`);
+* ``pypi``: PyPI, which pip on this machine reaches for the wheels a build installs
+  (see :mod:`helpers.orchestration.wheels`); a machine may have it offline too;
+* ``apk``: Alpine's package indexes for the Alpine ``images``: copies of the signed
+  ``APKINDEX`` files in ``LAYERLAB_APKINDEX``, else (online) Alpine's mirror, if it answers;
 * ``images``: base images that must already be at hand when offline (in the Docker Engine, or
   for the embedded builder in its store or as a rootfs tarball under ``LAYERLAB_ROOTFS``);
 * ``nbval``: ``"lax"`` to check live runs on the marked cells only (see :func:`compares_lax`);
@@ -25,11 +30,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..building.apk_indexes import find_index, mirror_reason
 from ..building.engine import docker_client
 from ..building.registry import registry_reason
 from ..building.selection import select_builder
 from ..ground.errors import EngineUnavailable
-from ..ground.settings import Settings
+from ..ground.settings import APKINDEX_VARIABLE, Settings
+from .wheels import pypi_reason
 
 
 def live_blocker(needs: Iterable[str], images: Iterable[str] = (), *, settings: Settings) -> str | None:
@@ -38,10 +45,25 @@ def live_blocker(needs: Iterable[str], images: Iterable[str] = (), *, settings: 
     offline = settings.offline
     if "internet" in wanted and offline:
         return "needs the internet, and offline mode (LAYERLAB_OFFLINE=1) is on"
+    if "internet" in wanted and (reason := mirror_reason()) is not None:
+        return f"needs the internet, and {reason}"
     if "packages" in wanted:
         reason = registry_reason(offline, settings.debian_mirror)
         if reason is not None:
             return f"needs Debian's package registry, and {reason}"
+    if "apk" in wanted:
+        for image in images:
+            if not image.startswith("alpine:") or find_index(image, settings.apk_indexes) is not None:
+                continue
+            if offline:
+                return (f"needs Alpine's signed package index for {image}, and offline mode has no copy of it "
+                        f"({APKINDEX_VARIABLE})")
+            if (reason := mirror_reason()) is not None:
+                return f"needs Alpine's package index for {image}: {reason}, and {APKINDEX_VARIABLE} has no copy"
+    if "pypi" in wanted:
+        reason = pypi_reason()
+        if reason is not None:
+            return f"needs PyPI for the wheels its builds install: {reason}"
     if "docker" in wanted:
         try:
             docker_client()

@@ -57,6 +57,8 @@ class Recording:
     reads: dict[str, Analysis] = field(default_factory=dict)
     dockerfiles: dict[str, str] = field(default_factory=dict)
     contexts: dict[str, str | None] = field(default_factory=dict)
+    #: Other things measured live (what apk said, what a wheel holds): name → (what was asked, the JSON answer).
+    measurements: dict[str, tuple[str, object]] = field(default_factory=dict)
 
     @property
     def analyses(self) -> dict[str, Analysis]:
@@ -140,6 +142,10 @@ class RecordingWriter:
         self.document["builds"][name] = build
         if name not in self.document["order"]:
             self.document["order"].append(name)
+
+    def add_measurement(self, name: str, key: str, value: object) -> None:
+        """Something else measured live: ``key`` says exactly what was asked, ``value`` (JSON) what came back."""
+        self.document.setdefault("measurements", {})[name] = {"key": key, "value": value}
 
     def write(self, path: str | os.PathLike) -> Path:
         """Save everything added so far to ``path``, atomically."""
@@ -289,6 +295,9 @@ def _check_shape(document: dict) -> None:
     for name, key in _want(document.get("reads"), dict, "reads").items():  # type: ignore[union-attr]
         if not isinstance(key, str) or key not in images:  # type: ignore[operator]
             raise _Malformed(f"reads[{name!r}] names an image the recording does not hold")
+    for name, measured in _want(document.get("measurements", {}), dict, "measurements").items():  # type: ignore
+        _want(_want(measured, dict, f"measurements[{name!r}]").get("key"), str,  # type: ignore[union-attr]
+              f"measurements[{name!r}].key")
 
 
 def _check_entry_budget(document: dict, path: Path, ceiling: int) -> None:
@@ -360,7 +369,8 @@ def load_recording(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> 
         reads = {name: analysis(key) for name, key in document["reads"].items()}
         return Recording(path, document["metadata"], outcomes, reads,
                          {name: build["dockerfile"] for name, build in builds.items()},
-                         {name: build.get("context") for name, build in builds.items()})
+                         {name: build.get("context") for name, build in builds.items()},
+                         {name: (m["key"], m.get("value")) for name, m in document.get("measurements", {}).items()})
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise ArchiveError(f"the recording {path} is malformed ({type(exc).__name__}: {exc})",
                            "record it again") from exc

@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 
 from ..ground.model import Package, PackageDatabase
+from .apk_output import paragraphs
 
 #: The files kept while scanning a layer, and the package manager each belongs to.
 DATABASES = {
@@ -58,22 +59,16 @@ def parse_apk_installed(data: bytes) -> list[Package]:
     """The packages of apk's ``installed`` database: one paragraph each, ``P:`` name, ``V:`` version, ``I:`` bytes.
 
     (No maintained Python library reads this format; it is one ``X:value``
-    line per field and a blank line between packages.)
+    line per field and a blank line between packages: :func:`.apk_output.paragraphs`.)
     """
     packages = []
-    fields: dict[str, str] = {}
-    for line in [*data.decode("utf-8", "replace").splitlines(), ""]:
-        if line.strip():
-            key, _, value = line.partition(":")
-            if len(key) == 1 and key not in fields:
-                fields[key] = value.strip()
+    for fields in paragraphs(data.decode("utf-8", "replace")):
+        if "P" not in fields:
             continue
-        if "P" in fields:
-            size = fields.get("I", "0")
-            packages.append(Package(fields["P"], fields.get("V", ""), int(size) if size.isdigit() else 0))
-            if len(packages) > MAX_PACKAGES:
-                raise ValueError(f"it lists more than {MAX_PACKAGES:,} packages")
-        fields = {}
+        size = fields.get("I", "0")
+        packages.append(Package(fields["P"], fields.get("V", ""), int(size) if size.isdigit() else 0))
+        if len(packages) > MAX_PACKAGES:
+            raise ValueError(f"it lists more than {MAX_PACKAGES:,} packages")
     return packages
 
 

@@ -28,6 +28,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 from ..ground.errors import LayerLabError
 from ..ground.sizes import format_bytes
 from ..measuring.analysis import Analysis
+from ..measuring.prediction import PredictedLayer
 from .report import short_digests, shorten
 from .tables import attribution, categorize, directory_sizes, layer_breakdown, top_paths
 
@@ -688,4 +689,50 @@ def treemap(analysis: Analysis, name: str = "the image", depth: int = 2, top: in
         handles.append(Patch(facecolor="white", edgecolor=HIDDEN_COLOR, hatch="///", label="reclaimable"))
     fig.legend(handles=handles, loc="outside lower center", ncols=min(4, len(handles)), frameon=False,
                fontsize="small")
+    return fig
+
+
+def predicted_layers(predictions: Mapping[str, list[PredictedLayer]],
+                     measured: Mapping[str, Analysis] | None = None) -> Figure:
+    """One panel per shape, one bar per predicted layer (base at top): the bytes it would store.
+
+    Each bar is a :class:`~helpers.measuring.prediction.PredictedLayer`'s
+    ``stored_bytes``, labelled with its size; a layer that only hides bytes says how
+    many.  With ``measured`` (the same shapes, built), each layer's measured
+    ``stored_bytes`` is drawn as a black tick on its bar.  All panels share one scale.
+    """
+    if not predictions:
+        raise LayerLabError("nothing to draw: no predictions were given", "pass at least one shape")
+    labels = {name: [_layer_label(i, layer.instruction) for i, layer in enumerate(layers)]
+              for name, layers in predictions.items()}
+    counts = [len(rows) for rows in labels.values()]
+    weights = [max(_lines(rows) * 0.6, len(rows)) + 1.0 for rows in labels.values()]
+    fig = _Figure(figsize=(_WIDTH, _height(sum(counts), len(counts), sum(map(_lines, labels.values())))),
+                  layout="constrained")
+    axes = fig.subplots(len(counts), 1, sharex=True, squeeze=False, height_ratios=weights)[:, 0]
+    widest = max(layer.stored_bytes for layers in predictions.values() for layer in layers)
+    for ax, (name, layers) in zip(axes, predictions.items(), strict=True):
+        rows = np.arange(len(layers))
+        stored = [layer.stored_bytes for layer in layers]
+        ax.barh(rows, stored, color=[BASE_COLOR, *[VISIBLE_COLOR] * (len(layers) - 1)])
+        for row, layer in zip(rows, layers, strict=True):
+            note = format_bytes(layer.stored_bytes)
+            if layer.hidden_bytes:
+                note += f", hides {format_bytes(layer.hidden_bytes)}"
+            _value(ax, layer.stored_bytes, row, note)
+        if measured is not None and name in measured:
+            built = measured[name].layers["stored_bytes"].tolist()
+            ax.plot(built[: len(layers)], rows[: len(built)], "|", color="black", markersize=14, mew=2)
+        ax.set_yticks(rows, labels[name], fontsize="small")
+        ax.set_ylim(len(layers) - 0.5, -0.5)
+        ax.set_title(f"{name}: would store {format_bytes(sum(stored))}", loc="left", fontsize="medium")
+        _byte_axis(ax)
+        _room(ax, widest, 1.45)
+    axes[-1].set_xlabel(BYTES_LABEL)
+    fig.supylabel("layer, base at top", fontsize="medium")
+    fig.suptitle("Predicted layers, from apk's own figures and the real wheels"
+                 + ("; black ticks: measured" if measured else ""))
+    handles = [Patch(color=BASE_COLOR, label="the base image, measured"),
+               Patch(color=VISIBLE_COLOR, label="predicted: apk's I: fields, the wheels' files")]
+    fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize="small", frameon=False)
     return fig

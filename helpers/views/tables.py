@@ -19,8 +19,11 @@ from collections.abc import Callable, Mapping
 
 import pandas as pd
 
+from ..ground.apk_plan import ApkResolution
 from ..ground.errors import BuildFailed, LayerLabError
+from ..ground.sizes import format_bytes
 from ..measuring.analysis import Analysis
+from ..measuring.prediction import PredictedLayer
 
 #: Columns of :func:`top_paths`.
 TOP_PATHS_COLUMNS = ["path", "bytes", "visible_bytes", "hidden_bytes", "files"]
@@ -431,3 +434,50 @@ def attempts_table(outcomes: Mapping[str, Analysis | BuildFailed]) -> pd.DataFra
     return pd.DataFrame(rows, columns=ATTEMPT_COLUMNS).astype(
         {"failed_step": "Int64", "stored_bytes": "Int64", "reclaimable_bytes": "Int64"}
     )
+
+
+# ---------------------------------------------------------------- what apk said, and what it predicts
+
+
+def apk_steps(resolutions: Mapping[str, ApkResolution]) -> pd.DataFrame:
+    """One row per ``apk`` step per base: what apk installs and purges, with the index's ``S:`` and ``I:`` sums.
+
+    ``to download`` is Σ ``S:`` (the package files), ``installed`` is Σ ``I:``
+    (what the layer gains); ``apk says`` is apk's own words, where it printed
+    more than the plan (an error, or why it removes nothing).
+    """
+    rows = []
+    for name, resolution in resolutions.items():
+        for step in resolution.steps:
+            rows.append({
+                "base": name, "step": step.command, "outcome": "resolved" if step.ok else "refused",
+                "installs": len(step.installed), "to download": format_bytes(step.download_bytes),
+                "installed": format_bytes(step.installed_bytes), "purges": len(step.purged),
+                "apk says": " ".join(" ".join(step.messages).split()),
+            })
+    return pd.DataFrame(rows).set_index(["base", "step"])
+
+
+def apk_packages(resolution: ApkResolution, command: str) -> pd.DataFrame:
+    """The packages one step installs, as the index lists them: version, ``S:`` (download) and ``I:`` (installed)."""
+    step = resolution.step(command)
+    rows = [{"package": p.name, "version": p.version, "to download": format_bytes(p.download_bytes),
+             "installed": format_bytes(p.installed_bytes), "installed_bytes": p.installed_bytes}
+            for p in step.installed]
+    total = {"package": f"all {len(rows)}", "version": "", "to download": format_bytes(step.download_bytes),
+             "installed": format_bytes(step.installed_bytes), "installed_bytes": step.installed_bytes}
+    return pd.DataFrame([*rows, total]).set_index("package")
+
+
+def prediction_table(predictions: Mapping[str, list[PredictedLayer]]) -> pd.DataFrame:
+    """The predicted layers of each shape: instruction, bytes stored and hidden, and what each figure comes from."""
+    rows = []
+    for shape, layers in predictions.items():
+        for number, layer in enumerate(layers):
+            rows.append({"shape": shape, "layer": f"L{number}", "instruction": layer.instruction,
+                         "stores": format_bytes(layer.stored_bytes),
+                         "hides": format_bytes(layer.hidden_bytes) if layer.hidden_bytes else "",
+                         "from": layer.source})
+        rows.append({"shape": shape, "layer": "all", "instruction": "", "hides": "", "from": "",
+                     "stores": format_bytes(sum(layer.stored_bytes for layer in layers))})
+    return pd.DataFrame(rows).set_index(["shape", "layer"])

@@ -26,12 +26,14 @@ def test_each_variable_sets_its_field():
     environ = {
         "LAYERLAB_OFFLINE": "yes", "LAYERLAB_ENGINE": " Embedded ", "LAYERLAB_RECORD": "1",
         "LAYERLAB_STORE": "/srv/store", "LAYERLAB_ROOTFS": os.pathsep.join(["/a", "", "/b"]),
+        "LAYERLAB_APKINDEX": "/idx",
         "LAYERLAB_DEBIAN_MIRROR": "http://mirror.example/debian", "LAYERLAB_RUN": "PROOT", "LAYERLAB_VERIFY": "1",
         "LAYERLAB_MAX_ENTRIES": "12", "LAYERLAB_MAX_EXPANDED_BYTES": "1MiB", "LAYERLAB_MAX_METADATA_BYTES": "2KiB",
         "LAYERLAB_MAX_RECORDING_ENTRIES": "3", "LAYERLAB_MAX_ADD_BYTES": "4KiB", "LAYERLAB_MAX_ADD_ENTRIES": "5",
     }
     assert Settings.from_environment(environ) == Settings(
         offline=True, engine="embedded", record=True, store=Path("/srv/store"), rootfs=(Path("/a"), Path("/b")),
+        apk_indexes=(Path("/idx"),),
         debian_mirror="http://mirror.example/debian", run_mode="proot", verify=True,
         limits=Limits(12, 1 << 20, 2 << 10, 3, 4 << 10, 5),
     )

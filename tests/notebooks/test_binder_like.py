@@ -66,6 +66,57 @@ def test_an_offline_notebook_passes_strict_nbval_for_anunprivileged_user_without
     assert "layerlab-multi-run-latest" in index  # built here by the embedded builder, not replayed
 
 
+def _notebook_folder(user, name: str, notebook: str, with_recordings: bool) -> Path:
+    """A fresh folder of ``user``'s with ``notebook`` and what it reads: its Dockerfiles, its recordings or none."""
+    work = Path(user.pw_dir) / name
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    notebooks = ROOT / "notebooks"
+    for item in (notebook, "nbval-sanitize.cfg"):
+        shutil.copy(notebooks / item, work / item)
+    shutil.copytree(notebooks / "dockerfiles", work / "dockerfiles")
+    if with_recordings:
+        shutil.copytree(notebooks / "recordings", work / "recordings")
+    else:
+        (work / "recordings").mkdir()
+    subprocess.run(["chown", "-R", f"{user.pw_uid}:{user.pw_gid}", str(work)], check=True)
+    return work
+
+
+def _strict_nbval(user, work: Path, notebook: str, *extra: str) -> subprocess.CompletedProcess:
+    return as_user(user, ["env", *extra, users_python(user), "-m", "pytest", "-p", "no:cacheprovider", "-c",
+                          "/dev/null", "--rootdir", str(work), "--nbval", "--nbval-current-env",
+                          "--nbval-sanitize-with", "nbval-sanitize.cfg", notebook], work, timeout=1800)
+
+
+@pytest.mark.engine
+def test_the_book_notebook_asks_apk_live_as_binder_would_and_gives_its_stored_outputs():
+    """01 for real with the embedded builder, no Docker, offline with Alpine's signed indexes: strictly its outputs."""
+    import json
+
+    user = unprivileged_user()
+    notebook = "01-the-book-example.ipynb"
+    work = _notebook_folder(user, "book-notebook", notebook, with_recordings=False)  # live, or it fails
+    done = _strict_nbval(user, work, notebook)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    cells = sum(cell["cell_type"] == "code" for cell in json.loads((work / notebook).read_text())["cells"])
+    assert f"{cells} passed" in done.stdout
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("notebook", ["02-where-the-bytes-go.ipynb", "03-the-techniques-leaderboard.ipynb"])
+def test_a_registry_notebook_replays_its_recording_strictly_as_binder_would(notebook):
+    """02 and 03 where nothing builds (LAYERLAB_ENGINE=recorded): the recording of one real run, compared strictly."""
+    import json
+
+    user = unprivileged_user()
+    work = _notebook_folder(user, "replayed-notebook", notebook, with_recordings=True)
+    done = _strict_nbval(user, work, notebook, "LAYERLAB_ENGINE=recorded")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    cells = sum(cell["cell_type"] == "code" for cell in json.loads((work / notebook).read_text())["cells"])
+    assert f"{cells} passed" in done.stdout
+
+
 @pytest.mark.engine
 def test_an_unreadable_file_in_the_build_context_is_one_clear_error():
     user = unprivileged_user()

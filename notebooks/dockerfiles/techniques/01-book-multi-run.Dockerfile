@@ -1,6 +1,7 @@
-# The book's Dockerfile with its second RUN split in three (01's multi-RUN shape).
-FROM alpine:3.22
-RUN apk add python3
-RUN apk add py3-pip
-RUN pip3 install --break-system-packages django==5.2.19
-RUN apk del py3-pip
+# The book's shape on Debian: python3, then the build-only pip installed, used and purged in three more RUNs.
+FROM debian:bookworm-slim
+COPY wheels /tmp/wheels
+RUN apt-get update && apt-get install -y python3
+RUN apt-get install -y python3-pip
+RUN pip3 install --break-system-packages --no-index --find-links /tmp/wheels django
+RUN apt-get purge -y --auto-remove python3-pip

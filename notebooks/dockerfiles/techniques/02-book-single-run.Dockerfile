@@ -1,6 +1,7 @@
-# The book's Dockerfile: install, use and remove py3-pip in one RUN.
-FROM alpine:3.22
-RUN apk add python3
-RUN apk add py3-pip && \
-    pip3 install --break-system-packages django==5.2.19 && \
-    apk del py3-pip
+# The book's fix: pip installed, used and purged in one RUN, so no layer ever holds it.
+FROM debian:bookworm-slim
+COPY wheels /tmp/wheels
+RUN apt-get update && apt-get install -y python3
+RUN apt-get install -y python3-pip && \
+    pip3 install --break-system-packages --no-index --find-links /tmp/wheels django && \
+    apt-get purge -y --auto-remove python3-pip

@@ -1,0 +1,155 @@
+"""Real wheels from PyPI, for the builds and predictions that install Python packages where pip cannot reach PyPI.
+
+pip inside a build often cannot reach PyPI (a closed network, or a TLS proxy
+the container does not trust), while pip on the host can.  So the wheels a
+Dockerfile installs are pinned here, every one of them (dependencies too, so
+the set is the same wherever it is fetched), downloaded on the host with pip
+(``pip download --no-deps --only-binary :all:``) into a build context of their
+own, and installed in the build with ``pip install --no-index --find-links``.
+
+A PyPI release file never changes once published, so the pins identify the
+bytes: a recording keeps the pins (:attr:`Wheels.key`) in place of the
+context's digest, and replays without PyPI.
+
+:func:`wheel_contents` measures what a wheel puts on disk by reading its zip
+directory (no member is ever written out), and estimates the bytecode
+``pip install`` compiles from its ``.py`` files by compiling them here, with
+this machine's Python: an estimate, said as one wherever it is shown.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import marshal
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..ground.errors import LayerLabError
+
+#: The folder of the build context the wheels are in: ``COPY wheels /tmp/wheels``.
+WHEELS_FOLDER = "wheels"
+#: The longest a download may take.
+DOWNLOAD_TIMEOUT = 600
+#: The largest module compiled to estimate its bytecode (Django's largest is under 100 KiB).
+MAX_SOURCE_BYTES = 16 << 20
+#: The most bytes one wheel may unpack to, as its zip directory says (the largest real wheels are a few GB).
+MAX_UNPACKED_BYTES = 8 << 30
+
+
+class WheelsUnavailable(LayerLabError):
+    """pip could not download the wheels (no PyPI here, or a pin that does not exist)."""
+
+
+@dataclass(frozen=True)
+class Wheels:
+    """Every wheel a build installs, pinned (``name==version``), for the Python that will install them (``3.11``)."""
+
+    pins: tuple[str, ...]
+    python: str
+
+    @property
+    def key(self) -> str:
+        """What identifies the wheels' bytes: the Python and every pin, in order."""
+        return f"wheels for Python {self.python}: " + " ".join(self.pins)
+
+    @property
+    def digest(self) -> str:
+        """The build context's stand-in digest in a recording (see the module)."""
+        return "wheels:" + hashlib.sha256(self.key.encode()).hexdigest()
+
+
+def download(wheels: Wheels, into: Path) -> list[Path]:
+    """Download ``wheels`` into the folder ``into`` with pip (pure-Python wheels only); the files, by pin order."""
+    into.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:",
+               "--python-version", wheels.python, "--implementation", "py", "--abi", "none", "--platform", "any",
+               "--disable-pip-version-check", "-d", str(into), *wheels.pins]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=DOWNLOAD_TIMEOUT)
+    except subprocess.TimeoutExpired as exc:
+        raise WheelsUnavailable(f"pip took over {DOWNLOAD_TIMEOUT} s to download {' '.join(wheels.pins)}",
+                                "check that PyPI (or your pip index) answers") from exc
+    if done.returncode != 0:
+        last = [line for line in (done.stderr or done.stdout).splitlines() if line.strip()
+                and not line.startswith("WARNING")][-1:] or ["no output"]
+        raise WheelsUnavailable(f"pip could not download {' '.join(wheels.pins)}: {last[0][:200]}",
+                                "check that PyPI (or your pip index) answers, and the pins exist")
+    found = []
+    for pin in wheels.pins:
+        name = pin.split("==")[0].lower().replace("-", "_")
+        matches = [path for path in into.glob("*.whl") if path.name.lower().replace("-", "_").startswith(name + "_")]
+        if not matches:
+            raise WheelsUnavailable(f"pip downloaded no wheel for {pin}", "check the pin")
+        found.append(matches[0])
+    return found
+
+
+@functools.cache
+def pypi_reason() -> str | None:
+    """Why pip cannot download wheels here, in words; ``None`` when it can (one small real download, once)."""
+    with tempfile.TemporaryDirectory(prefix="layerlab-pypi-") as folder:
+        try:
+            download(PROBE, Path(folder))
+        except WheelsUnavailable as exc:
+            return exc.message
+    return None
+
+
+#: What :func:`pypi_reason` downloads to see whether pip reaches PyPI: one small, long-published wheel.
+PROBE = Wheels(("six==1.16.0",), "3.11")
+
+
+def fetch_context(wheels: Wheels) -> Path:
+    """A build context holding ``wheels/`` with ``wheels`` downloaded: made once per process, removed at its end."""
+    return _context(wheels)
+
+
+@functools.cache
+def _context(wheels: Wheels) -> Path:
+    holder = tempfile.TemporaryDirectory(prefix="layerlab-wheels-")
+    folder = Path(holder.name)
+    download(wheels, folder / WHEELS_FOLDER)
+    _keep[folder] = holder  # lives as long as this process: TemporaryDirectory removes what it made at exit
+    return folder
+
+
+_keep: dict[Path, tempfile.TemporaryDirectory] = {}
+
+
+def _bytecode_bytes(source: bytes, name: str) -> int:
+    """The bytes of the ``.pyc`` this machine's Python writes for ``source``: 16 header bytes and the code object."""
+    try:
+        return 16 + len(marshal.dumps(compile(source, name, "exec", dont_inherit=True, optimize=0)))
+    except (SyntaxError, ValueError):
+        return 0
+
+
+def _source(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> bytes:
+    """A module's source, read to at most :data:`MAX_SOURCE_BYTES` (a larger one is not compiled: no real one is)."""
+    if member.file_size > MAX_SOURCE_BYTES:
+        return b""
+    with archive.open(member) as stream:
+        return stream.read(MAX_SOURCE_BYTES + 1)[:MAX_SOURCE_BYTES]
+
+
+def wheel_contents(path: Path) -> dict:
+    """What the wheel at ``path`` puts on disk, from its zip directory: files, bytes, ``.py`` bytes and bytecode.
+
+    ``bytecode_bytes`` is an estimate: this machine's Python compiling each ``.py``
+    (an image's older Python writes its own, of a similar size).
+    """
+    with zipfile.ZipFile(path) as archive:
+        members = [m for m in archive.infolist() if not m.is_dir()]
+        unpacked = sum(m.file_size for m in members)
+        if unpacked > MAX_UNPACKED_BYTES:
+            raise LayerLabError(f"{path.name} says it unpacks to {unpacked:,} bytes", "check the wheel")
+        sources = [m for m in members if m.filename.endswith(".py")]
+        bytecode = sum(_bytecode_bytes(_source(archive, m), m.filename) for m in sources)
+    return {"wheel": path.name, "wheel_bytes": path.stat().st_size, "files": len(members), "unpacked_bytes": unpacked,
+            "python_files": len(sources), "python_bytes": sum(m.file_size for m in sources),
+            "bytecode_bytes": bytecode}
