@@ -41,7 +41,7 @@ def offline_notebooks() -> list[tuple[Path, str | None]]:
     found = []
     for path in sorted(NOTEBOOKS.glob("*.ipynb")):
         needs = json.loads(path.read_text()).get("metadata", {}).get("layerlab", {})
-        found.append((path, unmet(needs, path.parent, settings)))
+        found.append((path, unmet(needs, path.parent, settings=settings)))
     return found
 
 

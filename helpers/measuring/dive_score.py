@@ -69,12 +69,15 @@ class _Stacked:
             self.children.setdefault(_parent(path), set()).add(path)
 
     def _remove(self, path: str) -> None:
-        if self.nodes.pop(path, None) is not None:
-            siblings = self.children.get(_parent(path))
-            if siblings is not None:
-                siblings.discard(path)
-        for child in self.children.pop(path, ()):
-            self._remove(child)
+        """Remove ``path`` and its subtree (a walk with its own stack: any depth is fine)."""
+        pending = [path]
+        while pending:
+            current = pending.pop()
+            if self.nodes.pop(current, None) is not None:
+                siblings = self.children.get(_parent(current))
+                if siblings is not None:
+                    siblings.discard(current)
+            pending.extend(self.children.pop(current, ()))
 
     def stack(self, upper: dict[str, _Node]) -> None:
         """dive's FileTree.Stack: whiteouts remove subtrees; every other node, implicit ones too, overwrites."""
@@ -88,9 +91,12 @@ class _Stacked:
                 self.children.setdefault(directory, set()).add(path)
 
     def subtree_size(self, root: str) -> int:
-        total = self.nodes[root][0] if root in self.nodes else 0
-        for child in self.children.get(root, ()):
-            total += self.subtree_size(child)
+        """Σ size over ``root`` and every node below it (a walk with its own stack)."""
+        total, pending = 0, [root]
+        while pending:
+            current = pending.pop()
+            total += self.nodes[current][0] if current in self.nodes else 0
+            pending.extend(self.children.get(current, ()))
         return total
 
 

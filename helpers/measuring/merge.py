@@ -64,21 +64,23 @@ class Overlay:
         self._records: dict[tuple[str, int], tuple[str, int, int]] = {}
 
     def _remove_tree(self, path: str, layer: int, how: str, subtree: bool = True) -> None:
-        record = self.visible.pop(path, None)
-        if record is not None:
-            siblings = self.children.get(path.rpartition("/")[0])
-            if siblings is not None:
-                siblings.discard(path)
-            inode = record[1]
-            if inode >= 0:
-                self.refs[inode] -= 1
-                if self.refs[inode] == 0:
-                    self.result.hidden.append(
-                        Hidden(path, self.result.inode_layer[inode], self.result.inode_size[inode], layer, how, inode)
-                    )
-        if subtree:
-            for child in list(self.children.pop(path, ())):
-                self._remove_tree(child, layer, how)
+        """Hide ``path`` (and with ``subtree``, all below it): a walk with its own stack, so any depth is fine."""
+        pending = [path]
+        while pending:
+            current = pending.pop()
+            record = self.visible.pop(current, None)
+            if record is not None:
+                siblings = self.children.get(current.rpartition("/")[0])
+                if siblings is not None:
+                    siblings.discard(current)
+                inode = record[1]
+                if inode >= 0:
+                    self.refs[inode] -= 1
+                    if self.refs[inode] == 0:
+                        self.result.hidden.append(Hidden(current, self.result.inode_layer[inode],
+                                                         self.result.inode_size[inode], layer, how, inode))
+            if subtree or current != path:
+                pending.extend(reversed(list(self.children.pop(current, ()))))
 
     def _link(self, path: str) -> None:
         """Register ``path`` under its parent, and every ancestor under its own, listed in the tar or not."""

@@ -155,3 +155,20 @@ def test_a_report_keeps_memory_near_the_documented_cost(tmp_path):
         tracemalloc.stop()
     assert sum(len(layer.entries) for layer in analysis.image.layers) == 20_000
     assert peak < 500 * 20_000
+
+
+def _deep(depth: int) -> tuple[str, list[tuple[str, bytes, object, str | None]]]:
+    """A tree ``depth`` folders deep with one 7-byte file at the bottom, as a layer's members."""
+    path = "/".join(["d"] * depth)
+    return path, [("/".join(["d"] * level), b"", tarfile.DIRTYPE, None) for level in range(1, depth + 1)] + [
+        (f"{path}/leaf", b"x" * 7, FILE, None)]
+
+
+@pytest.mark.parametrize("how", ["whiteout", "opaque", "shadow"])
+def test_a_tree_1100_folders_deep_hidden_at_its_top_is_measured_not_a_recursion_error(how):
+    _, members = _deep(1100)
+    upper = {"whiteout": [(".wh.d", b"", FILE, None)], "opaque": [("d/.wh..wh..opq", b"", FILE, None)],
+             "shadow": [("d", b"y", FILE, None)]}[how]
+    analysis = read_every_way(docker_archive([make_layer(*members), make_layer(*upper)]))
+    assert analysis.reclaimable_bytes == 7
+    assert analysis.dive_wasted_bytes >= 0 and 0 <= analysis.efficiency <= 1
