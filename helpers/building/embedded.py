@@ -81,6 +81,7 @@ from .oci_store import ORIGIN_ANNOTATION, OciStore, require_tools, slug, tail
 from .placement import AddBudget, PlacementRefused, Rootfs, copy_into, extract_into, is_archive
 from .registry import apt_failure
 from .removal import remove_tree
+from .step_process import run_step
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _CONFIG_ONLY = {"ENV", "WORKDIR", "USER", "LABEL", "CMD", "ENTRYPOINT", "EXPOSE", "SHELL", "ARG", "STOPSIGNAL",
@@ -287,12 +288,11 @@ class EmbeddedBuilder:
                     tree.write(path, iter([data]), 0o644)
             done = None
             if userns.usable("", self.settings.run_mode):
-                done = subprocess.run(userns.command(rootfs, "/", env, argv, network), capture_output=True,
-                                      text=True, env=environment, errors="replace")
+                done = run_step(userns.command(rootfs, "/", env, argv, network), environment)
             if done is None or done.returncode == userns.SETUP_FAILED:
                 with proot.dev_time_kept(rootfs):
-                    done = subprocess.run(proot.command(self.tools["proot"], rootfs, "", "/", env, argv, network),
-                                          capture_output=True, text=True, env=environment, errors="replace")
+                    done = run_step(None, environment,
+                                    wrap=proot.wrapped(self.tools["proot"], rootfs, "", "/", env, argv, network))
             refused = proot.refusal(done.stderr, "a command")
             if refused is not None:
                 raise refused
@@ -686,13 +686,13 @@ class EmbeddedBuilder:
             if stage.workdir != "/":
                 with Rootfs(rootfs) as image:  # made inside the image, whatever links its path passes
                     os.close(image.directory(stage.workdir))
-            if in_namespace:  # no ptrace: several times faster where the kernel allows it
-                run = userns.command(rootfs, stage.workdir or "/", stage.env, argv, network)
-            else:
-                run = proot.command(self.tools["proot"], rootfs, stage.user, stage.workdir, stage.env, argv, network)
             try:
-                with contextlib.nullcontext() if in_namespace else proot.dev_time_kept(rootfs):
-                    return subprocess.run(run, capture_output=True, text=True, env=environment, errors="replace")
+                if in_namespace:  # no ptrace: several times faster where the kernel allows it
+                    return run_step(userns.command(rootfs, stage.workdir or "/", stage.env, argv, network),
+                                    environment)
+                with proot.dev_time_kept(rootfs):
+                    return run_step(None, environment, wrap=proot.wrapped(
+                        self.tools["proot"], rootfs, stage.user, stage.workdir, stage.env, argv, network))
             except OSError as exc:
                 if exc.errno != errno.E2BIG:
                     raise

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..ground.errors import DockerfileError, LayerLabError
+from . import userns
 from .oci_store import ToolMissing
 from .placement import Rootfs
 
@@ -81,13 +82,31 @@ def command(proot: str, rootfs: Path, user: str, workdir: str, env: dict[str, st
     """
     identity = ["-0"] if user in ("", "root", "0", "0:0") else ["-i", uid_gid(rootfs, user)]
     line = [proot, *identity, "-r", str(rootfs), *[a for path in BINDS for a in ("-b", path)], "-w", workdir or "/"]
-    if not network:
-        unshare = shutil.which("unshare")
+    unshare = shutil.which("unshare")
+    if unshare is not None and userns.available():  # proot as PID 1 of its own: its tracees end with it
+        line = [unshare, "--map-root-user", "--pid", "--fork", "--kill-child", "--mount", "--mount-proc",
+                *([] if network else ["--net"]), "--", *line]
+    elif not network:
         if unshare is None:
             raise ToolMissing("offline builds run RUN steps without a network through unshare, which is missing",
                               "install the util-linux package")
-        line = [unshare, "--map-root-user", "--net", "--", *line]
+        line = [unshare, "--map-root-user", "--net", "--kill-child", "--", *line]
     return [*line, "/usr/bin/env", "-i", *[f"{k}={v}" for k, v in env.items()], *argv]
+
+
+def wrapped(proot: str, rootfs: Path, user: str, workdir: str, env: dict[str, str], argv: list[str],
+            network: bool) -> tuple[list[str], list[str]]:
+    """:func:`command` split for :func:`.step_process.run_step`: proot's part, and what runs in the image.
+
+    With a ``/bin/sh`` in the image, the step runs through it so that its exit ends the
+    step (proot itself waits for every background process); without one, as it is.
+    """
+    line = command(proot, rootfs, user, workdir, env, argv, network)
+    inside = ["/usr/bin/env", "-i", *[f"{k}={v}" for k, v in env.items()], *argv]
+    before = line[: len(line) - len(inside)]
+    with Rootfs(rootfs) as image:
+        has_shell = image.kind("bin/sh") in ("file", "symlink")
+    return (before, inside) if has_shell else (line, [])
 
 
 def uid_gid(rootfs: Path, user: str) -> str:

@@ -83,7 +83,8 @@ def command(rootfs: str | os.PathLike, workdir: str, environment: dict[str, str]
             network: bool) -> list[str]:
     """The command that runs ``argv`` in ``rootfs`` as root of a new user namespace, from ``workdir``."""
     unshare = shutil.which("unshare") or "unshare"
-    return [unshare, "--map-root-user", "--mount", "--pid", "--fork", *([] if network else ["--net"]), "--",
+    return [unshare, "--map-root-user", "--mount", "--pid", "--fork", "--kill-child", *([] if network else ["--net"]),
+            "--",
             sys.executable, "-I", os.path.abspath(__file__), str(rootfs), workdir or "/", "--",
             "/usr/bin/env", "-i", *[f"{k}={v}" for k, v in environment.items()], *argv]
 

@@ -1,0 +1,80 @@
+"""A RUN step's processes end with the step: when its command exits, and when the build is interrupted.
+
+Real builds, both ways a step runs (a user namespace, proot).  The step leaves
+a process in the background that would run for an hour, as a careless
+``RUN daemon &`` does; Docker ends it with the step, and so must the builder.
+Interrupts are real signals sent to a real build in a subprocess.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from layerlab_fixtures import ALPINE_TARBALLS, embedded_tools, need
+
+import helpers
+from helpers.building import userns
+
+REPO = Path(__file__).resolve().parents[2]
+#: A step that leaves a sleeper behind, marked so the test can look for it on the host.
+LINGER = "FROM alpine:3.20.3\nRUN (sh -c 'sleep 3600' layerlab-lingering-{mark} &) ; echo started > /started\n"
+
+
+def _lingering(mark: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if f"layerlab-lingering-{mark}".encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.fixture
+def builder_env(tmp_path, monkeypatch):
+    embedded_tools()
+    monkeypatch.setenv("LAYERLAB_STORE", str(tmp_path / "store"))
+    monkeypatch.setenv("LAYERLAB_ROOTFS", str(ALPINE_TARBALLS))
+    return tmp_path
+
+
+@pytest.mark.parametrize("way", ["auto", "proot"])
+def test_a_process_a_step_leaves_behind_ends_with_the_step(builder_env, monkeypatch, way):
+    if way == "auto":
+        need(userns.available(), "this kernel or user cannot make user namespaces")
+    monkeypatch.setenv("LAYERLAB_RUN", way)
+    mark = f"{way}-{os.getpid()}"
+    started = time.monotonic()
+    built = helpers.build(LINGER.format(mark=mark), name=f"linger-{way}", engine="embedded",
+                          progress=lambda name, step: None)
+    assert time.monotonic() - started < 600  # it ended; before, under proot it waited the hour out
+    assert "started" in {e.path for e in built.analysis.image.layers[-1].entries}
+    assert _lingering(mark) == []
+
+
+@pytest.mark.parametrize("way", ["auto", "proot"])
+def test_an_interrupted_build_leaves_no_step_running(builder_env, way):
+    if way == "auto":
+        need(userns.available(), "this kernel or user cannot make user namespaces")
+    mark = f"interrupted-{way}-{os.getpid()}"
+    dockerfile = builder_env / "Dockerfile"
+    dockerfile.write_text(f"FROM alpine:3.20.3\nRUN sh -c 'sleep 3600' layerlab-lingering-{mark}\n")
+    env = {**os.environ, "LAYERLAB_RUN": way, "LAYERLAB_ENGINE": "embedded"}
+    build = subprocess.Popen([sys.executable, "-m", "helpers", "build", str(builder_env), "-f", str(dockerfile)],
+                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not _lingering(mark) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _lingering(mark), "the step never started"
+    build.send_signal(signal.SIGINT)  # what a notebook's interrupt and Ctrl-C send
+    build.communicate(timeout=60)
+    time.sleep(0.5)
+    assert _lingering(mark) == []
