@@ -359,7 +359,13 @@ class _ParallelScans:
         future = self._futures.get(name)
         return None if future is None else future.result()
 
-    def close(self) -> None:
+    def close(self, abandon: bool = False) -> None:
+        """Wait for the scans still running; with ``abandon`` (an interrupt, an error), stop them at their next chunk.
+
+        Without it, a Ctrl-C during a large compressed layer would wait for the whole layer.
+        """
+        if abandon:
+            self._budget.stop()
         self._pool.shutdown(wait=True, cancel_futures=True)
         if self._lowered:
             self._lowered = False
@@ -368,8 +374,8 @@ class _ParallelScans:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.close(abandon=exc_type is not None)
 
 
 class IndexedArchive(_ParallelScans):
@@ -414,8 +420,8 @@ class IndexedArchive(_ParallelScans):
             self._members.pop(name, None)
             self._refused[name] = _not_regular(member)
 
-    def close(self) -> None:
-        super().close()
+    def close(self, abandon: bool = False) -> None:
+        super().close(abandon)
         self._file.close()
 
     def refusal(self, name: str) -> str | None:
@@ -509,8 +515,8 @@ class LayoutDirectory(_ParallelScans):
         self.prefetch([name])
         return self._await(name)
 
-    def close(self) -> None:
-        super().close()
+    def close(self, abandon: bool = False) -> None:
+        super().close(abandon)
         for blob in self._open:
             blob.close()
 

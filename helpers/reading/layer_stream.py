@@ -89,6 +89,10 @@ DEFAULT_MAX_EXPANDED_BYTES = MAX_EXPANDED_BYTES.default
 MAX_DOCUMENT_BYTES = 64 << 20
 
 
+class ScanStopped(ArchiveError):
+    """A layer's scan stopped because the read it belongs to was abandoned (an interrupt, or an error elsewhere)."""
+
+
 class EntryBudget:
     """The ceilings shared by every layer of one image, from ``limits`` (default: the documented ones; thread-safe).
 
@@ -104,6 +108,15 @@ class EntryBudget:
         self._ceiling_expanded = self.expanded
         self.documents = MAX_DOCUMENT_BYTES
         self._lock = threading.Lock()
+        self._stopped = False
+
+    def stop(self) -> None:
+        """Make every scan that shares this budget stop at its next chunk or batch (the read was abandoned)."""
+        self._stopped = True
+
+    def _check_stopped(self) -> None:
+        if self._stopped:
+            raise ScanStopped("the read was abandoned", "nothing to do: another error, or an interrupt, came first")
 
     def take_document(self, n: int) -> bool:
         """Reserve ``n`` bytes for a kept document; False (and nothing reserved) past the image's budget."""
@@ -114,6 +127,7 @@ class EntryBudget:
             return True
 
     def take_entries(self, n: int, name: str) -> None:
+        self._check_stopped()
         with self._lock:
             self.entries -= n
             if self.entries < 0:
@@ -123,6 +137,7 @@ class EntryBudget:
                 )
 
     def take_expanded(self, n: int, name: str, what: str = "layer") -> None:
+        self._check_stopped()
         with self._lock:
             self.expanded -= n
             if self.expanded < 0:
