@@ -582,6 +582,7 @@ class EmbeddedBuilder:
                     progress(name, step)
             assert stage is not None
             self.store.copy_tag(stage.tag, tag)
+        self.store.prune_steps()
         return BuiltImage(tag, self.manifest_digest(tag), tuple(dict.fromkeys(bases)))
 
     def _image_env(self, tag: str) -> dict[str, str]:

@@ -34,6 +34,8 @@ TOOLS = {"skopeo": "skopeo", "umoci": "umoci", "proot": "proot"}
 #: or the registry it was pulled from (see :meth:`helpers.building.embedded.EmbeddedBuilder.describe_base`).
 ORIGIN_ANNOTATION = "org.layerlab.base.from"
 LOG_TAIL = 12
+#: The most cached steps the store keeps tagged (a notebook series makes a few hundred).
+MAX_STEP_TAGS = 2_000
 #: umoci commands that only read the store (all others rewrite its index.json).
 _READS_ONLY = frozenset(("unpack", "stat", "ls", "raw"))
 
@@ -93,7 +95,14 @@ def tail(text: str) -> list[str]:
 
 def run(command: list[str], what: str, **kwargs) -> subprocess.CompletedProcess:
     """Run a tool; a failure is one error naming what was being done and the tool's last line."""
-    done = subprocess.run(command, capture_output=True, text=True, **kwargs)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, **kwargs)
+    except OSError as exc:
+        if exc.errno != errno.E2BIG:
+            raise
+        raise LayerLabError(f"{what} failed: its command line is {sum(len(a) for a in command):,} bytes, "
+                            "more than this system passes to a program", "shorten the values the Dockerfile sets "
+                            "(ENV, LABEL)") from exc
     if done.returncode != 0:
         last = (tail(done.stderr or done.stdout) or ["no output"])[-1]
         raise LayerLabError(f"{what} failed ({Path(command[0]).name} exited {done.returncode}): {last}",
@@ -333,6 +342,29 @@ class OciStore:
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(staged, self.layout / "index.json")
+
+    def prune_steps(self, keep: int = MAX_STEP_TAGS) -> int:
+        """Untag all but the ``keep`` newest cached steps (``step-*``), so the index stays small; how many went.
+
+        Steps are tagged in the order they are made, so the oldest go first.  Their blobs stay
+        (a blob another build is about to tag must never be collected under it).
+        """
+        with self.index_lock():
+            index = self.read_index()
+            manifests = index.get("manifests") or []
+            steps = [d for d in manifests if (d.get("annotations") or {}).get(REF_ANNOTATION, "").startswith("step-")]
+            if len(steps) <= keep:
+                return 0
+            dropped = {id(d) for d in steps[: len(steps) - keep]}
+            index["manifests"] = [d for d in manifests if id(d) not in dropped]
+            with self.scratch() as scratch:
+                staged = scratch / "index.json"
+                with staged.open("w") as out:
+                    json.dump(index, out, separators=(",", ":"))
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.replace(staged, self.layout / "index.json")
+            return len(dropped)
 
     def import_image(self, image: str, source: str, what: str, config: list[str] | None = None,
                 origin: str | None = None, compress: bool = False) -> str:

@@ -49,6 +49,10 @@ def parse_dockerfile_text(text: str, path: Path | None = None) -> Dockerfile:
         structure, parents = parser.structure, parser.parent_images
     except Exception as exc:  # dockerfile-parse raises plain exceptions on bad input
         raise DockerfileError(f"the Dockerfile cannot be parsed: {exc}", "fix its syntax") from exc
+    instructions = sum(item["instruction"] != "COMMENT" for item in structure)
+    if instructions > MAX_INSTRUCTIONS:
+        raise DockerfileError(f"the Dockerfile holds {instructions:,} instructions, more than {MAX_INSTRUCTIONS:,}",
+                              "no real Dockerfile needs that many: merge them")
     if not any(item["instruction"] == "FROM" for item in structure):
         raise DockerfileError("the Dockerfile has no FROM instruction", "start it with `FROM <image>`")
     _check_from_args(structure)
@@ -124,9 +128,30 @@ def remote_sources(dockerfile: Dockerfile) -> list[tuple[int, str]]:
     return found
 
 
+#: The longest value a substitution may make: Linux's ``MAX_ARG_STRLEN``, past which no program could be given it.
+MAX_VALUE_BYTES = 128 << 10
+#: The most instructions a Dockerfile may hold (real ones hold tens; each costs the embedded builder a tool run).
+MAX_INSTRUCTIONS = 1_000
+
+
 def substitute(text: str, variables: dict[str, str]) -> str:
-    """``$NAME`` and ``${NAME}`` replaced as Docker does for ENV, WORKDIR, COPY and the like."""
-    return re.sub(r"\$(?:\{(\w+)\}|(\w+))", lambda m: variables.get(m.group(1) or m.group(2), ""), text)
+    """``$NAME`` and ``${NAME}`` replaced as Docker does for ENV, WORKDIR, COPY and the like.
+
+    A result over :data:`MAX_VALUE_BYTES` is a :class:`DockerfileError`, checked as it grows: ``ENV A=$A$A``
+    thirty times over would otherwise ask for gigabytes.
+    """
+    size = len(text)
+
+    def value(match: re.Match) -> str:
+        nonlocal size
+        found = variables.get(match.group(1) or match.group(2), "")
+        size += len(found) - len(match.group(0))
+        if size > MAX_VALUE_BYTES:
+            raise DockerfileError(f"a value grows past {MAX_VALUE_BYTES >> 10} KiB when its variables are substituted "
+                                  f"(from `{text[:60]}`)", "no program could be given a value that long: shorten it")
+        return found
+
+    return re.sub(r"\$(?:\{(\w+)\}|(\w+))", value, text)
 
 
 #: ``$NAME``, ``${NAME}``, ``${NAME:-word}``, ``${NAME:+word}`` in a FROM line.

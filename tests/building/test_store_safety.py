@@ -176,3 +176,24 @@ def test_a_build_that_makes_a_deep_tree_leaves_a_store_that_still_builds(tmp_pat
     assert not list(builder.store.scratch_root.iterdir())  # every scratch folder went with its build
     again = helpers.build("FROM alpine:3.20.3\nRUN echo y > /y\n", context, engine="embedded", name="after")
     assert "y" in {entry.path for entry in again.analysis.image.layers[-1].entries}
+
+
+def test_the_store_keeps_only_its_newest_cached_steps(tmp_path, monkeypatch):
+    embedded_tools()
+    monkeypatch.setenv("LAYERLAB_STORE", str(tmp_path / "store"))
+    monkeypatch.setenv("LAYERLAB_ROOTFS", str(ALPINE_TARBALLS))
+    context = tmp_path / "context"
+    context.mkdir()
+    for number in range(4):
+        helpers.build(f"FROM alpine:3.20.3\nENV N={number}\nLABEL n={number}\n", context, engine="embedded",
+                      name=f"steps-{number}", progress=lambda name, step: None)
+    store = EmbeddedBuilder(settings=current_settings()).store
+    steps = [tag for tag in store.index() if tag.startswith("step-")]
+    assert len(steps) == 8
+    assert store.prune_steps(keep=3) == 5
+    kept = [tag for tag in store.index() if tag.startswith("step-")]
+    assert kept == steps[-3:]  # the newest stay, in order
+    assert "layerlab-steps-3-latest" in store.index()  # built images keep their tags
+    again = helpers.build("FROM alpine:3.20.3\nENV N=3\nLABEL n=3\n", context, engine="embedded", name="again",
+                          progress=lambda name, step: None)
+    assert again.analysis.image.config["config"]["Labels"] == {"n": "3"}

@@ -37,3 +37,20 @@ def test_one_line_text_is_a_dockerfile_and_a_missing_path_is_an_error(tmp_path: 
     real.write_text("FROM scratch\n")
     assert dockerfile_text(str(real)) == ("FROM scratch\n", real)
     assert dockerfile_text(real) == ("FROM scratch\n", real)
+
+
+def test_a_value_that_doubles_at_each_env_stops_at_the_ceiling_not_at_gigabytes():
+    from helpers.ground.dockerfile import MAX_VALUE_BYTES, substitute
+
+    value, variables = "x", {}
+    with pytest.raises(DockerfileError, match="grows past 128 KiB"):
+        for _ in range(40):  # 2**40 bytes if nothing stopped it
+            variables["A"] = value = substitute("$A$A", {"A": value})
+    assert len(value) <= MAX_VALUE_BYTES
+
+
+def test_a_dockerfile_of_ten_thousand_instructions_is_refused_in_one_line():
+    from helpers.ground.dockerfile import parse_dockerfile_text
+
+    with pytest.raises(DockerfileError, match="holds 10,001 instructions"):
+        parse_dockerfile_text("FROM scratch\n" + "LABEL a=b\n" * 10_000)
