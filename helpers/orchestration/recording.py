@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..ground.errors import ArchiveError, BuildFailed, LayerLabError
-from ..ground.limits import DEFAULT_LIMITS, MAX_RECORDING_ENTRIES, Limits
+from ..ground.limits import DEFAULT_LIMITS, MAX_ENTRIES, MAX_RECORDING_ENTRIES, Limits
 from ..ground.model import Entry, Image, Layer, Package, PackageDatabase
 from ..measuring.analysis import Analysis, analyze
 from ..reading.archive import align_history
@@ -204,7 +204,7 @@ def _failure_from_json(failure: dict) -> BuildFailed:
 
 
 #: The most bytes a recording may decompress to, per tar entry it may hold (an entry is about 100 bytes of JSON).
-BYTES_PER_RECORDED_ENTRY = 256
+BYTES_PER_RECORDED_ENTRY = 160  # real recordings hold 70 to 100
 #: Room for everything in a recording that is not an entry (configs, Dockerfiles, metadata).
 RECORDING_OVERHEAD_BYTES = 64 << 20
 
@@ -226,12 +226,20 @@ _ENTRY_FIELDS = (str, str, int, int, int, int, str)
 _PACKAGE_FIELDS = (str, str, int)
 
 
+#: The largest number a recorded size or id may hold: what a tar header or a package database can say (8 EiB).
+MAX_RECORDED_NUMBER = (1 << 63) - 1
+#: Package rows a recording may hold beyond its tar entries (a Debian image lists a few hundred packages).
+PACKAGE_ROWS_ALLOWANCE = 200_000
+
+
 def _check_rows(rows: object, fields: tuple[type, ...], where: str) -> None:
     for position, row in enumerate(_want(rows, list, where)):  # type: ignore[arg-type]
         if not isinstance(row, list) or len(row) != len(fields):
             raise _Malformed(f"{where}[{position}] should be a list of {len(fields)} values")
         for value, kind in zip(row, fields, strict=True):
             _want(value, kind, f"{where}[{position}]")
+            if kind is int and not 0 <= value <= MAX_RECORDED_NUMBER:
+                raise _Malformed(f"{where}[{position}] holds {str(value)[:24]}, which no size or id can be")
 
 
 def _check_shape(document: dict) -> None:
@@ -248,8 +256,10 @@ def _check_shape(document: dict) -> None:
         _want(layer, dict, where)
         _check_rows(layer.get("entries"), _ENTRY_FIELDS, f"{where}.entries")
         _want(layer.get("media_type"), str, f"{where}.media_type")
-        _want(layer.get("blob_bytes", 0), int, f"{where}.blob_bytes")
-        _want(layer.get("gzip_bytes"), (int, type(None)), f"{where}.gzip_bytes")
+        for key in ("blob_bytes", "gzip_bytes"):
+            value = _want(layer.get(key, 0), (int, type(None)) if key == "gzip_bytes" else int, f"{where}.{key}")
+            if value is not None and not 0 <= value <= MAX_RECORDED_NUMBER:  # type: ignore[operator]
+                raise _Malformed(f"{where}.{key} holds {str(value)[:24]}, which no size can be")
         packages = _want(layer.get("packages"), (dict, type(None)), f"{where}.packages")
         if packages is not None:
             for key in ("manager", "path"):
@@ -289,6 +299,10 @@ def _check_shape(document: dict) -> None:
             _want(failure.get("step"), (int, type(None)), f"{where}.failure.step")  # type: ignore[union-attr]
             for line in _want(failure.get("log_tail") or [], list, f"{where}.failure.log_tail"):  # type: ignore
                 _want(line, str, f"{where}.failure.log_tail")
+    used = {digest for image in images.values() for digest in image["layers"]}  # type: ignore[union-attr]
+    unused = [digest for digest in layers if digest not in used]  # type: ignore[union-attr]
+    if unused:
+        raise _Malformed(f"it holds {len(unused):,} layers that no image uses (the first: {str(unused[0])[:19]!r})")
     for name in _want(document.get("order"), list, "order"):  # type: ignore[union-attr]
         if not isinstance(name, str) or name not in builds:  # type: ignore[operator]
             raise _Malformed(f"order names a build the recording does not hold: {str(name)[:80]!r}")
@@ -300,13 +314,27 @@ def _check_shape(document: dict) -> None:
               f"measurements[{name!r}].key")
 
 
-def _check_entry_budget(document: dict, path: Path, ceiling: int) -> None:
-    """The entries a replay would make, counted per image as a live read counts them, before any is made."""
+def _check_entry_budget(document: dict, path: Path, limits: Limits) -> None:
+    """The entries a replay would make, counted per image as a live read counts them, before any is made.
+
+    Each image meets the live reader's own ceiling (``LAYERLAB_MAX_ENTRIES``, a layer listed
+    twice counted twice), and all of them the recording's.
+    """
     layers = document["layers"]
-    total = sum(len(layers[digest]["entries"]) for image in document["images"].values() for digest in image["layers"])
-    if total > ceiling:
+    total = 0
+    for key, image in document["images"].items():
+        entries = sum(len(layers[digest]["entries"]) for digest in image["layers"])
+        if entries > limits.entries:
+            raise ArchiveError(
+                f"the recording {path} replays {key.partition('/')[2] or key} as {entries:,} tar entries, past the "
+                f"ceiling of {limits.entries:,} a live read keeps to",
+                f"record it again; if it is genuine, raise {MAX_ENTRIES.variable}",
+            )
+        total += entries
+    if total > limits.recording_entries:
         raise ArchiveError(
-            f"the recording {path} holds {total:,} tar entries across its images, past the ceiling of {ceiling:,}",
+            f"the recording {path} holds {total:,} tar entries across its images, past the ceiling of "
+            f"{limits.recording_entries:,}",
             f"record it again; if it is genuine, raise {MAX_RECORDING_ENTRIES.variable}",
         )
 
@@ -315,11 +343,21 @@ def _read_document(path: Path, ceiling: int) -> dict:
     """The recording's JSON, decompressed with a ceiling that follows from the entry ceiling."""
     limit = ceiling * BYTES_PER_RECORDED_ENTRY + RECORDING_OVERHEAD_BYTES
     try:
-        with gzip.open(path, "rb") as stream:
-            data = stream.read(limit + 1)
+        with gzip.open(path, "rb") as stream:  # in chunks: read(limit) would set aside the whole limit at once
+            chunks, size = [], 0
+            while size <= limit and (chunk := stream.read(1 << 20)):
+                chunks.append(chunk)
+                size += len(chunk)
+            data = b"".join(chunks)
         if len(data) > limit:
             raise ArchiveError(
                 f"the recording {path} decompresses past {limit:,} bytes (a decompression bomb?)",
+                f"record it again; if it is genuine, raise {MAX_RECORDING_ENTRIES.variable}",
+            )
+        rows = data.count(b"[")  # every row is a list: counted before one is made (brackets in names count too)
+        if rows > ceiling + PACKAGE_ROWS_ALLOWANCE:
+            raise ArchiveError(
+                f"the recording {path} holds over {ceiling + PACKAGE_ROWS_ALLOWANCE:,} rows, past its ceiling",
                 f"record it again; if it is genuine, raise {MAX_RECORDING_ENTRIES.variable}",
             )
         document = json.loads(data)
@@ -350,7 +388,7 @@ def load_recording(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> 
         _check_shape(document)
     except _Malformed as exc:
         raise ArchiveError(f"the recording {path} is malformed: {exc}", "record it again") from None
-    _check_entry_budget(document, path, limits.recording_entries)
+    _check_entry_budget(document, path, limits)
     try:
         layers, images = document["layers"], document["images"]
         analyses: dict[str, Analysis] = {}

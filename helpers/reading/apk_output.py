@@ -10,6 +10,8 @@ step installs, as apk's ``APKINDEX`` writes them.
 
 from __future__ import annotations
 
+import io
+import itertools
 import re
 from collections.abc import Iterator, Sequence
 
@@ -27,7 +29,8 @@ class ApkOutputError(LayerLabError):
 def paragraphs(text: str) -> Iterator[dict[str, str]]:
     """The ``X:value`` paragraphs of an apk index or database, one dict each (the first value of each key kept)."""
     fields: dict[str, str] = {}
-    for line in [*text.splitlines(), ""]:
+    for line in itertools.chain(io.StringIO(text), [""]):  # line by line: never a list of every line
+        line = line.rstrip("\r\n")
         if line.strip():
             key, _, value = line.partition(":")
             if len(key) == 1 and key not in fields:

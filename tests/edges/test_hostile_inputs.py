@@ -234,6 +234,48 @@ def test_a_recording_past_the_entry_ceiling_is_refused_before_it_is_replayed(sma
         load_recording(small_recording, Limits(recording_entries=2))
 
 
+def test_a_small_recording_of_dense_rows_is_refused_before_a_row_is_made(tmp_path):
+    import tracemalloc
+
+    path = tmp_path / "dense.json.gz"
+    with gzip.open(path, "wb") as stream:  # about 1 MB on disk; 3 million rows once parsed
+        stream.write(b'{"format": "layerlab-recording", "version": 2, "layers": {"sha256:x": {"entries": [')
+        stream.write(b'["a","file",1,0,0,0,""],' * 3_000_000 + b'["a","file",1,0,0,0,""]]}}}')
+    assert path.stat().st_size < 2 << 20
+    tracemalloc.start()
+    with pytest.raises(ArchiveError, match="rows, past its ceiling"):
+        load_recording(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 300 << 20  # the decompressed text, never its rows
+
+
+def test_a_layer_no_image_uses_is_refused(small_recording):
+    document = json.loads(gzip.open(small_recording).read())
+    document["layers"]["sha256:" + "0" * 64] = next(iter(document["layers"].values()))
+    _write(small_recording, document)
+    with pytest.raises(ArchiveError, match="layers that no image uses"):
+        load_recording(small_recording)
+
+
+def test_one_layer_listed_thousands_of_times_meets_the_live_reader_s_ceiling(small_recording):
+    document = json.loads(gzip.open(small_recording).read())
+    image = document["images"]["build/two"]
+    image["layers"] = image["layers"] * 1_500
+    _write(small_recording, document)
+    with pytest.raises(ArchiveError, match="past the ceiling of 2,000 a live read keeps to"):
+        load_recording(small_recording, Limits(entries=2_000))
+
+
+@pytest.mark.parametrize("value", [-1, 10**30])
+def test_a_size_no_tar_could_hold_is_refused(small_recording, value):
+    document = json.loads(gzip.open(small_recording).read())
+    next(iter(document["layers"].values()))["entries"][0][2] = value
+    _write(small_recording, document)
+    with pytest.raises(ArchiveError, match="which no size or id can be"):
+        load_recording(small_recording)
+
+
 def test_a_recording_that_decompresses_past_its_budget_is_refused(tmp_path):
     path = tmp_path / "bomb.json.gz"
     with gzip.open(path, "wb") as stream:

@@ -21,6 +21,7 @@ import helpers
 from helpers.reading.layer_stream import MAX_DOCUMENT_BYTES, EntryBudget, scan_blob_range, scan_layer
 from helpers.reading.packages import (
     MAX_DATABASE_BYTES,
+    MAX_INSTALLED_BYTES,
     MAX_PACKAGES,
     parse_apk_installed,
     parse_dpkg_status,
@@ -181,3 +182,59 @@ def test_a_measured_layer_is_what_gzip_makes_of_it(docker_client, alpine):
     assert image.layers[0].gzip_bytes == len(gzip.compress(layer, PULL_GZIP_LEVEL, mtime=0))
     assert helpers.analyze(image).compressed_bytes == image.layers[0].gzip_bytes
     assert helpers.analyze(helpers.read_image(alpine)).compressed_bytes is None  # not measured unless asked
+
+
+def _status_layer(status: bytes) -> bytes:
+    return files_layer({"var/lib/dpkg/status": status})
+
+
+def test_sixteen_mib_of_tiny_stanzas_in_a_layer_listed_four_times_is_refused_once_in_bounded_memory():
+    import tracemalloc
+
+    from archives import docker_archive
+
+    from helpers.reading.archive import read_archive_stream
+
+    tiny = b"Package: a\nStatus: install ok installed\n\n" * ((16 << 20) // 41)
+    layer = _status_layer(tiny[: 16 << 20])
+    archive = docker_archive([layer], manifest=[{"Config": "c.json", "Layers": ["l0/layer.tar"] * 4}])
+    tracemalloc.start()
+    image = read_archive_stream(io.BytesIO(archive), "tiny")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    notes = {layer.packages.note for layer in image.layers}
+    assert notes == {f"unreadable: it lists more than {MAX_PACKAGES:,} packages"}
+    assert peak < 200 << 20  # the archive itself is 16 MiB; python-debian's reader took 1.2 GB for one copy
+
+
+def test_continuation_lines_cost_no_memory_and_long_fields_are_read_right():
+    import tracemalloc
+
+    status = (b"Package: kept\nStatus: install ok installed\nVersion: 1\nInstalled-Size: 7\nDescription: x\n"
+              + b" continued\n" * (1 << 20) + b"\n")
+    tracemalloc.start()
+    packages = parse_dpkg_status(status)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert [(p.name, p.version, p.installed_bytes) for p in packages] == [("kept", "1", 7 * 1024)]
+    assert peak < 32 << 20
+
+
+def test_a_size_of_ten_to_the_thirty_is_damage_counted_at_the_ceiling_not_an_overflow():
+    status = b"Package: huge\nStatus: install ok installed\nInstalled-Size: " + b"9" * 31 + b"\n\n"
+    apk = b"P:huge\nV:1\nI:" + b"9" * 31 + b"\n\n"
+    assert parse_dpkg_status(status)[0].installed_bytes == MAX_INSTALLED_BYTES
+    assert parse_apk_installed(apk)[0].installed_bytes == MAX_INSTALLED_BYTES
+    analysis = helpers.analyze(helpers.read_image(_write_archive(_status_layer(status))))
+    assert installed_packages(analysis).installed_bytes.max() == MAX_INSTALLED_BYTES
+
+
+def _write_archive(layer: bytes) -> str:
+    import tempfile
+
+    from archives import docker_archive
+
+    handle = tempfile.NamedTemporaryFile(suffix=".tar", delete=False)
+    handle.write(docker_archive([layer]))
+    handle.close()
+    return handle.name
