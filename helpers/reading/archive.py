@@ -487,6 +487,19 @@ class LayoutDirectory(_ParallelScans):
     def refusal(self, name: str) -> str | None:
         return self._lookup(name)[2]
 
+    def _opened(self, name: str, path: Path) -> BinaryIO:
+        """The member checked at ``path``, opened, then checked again on its descriptor: a regular file, never a
+        FIFO or device swapped in since (which would block the read forever), nor a link put in its place."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as exc:
+            raise _refused(self.label, name, f"unreadable ({exc.strerror})") from exc
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            raise _refused(self.label, name, _not_regular(mode))
+        return open(fd, "rb")
+
     def doc(self, name: str) -> bytes | None:
         path, size, why = self._lookup(name)
         if why is not None:
@@ -495,7 +508,7 @@ class LayoutDirectory(_ParallelScans):
             return None
         if size > METADATA_LIMIT:
             raise _too_big(self.label, name, size)
-        with path.open("rb") as file:
+        with self._opened(name, path) as file:
             data = file.read(METADATA_LIMIT + 1)
         if len(data) > METADATA_LIMIT:
             raise _too_big(self.label, name, len(data))
@@ -506,7 +519,7 @@ class LayoutDirectory(_ParallelScans):
             path = self._lookup(name)[0]
             if path is None or name in self._futures:
                 continue
-            blob = path.open("rb")
+            blob = self._opened(name, path)
             self._open.append(blob)
             self._submit(name, blob.fileno(), 0, os.fstat(blob.fileno()).st_size, prepare)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -167,3 +168,45 @@ def test_a_layout_directory_reads_nothing_outside_itself(multi_platform, tmp_pat
     index.symlink_to(outside)  # a good index: followed, it would read
     with pytest.raises(helpers.LayerLabError, match="`index.json` in .* is a symlink leading out of the layout"):
         helpers.read_image(copy)
+
+
+def test_a_blob_swapped_for_a_fifo_after_its_check_is_refused_not_waited_on(skopeo, tmp_path, monkeypatch):
+    """The swap is timed by a fault injected between the check and the open; the FIFO itself is real."""
+    import json
+    import threading
+
+    from layerlab_fixtures import ALPINE_TARBALLS
+
+    from helpers.ground.errors import ArchiveError
+    from helpers.reading import archive
+    from helpers.reading.archive import read_path
+
+    layout = tmp_path / "layout"
+    tarball = ALPINE_TARBALLS / "alpine-minirootfs-3.20.3-x86_64.tar.gz"
+    subprocess.run([skopeo, "--insecure-policy", "copy", "-q", f"tarball:{tarball}", f"oci:{layout}:t"], check=True)
+    manifest = json.loads((layout / "index.json").read_text())["manifests"][0]["digest"].split(":")[1]
+    layer = json.loads((layout / "blobs" / "sha256" / manifest).read_text())["layers"][0]["digest"].split(":")[1]
+    blob = layout / "blobs" / "sha256" / layer
+    checked = archive.LayoutDirectory._lookup
+
+    def check_then_swap(self, name):
+        found = checked(self, name)
+        if name.endswith(layer) and blob.is_file():
+            blob.unlink()
+            os.mkfifo(blob)  # nothing ever writes it: opening it to read would wait forever
+        return found
+
+    monkeypatch.setattr(archive.LayoutDirectory, "_lookup", check_then_swap)
+    outcome: list[object] = []
+    reader = threading.Thread(target=lambda: outcome.append(_try(lambda: read_path(layout))), daemon=True)
+    reader.start()
+    reader.join(60)
+    assert not reader.is_alive(), "the read blocked on the FIFO"
+    assert isinstance(outcome[0], ArchiveError) and "a FIFO" in str(outcome[0])
+
+
+def _try(read):
+    try:
+        return read()
+    except Exception as exc:  # the outcome is checked by the caller
+        return exc
