@@ -141,6 +141,9 @@ def substitute(text: str, variables: dict[str, str]) -> str:
     thirty times over would otherwise ask for gigabytes.
     """
     size = len(text)
+    if size > MAX_VALUE_BYTES:
+        raise DockerfileError(f"a value is over {MAX_VALUE_BYTES >> 10} KiB (`{text[:60]}…`)",
+                              "no program could be given a value that long: shorten it")
 
     def value(match: re.Match) -> str:
         nonlocal size

@@ -8,14 +8,42 @@ of a traceback.
 
 from __future__ import annotations
 
+#: The longest message and hint shown: what they quote (a name, a line) is cut in the middle past this.
+MAX_MESSAGE_CHARACTERS = 1_000
+
+
+def shortened(text: str, width: int = MAX_MESSAGE_CHARACTERS) -> str:
+    """``text`` cut in the middle to ``width`` characters, with ``…`` where it was cut."""
+    if len(text) <= width:
+        return text
+    keep = width - 1
+    return text[: keep - keep // 3] + "…" + text[len(text) - keep // 3:]
+
 
 class LayerLabError(Exception):
-    """Base class: a message that names the cause, and a hint that names the fix."""
+    """Base class: a message that names the cause, and a hint that names the fix (each at most 1,000 characters:
+    a million-character image name quoted in one is cut, not echoed)."""
 
     def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
+        super().__init__(shortened(message))
         self.message = message
         self.hint = hint
+
+    @property
+    def message(self) -> str:
+        return self._message
+
+    @message.setter
+    def message(self, value: str) -> None:
+        self._message = shortened(str(value))
+
+    @property
+    def hint(self) -> str | None:
+        return self._hint
+
+    @hint.setter
+    def hint(self, value: str | None) -> None:
+        self._hint = None if value is None else shortened(str(value))
 
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message

@@ -265,6 +265,25 @@ def live_reason(needs_internet: bool = True, *, settings: Settings) -> str | Non
     return live_blocker(needs_for(needs_internet), settings=settings)
 
 
+def check_writable(path: Path) -> None:
+    """A clear error unless a recording can be written at ``path``: a file in an existing or makeable folder."""
+    try:
+        if path.is_dir():
+            raise LayerLabError(f"{path} is a folder, not a recording file", "name a file, e.g. NAME.json.gz")
+        folder = path.parent
+        for above in [folder, *folder.parents]:
+            if above.exists():
+                if not above.is_dir():
+                    raise LayerLabError(f"cannot write {path}: {above} is a file, not a folder",
+                                        "name a path under a folder")
+                break
+        if len(path.name.encode()) > 200:  # the writer adds a prefix and a suffix to make its temporary file
+            raise LayerLabError(f"the recording's name is {len(path.name.encode())} bytes, too long for a file here",
+                                "give it a shorter name")
+    except OSError as exc:
+        raise LayerLabError(f"cannot write the recording {path}: {exc.strerror}", "name another path") from exc
+
+
 def record(
     variants: Mapping[str, str | os.PathLike],
     path: str | os.PathLike,
@@ -276,7 +295,12 @@ def record(
     network: bool | None = None,
     settings: Settings,
 ) -> Recording:
-    """Build ``variants`` for real, then write their outcomes' recording to ``path``."""
+    """Build ``variants`` for real, then write their outcomes' recording to ``path``.
+
+    ``path`` is checked first (a file can be written there), so no build is run for a recording
+    that cannot be saved.
+    """
+    check_writable(Path(path))
     builder = builder_for(client, engine, settings=settings)
     texts = {name: dockerfile_text(dockerfile)[0] for name, dockerfile in variants.items()}
     outcomes = attempt_builds(variants, context, progress=progress, builder=builder, network=network,

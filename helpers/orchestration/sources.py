@@ -85,6 +85,14 @@ class Source:
         return f"{place}:{self.ref}" if self.ref else place
 
 
+def _there(path: Path, kind: str = "exists") -> bool:
+    """``path.exists()`` (or ``is_file``, ``is_dir``), False for a name the system refuses (too long, say)."""
+    try:
+        return getattr(path, kind)()
+    except OSError:
+        return False
+
+
 def parse_source(source: str | os.PathLike, ref: str | None = None) -> Source:
     """What ``source`` names: a transport prefix as skopeo writes it, else a path, ``LAYOUT:TAG``, or a name."""
     text = os.fspath(source)
@@ -98,15 +106,15 @@ def parse_source(source: str | os.PathLike, ref: str | None = None) -> Source:
         if not rest:
             raise SourceNotFound(f"{text!r} names no {transport} source", f"write {TRANSPORTS[transport]}")
         if transport == "oci":
-            folder, _, tag = rest.rpartition(":") if ":" in rest and not Path(rest).exists() else (rest, "", "")
+            folder, _, tag = rest.rpartition(":") if ":" in rest and not _there(Path(rest)) else (rest, "", "")
             return Source("oci", folder, ref or tag or None)
         return Source(transport, rest, ref)
     path = Path(text)
-    if ref is None and not path.exists() and ":" in text:
+    if ref is None and not _there(path) and ":" in text:
         layout, _, tag = text.rpartition(":")
-        if layout and Path(layout, "index.json").is_file():
+        if layout and _there(Path(layout, "index.json"), "is_file"):
             return Source("path", layout, tag)
-    if path.exists():
+    if _there(path):
         return Source("path", text, ref)
     return Source("name", text, ref)
 
@@ -134,7 +142,7 @@ def read_image(
     if parsed.transport == "name":
         return _read_by_name(parsed.location, settings)
     path = Path(parsed.location)
-    if not path.exists():
+    if not _there(path):
         raise SourceNotFound(f"{parsed.location} does not exist", _SOURCE_HINT)
     if parsed.transport in ("docker-archive", "oci-archive") and not path.is_file():
         raise SourceNotFound(f"{parsed} is not a file", f"write {TRANSPORTS[parsed.transport]}")
@@ -205,7 +213,7 @@ def save_stream(source: str, *, settings: Settings):
     read: no store is made beside it.
     """
     parsed = parse_source(source)
-    if parsed.transport in ("oci", "path") and Path(parsed.location, "index.json").is_file():
+    if parsed.transport in ("oci", "path") and _there(Path(parsed.location, "index.json"), "is_file"):
         from ..building.oci_store import layout_save_stream  # loaded when a layout's image is first saved
 
         if not parsed.ref:

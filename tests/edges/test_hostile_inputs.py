@@ -305,3 +305,22 @@ def test_a_build_with_no_context_leaves_no_folder_in_tmp(tmp_path, monkeypatch, 
     monkeypatch.setattr("tempfile.tempdir", None)
     helpers.build("FROM alpine:3.20.3\nRUN true\n", name="no-context", engine="docker")
     assert os.listdir(scratch) == []
+
+
+@pytest.mark.parametrize("where", ["a folder", "under a file", "a long name"])
+def test_record_refuses_an_output_it_cannot_write_before_it_builds_anything(tmp_path, where):
+    (tmp_path / "file").write_text("x")
+    output = {"a folder": tmp_path, "under a file": tmp_path / "file" / "r.json.gz",
+              "a long name": tmp_path / ("r" * 250 + ".json.gz")}[where]
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text("FROM scratch\nCOPY nothing-here /\n")  # would fail if it were ever built
+    done = subprocess.run([sys.executable, "-m", "helpers", "record", str(output), "-v", f"v={dockerfile}"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and done.stderr.startswith("error: ")
+    assert "nothing-here" not in done.stderr
+
+
+def test_a_source_name_longer_than_the_system_allows_is_one_line():
+    done = subprocess.run([sys.executable, "-m", "helpers", "report", "a" * 100_000], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and len(done.stderr) < 2_500
