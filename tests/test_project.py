@@ -118,3 +118,13 @@ def test_live_runs_of_lax_notebooks_compare_marked_cells_but_replays_compare_all
     monkeypatch.setenv("LAYERLAB_OFFLINE", "1")
     offline = current_settings()
     assert compares_lax(lax, settings=offline) is False  # offline it can only replay, and a replay is exact
+
+
+def test_every_notebook_is_committed_with_a_real_run_s_outputs_and_a_figure():
+    """No notebook is committed empty: outputs in at least half its code cells, and at least one figure."""
+    for path in sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")):
+        code = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+        with_outputs = [c for c in code if c.get("outputs")]
+        figures = [o for c in code for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+        assert 2 * len(with_outputs) >= len(code), f"{path.name}: {len(with_outputs)} of {len(code)} cells have outputs"
+        assert figures, f"{path.name} shows no figure"

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..ground.errors import DockerfileError, LayerLabError
-from . import userns
 from .oci_store import ToolMissing
 from .placement import Rootfs
 
@@ -82,15 +81,17 @@ def command(proot: str, rootfs: Path, user: str, workdir: str, env: dict[str, st
     """
     identity = ["-0"] if user in ("", "root", "0", "0:0") else ["-i", uid_gid(rootfs, user)]
     line = [proot, *identity, "-r", str(rootfs), *[a for path in BINDS for a in ("-b", path)], "-w", workdir or "/"]
+    if network:
+        # No user namespace here: one that maps a single identity makes chown to any other fail with
+        # EINVAL, which proot's fake root does not hide, and apt and dpkg chown to their own users.
+        return [*line, "/usr/bin/env", "-i", *[f"{k}={v}" for k, v in env.items()], *argv]
     unshare = shutil.which("unshare")
-    if unshare is not None and userns.available():  # proot as PID 1 of its own: its tracees end with it
-        line = [unshare, "--map-root-user", "--pid", "--fork", "--kill-child", "--mount", "--mount-proc",
-                *([] if network else ["--net"]), "--", *line]
-    elif not network:
-        if unshare is None:
-            raise ToolMissing("offline builds run RUN steps without a network through unshare, which is missing",
-                              "install the util-linux package")
-        line = [unshare, "--map-root-user", "--net", "--kill-child", "--", *line]
+    if unshare is None:
+        raise ToolMissing("offline builds run RUN steps without a network through unshare, which is missing",
+                          "install the util-linux package")
+    # A network namespace of its own, and a PID namespace with proot as its PID 1: its tracees end with it.
+    line = [unshare, "--map-root-user", "--net", "--pid", "--fork", "--kill-child", "--mount", "--mount-proc", "--",
+            *line]
     return [*line, "/usr/bin/env", "-i", *[f"{k}={v}" for k, v in env.items()], *argv]
 
 

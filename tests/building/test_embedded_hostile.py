@@ -284,3 +284,19 @@ def test_a_store_index_that_links_out_of_the_store_is_refused(tmp_path, monkeypa
     (builder.layout / "index.json").symlink_to(outside)
     with pytest.raises(LayerLabError, match="store is damaged: .*a symlink leading out of the layout"):
         builder.has_base(BASE)
+
+
+def test_env_values_too_long_for_a_command_line_are_one_line_not_e2big(store, tmp_path):
+    context = _context(tmp_path)
+    values = "".join(f"ENV V{n}={'x' * (120 << 10)}\n" for n in range(24))  # each under 128 KiB, 2.9 MB in all
+    with pytest.raises(LayerLabError) as caught:
+        _build(f"FROM {BASE}\n{values}", context, name="long-env")
+    assert "more than this system passes to a program" in caught.value.message or "KiB" in caught.value.message
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 2_100
+
+
+def test_a_rootfs_folder_that_is_a_file_is_one_line(tmp_path):
+    (tmp_path / "file").write_text("x")
+    done = subprocess.run([sys.executable, "-m", "helpers", "base", "alpine:3.20.3", "--rootfs", str(tmp_path / "file"),
+                           "--no-docker"], capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "is a file, not a folder" in done.stderr

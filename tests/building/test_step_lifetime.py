@@ -46,14 +46,14 @@ def builder_env(tmp_path, monkeypatch):
     return tmp_path
 
 
-@pytest.mark.parametrize("way", ["auto", "proot"])
-def test_a_process_a_step_leaves_behind_ends_with_the_step(builder_env, monkeypatch, way):
+@pytest.mark.parametrize(("way", "network"), [("auto", False), ("proot", False), ("proot", True)])
+def test_a_process_a_step_leaves_behind_ends_with_the_step(builder_env, monkeypatch, way, network):
     if way == "auto":
         need(userns.available(), "this kernel or user cannot make user namespaces")
     monkeypatch.setenv("LAYERLAB_RUN", way)
-    mark = f"{way}-{os.getpid()}"
+    mark = f"{way}-{network}-{os.getpid()}"
     started = time.monotonic()
-    built = helpers.build(LINGER.format(mark=mark), name=f"linger-{way}", engine="embedded",
+    built = helpers.build(LINGER.format(mark=mark), name=f"linger-{way}", engine="embedded", network=network,
                           progress=lambda name, step: None)
     assert time.monotonic() - started < 600  # it ended; before, under proot it waited the hour out
     assert "started" in {e.path for e in built.analysis.image.layers[-1].entries}
