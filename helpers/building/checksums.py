@@ -25,6 +25,7 @@ import stat
 from pathlib import Path
 
 from ..ground.errors import LayerLabError
+from ..ground.small_files import SmallFileRefused, read_small_file
 
 SUMS_NAME = "SHA256SUMS"
 #: The most bytes a ``SHA256SUMS`` may hold: a line a release, and releases are few.
@@ -45,20 +46,11 @@ def _normalised(name: str) -> str:
 def _read_list(sums: Path) -> str | None:
     """The text of ``sums``, or ``None`` when there is none; a clear error for anything but a small UTF-8 file."""
     try:
-        fd = os.open(sums, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
+        data = read_small_file(sums, MAX_SUMS_BYTES)
+    except SmallFileRefused as refused:
+        raise ChecksumMismatch(f"{sums} {refused.why}", f"replace it with the release's {SUMS_NAME}") from None
+    if data is None:
         return None
-    except OSError as exc:
-        raise ChecksumMismatch(f"{sums} cannot be read: {exc.strerror}", "make it readable, or remove it") from exc
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        os.close(fd)
-        raise ChecksumMismatch(f"{sums} is not a regular file", f"replace it with the release's {SUMS_NAME}")
-    with open(fd, "rb") as stream:
-        if info.st_size > MAX_SUMS_BYTES:
-            raise ChecksumMismatch(f"{sums} holds {info.st_size:,} bytes, more than a checksum list "
-                                   f"({MAX_SUMS_BYTES:,} at most)", f"replace it with the release's {SUMS_NAME}")
-        data = stream.read(MAX_SUMS_BYTES + 1)[:MAX_SUMS_BYTES]
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -336,12 +336,16 @@ class OciStore:
             index = self.read_index()
             index["manifests"] = [d for d in index.get("manifests") or []
                                   if (d.get("annotations") or {}).get(REF_ANNOTATION) != tag] + [descriptor]
-            staged = scratch / "index.json"
-            with staged.open("w") as out:
-                json.dump(index, out, separators=(",", ":"))
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(staged, self.layout / "index.json")
+            self._replace_index(index, scratch)
+
+    def _replace_index(self, index: dict, scratch: Path) -> None:
+        """Write ``index`` aside in ``scratch`` and rename it into place (the caller holds the index lock)."""
+        staged = scratch / "index.json"
+        with staged.open("w") as out:
+            json.dump(index, out, separators=(",", ":"))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(staged, self.layout / "index.json")
 
     def prune_steps(self, keep: int = MAX_STEP_TAGS) -> int:
         """Untag all but the ``keep`` newest cached steps (``step-*``), so the index stays small; how many went.
@@ -358,12 +362,7 @@ class OciStore:
             dropped = {id(d) for d in steps[: len(steps) - keep]}
             index["manifests"] = [d for d in manifests if id(d) not in dropped]
             with self.scratch() as scratch:
-                staged = scratch / "index.json"
-                with staged.open("w") as out:
-                    json.dump(index, out, separators=(",", ":"))
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.replace(staged, self.layout / "index.json")
+                self._replace_index(index, scratch)
             return len(dropped)
 
     def import_image(self, image: str, source: str, what: str, config: list[str] | None = None,

@@ -20,13 +20,12 @@ whatever the pattern.
 
 from __future__ import annotations
 
-import errno
 import os
 import posixpath
-import stat
 from dataclasses import dataclass
 
 from .errors import DockerfileError
+from .small_files import SmallFileRefused, read_small_file
 
 NAME = ".dockerignore"
 #: The most bytes a ``.dockerignore`` may hold (Docker has no ceiling; real ones are a few hundred bytes).
@@ -86,25 +85,13 @@ def read_dockerignore_text(context: str | os.PathLike) -> str | None:
         raise DockerignoreError(f"the build context {context} cannot be opened: {exc.strerror}",
                                 "pass an existing folder") from exc
     try:
-        fd = os.open(NAME, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=folder)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise DockerignoreError(f"{NAME} in {context} is a link, which could point anywhere",
-                                    f"make {NAME} a regular file") from exc
-        raise DockerignoreError(f"{NAME} in {context} cannot be read: {exc.strerror}", "make it readable") from exc
+        data = read_small_file(NAME, MAX_DOCKERIGNORE_BYTES, dir_fd=folder, follow=False)
+    except SmallFileRefused as refused:
+        raise DockerignoreError(f"{NAME} in {context} {refused.why}", f"make {NAME} a small regular file") from None
     finally:
         os.close(folder)
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        os.close(fd)
-        raise DockerignoreError(f"{NAME} in {context} is not a regular file", f"make {NAME} a regular file")
-    with open(fd, "rb") as stream:
-        if info.st_size > MAX_DOCKERIGNORE_BYTES:
-            raise DockerignoreError(f"{NAME} in {context} holds {info.st_size:,} bytes, more than "
-                                    f"{MAX_DOCKERIGNORE_BYTES:,}", "keep it to the patterns the context needs")
-        data = stream.read(MAX_DOCKERIGNORE_BYTES + 1)[:MAX_DOCKERIGNORE_BYTES]
+    if data is None:
+        return None
     return data.decode("utf-8", "surrogateescape")
 
 

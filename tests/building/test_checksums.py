@@ -79,7 +79,7 @@ def test_a_huge_sparse_list_is_refused_without_reading_it(tarball):
     with open(tarball.parent / "SHA256SUMS", "wb") as sums:
         sums.truncate(3 << 30)  # 3 GiB of holes: read whole, it would cost 3 GiB of memory
     started = time.monotonic()
-    with pytest.raises(ChecksumMismatch, match="more than a checksum list"):
+    with pytest.raises(ChecksumMismatch, match="bytes, more than"):
         verified_copy(tarball)
     assert time.monotonic() - started < 5
 
