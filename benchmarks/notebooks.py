@@ -79,7 +79,7 @@ def execute(path: Path) -> float:
 
     notebook = nbformat.read(path, as_version=4)
     start = time.perf_counter()
-    NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}},
+    NotebookClient(notebook, timeout=3600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}},
                    record_timing=False).execute()
     return time.perf_counter() - start
 
@@ -124,9 +124,10 @@ def guide() -> int:
         columns[f"{label}, warm"] = timed_pass(runnable, engine, cold=False)
     notes = [f"Measured by `benchmarks/notebooks.py --guide` on {os.cpu_count()} cores ({platform.machine()}), "
              f"as {'root' if os.geteuid() == 0 else 'an unprivileged user'}, in offline mode: nothing is pulled,"
-             " and only builds that ask for the network get it (06's apt-get steps, against Debian's registry,"
-             " where it answers; else 06 replays its recording). Cold: the builder's cache emptied first; warm:"
-             " the run right after."]
+             " and only builds that ask for the network get it (the apt-get steps of 02, 03 and 06, against"
+             " Debian's registry, where it answers); 01's apk reads Alpine's signed indexes (LAYERLAB_APKINDEX),"
+             " and 01-03 take their wheels from PyPI. Cold: the builder's cache emptied first; warm: the run"
+             " right after."]
     write_guide(columns, notes)
     import shutil
 

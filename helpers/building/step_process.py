@@ -7,7 +7,7 @@ goes, and every process left in the background with it.  Here:
   kernel does the same; ``unshare --kill-child`` kills that namespace when
   ``unshare`` itself is killed;
 * under proot, which waits for every process it traces and has no option not
-  to, the step's command is wrapped (``/bin/sh -c '"$@"; echo $? >&N'``) to
+  to, the step's command is wrapped (``/bin/sh -c '"$@"; echo $? > /proc/self/fd/N'``) to
   write its exit status on a pipe the moment it exits; then every process
   left in the step's session is killed, as Docker kills a container's
   processes, and proot, with nothing left to trace, ends and tidies up;
@@ -36,8 +36,11 @@ KEEP_BYTES = 1 << 20
 
 
 def status_wrapper(argv: Sequence[str], fd: int) -> list[str]:
-    """``argv`` run by the image's ``/bin/sh``, which then writes its exit status to file descriptor ``fd``."""
-    return ["/bin/sh", "-c", f'"$@"; status=$?; echo $status >&{fd}; exit $status', "sh", *argv]
+    """``argv`` run by the image's ``/bin/sh``, which then writes its exit status to file descriptor ``fd``.
+
+    Through ``/proc/self/fd/N``, not ``>&N``: dash, Debian's ``sh``, reads only one digit there.
+    """
+    return ["/bin/sh", "-c", f'"$@"; status=$?; echo $status > /proc/self/fd/{fd}; exit $status', "sh", *argv]
 
 
 #: The programs of a step that are the builder's, not the step's: left to end on their own.

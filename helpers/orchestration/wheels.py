@@ -31,7 +31,7 @@ from pathlib import Path
 
 from ..ground.errors import LayerLabError
 
-#: The folder of the build context the wheels are in: ``COPY wheels /tmp/wheels``.
+#: The folder of the build context the wheels are in: ``COPY wheels /wheels``.
 WHEELS_FOLDER = "wheels"
 #: The longest a download may take.
 DOWNLOAD_TIMEOUT = 600

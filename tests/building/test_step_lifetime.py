@@ -78,3 +78,20 @@ def test_an_interrupted_build_leaves_no_step_running(builder_env, way):
     build.communicate(timeout=60)
     time.sleep(0.5)
     assert _lingering(mark) == []
+
+
+def test_the_exit_status_reaches_the_builder_from_dash_whatever_the_descriptor(tmp_path):
+    """Debian's sh (dash) reads one digit in `>&N`: the status must come back through a path, any N."""
+    import shutil as shell_tools
+
+    from helpers.building.step_process import run_step
+
+    dash = shell_tools.which("dash")
+    need(dash is not None, "dash is not installed")
+    held = [os.open("/dev/null", os.O_RDONLY) for _ in range(20)]  # push the pipe's descriptors past 9
+    try:
+        done = run_step(None, dict(os.environ), wrap=([], ["/bin/sh", "-c", "exit 3"]))
+    finally:
+        for fd in held:
+            os.close(fd)
+    assert done.returncode == 3 and "Bad fd number" not in done.stderr

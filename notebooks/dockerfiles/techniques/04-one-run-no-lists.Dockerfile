@@ -1,7 +1,7 @@
 # Everything in one RUN, and apt's package lists and the wheels removed in it: Docker's own advice for apt.
 FROM debian:bookworm-slim
-COPY wheels /tmp/wheels
+COPY wheels /wheels
 RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-pip && \
-    pip3 install --break-system-packages --no-index --find-links /tmp/wheels django && \
+    pip3 install --break-system-packages --no-index --find-links /wheels django && \
     apt-get purge -y --auto-remove python3-pip && \
-    rm -rf /var/lib/apt/lists/* /tmp/wheels
+    rm -rf /var/lib/apt/lists/* /wheels

@@ -3,9 +3,9 @@ FROM debian:bookworm-slim AS runtime
 RUN apt-get update && apt-get install -y --no-install-recommends python3 && rm -rf /var/lib/apt/lists/*
 
 FROM runtime AS build
-COPY wheels /tmp/wheels
+COPY wheels /wheels
 RUN apt-get update && apt-get install -y --no-install-recommends python3-pip && \
-    pip3 install --break-system-packages --no-compile --no-index --find-links /tmp/wheels django
+    pip3 install --break-system-packages --no-compile --no-index --find-links /wheels django
 
 FROM runtime
 COPY --from=build /usr/local/lib/python3.11/dist-packages /usr/local/lib/python3.11/dist-packages
