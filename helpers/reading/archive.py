@@ -212,8 +212,21 @@ def _each_member(
             f"{label} is not a readable tar archive: {exc}",
             "pass a `docker save` archive, an OCI layout (directory or tar), or an image name",
         ) from exc
-    except (tarfile.TarError, EOFError, OSError) as exc:
+    except (tarfile.TarError, EOFError, OSError, ValueError) as exc:  # tarfile raises ValueError on some damage
         raise ArchiveError(f"{label} is truncated or corrupt: {exc}", "save or download it again") from exc
+
+
+def outer_member_refusal(member: tarfile.TarInfo) -> str | None:
+    """Why a member of the outer archive cannot be a blob: a size no file has, or a sparse member.
+
+    ``docker save`` and OCI archives never hold sparse members; read, one of a few bytes
+    could expand to a petabyte of holes.
+    """
+    if member.size < 0:
+        return f"a member with a negative size ({member.size:,})"
+    if member.issparse():
+        return "a sparse member, which no image archive holds"
+    return None
 
 
 class StreamedArchive:
@@ -243,8 +256,9 @@ class StreamedArchive:
             held.pop(name, None)  # a later member of the same name replaces an earlier one
         if self._links.record(member, name):
             return
-        if not member.isreg():
-            self._refused[name] = _not_regular(member)
+        refused = outer_member_refusal(member)
+        if refused is not None or not member.isreg():
+            self._refused[name] = refused or _not_regular(member)
             return
         blob = outer.extractfile(member)
         if blob is None:
@@ -414,7 +428,11 @@ class IndexedArchive(_ParallelScans):
         self._refused.pop(name, None)
         if self._links.record(member, name):
             return
-        if member.isreg():
+        refused = outer_member_refusal(member)
+        if refused is not None:
+            self._members.pop(name, None)
+            self._refused[name] = refused
+        elif member.isreg():
             self._members[name] = (member.offset_data, member.size)
         else:  # a later member of the same name replaces an earlier one, as extraction would
             self._members.pop(name, None)

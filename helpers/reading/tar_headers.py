@@ -11,9 +11,11 @@ What it understands (everything layer tars use): POSIX ustar names with
 ``prefix``, pax extended headers (``path``, ``linkpath``, ``size``, ``uid``,
 ``gid``; global headers are read and ignored), GNU long names and long link
 names (``L``/``K``), GNU sparse files (``S`` headers and pax ``GNU.sparse.*``
-records: the entry's size is the data the archive stores for it, which is what
-the layer ships; the real size is only checked), base-256 numbers, and old V7
-directories (a regular entry whose name ends in ``/``).  Every header's
+records in formats 0.0, 0.1 and 1.0: the entry has the file's real name and its
+real size, as Go's ``archive/tar`` reads them, and the data the archive stores
+is stepped over), base-256 numbers, and old V7 directories (a regular entry
+whose name ends in ``/``: a header only, as Go reads it).  Where readers
+disagree, this reads as Go does: it reads the layers for containerd, Docker and dive.  Every header's
 checksum is verified, as :mod:`tarfile` does.
 
 Hostile input is one :class:`~helpers.ground.errors.ArchiveError`, and nothing is
@@ -28,6 +30,7 @@ global pax headers included, than ``LAYERLAB_MAX_METADATA_BYTES``
 from __future__ import annotations
 
 import posixpath
+import re
 import struct
 import zlib
 from collections.abc import Iterator
@@ -87,17 +90,25 @@ class ByteFeed(Protocol):
 
 
 def _number(field: bytes) -> int:
-    """A numeric header field: octal text, or GNU base-256 when the top bit of the first byte is set."""
+    """A numeric header field: octal text, or GNU base-256 when the top bit of the first byte is set.
+
+    Base-256 as Go's ``archive/tar`` reads it: two's complement over every byte, the
+    first byte's top bit (the marker) left out and its next bit the sign; a value
+    past 63 bits is an error.
+    """
     try:
         return int(field.rstrip(b"\0 "), 8)  # the common case: octal digits, NUL- or space-terminated
     except ValueError:
         pass
     if field[0] & 0x80:
-        value = int.from_bytes(field[1:], "big")
-        if field[0] == 0xFF:  # negative base-256
-            value -= 256 ** (len(field) - 1)
-        return value
-    text = field.split(b"\0", 1)[0].strip()
+        negative = bool(field[0] & 0x40)
+        raw = bytes([(field[0] & 0x7F) ^ (0x7F if negative else 0)]) + (
+            bytes(b ^ 0xFF for b in field[1:]) if negative else field[1:])
+        value = int.from_bytes(raw, "big")
+        if value >> 63:
+            raise ValueError("a base-256 number past 63 bits")
+        return ~value if negative else value
+    text = field.strip(b" \0")  # Go's parseOctal: NULs and spaces on either side go; one inside is an error
     return int(text, 8) if text else 0
 
 
@@ -151,20 +162,36 @@ def _pax_records(data: bytes) -> dict[str, str]:
         key, equals, value = data[space + 1 : position + length - 1].partition(b"=")
         if not equals or not key:
             raise ValueError(f"a record at byte {position} is not key=value")
+        if b"\0" in (value if key in _NUL_FREE_VALUES else key):  # Go's validPAXRecord
+            raise ValueError(f"a record at byte {position} holds a NUL byte where none may be")
+        if key in _TIMES and value and not _PAX_TIME.fullmatch(value):  # Go's parsePAXTime
+            raise ValueError(f"pax record {key.decode(errors='replace')} is not a time")
         records[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
         position += length
     return records
 
 
+#: The pax records whose values may hold no NUL byte (every other record's key may hold none), as Go checks them.
+_NUL_FREE_VALUES = frozenset((b"path", b"linkpath", b"uname", b"gname"))
+_TIMES = frozenset((b"mtime", b"atime", b"ctime"))
+#: A pax time as Go parses one: seconds (a signed decimal of at most 19 digits), then optional digits of a fraction.
+_PAX_TIME = re.compile(rb"[+-]?0*\d{1,19}(?:\.\d*)?")
+
+
 def _pax_number(records: dict[str, str], key: str, default: int) -> int:
-    """The number a pax record holds: plain decimal digits, at most :data:`_MAX_DIGITS` of them."""
+    """The number a pax record holds: decimal digits, leading zeros allowed (as Go reads them), at most 63 bits.
+
+    An empty value keeps ``default``, as Go keeps the ustar field for any empty pax value.
+    """
     text = records.get(key)
-    if text is None:
+    if not text:
         return default
-    if not (text.isascii() and text.isdigit() and len(text) <= _MAX_DIGITS):
-        what = "negative" if text.strip().startswith("-") else f"not a whole number of at most {_MAX_DIGITS} digits"
+    significant = text.lstrip("0") or "0"
+    if not (text.isascii() and text.isdigit() and len(significant) <= _MAX_DIGITS
+            and int(significant) <= MAX_FILE_BYTES):
+        what = "negative" if text.strip().startswith("-") else "not a whole number a tar can hold"
         raise ValueError(f"pax record {key}={text[:40]} is {what}")
-    return int(text)
+    return int(significant)
 
 
 def normalize_path(name: str) -> str:
@@ -272,23 +299,32 @@ def _extended(feed: ByteFeed, label: str, header: bytes, typeflag: bytes, pax: d
     stored, real = size, 0
     try:
         sparse = typeflag == b"S"
-        if sparse:  # GNU sparse: the real size, then any extension blocks of the map
+        regions: list[int] = []
+        if sparse:  # old GNU sparse: the real size, four regions, then any extension blocks of more
             real = _number(header[483:495])
+            regions = _old_gnu_regions(header[386:482], 4)
             extended = header[482]
             while extended:
                 block = feed.take(BLOCK)
                 if len(block) < BLOCK:
                     raise ArchiveError(f"{label} ends inside a sparse map", "the archive is truncated")
+                regions += _old_gnu_regions(block[:504], 21)
+                if len(regions) > _MAX_REGION_NUMBERS:
+                    raise ValueError("a sparse map of more regions than any real file has")
                 extended = block[504]
         if pax:
-            name = pax.get("path", name)
-            link = pax.get("linkpath", link)
+            name = pax.get("path") or name  # an empty pax value keeps the ustar one, as Go keeps it
+            link = pax.get("linkpath") or link
             stored = _pax_number(pax, "size", stored)
-            if "GNU.sparse.realsize" in pax or "GNU.sparse.size" in pax:
-                sparse = True
-                real = _pax_number(pax, "GNU.sparse.realsize", _pax_number(pax, "GNU.sparse.size", 0))
             uid = _pax_number(pax, "uid", uid)
             gid = _pax_number(pax, "gid", gid)
+            if _pax_sparse(pax):  # pax GNU sparse (0.0, 0.1, 1.0): the real name and the real size
+                sparse = True
+                name = pax.get("GNU.sparse.name") or name
+                real = _pax_number(pax, "GNU.sparse.size", _pax_number(pax, "GNU.sparse.realsize", 0))
+                regions = _pax_regions(pax)
+        if sparse and not _regions_valid(regions, real):
+            raise ValueError("its sparse map has regions out of order, overlapping, or past the file's end")
     except (ValueError, IndexError) as exc:
         raise ArchiveError(f"{label} has a corrupt tar header: {exc}", _CORRUPT) from exc
     if stored > MAX_FILE_BYTES:
@@ -297,9 +333,89 @@ def _extended(feed: ByteFeed, label: str, header: bytes, typeflag: bytes, pax: d
     if sparse and not 0 <= real <= MAX_FILE_BYTES:
         raise ArchiveError(f"{label} has a sparse file `{name}` whose real size ({real:,} bytes) is "
                            "impossible", "the archive is corrupt or hostile")
-    # A sparse file's entry counts the data the archive stores for it (what the layer ships),
-    # never its real size: holes cost nothing, and a header cannot make up bytes.
-    return name, link, stored, uid, gid
+    # A sparse file counts its real size, as Go's archive/tar reports it, as dive and a container's
+    # ``ls -l`` see it; the archive stores ``stored`` bytes for it (its data, and format 1.0's map),
+    # which is what is stepped over.
+    return name, link, real if sparse else stored, stored, uid, gid
+
+
+#: The most numbers (two per region) a sparse map may hold: real sparse files have a few thousand regions.
+_MAX_REGION_NUMBERS = 2 * 65_536
+
+
+def _old_gnu_regions(area: bytes, count: int) -> list[int]:
+    """The (offset, length) numbers of an old GNU sparse header's region slots, up to the first empty one."""
+    numbers: list[int] = []
+    for slot in range(count):
+        field = area[slot * 24: slot * 24 + 24]
+        if not field or field[0] == 0:
+            break
+        numbers += [_number(field[:12]), _number(field[12:])]
+    return numbers
+
+
+def _pax_regions(pax: dict[str, str]) -> list[int]:
+    """The (offset, length) numbers of a pax 0.1 map (``GNU.sparse.map``), or of 0.0's last region."""
+    if pax.get("GNU.sparse.map"):
+        parts = pax["GNU.sparse.map"].split(",")
+        if len(parts) % 2 or len(parts) > _MAX_REGION_NUMBERS:
+            raise ValueError("GNU.sparse.map does not hold offset,length pairs")
+        return [_pax_number({"n": part}, "n", -1) if part else -1 for part in parts]
+    if pax.get("GNU.sparse.offset") or pax.get("GNU.sparse.numbytes"):
+        return [_pax_number(pax, "GNU.sparse.offset", -1), _pax_number(pax, "GNU.sparse.numbytes", -1)]
+    return []
+
+
+def _regions_valid(numbers: list[int], size: int) -> bool:
+    """Go's ``validateSparseEntries``: no negative region, none past ``size``, in order, none overlapping."""
+    end = 0
+    for offset, length in zip(numbers[::2], numbers[1::2], strict=True):
+        if offset < 0 or length < 0 or offset + length > size or end > offset:
+            return False
+        end = offset + length
+    return True
+
+
+def _sparse_map_1x0(feed: ByteFeed, label: str, real: int, stored: int, budget: int) -> int:
+    """Read and check the map a pax 1.0 sparse file's data begins with; the bytes of data it took (whole blocks).
+
+    Decimal numbers, one per line: how many regions, then each one's offset and length
+    (Go's ``readGNUSparseMap1x0``).  At most ``budget`` bytes of it are read.
+    """
+    text, taken = b"", 0
+    numbers: list[int] = []
+    wanted: int | None = None
+    while wanted is None or len(numbers) < wanted:
+        while b"\n" not in text:
+            if taken + BLOCK > min(budget, stored):
+                raise ArchiveError(f"{label} has a sparse map larger than its data, or than the budget",
+                                   "the archive is corrupt or hostile")
+            block = feed.take(BLOCK)
+            if len(block) < BLOCK:
+                raise ArchiveError(f"{label} ends inside a sparse map", "the archive is truncated")
+            text += block
+            taken += BLOCK
+        line, _, text = text.partition(b"\n")
+        if not line.isdigit() or len(line.lstrip(b"0")) > _MAX_DIGITS:
+            raise ArchiveError(f"{label} has a sparse map with {line[:20]!r} where a number should be", _CORRUPT)
+        if wanted is None:
+            wanted = 2 * int(line)
+            if wanted > _MAX_REGION_NUMBERS:
+                raise ArchiveError(f"{label} has a sparse map of {wanted // 2:,} regions", _CORRUPT)
+        else:
+            numbers.append(int(line))
+    if not _regions_valid(numbers, real):
+        raise ArchiveError(f"{label} has a sparse map with regions out of order, overlapping, or past the file's "
+                           "end", _CORRUPT)
+    return taken
+
+
+def _pax_sparse(pax: dict[str, str]) -> bool:
+    """Whether pax records describe a GNU sparse file, by Go's reading: a known version, or a 0.0/0.1 map."""
+    major, minor = pax.get("GNU.sparse.major", ""), pax.get("GNU.sparse.minor", "")
+    if major or minor:
+        return (major, minor) in (("0", "0"), ("0", "1"), ("1", "0"))
+    return bool(pax.get("GNU.sparse.map") or pax.get("GNU.sparse.offset") or pax.get("GNU.sparse.numbytes"))
 
 
 def iter_entries(feed: ByteFeed, label: str, documents: DocumentSink | None = None,
@@ -319,7 +435,11 @@ def iter_entries(feed: ByteFeed, label: str, documents: DocumentSink | None = No
             if header:
                 raise ArchiveError(f"{label} ends inside a tar header", "the archive is truncated; save it again")
             return
-        if header == ZERO_BLOCK:
+        if header == ZERO_BLOCK:  # the end, if the next block is zeros too or there is none (Go's reading)
+            after = take(BLOCK)
+            if after and after != ZERO_BLOCK:
+                raise ArchiveError(f"{label} has a zero block followed by data where its end should be",
+                                   _CORRUPT)
             return
         name_b, mode_b, uid_b, gid_b, size_b, chksum_b, typeflag, link_b, magic, prefix_b = unpack(header)
         try:
@@ -363,19 +483,22 @@ def iter_entries(feed: ByteFeed, label: str, documents: DocumentSink | None = No
             link = ""
         stored = size
         if typeflag == b"S" or pax:
-            name, link, stored, uid, gid = _extended(feed, label, header, typeflag, pax or {}, name, link, size,
-                                                     uid, gid)
-            size = stored
+            name, link, size, stored, uid, gid = _extended(feed, label, header, typeflag, pax or {}, name, link,
+                                                           size, uid, gid)
             padded = (stored + 511) & ~511
         kind = _KIND_BY_TYPE.get(typeflag, "other")
         if typeflag == b"\0" and name.endswith("/"):
-            kind = "dir"  # an old V7 header's way of saying directory
+            kind = "dir"  # an old V7 header's way of saying directory: a header only, whatever its size says
+            padded = 0
         path = _fast_path(name)
         # As in tarfile, only regular and unknown types carry data.  It is stepped over, never
         # read (by seeking in a file, by discarding decompressed bytes otherwise), except for
         # the few documents asked for, which are read into memory, never written anywhere.
         if padded and typeflag not in _NO_DATA:
-            if path in kept and typeflag in _REGULAR and documents is not None:
+            if pax and pax.get("GNU.sparse.major") == "1" and pax.get("GNU.sparse.minor") == "0":
+                taken = _sparse_map_1x0(feed, label, size, stored, pending.meta_budget)  # rare: a 1.0 sparse file
+                whole = skip(padded - taken) == padded - taken
+            elif path in kept and typeflag in _REGULAR and documents is not None:
                 whole = _keep(take, skip, documents, path, stored, padded)
             else:
                 whole = skip(padded) == padded

@@ -67,10 +67,18 @@ def test_a_negative_pax_size_is_refused_as_impossible_not_blamed_on_the_entry_ce
     assert "negative" in str(raised.value) and "ceiling" not in str(raised.value)
 
 
-def test_an_absurd_sparse_real_size_is_refused_not_reported_as_stored_bytes():
-    layer = _raw_layer(_pax_block(_record("GNU.sparse.realsize", str(10**20))), _entry("sparse"))
+def test_an_absurd_sparse_real_size_is_refused_not_reported():
+    records = _record("GNU.sparse.major", "1") + _record("GNU.sparse.minor", "0") + _record(
+        "GNU.sparse.realsize", str(10**20))
+    layer = _raw_layer(_pax_block(records), _entry("sparse"))
     with pytest.raises(ArchiveError, match="corrupt tar header|impossible"):
         read_every_way(docker_archive([layer]))
+
+
+def test_a_sparse_size_without_a_sparse_format_is_ignored_as_go_ignores_it():
+    layer = _raw_layer(_pax_block(_record("GNU.sparse.realsize", str(10**20))), _entry("plain"))
+    [entry] = read_every_way(docker_archive([layer])).image.layers[0].entries
+    assert (entry.path, entry.size) == ("plain", 1)
 
 
 def test_consecutive_pax_headers_are_one_budget_per_entry():

