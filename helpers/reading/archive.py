@@ -264,10 +264,11 @@ class StreamedArchive:
         if blob is None:
             return
         head = blob.peek(512)[:512]  # type: ignore[attr-defined]
-        is_layer = (
+        is_layer = (  # a blob that is not JSON is a layer, whatever it starts with (a V7 tar, an empty one)
             sniff_compression(head) != "none"
             or looks_like_tar(head)
             or name.endswith("layer.tar")
+            or (name.startswith("blobs/") and not head.lstrip().startswith((b"{", b"[")))
         )
         if is_layer:
             self._layers[name] = scan_layer(blob, name, self._budget, self._gzip_level)

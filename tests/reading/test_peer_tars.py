@@ -190,3 +190,30 @@ def test_a_tiny_gzip_whose_outer_member_is_a_petabyte_of_holes_is_refused_at_onc
     done = subprocess.run([sys.executable, "-m", "helpers", "report", str(path)], capture_output=True, text=True,
                           cwd=ROOT, timeout=60)
     assert done.returncode == 2 and done.stderr.count("\n") == 1  # and at once: before, it read 1 PiB of holes
+
+
+@pytest.mark.parametrize("layer", ["v7.tar", "empty", "zero blocks"])
+def test_an_oci_archive_streamed_keeps_a_v7_or_empty_layer_as_a_layer(layer, tmp_path):
+    """An OCI ``docker save`` names layers by digest only: a layer with no ustar magic is still a layer."""
+    import hashlib
+
+    from archives import FILE, tar
+
+    data = {"v7.tar": (PEERS / "go" / "v7.tar").read_bytes() if (PEERS / "go").is_dir() else b"",
+            "empty": b"", "zero blocks": bytes(1024)}[layer]
+    members = []
+
+    def blob(content: bytes) -> str:
+        digest = hashlib.sha256(content).hexdigest()
+        members.append((f"blobs/sha256/{digest}", content, FILE, None))
+        return f"sha256:{digest}"
+
+    layer_digest = blob(data)
+    config = blob(json.dumps({"os": "linux", "architecture": "amd64", "rootfs": {"diff_ids": [layer_digest]}}).encode())
+    manifest = blob(json.dumps({"schemaVersion": 2, "config": {"digest": config, "size": 1}, "layers": [
+        {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": len(data)}]}).encode())
+    members.append(("index.json", json.dumps({"manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest}]}).encode(), FILE, None))
+    archive = tar(members)
+    plain = _ours(archive)
+    assert plain is not None and plain == _ours_gzipped(archive, tmp_path)
