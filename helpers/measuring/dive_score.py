@@ -13,6 +13,11 @@ They answer a different question, so they differ on purpose:
   directory with its own tar entry in layers ``0..i-1`` stacked together
   (dive stacks layer 0 alone for ``i = 0``), when it is the sum of that
   subtree's entry sizes.
+* A whiteout of a path that no lower layer holds makes dive fail its look-up
+  and stop visiting that layer (in its order: depth first, names sorted): the
+  key stays registered with ``minimum = -1`` and nothing added, and the
+  layer's later leaves are not counted.  So ``FROM x`` + ``RUN rm -f /nothing``
+  lowers dive's score (10/10 becomes 9/10); reproduced as dive 0.13.1 does it.
 * Per key: ``cumulative += size`` and ``minimum = min(size seen)``.
 * ``dive_efficiency = Σ minimum / Σ cumulative`` over all keys (1.0 when
   ``Σ cumulative`` is 0).
@@ -181,6 +186,10 @@ def dive_leaves(entries: list[Entry]) -> list[Leaf]:
     ]
 
 
+#: A key dive registered and never sized (a whiteout of a path no lower layer holds): minimum -1, nothing added.
+_NEVER_SEEN: list[int] = []
+
+
 class DiveScore:
     """dive's figures, one layer at a time: :meth:`add` each layer base first, then :meth:`figures`.
 
@@ -191,7 +200,8 @@ class DiveScore:
 
     def __init__(self) -> None:
         self.layers: list[Layer] = []
-        # key -> its size when seen once (most keys: an int is the smallest record), else [cumulative, minimum]
+        # key -> its size when seen once (most keys: an int is the smallest record), else [cumulative, minimum];
+        # _NEVER_SEEN for a key dive registered but never sized
         self._figures: dict[str, int | list[int]] = {}
 
     def _stacked_below(self, i: int, keys: set[str]) -> _Stacked:
@@ -215,15 +225,22 @@ class DiveScore:
             leaves = dive_leaves(layer.entries)
         keys = {target for _, _, target in leaves if target is not None}
         stacked = self._stacked_below(i, keys) if keys else None
+        if keys:  # dive visits a layer's leaves depth first, names sorted: the order its quirk below depends on
+            leaves = sorted(leaves, key=lambda leaf: leaf[0].split("/"))
         for path, size, target in leaves:
             if target is None:
                 key = path
             else:
                 key = target
                 below = stacked.nodes.get(key)  # type: ignore[union-attr]
-                size = stacked.subtree_size(key) if below is not None and below[1] else 0  # type: ignore[union-attr]
+                if below is None:
+                    # dive looks the deleted path up below, fails, and stops visiting this layer: the key
+                    # stays with its minimum at -1 and nothing added, which lowers dive's score (dive 0.13.1).
+                    figures.setdefault(key, _NEVER_SEEN)
+                    break
+                size = stacked.subtree_size(key) if below[1] else 0  # type: ignore[union-attr]
             known = figures.get(key)
-            if known is None:
+            if known is None or known is _NEVER_SEEN:
                 figures[key] = size
             elif isinstance(known, int):
                 figures[key] = [known + size, min(known, size)]
@@ -236,7 +253,9 @@ class DiveScore:
         """``(dive_efficiency, dive_wasted_bytes)`` of the layers added so far."""
         total = minimum = wasted = 0
         for known in self._figures.values():
-            if isinstance(known, int):
+            if known is _NEVER_SEEN:
+                minimum -= 1
+            elif isinstance(known, int):
                 total += known
                 minimum += known
             else:

