@@ -2,8 +2,8 @@
 
 Each is a budget **per image** (or per recording, or per build), never per
 record: a thousand records each under a per-record limit still meet the
-image's budget.  Each has a default and an environment variable; sizes accept
-what the CLI accepts (``16MiB``, ``1G``, ``500000``; parsed by humanfriendly),
+image's budget.  Each has a default and an environment variable; sizes are read
+as the CLI reads them (:func:`helpers.ground.sizes.parse_size`: ``16MiB``, ``1GB``, ``500000``),
 counts accept plain or grouped integers (``250000``, ``250_000``, ``250,000``).
 A value that cannot be read is refused loudly (:class:`LimitSettingError`),
 never silently replaced by the default.
@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .errors import LayerLabError
+from .sizes import parse_size
 
 
 class LimitSettingError(LayerLabError):
@@ -55,8 +56,8 @@ def parse_limit(text: str, limit: Limit) -> int:
     import humanfriendly  # on first use: only a variable that is set is parsed
 
     try:
-        number = humanfriendly.parse_size(text, binary=True) if limit.is_size else int(text.replace(",", ""))
-    except (humanfriendly.InvalidSize, ValueError):
+        number = parse_size(text) if limit.is_size else int(text.replace(",", ""))
+    except ValueError:
         number = -1
     if number <= 0:
         example = "a size such as 16MiB or 2G" if limit.is_size else "a positive whole number such as 250000"

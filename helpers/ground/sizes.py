@@ -34,3 +34,19 @@ def format_limit(count: int) -> str:
 def format_ratio(value: float) -> str:
     """A ratio between 0 and 1 as a percentage, one decimal (``0.317173`` → ``31.7%``): the one rounding of ratios."""
     return f"{value * 100:.1f}%"
+
+
+def parse_size(text: str) -> int:
+    """A size as written, units read as they say: ``5MB`` → 5,000,000, ``512KiB`` → 524,288, ``1G`` → 10⁹,
+    ``1000`` → 1000.  The one reading of sizes: the command line's and the ``LAYERLAB_MAX_*`` settings'.
+
+    :class:`ValueError` for anything else, a negative size included.
+    """
+    import humanfriendly  # on first use: only a size that is set is parsed
+
+    if text.strip().startswith("-"):
+        raise ValueError("a size cannot be negative")
+    try:
+        return int(humanfriendly.parse_size(text))
+    except humanfriendly.InvalidSize as exc:
+        raise ValueError(str(exc)) from None

@@ -16,20 +16,18 @@ from dataclasses import dataclass
 
 from ..ground.errors import LayerLabError
 from ..ground.history import instruction
-from ..ground.sizes import format_bytes, format_limit, format_ratio
+from ..ground.sizes import format_bytes, format_limit, format_ratio, parse_size
 from ..measuring.analysis import Analysis
 
 
 def parse_budget_size(text: str) -> int:
     """``5MB`` → 5,000,000; ``512KiB`` → 524,288; ``1000`` → 1000 (decimal and binary units, as written)."""
-    from humanfriendly import InvalidSize, parse_size  # on first use: a report without a budget never needs it
-
     if text.strip().startswith("-"):
         raise LayerLabError(f"{text!r} is not a size: a size cannot be negative",
                             "write it like 5MB, 512KiB or 1000 (0 allows no reclaimable bytes at all)")
     try:
-        return int(parse_size(text))
-    except InvalidSize as exc:
+        return parse_size(text)
+    except ValueError as exc:
         raise LayerLabError(f"{text!r} is not a size", "write it like 5MB, 512KiB or 1000") from exc
 
 

@@ -15,7 +15,9 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 @pytest.mark.parametrize(("limit", "text", "value"), [
-    (MAX_EXPANDED_BYTES, "1G", 1 << 30),
+    (MAX_EXPANDED_BYTES, "1G", 10**9),  # as --max-reclaimable reads it: G is 10^9, GiB is 2^30
+    (MAX_EXPANDED_BYTES, "1GiB", 1 << 30),
+    (MAX_EXPANDED_BYTES, "5MB", 5_000_000),
     (MAX_EXPANDED_BYTES, "16MiB", 16 << 20),
     (MAX_ADD_BYTES, "500000", 500_000),
     (MAX_ENTRIES, "250,000", 250_000),
@@ -62,3 +64,11 @@ def test_the_readme_gives_the_fixed_bounds_the_reader_enforces():
     assert f"at most {archive.MAX_LAYERS:,} layers in one manifest" in text
     assert f"indexes nested at most {archive.MAX_INDEX_DEPTH} deep" in text
     assert f"at most {archive.MAX_INDEX_DESCRIPTORS:,} descriptors" in text
+
+
+def test_a_limit_and_a_budget_read_one_size_the_same_way(monkeypatch):
+    from helpers.views.budget import parse_budget_size
+
+    for text in ("5MB", "5MiB", "1G", "1GiB", "1000"):
+        monkeypatch.setenv(MAX_EXPANDED_BYTES.variable, text)
+        assert MAX_EXPANDED_BYTES.read() == parse_budget_size(text), text
