@@ -74,6 +74,41 @@ def docker_archive(layers: list[bytes], config: object = None, manifest: object 
 TEN = make_layer(("a", b"x" * 10, FILE, None))
 
 
+def oci_archive(layers: list[bytes], compression: str = "gzip") -> bytes:
+    """An OCI image layout in a tar (``oci-archive``) of ``layers``, base first, each compressed (``gzip``, ``zstd``
+    or ``none``), as skopeo and BuildKit write one."""
+    import gzip
+
+    import zstandard
+
+    members: list[tuple[str, bytes, object, str | None]] = []
+
+    def blob(content: bytes) -> str:
+        digest = hashlib.sha256(content).hexdigest()
+        members.append((f"blobs/sha256/{digest}", content, FILE, None))
+        return f"sha256:{digest}"
+
+    suffix = {"gzip": "+gzip", "zstd": "+zstd", "none": ""}[compression]
+    pack = {"gzip": lambda data: gzip.compress(data, 1, mtime=0),
+            "zstd": lambda data: zstandard.ZstdCompressor().compress(data), "none": lambda data: data}[compression]
+    descriptors = []
+    for layer in layers:
+        packed = pack(layer)
+        descriptors.append({"mediaType": f"application/vnd.oci.image.layer.v1.tar{suffix}", "digest": blob(packed),
+                            "size": len(packed)})
+    diff_ids = ["sha256:" + hashlib.sha256(layer).hexdigest() for layer in layers]
+    config = json.dumps({"os": "linux", "architecture": "amd64", "rootfs": {"type": "layers", "diff_ids": diff_ids}})
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                      "digest": blob(config.encode()), "size": len(config)},
+                           "layers": descriptors}).encode()
+    index = {"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                                                "digest": blob(manifest), "size": len(manifest)}]}
+    members.append(("oci-layout", b'{"imageLayoutVersion":"1.0.0"}', FILE, None))
+    members.append(("index.json", json.dumps(index).encode(), FILE, None))
+    return tar(members)
+
+
 def read_every_way(data: bytes, limits: Limits = DEFAULT_LIMITS) -> helpers.Analysis:
     """Read ``data`` every way the reader can: as a stream, and as a file, seeking and verifying.
 

