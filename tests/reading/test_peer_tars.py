@@ -242,3 +242,35 @@ def test_an_oci_archive_streamed_keeps_a_v7_or_empty_layer_as_a_layer(layer, tmp
     archive = tar(members)
     plain = _ours(archive)
     assert plain is not None and plain == _ours_gzipped(archive, tmp_path)
+
+
+def test_a_bounded_fuzz_of_the_peer_tars_as_layers_never_crashes(capsys):
+    """Bit flips, truncations, zeroed and repeated blocks of other projects' tars, each wrapped as a layer."""
+    import random
+
+    rng = random.Random(20261205)
+    originals = [_tar(name, path) for name, path in CASES if name.endswith(".tar") and path.suffix != ".uu"]
+    need(bool(originals), "the peer corpora are missing")
+    tried = errors = 0
+    for _ in range(300):
+        data = bytearray(rng.choice(originals))
+        operation = rng.choice(["flip", "truncate", "zero", "repeat"])
+        if not data:
+            continue
+        if operation == "flip":
+            for _ in range(rng.randint(1, 8)):
+                data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+        elif operation == "truncate":
+            del data[rng.randrange(len(data)):]
+        elif operation == "zero":
+            start = rng.randrange(len(data))
+            data[start:start + 512] = bytes(len(data[start:start + 512]))
+        else:
+            start = rng.randrange(len(data))
+            data[start:start] = data[rng.randrange(len(data)):][:512]
+        tried += 1
+        if _ours(docker_archive([bytes(data)], diff_ids=True)) is None:  # a reading, or one clear error
+            errors += 1
+    with capsys.disabled():
+        print(f"\nfuzz (peer tars): {tried} mutated layers tried, {errors} clear errors, {tried - errors} read")
+    assert tried > 250
