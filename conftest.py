@@ -4,7 +4,8 @@ Each notebook declares its needs in its metadata (see :mod:`helpers.orchestratio
 
 A notebook whose exact sizes drift with the internet's packages says
 ``"nbval": "lax"`` there: its live runs compare only the cells marked
-``# NBVAL_CHECK_OUTPUT`` (the lesson's invariants).  Offline it replays its
+tagged ``nbval-check-output`` (the lesson's invariants; tags, in the cell's
+metadata, keep test machinery out of the learner's sight).  Offline it replays its
 recording, which gives the recorded outputs exactly, so it is checked strictly.
 Cells never run (no execution count) are executed but not compared.
 With ``LAYERLAB_REQUIRE_ENGINE=1`` (as in CI) a missing engine or image stops
@@ -27,8 +28,7 @@ def _metadata(path: Path) -> dict:
 
 
 def _marked_check(cell) -> bool:
-    source_marked = any(line.strip() == "# NBVAL_CHECK_OUTPUT" for line in cell.source.splitlines())
-    return source_marked or "nbval-check-output" in cell.metadata.get("tags", [])
+    return "nbval-check-output" in cell.metadata.get("tags", [])
 
 
 def pytest_collection_modifyitems(config, items):

@@ -128,3 +128,11 @@ def test_every_notebook_is_committed_with_a_real_run_s_outputs_and_a_figure():
         figures = [o for c in code for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
         assert 2 * len(with_outputs) >= len(code), f"{path.name}: {len(with_outputs)} of {len(code)} cells have outputs"
         assert figures, f"{path.name} shows no figure"
+
+
+def test_learners_cells_hold_no_test_machinery_and_no_timings():
+    """nbval's markers are cell tags, never comments a learner reads; no cell keeps its execution timings."""
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            assert "NBVAL_" not in "".join(cell["source"]), path.name
+            assert "execution" not in cell.get("metadata", {}), path.name

@@ -108,7 +108,7 @@ def replays(metadata: dict, folder: Path | None = None, *, settings: Settings) -
 
 
 def compares_lax(metadata: dict, folder: Path | None = None, *, settings: Settings) -> bool:
-    """True when a run should compare only the cells marked ``# NBVAL_CHECK_OUTPUT``.
+    """True when a run should compare only the cells tagged ``nbval-check-output``.
 
     That is a notebook that asks for it (``"nbval": "lax"``, because its exact
     sizes drift with the packages its builds download) and runs live: a replay
