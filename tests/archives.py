@@ -109,6 +109,26 @@ def oci_archive(layers: list[bytes], compression: str = "gzip") -> bytes:
     return tar(members)
 
 
+def mutate(data: bytes, rng, flips: int = 20, block: int = 4096) -> bytes:
+    """``data`` damaged one random way: bits flipped, cut short, a block zeroed, or 512 bytes repeated."""
+    damaged = bytearray(data)
+    if not damaged:
+        return data
+    operation = rng.choice(["flip", "truncate", "zero", "duplicate"])
+    if operation == "flip":
+        for _ in range(rng.randint(1, flips)):
+            damaged[rng.randrange(len(damaged))] ^= 1 << rng.randrange(8)
+    elif operation == "truncate":
+        del damaged[rng.randrange(len(damaged)):]
+    elif operation == "zero":
+        start = rng.randrange(len(damaged))
+        damaged[start:start + block] = bytes(len(damaged[start:start + block]))
+    else:
+        start = rng.randrange(len(damaged))
+        damaged[start:start] = damaged[rng.randrange(len(damaged)):][:512]
+    return bytes(damaged)
+
+
 def read_every_way(data: bytes, limits: Limits = DEFAULT_LIMITS) -> helpers.Analysis:
     """Read ``data`` every way the reader can: as a stream, and as a file, seeking and verifying.
 
