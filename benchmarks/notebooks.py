@@ -47,7 +47,7 @@ def offline_notebooks() -> list[tuple[Path, str | None]]:
 
 def remove_course_images() -> int:
     """Remove the images the notebooks build (``layerlab/*``) and dangling ones: their cache goes with them."""
-    from helpers.building.engine import docker_client
+    from helpers.reading.daemon import docker_client
 
     client = docker_client()
     images = client.images.list(filters={"reference": "layerlab/*"})

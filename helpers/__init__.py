@@ -35,7 +35,7 @@ _NAMES = {
     "LayerLabError": "ground.errors",
     "BuildFailed": "ground.errors",
     "format_bytes": "ground.sizes",
-    "read_image": "orchestration.sources",
+    "read_image": "reading.images",
     "save_stream": "orchestration.sources",
     "select_engine": "orchestration.builds",
     "require_built": "orchestration.builds",

@@ -18,7 +18,7 @@ from pathlib import Path
 import helpers
 from helpers.ground.errors import ArchiveError
 from helpers.ground.limits import DEFAULT_LIMITS, Limits
-from helpers.reading.archive import read_archive_stream, read_path
+from helpers.reading.files import read_archive_stream, read_path
 
 FILE, DIR, SYMLINK, HARDLINK = "file", tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE
 

@@ -79,7 +79,7 @@ def dive_testdata() -> Path:
 
 @pytest.fixture(scope="session")
 def docker_client():
-    from helpers.building.engine import docker_client as connect
+    from helpers.reading.daemon import docker_client as connect
 
     try:
         return connect()

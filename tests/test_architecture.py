@@ -42,12 +42,15 @@ def test_every_module_is_in_a_room():
 
 @pytest.mark.parametrize(("module", "line", "contract"), [
     ("ground/sizes.py", "from ..edges import cli", "Each room imports only the rooms below it"),
-    ("measuring/metrics.py", "from ..reading import archive", "Each room imports only the rooms below it"),
-    ("views/report.py", "from ..reading import archive", "Views draw an Analysis: they never read archives"),
+    ("measuring/metrics.py", "from ..reading import files", "Each room imports only the rooms below it"),
+    ("views/report.py", "from ..reading import files", "Views draw an Analysis: they never read archives"),
     ("building/userns.py", "from ..measuring import analysis",
      "Builders build and read: measuring is orchestration's"),
     ("measuring/merge.py", "from . import analysis", "No cycle among the modules of a room"),
-], ids=["upward", "across a layer", "views read", "builders measure", "cycle in a room"])
+    ("building/engine.py", "import docker.errors", "Only the daemon adapter imports the Docker SDK"),
+    ("reading/images.py", "from docker import DockerClient", "Only the daemon adapter imports the Docker SDK"),
+], ids=["upward", "across a layer", "views read", "builders measure", "cycle in a room", "the SDK in a builder",
+        "the SDK beside the adapter"])
 def test_an_import_the_wrong_way_breaks_its_contract(tmp_path, module, line, contract):
     shutil.copytree(ROOT / "helpers", tmp_path / "helpers", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
@@ -56,6 +59,17 @@ def test_an_import_the_wrong_way_breaks_its_contract(tmp_path, module, line, con
     done = _lint(tmp_path)
     assert done.returncode == 1, done.stdout[-2000:]
     assert f"{contract} BROKEN" in done.stdout
+
+
+#: The longest a module of reading/ may be: one backend, document or stage each, as go-containerregistry keeps them.
+MAX_READING_LINES = 400
+
+
+def test_reading_keeps_one_small_module_for_each_backend_and_stage():
+    sizes = {path.name: len(path.read_text().splitlines()) for path in (ROOT / "helpers" / "reading").glob("*.py")}
+    assert {name: lines for name, lines in sizes.items() if lines > MAX_READING_LINES} == {}
+    for backend in ("tar_archives", "oci_layout", "daemon", "store", "docker_save", "oci_image", "source"):
+        assert f"{backend}.py" in sizes, backend
 
 
 def _notebook_imports(path: Path) -> list[ast.ImportFrom | ast.Import]:
@@ -111,7 +125,7 @@ def test_a_test_module_borrows_from_another_only_in_its_own_room():
 
 #: Modules that look up the environment for something that is not a ``LAYERLAB_*`` setting.
 _OTHER_ENVIRONMENT = {
-    "helpers/building/engine.py": "DOCKER_HOST, the Docker SDK's own variable",
+    "helpers/reading/daemon.py": "DOCKER_HOST, the Docker SDK's own variable",
     "helpers/building/embedded.py": "the user's environment, passed on to a RUN step's proot",
 }
 
@@ -151,7 +165,7 @@ def test_a_settings_read_planted_below_the_edges_is_caught(tmp_path):
     shutil.copytree(ROOT / "helpers", tmp_path / "helpers", ignore=shutil.ignore_patterns("__pycache__"))
     planted = tmp_path / "helpers" / "orchestration" / "builds.py"
     planted.write_text(planted.read_text() + "\n\ndef _now():\n    return Settings.from_environment()\n")
-    sneaky = tmp_path / "helpers" / "reading" / "archive.py"
+    sneaky = tmp_path / "helpers" / "reading" / "files.py"
     sneaky.write_text(sneaky.read_text() + "\n\nVERIFY = os.environ.get('LAYERLAB_VERIFY')\n")
     assert _reads_below_the_edges(tmp_path) == ["helpers/orchestration/builds.py reads the settings",
-                                               "helpers/reading/archive.py reads the environment"]
+                                               "helpers/reading/files.py reads the environment"]

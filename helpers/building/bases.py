@@ -246,14 +246,14 @@ def make_debian_rootfs(tag: str, into: Path, mirror: str = "") -> Path:
 
 def import_into_docker(image: str, tarball: Path, client) -> str:
     """Build ``image`` in the Docker Engine of ``client`` from ``tarball`` by the official recipe, offline; its ID."""
-    import docker.errors
+    from ..reading.daemon import APIError, BuildError  # loaded when the engine is first asked
 
     with tempfile.TemporaryDirectory(prefix="layerlab-base-") as context:
         verified_copy(tarball, Path(context) / tarball.name)  # the bytes checked are the bytes the engine gets
         (Path(context) / "Dockerfile").write_text(dockerfile(image, tarball))
         try:
             made, _log = client.images.build(path=context, tag=image, network_mode="none", rm=True, pull=False)
-        except (docker.errors.BuildError, docker.errors.APIError) as exc:
+        except (BuildError, APIError) as exc:
             raise LayerLabError(f"the engine could not make {image} from {tarball.name}: {exc}",
                                 "check the tarball") from exc
     return made.id

@@ -9,27 +9,24 @@ from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
-import docker
-import docker.errors
-import requests.exceptions
-
 from ..ground.commands import python_tool
 from ..ground.dockerfile import Dockerfile
 from ..ground.errors import LayerLabError
 from ..ground.model import Image
 from ..ground.settings import ENGINE_LABELS, Settings
 from ..ground.steps import Progress
-from .builder import BuiltImage, RunResult, files_tar
-from .engine import (
-    PULL_GZIP_LEVEL,
-    build_image,
-    describe_base,
+from ..reading.daemon import (
+    TRANSPORT_ERRORS,
+    APIError,
+    Client,
+    ImageNotFound,
     docker_client,
     engine_reason,
-    ensure_base,
     read_engine_image,
     save_stream,
 )
+from .builder import BuiltImage, RunResult, files_tar
+from .engine import PULL_GZIP_LEVEL, build_image, describe_base, ensure_base
 
 #: The longest a command run in a container may take.
 RUN_TIMEOUT = 600
@@ -44,7 +41,7 @@ class DockerBuilder:
     name = "docker"
     label = ENGINE_LABELS["docker"]
 
-    def __init__(self, client: docker.DockerClient | None = None, *, settings: Settings) -> None:
+    def __init__(self, client: Client | None = None, *, settings: Settings) -> None:
         self.client = client or docker_client()
         self.settings = settings
 
@@ -64,7 +61,7 @@ class DockerBuilder:
     def has_base(self, image: str) -> bool:
         try:
             self.client.images.get(image)
-        except docker.errors.ImageNotFound:
+        except ImageNotFound:
             return False
         return True
 
@@ -97,11 +94,11 @@ class DockerBuilder:
             status = container.wait(timeout=RUN_TIMEOUT)
             stdout = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
             stderr = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
-        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+        except (APIError, *TRANSPORT_ERRORS) as exc:
             raise LayerLabError(f"the Docker Engine could not run a container of {image}: {engine_reason(exc)}",
                                 "check that dockerd is running, then try again") from exc
         finally:
-            with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
+            with contextlib.suppress(APIError, *TRANSPORT_ERRORS):
                 container.remove(force=True)
         return RunResult(stdout, stderr, int(status.get("StatusCode", 1)))
 

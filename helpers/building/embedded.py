@@ -25,7 +25,7 @@ becomes one layer; the others change the config and add an ``empty_layer``
 history entry, as Docker's classic builder does.  Steps are cached in the
 store under a key made like Docker's (the parent image, the instruction, and
 for ``COPY``/``ADD`` the content of the copied files), so a re-run is fast.
-The result is an OCI layout that :mod:`helpers.reading.archive` reads unchanged.
+The result is an OCI layout that :mod:`helpers.reading.oci_layout` reads unchanged.
 
 In offline mode (``LAYERLAB_OFFLINE=1``) nothing is pulled and ``RUN`` steps
 get no network: proot cannot take it away, so offline builds run them under
@@ -66,12 +66,14 @@ from pathlib import Path
 from ..ground.dockerfile import Dockerfile, is_remote, substitute
 from ..ground.dockerignore import Dockerignore
 from ..ground.errors import BaseImageMissing, BuildFailed, DockerfileError, LayerLabError, SourceNotFound
-from ..ground.model import Image
+from ..ground.model import Image, Source
 from ..ground.references import slug_tag
 from ..ground.settings import ENGINE_LABELS, OFFLINE_VARIABLE, ROOTFS_VARIABLE, Settings
 from ..ground.steps import BuildStep, Progress
-from ..reading.archive import REF_ANNOTATION, read_path
-from ..reading.layer_stream import EntryBudget, scan_layer
+from ..reading.files import read_path
+from ..reading.layer_stream import scan_layer
+from ..reading.oci_documents import Descriptor, ref_name
+from ..reading.scan_budget import EntryBudget
 from . import proot, userns
 from .bases import find_rootfs, label, recipe_for
 from .builder import BuiltImage, RunResult
@@ -230,20 +232,26 @@ class EmbeddedBuilder:
         return self.store.index()[tag]
 
 
-    def store_tag(self, reference: str) -> str:
-        """The store's tag for ``reference``: a store tag, ``LAYOUT:TAG`` of this store, or an image's name."""
+    def store_tag(self, reference: str | Source) -> str:
+        """The store's tag for ``reference``: an image of this store (as its ``origin`` names it, or as the text
+        ``LAYOUT:TAG``), a store tag, or an image's name."""
+        if isinstance(reference, Source):
+            if reference.ref and Path(reference.location) == self.layout:
+                return reference.ref
+            reference = str(reference)
         layout, _, tag = str(reference).rpartition(":")
         if layout and Path(layout) == self.layout:
             return tag
         return reference if reference in self.store.index() else slug_tag(reference)
 
-    def read(self, reference: str, measure_pull: bool = False) -> Image:
+    def read(self, reference: str | Source, measure_pull: bool = False) -> Image:
         """The store image ``reference`` names (see :meth:`store_tag`), its source ``LAYOUT:TAG``.
 
         What a pull moves is measured by the Docker Engine only: ``measure_pull`` changes nothing here.
         """
         tag = self.store_tag(reference)
-        return replace(self._read_tag(tag), source=f"{self.layout}:{tag}")
+        origin = Source("path", str(self.layout), tag)
+        return replace(self._read_tag(tag), source=str(origin), origin=origin)
 
     def read_base(self, image: str, measure_pull: bool = False) -> Image:
         """A base image by name, imported into the store first if it is not there."""
@@ -261,7 +269,7 @@ class EmbeddedBuilder:
         return {"engine": "embedded builder", "engine_version": "; ".join(versions), "api_version": "none",
                 "platform": f"linux/{machine}"}
 
-    def save_stream(self, reference: str) -> io.BufferedReader:
+    def save_stream(self, reference: str | Source) -> io.BufferedReader:
         """The image ``reference`` names, as a ``docker save`` archive streamed by skopeo (nothing touches disk)."""
         return self.store.save_stream(self.store_tag(reference))
 
@@ -397,10 +405,10 @@ class EmbeddedBuilder:
         """
         tag = "base-" + slug(image)
         descriptor = next(d for d in self.store.read_index().get("manifests") or []
-                          if (d.get("annotations") or {}).get(REF_ANNOTATION) == tag)
+                          if ref_name(d) == tag)
         manifest = self.store.manifest(descriptor["digest"])
         config = self.store.config_of(manifest)
-        origin = (descriptor.get("annotations") or {}).get(ORIGIN_ANNOTATION, "")
+        origin = str(Descriptor.from_json(descriptor, "store's index").annotations.get(ORIGIN_ANNOTATION) or "")
         return {
             "image": image,
             "id": manifest["config"]["digest"],

@@ -1,4 +1,4 @@
-"""Talk to a real Docker Engine through the Docker SDK: read images, build Dockerfiles.
+"""Build Dockerfiles with a real Docker Engine (reached through :mod:`helpers.reading.daemon`).
 
 ``LAYERLAB_OFFLINE=1`` is *offline mode*: builds run with ``network_mode="none"``
 (so no ``RUN`` step reaches the network), nothing is ever pulled, and a base
@@ -11,22 +11,13 @@ nothing else changes (see :mod:`helpers.building.registry`).
 from __future__ import annotations
 
 import contextlib
-import errno
-import io
 import os
 import re
-import socket
 import tempfile
 from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import IO
-
-import docker
-import docker.errors
-import requests.exceptions
-import urllib3.exceptions
 
 from ..ground.dockerfile import Dockerfile
 from ..ground.errors import (
@@ -35,13 +26,10 @@ from ..ground.errors import (
     DockerfileError,
     EngineUnavailable,
     LayerLabError,
-    SourceNotFound,
 )
-from ..ground.limits import DEFAULT_LIMITS, Limits
-from ..ground.model import Image
 from ..ground.settings import OFFLINE_VARIABLE
 from ..ground.steps import BuildStep, Progress
-from ..reading.archive import read_archive_stream
+from ..reading.daemon import TRANSPORT_ERRORS, APIError, Client, ImageNotFound, SDKError, engine_reason
 from .bases import label
 from .context_tar import write_context
 from .registry import apt_failure, fetch_failed
@@ -56,144 +44,15 @@ _LAYER_INSTRUCTIONS = {"RUN", "COPY", "ADD"}
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-def engine_address() -> str:
-    """Where the Docker SDK looks for an engine: ``DOCKER_HOST``, or the default socket."""
-    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-
-
-def docker_client() -> docker.DockerClient:
-    """A connected client, or :class:`EngineUnavailable` saying where it looked and how to start one."""
-    try:
-        client = docker.from_env()
-        client.ping()
-    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-        raise EngineUnavailable(
-            f"no Docker Engine answered at {engine_address()}: {engine_reason(exc)}",
-            "start one (`sudo dockerd &` on Linux, or Docker Desktop), or set DOCKER_HOST to its address",
-        ) from exc
-    return client
-
-
-#: What the usual operating-system errors mean when the engine's address is tried.
-_SOCKET_REASONS = {
-    errno.ENOENT: "no such socket",
-    errno.EACCES: "Permission denied: the socket is there, but this user may not use it "
-                  "(join the docker group, or use a rootless engine)",
-    errno.ECONNREFUSED: "connection refused: nothing listens there",
-    errno.ECONNRESET: "the connection was reset",
-    errno.EPIPE: "the connection was closed",
-    errno.ETIMEDOUT: "timed out",
-    errno.EHOSTUNREACH: "the host is unreachable",
-    errno.ENETUNREACH: "the network is unreachable",
-    errno.ENOTSOCK: "that path is not a socket",
-}
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and everything it wraps: its cause and context, exceptions among its args, urllib3's ``reason``."""
-    seen: set[int] = set()
-    pending = [exc]
-    while pending:
-        current = pending.pop(0)
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        wrapped = [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
-        pending.extend(item for item in wrapped if isinstance(item, BaseException))
-
-
-def engine_reason(exc: BaseException) -> str:
-    """Why the engine did not answer, in words (``no such socket``), never a Python repr."""
-    causes = list(_causes(exc))
-    for cause in causes:  # the operating system's own error says it best
-        if isinstance(cause, socket.gaierror):
-            return "its host name does not resolve"
-        if isinstance(cause, OSError) and cause.errno in _SOCKET_REASONS:
-            return _SOCKET_REASONS[cause.errno]
-        if isinstance(cause, OSError) and cause.errno is not None and cause.strerror:
-            return cause.strerror
-    for cause in causes:
-        if isinstance(cause, (TimeoutError, requests.exceptions.Timeout, urllib3.exceptions.TimeoutError)):
-            return "timed out"
-        if isinstance(cause, docker.errors.APIError) and cause.explanation:
-            return str(cause.explanation)
-    text = str(exc).removeprefix("Error while fetching server API version: ")
-    text = re.sub(r"\w+\((.*)\)", r"\1", text) if "(" in text else text  # any repr left: its words only
-    return " ".join(text.split()) or type(exc).__name__
-
-
-# ---------------------------------------------------------------- reading
-
-
-class _ChunkReader(io.RawIOBase):
-    """A readable stream over an iterator of byte chunks (the engine's ``save`` output)."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._pending = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:  # type: ignore[override]
-        while not self._pending:
-            try:
-                self._pending = memoryview(next(self._chunks))
-            except StopIteration:
-                return 0
-            except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError,
-                    docker.errors.DockerException) as exc:
-                raise EngineUnavailable(
-                    f"the Docker Engine stopped answering while sending the image: {engine_reason(exc)}",
-                    "check that dockerd is still running, then try again",
-                ) from exc
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        return n
-
-
-def _engine_image(name: str, client: docker.DockerClient):
-    try:
-        return client.images.get(name)
-    except docker.errors.ImageNotFound as exc:
-        raise SourceNotFound(
-            f"{name!r} is neither a file, a directory, nor an image in the Docker Engine",
-            "check the path, or list the engine's images with `docker images`",
-        ) from exc
-    except docker.errors.APIError as exc:
-        raise SourceNotFound(f"the engine cannot look up {name!r}: {exc.explanation}", "check the image name") from exc
-
-
-def save_stream(name: str, client: docker.DockerClient | None = None) -> io.BufferedReader:
-    """The engine's ``docker save`` archive of an image, as a readable stream (nothing touches disk)."""
-    handle = _engine_image(name, client or docker_client())
-    return io.BufferedReader(_ChunkReader(iter(handle.save(named=False))), buffer_size=1 << 20)
-
-
-def read_engine_image(name: str, client: docker.DockerClient | None = None, gzip_level: int | None = None,
-                      limits: Limits = DEFAULT_LIMITS) -> Image:
-    """Read an image from the engine by name or ID, streaming ``docker save`` output once.
-
-    ``gzip_level`` also measures each layer gzipped, in the same pass (what a
-    registry would store: see :attr:`helpers.ground.model.Layer.pull_bytes`).
-    """
-    client = client or docker_client()
-    handle = _engine_image(name, client)
-    image = read_archive_stream(save_stream(name, client), name, gzip_level=gzip_level, limits=limits)
-    return replace(image, format=f"docker-engine/{image.format}", tags=image.tags or list(handle.tags))
-
-
 # ---------------------------------------------------------------- building
 
 
-def ensure_base(client: docker.DockerClient, image: str, offline: bool) -> None:
+def ensure_base(client: Client, image: str, offline: bool) -> None:
     """Make sure ``image`` is in the engine: offline, a missing one is a clear error; online, it is pulled."""
     try:
         client.images.get(image)
         return
-    except docker.errors.ImageNotFound as exc:
+    except ImageNotFound as exc:
         if offline:
             raise BaseImageMissing(
                 f"base image {image} is not in the engine, and offline mode ({OFFLINE_VARIABLE}=1) never pulls",
@@ -202,14 +61,14 @@ def ensure_base(client: docker.DockerClient, image: str, offline: bool) -> None:
             ) from exc
     try:
         client.images.pull(image)
-    except docker.errors.APIError as exc:
+    except APIError as exc:
         raise BaseImageMissing(
             f"{image} is not in the Docker Engine, and pulling it failed: {exc.explanation or exc}",
             f"check the network, or make it locally (`python -m helpers base {image}`) and set {OFFLINE_VARIABLE}=1",
         ) from exc
 
 
-def build_image(client: docker.DockerClient, dockerfile: Dockerfile, context: Path | None, name: str, tag: str,
+def build_image(client: Client, dockerfile: Dockerfile, context: Path | None, name: str, tag: str,
                 progress: Progress | None, network: bool, offline: bool) -> str:
     """Build ``dockerfile`` in ``context`` as ``tag`` with the Docker Engine, reporting each step; the image's ID.
 
@@ -222,7 +81,7 @@ def build_image(client: docker.DockerClient, dockerfile: Dockerfile, context: Pa
                       frozenset(dockerfile.bases))
 
 
-def describe_base(client: docker.DockerClient, name: str) -> dict:
+def describe_base(client: Client, name: str) -> dict:
     """Where a base image in the engine came from: its ID, its rootfs, and whether it was pulled or made here.
 
     ``made`` is ``pulled`` for an image with a registry digest (``RepoDigests``;
@@ -303,7 +162,7 @@ def _context_archive(context: Path | None, dockerfile_path: Path | None, text: s
 
 
 def _run_build(
-    client: docker.DockerClient,
+    client: Client,
     name: str,
     context: Path | None,
     dockerfile_path: Path | None,
@@ -390,7 +249,7 @@ def _run_build(
             f"{name}: cannot read the build context: {exc.filename}: permission denied",
             "make it readable, or leave it out of the context with a .dockerignore entry",
         ) from exc
-    except docker.errors.APIError as exc:
+    except APIError as exc:
         explanation = str(exc.explanation or exc)
         if network and _NO_NETWORK.search(explanation):
             raise _failure(name, step, explanation, list(log), network, list(unreachable)) from exc
@@ -399,12 +258,12 @@ def _run_build(
             "fix the Dockerfile",
             reason=explanation,
         ) from exc
-    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
+    except TRANSPORT_ERRORS as exc:
         raise EngineUnavailable(
             f"{name}: the Docker Engine stopped answering during the build: {engine_reason(exc)}",
             "check that dockerd is running, then build again",
         ) from exc
-    except docker.errors.DockerException as exc:  # the SDK's own checks of what it is given
+    except SDKError as exc:  # the SDK's own checks of what it is given
         raise BuildFailed(f"{name}: the Docker SDK refused the build: {engine_reason(exc)}",
                           "fix the Dockerfile or the build's options", reason=str(exc)) from exc
     except OSError as exc:  # after the SDK's and requests' errors, which are OSErrors too

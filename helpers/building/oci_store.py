@@ -4,7 +4,7 @@ Every rewrite of ``index.json`` (umoci's and ours) holds one ``flock``; base
 images are imported into a private layout and join the store by renames, their
 blobs first and their tag last; scratch folders live under the store, locked
 while in use, so the next builder removes what a killed one left.  The store's
-documents are read as any layout's are (:func:`helpers.reading.archive.layout_document`).
+documents are read as any layout's are (:func:`helpers.reading.oci_layout.layout_document`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from pathlib import Path
 
 from ..ground.errors import ArchiveError, LayerLabError
 from ..ground.settings import STORE_VARIABLE
-from ..reading.archive import REF_ANNOTATION, layout_document
+from ..reading.oci_documents import Index, ref_name
+from ..reading.oci_layout import layout_document
 from .removal import remove_tree_at
 
 #: The tools the embedded builder runs, and the Debian/Ubuntu package that has each.
@@ -59,9 +60,11 @@ def require_tools() -> dict[str, str]:
 class _ProcessOutput(io.RawIOBase):
     """A command's standard output as a readable stream; a failed command is an error at the end."""
 
-    def __init__(self, command: list[str], what: str) -> None:
-        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    def __init__(self, command: list[str], what: str, pass_fds: tuple[int, ...] = (),
+                 hint: str = "check the embedded builder's store") -> None:
+        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=pass_fds)
         self._what = what
+        self._hint = hint
 
     def readable(self) -> bool:
         return True
@@ -71,7 +74,7 @@ class _ProcessOutput(io.RawIOBase):
         n = self._process.stdout.readinto(buffer)
         if n == 0 and self._process.wait() != 0:
             last = (tail(self._process.stderr.read().decode(errors="replace")) or ["no output"])[-1]
-            raise LayerLabError(f"{self._what} failed: {last}", "check the embedded builder's store")
+            raise LayerLabError(f"{self._what} failed: {last}", self._hint)
         return n
 
     def close(self) -> None:
@@ -207,14 +210,26 @@ def _remove_if_unused(parent: int, name: str, mark: str | None) -> None:
 def layout_save_stream(layout: Path, tag: str, skopeo: str | None = None) -> io.BufferedReader:
     """Image ``tag`` of the OCI layout ``layout``, as a ``docker save`` archive streamed by skopeo.
 
-    Only reads: nothing is written beside the layout, and no store is made for it.
+    Only reads: nothing is written beside the layout, and no store is made for it.  skopeo is
+    handed the folder already open (``/proc/self/fd/N``), so a folder whose name holds a colon,
+    which skopeo's ``oci:PATH:TAG`` would split, is saved as any other.
     """
     skopeo = skopeo or shutil.which("skopeo")
     if skopeo is None:
         raise ToolMissing("saving an image of an OCI layout needs skopeo, which is not installed",
                           "install the skopeo package (apt-get install skopeo)")
-    command = [skopeo, "--insecure-policy", "copy", "-q", f"oci:{layout}:{tag}", "docker-archive:/dev/stdout"]
-    return io.BufferedReader(_ProcessOutput(command, f"exporting {tag}"), buffer_size=1 << 20)
+    try:
+        folder = os.open(layout, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise LayerLabError(f"cannot open the layout {layout}: {exc.strerror}", "check the path") from exc
+    try:
+        command = [skopeo, "--insecure-policy", "copy", "-q", f"oci:/proc/self/fd/{folder}:{tag}",
+                   "docker-archive:/dev/stdout"]
+        output = _ProcessOutput(command, f"exporting {tag} of {layout}", pass_fds=(folder,),
+                                hint="check that the layout holds that tag and is whole")
+    finally:
+        os.close(folder)
+    return io.BufferedReader(output, buffer_size=1 << 20)
 
 
 class OciStore:
@@ -317,8 +332,7 @@ class OciStore:
 
     def index(self) -> dict[str, str]:
         """Tag → manifest digest, for every image in the layout."""
-        manifests = self.read_index().get("manifests") or []
-        return {(d.get("annotations") or {}).get(REF_ANNOTATION, ""): d["digest"] for d in manifests}
+        return {d.ref_name or "": d.digest for d in Index.from_json(self.read_index(), "store's index").manifests}
 
     def adopt(self, private: Path, tag: str, scratch: Path, origin: str | None = None) -> None:
         """Move image ``tag`` of layout ``private`` into the store: its blobs, then its tag, each by a rename.
@@ -329,13 +343,13 @@ class OciStore:
         for blob in (private / "blobs" / "sha256").iterdir():
             os.replace(blob, blobs / blob.name)  # content-addressed: a blob already there has the same bytes
         descriptor = next(d for d in json.loads((private / "index.json").read_text())["manifests"]
-                          if (d.get("annotations") or {}).get(REF_ANNOTATION) == tag)
+                          if ref_name(d) == tag)
         if origin:
             descriptor["annotations"] = {**descriptor.get("annotations", {}), ORIGIN_ANNOTATION: origin}
         with self.index_lock():
             index = self.read_index()
             index["manifests"] = [d for d in index.get("manifests") or []
-                                  if (d.get("annotations") or {}).get(REF_ANNOTATION) != tag] + [descriptor]
+                                  if ref_name(d) != tag] + [descriptor]
             self._replace_index(index, scratch)
 
     def _replace_index(self, index: dict, scratch: Path) -> None:
@@ -356,7 +370,7 @@ class OciStore:
         with self.index_lock():
             index = self.read_index()
             manifests = index.get("manifests") or []
-            steps = [d for d in manifests if (d.get("annotations") or {}).get(REF_ANNOTATION, "").startswith("step-")]
+            steps = [d for d in manifests if (ref_name(d) or "").startswith("step-")]
             if len(steps) <= keep:
                 return 0
             dropped = {id(d) for d in steps[: len(steps) - keep]}

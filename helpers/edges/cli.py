@@ -23,7 +23,8 @@ from ..ground.errors import LayerLabError
 from ..ground.settings import Settings
 from ..ground.sizes import format_bytes
 from ..measuring.analysis import Analysis
-from ..orchestration.sources import analyze_source, check_platform
+from ..orchestration.sources import analyze_source
+from ..reading.source import check_platform
 from ..views.budget import Budget, parse_budget_size, parse_ratio
 from ..views.report import text_report
 from .progress import print_progress
@@ -96,7 +97,7 @@ def _record(args: argparse.Namespace, settings: Settings) -> None:
 
 def _base(args: argparse.Namespace, settings: Settings) -> None:
     from ..building.bases import provide
-    from ..building.engine import docker_client  # the Docker SDK, on first use
+    from ..reading.daemon import docker_client  # the Docker SDK, on first use
 
     folders = [Path(args.rootfs)] if args.rootfs else list(settings.rootfs)
     done = provide(args.image, folders, mirror=args.mirror or settings.debian_mirror,

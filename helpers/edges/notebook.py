@@ -7,7 +7,6 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from ..building.engine import docker_client
 from ..ground.apk_plan import ApkResolution
 from ..ground.errors import BuildFailed, LayerLabError
 from ..ground.settings import Settings
@@ -18,6 +17,7 @@ from ..orchestration import lab as orchestration_lab
 from ..orchestration.apk import resolve as resolve_apk
 from ..orchestration.builds import require_built
 from ..orchestration.lab import needs_for
+from ..reading.daemon import docker_client
 from ..views.plots import STYLE
 from ..views.report import short_digests, shorten
 from .progress import print_progress

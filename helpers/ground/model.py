@@ -1,6 +1,6 @@
 """The plain data an image is made of: layers of tar entries, plus the config's history.
 
-Nothing here reads or computes; :mod:`helpers.reading.archive` fills these in and
+Nothing here reads or computes; :mod:`helpers.reading` fills these in and
 :mod:`helpers.measuring.analysis` measures them.  Every value is frozen: an image
 is never changed once it is read, and what is learnt later (its bases, where it
 was read from) makes a new one, with :func:`dataclasses.replace`.
@@ -116,6 +116,26 @@ class HistoryStep:
 
 
 @dataclass(frozen=True)
+class Source:
+    """A source, parsed once: how to reach it (``transport``), where it is, and which image of it (``ref``).
+
+    ``transport`` is ``path`` (an archive or a layout, by what is on disk), ``name`` (the Docker
+    Engine, else the embedded builder's store), or one of skopeo's: ``docker-archive``,
+    ``oci-archive``, ``oci`` or ``docker-daemon`` (see :mod:`helpers.reading.source`).
+    """
+
+    transport: str
+    location: str
+    ref: str | None = None
+
+    def __str__(self) -> str:
+        if self.transport == "name":
+            return self.location
+        place = self.location if self.transport == "path" else f"{self.transport}:{self.location}"
+        return f"{place}:{self.ref}" if self.ref else place
+
+
+@dataclass(frozen=True)
 class Image:
     """An image as read from a source: its layers, its history and its config.
 
@@ -130,3 +150,5 @@ class Image:
     config: dict = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
     bases: list[dict] = field(default_factory=list)
+    #: Where it was read from, parsed (``None`` for a replayed recording); ``source`` is its text.
+    origin: Source | None = field(default=None, compare=False)

@@ -14,8 +14,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-
-import docker
+from typing import TYPE_CHECKING
 
 from ..building.builder import Builder, describe_bases
 from ..building.docker_builder import DockerBuilder
@@ -27,13 +26,16 @@ from ..ground.settings import OFFLINE_VARIABLE, Settings
 from ..ground.steps import Progress
 from ..measuring.analysis import Analysis, analyze
 
+if TYPE_CHECKING:
+    from ..reading.daemon import Client
+
 
 def select_engine(engine: str | None = None, *, settings: Settings) -> str:
     """``docker`` or ``embedded``: the name of the builder :func:`~helpers.building.selection.select_builder` picks."""
     return select_builder(engine, settings=settings).name
 
 
-def builder_for(client: docker.DockerClient | None = None, engine: str | None = None,
+def builder_for(client: Client | None = None, engine: str | None = None,
                 *, settings: Settings) -> Builder:
     """The builder a call asks for: Docker at ``client`` when one is passed (and no ``engine``), else the one picked."""
     if client is not None and engine is None:
@@ -58,7 +60,7 @@ def build(
     name: str = "image",
     tag: str | None = None,
     progress: Progress | None = None,
-    client: docker.DockerClient | None = None,
+    client: Client | None = None,
     engine: str | None = None,
     network: bool | None = None,
     measure_pull: bool = False,
@@ -100,7 +102,7 @@ def build_variants(
     context: str | os.PathLike | None = None,
     *,
     progress: Progress | None = None,
-    client: docker.DockerClient | None = None,
+    client: Client | None = None,
     engine: str | None = None,
     network: bool | None = None,
     measure_pull: bool = False,
@@ -155,7 +157,7 @@ def attempt_builds(
     context: str | os.PathLike | None = None,
     *,
     progress: Progress | None = None,
-    client: docker.DockerClient | None = None,
+    client: Client | None = None,
     engine: str | None = None,
     network: bool | None = None,
     measure_pull: bool = False,

@@ -31,11 +31,11 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..building.apk_indexes import find_index, mirror_reason
-from ..building.engine import docker_client
 from ..building.registry import registry_reason
 from ..building.selection import select_builder
 from ..ground.errors import EngineUnavailable
 from ..ground.settings import APKINDEX_VARIABLE, Settings
+from ..reading.daemon import docker_client
 from .wheels import pypi_reason
 
 

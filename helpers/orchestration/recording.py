@@ -30,7 +30,7 @@ from ..ground.errors import ArchiveError, BuildFailed, LayerLabError
 from ..ground.limits import DEFAULT_LIMITS, MAX_ENTRIES, MAX_RECORDING_ENTRIES, Limits
 from ..ground.model import Entry, Image, Layer, Package, PackageDatabase
 from ..measuring.analysis import Analysis, analyze
-from ..reading.archive import align_history
+from ..reading.oci_documents import align_history
 
 RECORDING_FORMAT = "layerlab-recording"
 RECORDING_VERSION = 2

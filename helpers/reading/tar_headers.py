@@ -29,8 +29,6 @@ global pax headers included, than ``LAYERLAB_MAX_METADATA_BYTES``
 
 from __future__ import annotations
 
-import posixpath
-import re
 import struct
 import zlib
 from collections.abc import Iterator
@@ -38,17 +36,26 @@ from typing import Protocol
 
 from ..ground.errors import ArchiveError
 from ..ground.limits import MAX_METADATA_BYTES
-from ..ground.model import AUFS_META_PREFIX, OPAQUE_MARKER, WHITEOUT_PREFIX, Entry
+from ..ground.model import Entry
+from .tar_fields import (
+    BLOCK,
+    MAX_FILE_BYTES,
+    ZERO_BLOCK,
+    ByteFeed,
+    checksum_ok,
+    classify_name,
+    fast_path,
+    header_number,
+    header_numbers,
+    header_text,
+    pax_number,
+    pax_records,
+)
+from .tar_sparse import MAX_REGION_NUMBERS, old_gnu_regions, pax_regions, pax_sparse, regions_valid, sparse_map_1x0
 
-BLOCK = 512
-ZERO_BLOCK = bytes(BLOCK)
 #: The default budget of pax and GNU long-name bytes per entry (a path is at most 4 KiB on Linux);
 #: the budget in force is ``LAYERLAB_MAX_METADATA_BYTES`` (:data:`helpers.ground.limits.MAX_METADATA_BYTES`).
 MAX_META_BYTES = MAX_METADATA_BYTES.default
-#: The largest file size (and sparse real size) accepted: the most a Linux ``off_t`` can hold.
-MAX_FILE_BYTES = (1 << 63) - 1
-#: The most digits of a pax record's length field, and of a number in a pax record.
-_MAX_DIGITS = 20
 
 _KIND_BY_TYPE = {
     b"0": "file", b"\0": "file", b"7": "file", b"S": "file",
@@ -77,154 +84,11 @@ class DocumentSink(Protocol):
         ...
 
 
-class ByteFeed(Protocol):
-    """Where tar blocks come from: :class:`helpers.reading.layer_stream.FileRangeFeed` or ``StreamFeed``."""
-
-    def take(self, n: int) -> bytes:
-        """The next ``n`` bytes (fewer only at the end)."""
-        ...
-
-    def skip(self, n: int) -> int:
-        """Step over ``n`` bytes; return how many were there (fewer only at the end)."""
-        ...
-
-
-def _number(field: bytes) -> int:
-    """A numeric header field: octal text, or GNU base-256 when the top bit of the first byte is set.
-
-    Base-256 as Go's ``archive/tar`` reads it: two's complement over every byte, the
-    first byte's top bit (the marker) left out and its next bit the sign; a value
-    past 63 bits is an error.
-    """
-    try:
-        return int(field.rstrip(b"\0 "), 8)  # the common case: octal digits, NUL- or space-terminated
-    except ValueError:
-        pass
-    if field[0] & 0x80:
-        negative = bool(field[0] & 0x40)
-        raw = bytes([(field[0] & 0x7F) ^ (0x7F if negative else 0)]) + (
-            bytes(b ^ 0xFF for b in field[1:]) if negative else field[1:])
-        value = int.from_bytes(raw, "big")
-        if value >> 63:
-            raise ValueError("a base-256 number past 63 bits")
-        return ~value if negative else value
-    text = field.strip(b" \0")  # Go's parseOctal: NULs and spaces on either side go; one inside is an error
-    return int(text, 8) if text else 0
-
-
-def _text(field: bytes) -> str:
-    return field.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-
-
 #: name, mode, uid, gid, size, (mtime), chksum, typeflag, linkname, magic, (version … devminor), prefix
 _HEADER = struct.Struct("100s8s8s8s12s12x8sc100s6s82x155s12x")
 #: One int object per permission value, shared by every entry that has it (an int above 256 is 28 bytes).
 _MODES: dict[int, int] = {}
 _META_TYPES = frozenset((b"x", b"g", b"L", b"K"))
-
-
-def _checksum_ok(header: bytes, stored: int) -> bool:
-    """The exact check of a header's checksum: the sum of its bytes, its own 8-byte field counted as spaces.
-
-    :func:`iter_entries` first compares ``zlib.adler32``'s low half, which is
-    ``1 + Σ bytes`` modulo 65521 (a C loop instead of a Python one); this runs
-    only when that quick check disagrees.  Old tars summed signed bytes.
-    """
-    unsigned = sum(header) - sum(header[148:156]) + 256
-    if stored == unsigned:
-        return True
-    signed = unsigned - sum(256 for b in header[:148] + header[156:] if b > 127)
-    return stored == signed
-
-
-def _pax_records(data: bytes) -> dict[str, str]:
-    """The ``key=value`` records of a pax extended header (``"%d %s=%s\\n"``, length first).
-
-    Linear in ``len(data)``: a length field is at most :data:`_MAX_DIGITS` digits, each
-    record must fit in what is left, hold at least its own length field, a space and
-    ``k=\\n``, and end with a newline.  Anything else raises :class:`ValueError`.
-    """
-    records: dict[str, str] = {}
-    position, end = 0, len(data)
-    while position < end and data[position] != 0:
-        space = data.find(b" ", position, position + _MAX_DIGITS + 1)
-        digits = data[position:space]
-        if space < 0 or not digits.isdigit():
-            raise ValueError(f"a record at byte {position} does not start with a length of at most "
-                             f"{_MAX_DIGITS} digits and a space")
-        length = int(digits)
-        if length < len(digits) + 4:  # the length field, a space, and at least "k=\n"
-            raise ValueError(f"a record at byte {position} has length {length}, shorter than its own fields")
-        if position + length > end:
-            raise ValueError(f"a record at byte {position} has length {length:,}, past the end of the header")
-        if data[position + length - 1] != 0x0A:
-            raise ValueError(f"a record at byte {position} does not end with a newline")
-        key, equals, value = data[space + 1 : position + length - 1].partition(b"=")
-        if not equals or not key:
-            raise ValueError(f"a record at byte {position} is not key=value")
-        if b"\0" in (value if key in _NUL_FREE_VALUES else key):  # Go's validPAXRecord
-            raise ValueError(f"a record at byte {position} holds a NUL byte where none may be")
-        if key in _TIMES and value and not _PAX_TIME.fullmatch(value):  # Go's parsePAXTime
-            raise ValueError(f"pax record {key.decode(errors='replace')} is not a time")
-        records[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
-        position += length
-    return records
-
-
-#: The pax records whose values may hold no NUL byte (every other record's key may hold none), as Go checks them.
-_NUL_FREE_VALUES = frozenset((b"path", b"linkpath", b"uname", b"gname"))
-_TIMES = frozenset((b"mtime", b"atime", b"ctime"))
-#: A pax time as Go parses one: seconds (a signed decimal of at most 19 digits), then optional digits of a fraction.
-_PAX_TIME = re.compile(rb"[+-]?0*\d{1,19}(?:\.\d*)?")
-
-
-def _pax_number(records: dict[str, str], key: str, default: int) -> int:
-    """The number a pax record holds: decimal digits, leading zeros allowed (as Go reads them), at most 63 bits.
-
-    An empty value keeps ``default``, as Go keeps the ustar field for any empty pax value.
-    """
-    text = records.get(key)
-    if not text:
-        return default
-    significant = text.lstrip("0") or "0"
-    if not (text.isascii() and text.isdigit() and len(significant) <= _MAX_DIGITS
-            and int(significant) <= MAX_FILE_BYTES):
-        what = "negative" if text.strip().startswith("-") else "not a whole number a tar can hold"
-        raise ValueError(f"pax record {key}={text[:40]} is {what}")
-    return int(significant)
-
-
-def normalize_path(name: str) -> str:
-    """Normalise a member name: drop ``./``, ``..`` above the root, leading and trailing ``/``; ``""`` is the root."""
-    path = posixpath.normpath("/" + name).lstrip("/")
-    return "" if path == "." else path
-
-
-def _fast_path(name: str) -> str:
-    """:func:`normalize_path`, with a shortcut for the common, already clean name."""
-    if "/." in name or "//" in name or name.startswith((".", "/")):
-        return normalize_path(name)
-    return name.rstrip("/")
-
-
-def classify_name(kind: str, path: str) -> str:
-    """Refine a header's kind by its name: whiteouts, opaque markers and AUFS metadata."""
-    base = path.rpartition("/")[2]
-    if base.startswith(WHITEOUT_PREFIX):
-        if base == OPAQUE_MARKER:
-            return "opaque"
-        if base.startswith(AUFS_META_PREFIX):
-            return "other"
-        if len(base) > len(WHITEOUT_PREFIX):
-            return "whiteout"
-    return kind
-
-
-def _numbers(fields: tuple[bytes, ...]) -> list[int]:
-    try:
-        return [_number(field) for field in fields]
-    except (ValueError, IndexError) as exc:
-        raise ValueError(f"a numeric field is not a number ({exc})") from None
 
 
 def _keep(take, skip, documents: DocumentSink, path: str, stored: int, padded: int) -> bool:
@@ -267,7 +131,7 @@ def _old_go_prefix(header: bytes) -> bool:
     try:
         for field in (header[345:357], header[357:369]):
             if field[0]:
-                _number(field)
+                header_number(field)
         return False
     except ValueError:
         return header[345:500].split(b"\0", 1)[0].isascii()
@@ -296,13 +160,13 @@ def _read_metadata_record(feed: ByteFeed, label: str, typeflag: bytes, size: int
         raise ArchiveError(f"{label} ends inside a tar metadata record", "the archive is truncated")
     if typeflag == b"x":
         try:
-            pending.pax = _pax_records(data)  # a later pax header replaces an earlier one whole, as Go reads them
+            pending.pax = pax_records(data)  # a later pax header replaces an earlier one whole, as Go reads them
         except ValueError as exc:
             raise ArchiveError(f"{label} has a malformed pax header: {exc}", "the archive is corrupt") from exc
     elif typeflag == b"L":
-        pending.long_name = _text(data)
+        pending.long_name = header_text(data)
     elif typeflag == b"K":
-        pending.long_link = _text(data)
+        pending.long_link = header_text(data)
 
 
 def _extended(feed: ByteFeed, label: str, header: bytes, typeflag: bytes, pax: dict[str, str], name: str,
@@ -313,29 +177,29 @@ def _extended(feed: ByteFeed, label: str, header: bytes, typeflag: bytes, pax: d
         sparse = typeflag == b"S"
         regions: list[int] = []
         if sparse:  # old GNU sparse: the real size, four regions, then any extension blocks of more
-            real = _number(header[483:495])
-            regions = _old_gnu_regions(header[386:482], 4)
+            real = header_number(header[483:495])
+            regions = old_gnu_regions(header[386:482], 4)
             extended = header[482]
             while extended:
                 block = feed.take(BLOCK)
                 if len(block) < BLOCK:
                     raise ArchiveError(f"{label} ends inside a sparse map", "the archive is truncated")
-                regions += _old_gnu_regions(block[:504], 21)
-                if len(regions) > _MAX_REGION_NUMBERS:
+                regions += old_gnu_regions(block[:504], 21)
+                if len(regions) > MAX_REGION_NUMBERS:
                     raise ValueError("a sparse map of more regions than any real file has")
                 extended = block[504]
         if pax:
             name = pax.get("path") or name  # an empty pax value keeps the ustar one, as Go keeps it
             link = pax.get("linkpath") or link
-            stored = _pax_number(pax, "size", stored)
-            uid = _pax_number(pax, "uid", uid)
-            gid = _pax_number(pax, "gid", gid)
-            if _pax_sparse(pax):  # pax GNU sparse (0.0, 0.1, 1.0): the real name and the real size
+            stored = pax_number(pax, "size", stored)
+            uid = pax_number(pax, "uid", uid)
+            gid = pax_number(pax, "gid", gid)
+            if pax_sparse(pax):  # pax GNU sparse (0.0, 0.1, 1.0): the real name and the real size
                 sparse = True
                 name = pax.get("GNU.sparse.name") or name
-                real = _pax_number(pax, "GNU.sparse.size", _pax_number(pax, "GNU.sparse.realsize", 0))
-                regions = _pax_regions(pax)
-        if sparse and not _regions_valid(regions, real):
+                real = pax_number(pax, "GNU.sparse.size", pax_number(pax, "GNU.sparse.realsize", 0))
+                regions = pax_regions(pax)
+        if sparse and not regions_valid(regions, real):
             raise ValueError("its sparse map has regions out of order, overlapping, or past the file's end")
     except (ValueError, IndexError) as exc:
         raise ArchiveError(f"{label} has a corrupt tar header: {exc}", _CORRUPT) from exc
@@ -349,85 +213,6 @@ def _extended(feed: ByteFeed, label: str, header: bytes, typeflag: bytes, pax: d
     # ``ls -l`` see it; the archive stores ``stored`` bytes for it (its data, and format 1.0's map),
     # which is what is stepped over.
     return name, link, real if sparse else stored, stored, uid, gid
-
-
-#: The most numbers (two per region) a sparse map may hold: real sparse files have a few thousand regions.
-_MAX_REGION_NUMBERS = 2 * 65_536
-
-
-def _old_gnu_regions(area: bytes, count: int) -> list[int]:
-    """The (offset, length) numbers of an old GNU sparse header's region slots, up to the first empty one."""
-    numbers: list[int] = []
-    for slot in range(count):
-        field = area[slot * 24: slot * 24 + 24]
-        if not field or field[0] == 0:
-            break
-        numbers += [_number(field[:12]), _number(field[12:])]
-    return numbers
-
-
-def _pax_regions(pax: dict[str, str]) -> list[int]:
-    """The (offset, length) numbers of a pax 0.1 map (``GNU.sparse.map``), or of 0.0's last region."""
-    if pax.get("GNU.sparse.map"):
-        parts = pax["GNU.sparse.map"].split(",")
-        if len(parts) % 2 or len(parts) > _MAX_REGION_NUMBERS:
-            raise ValueError("GNU.sparse.map does not hold offset,length pairs")
-        return [_pax_number({"n": part}, "n", -1) if part else -1 for part in parts]
-    if pax.get("GNU.sparse.offset") or pax.get("GNU.sparse.numbytes"):
-        return [_pax_number(pax, "GNU.sparse.offset", -1), _pax_number(pax, "GNU.sparse.numbytes", -1)]
-    return []
-
-
-def _regions_valid(numbers: list[int], size: int) -> bool:
-    """Go's ``validateSparseEntries``: no negative region, none past ``size``, in order, none overlapping."""
-    end = 0
-    for offset, length in zip(numbers[::2], numbers[1::2], strict=True):
-        if offset < 0 or length < 0 or offset + length > size or end > offset:
-            return False
-        end = offset + length
-    return True
-
-
-def _sparse_map_1x0(feed: ByteFeed, label: str, real: int, stored: int, budget: int) -> int:
-    """Read and check the map a pax 1.0 sparse file's data begins with; the bytes of data it took (whole blocks).
-
-    Decimal numbers, one per line: how many regions, then each one's offset and length
-    (Go's ``readGNUSparseMap1x0``).  At most ``budget`` bytes of it are read.
-    """
-    text, taken = b"", 0
-    numbers: list[int] = []
-    wanted: int | None = None
-    while wanted is None or len(numbers) < wanted:
-        while b"\n" not in text:
-            if taken + BLOCK > min(budget, stored):
-                raise ArchiveError(f"{label} has a sparse map larger than its data, or than the budget",
-                                   "the archive is corrupt or hostile")
-            block = feed.take(BLOCK)
-            if len(block) < BLOCK:
-                raise ArchiveError(f"{label} ends inside a sparse map", "the archive is truncated")
-            text += block
-            taken += BLOCK
-        line, _, text = text.partition(b"\n")
-        if not line.isdigit() or len(line.lstrip(b"0")) > _MAX_DIGITS:
-            raise ArchiveError(f"{label} has a sparse map with {line[:20]!r} where a number should be", _CORRUPT)
-        if wanted is None:
-            wanted = 2 * int(line)
-            if wanted > _MAX_REGION_NUMBERS:
-                raise ArchiveError(f"{label} has a sparse map of {wanted // 2:,} regions", _CORRUPT)
-        else:
-            numbers.append(int(line))
-    if not _regions_valid(numbers, real):
-        raise ArchiveError(f"{label} has a sparse map with regions out of order, overlapping, or past the file's "
-                           "end", _CORRUPT)
-    return taken
-
-
-def _pax_sparse(pax: dict[str, str]) -> bool:
-    """Whether pax records describe a GNU sparse file, by Go's reading: a known version, or a 0.0/0.1 map."""
-    major, minor = pax.get("GNU.sparse.major", ""), pax.get("GNU.sparse.minor", "")
-    if major or minor:
-        return (major, minor) in (("0", "0"), ("0", "1"), ("1", "0"))
-    return bool(pax.get("GNU.sparse.map") or pax.get("GNU.sparse.offset") or pax.get("GNU.sparse.numbytes"))
 
 
 def iter_entries(feed: ByteFeed, label: str, documents: DocumentSink | None = None,
@@ -461,11 +246,11 @@ def iter_entries(feed: ByteFeed, label: str, documents: DocumentSink | None = No
                     int(gid_b.rstrip(b"\0 "), 8), int(chksum_b.rstrip(b"\0 "), 8),
                 )
             except ValueError:
-                size, mode, uid, gid, chksum = _numbers((size_b, mode_b, uid_b, gid_b, chksum_b))
+                size, mode, uid, gid, chksum = header_numbers((size_b, mode_b, uid_b, gid_b, chksum_b))
             # adler32's low half is 1 + Σ bytes mod 65521: the checksum's sum, in C.  A header whose
-            # checksum differs from it by a multiple of 65521 would pass; _checksum_ok is exact.
+            # checksum differs from it by a multiple of 65521 would pass; checksum_ok is exact.
             if adler32(header) & 0xFFFF != (1 + chksum + sum(chksum_b) - 256) % 65521 \
-                    and not _checksum_ok(header, chksum):
+                    and not checksum_ok(header, chksum):
                 raise ValueError("bad header checksum")
         except ValueError as exc:
             raise ArchiveError(f"{label} has a corrupt tar header: {exc}", _CORRUPT) from exc
@@ -484,9 +269,9 @@ def iter_entries(feed: ByteFeed, label: str, documents: DocumentSink | None = No
         if long_name is None:
             name = name_b.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
             if magic == b"ustar\x00" and prefix_b[0]:
-                name = _text(prefix_b) + "/" + name
+                name = header_text(prefix_b) + "/" + name
             elif magic == b"ustar " and (header[345] or header[357]) and _old_go_prefix(header):
-                name = _text(prefix_b) + "/" + name
+                name = header_text(prefix_b) + "/" + name
         else:
             name = long_name
         if long_link is not None:
@@ -504,13 +289,13 @@ def iter_entries(feed: ByteFeed, label: str, documents: DocumentSink | None = No
         if typeflag == b"\0" and name.endswith("/"):
             kind = "dir"  # an old V7 header's way of saying directory: a header only, whatever its size says
             padded = 0
-        path = _fast_path(name)
+        path = fast_path(name)
         # As in tarfile, only regular and unknown types carry data.  It is stepped over, never
         # read (by seeking in a file, by discarding decompressed bytes otherwise), except for
         # the few documents asked for, which are read into memory, never written anywhere.
         if padded and typeflag not in _NO_DATA:
             if pax and pax.get("GNU.sparse.major") == "1" and pax.get("GNU.sparse.minor") == "0":
-                taken = _sparse_map_1x0(feed, label, size, stored, pending.meta_budget)  # rare: a 1.0 sparse file
+                taken = sparse_map_1x0(feed, label, size, stored, pending.meta_budget)  # rare: a 1.0 sparse file
                 whole = skip(padded - taken) == padded - taken
             elif path in kept and typeflag in _REGULAR and documents is not None:
                 whole = _keep(take, skip, documents, path, stored, padded)
@@ -528,6 +313,6 @@ def iter_entries(feed: ByteFeed, label: str, documents: DocumentSink | None = No
         if ".wh." in path:
             kind = classify_name(kind, path)
         if kind == "hardlink":
-            link = _fast_path(link)
+            link = fast_path(link)
         mode &= 0o7777
         yield Entry(path, kind, size, _MODES.setdefault(mode, mode), uid, gid, link)

@@ -19,8 +19,8 @@ import pytest
 from private_engine import private_engine_with_alpine
 
 import helpers
-from helpers.building.engine import docker_client
 from helpers.ground.errors import EngineUnavailable
+from helpers.reading.daemon import docker_client
 
 
 @pytest.fixture

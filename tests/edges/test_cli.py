@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from layerlab_fixtures import BASE, DIVE_DOCKER_IMAGE, FIXTURES
 
-from helpers.building.engine import docker_client as connect
 from helpers.ground.errors import EngineUnavailable
+from helpers.reading.daemon import docker_client as connect
 
 DOCKER_IMAGE = "test-docker-image.tar"
 GZIP_IMAGE = "test-oci-gzip-image.tar"

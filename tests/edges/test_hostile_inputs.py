@@ -26,7 +26,7 @@ from helpers.ground.errors import ArchiveError, DockerfileError
 from helpers.ground.limits import Limits
 from helpers.ground.references import check_tag
 from helpers.orchestration.recording import RecordingWriter, load_recording
-from helpers.orchestration.sources import check_platform
+from helpers.reading.source import check_platform
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -16,7 +16,7 @@ def test_docker_history_s_size_column_is_the_docker_cli_s(lab, docker_client):
     if shutil.which("docker") is None:
         pytest.skip("the docker CLI is not installed")
     multi = lab["lab-multi-run"]
-    analysis = helpers.analyze(helpers.building.engine.read_engine_image(multi.tag, docker_client, gzip_level=6))
+    analysis = helpers.analyze(helpers.reading.daemon.read_engine_image(multi.tag, docker_client, gzip_level=6))
     table = familiar_sizes(analysis)
     printed = subprocess.run(["docker", "history", "--format", "{{.Size}}", multi.tag],
                              capture_output=True, text=True, check=True).stdout.split()

@@ -57,13 +57,13 @@ def test_the_readme_table_gives_every_budget_and_its_default():
 
 
 def test_the_readme_gives_the_fixed_bounds_the_reader_enforces():
-    from helpers.reading import archive
+    from helpers.reading import assemble, blob_store, oci_index
 
     text = " ".join(README.read_text().split())
-    assert f"metadata documents of at most {archive.METADATA_LIMIT >> 20} MiB" in text
-    assert f"at most {archive.MAX_LAYERS:,} layers in one manifest" in text
-    assert f"indexes nested at most {archive.MAX_INDEX_DEPTH} deep" in text
-    assert f"at most {archive.MAX_INDEX_DESCRIPTORS:,} descriptors" in text
+    assert f"metadata documents of at most {blob_store.METADATA_LIMIT >> 20} MiB" in text
+    assert f"at most {assemble.MAX_LAYERS:,} layers in one manifest" in text
+    assert f"indexes nested at most {oci_index.MAX_INDEX_DEPTH} deep" in text
+    assert f"at most {oci_index.MAX_INDEX_DESCRIPTORS:,} descriptors" in text
 
 
 def test_a_limit_and_a_budget_read_one_size_the_same_way(monkeypatch):

@@ -16,7 +16,7 @@ from archives import FILE, docker_archive, make_layer
 from layerlab_fixtures import need
 
 import helpers
-from helpers.reading.archive import read_path
+from helpers.reading.files import read_path
 
 CASES = {
     "a whiteout of a path no layer held": [make_layer(("a", b"x" * 10, FILE, None)),

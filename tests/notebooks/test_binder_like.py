@@ -50,7 +50,7 @@ def test_an_offline_notebook_passes_strict_nbval_for_anunprivileged_user_without
     shutil.chown(work, user.pw_uid, user.pw_gid)
 
     python = users_python(user)
-    connect = "from helpers.building.engine import docker_client; docker_client()"
+    connect = "from helpers.reading.daemon import docker_client; docker_client()"
     no_docker = as_user(user, [python, "-c", connect], work)
     assert no_docker.returncode != 0
     assert "no Docker Engine answered at unix:///var/run/docker.sock" in no_docker.stderr

@@ -9,8 +9,13 @@ import pytest
 from layerlab_fixtures import current_settings
 
 import helpers
-from helpers.ground.errors import LayerLabError, SourceNotFound
-from helpers.orchestration.sources import Source, parse_source, read_image
+from helpers.ground.errors import SourceNotFound
+from helpers.ground.model import Source
+from helpers.orchestration.sources import save_stream
+from helpers.reading.files import read_archive_stream
+from helpers.reading.images import read_image
+from helpers.reading.oci_documents import RefNotFound
+from helpers.reading.source import parse_source
 
 
 def _same(one: helpers.Analysis, other: helpers.Analysis) -> None:
@@ -69,14 +74,29 @@ def test_oci_names_one_image_of_a_layout_by_tag(dive_testdata, skopeo, tmp_path)
     assert image.source == f"{layout}:mine"
     by_path = read_image(f"{layout}:mine", settings=current_settings())
     assert helpers.analyze(image).summary() == helpers.analyze(by_path).summary()
-    with pytest.raises(LayerLabError, match="no image tagged"):
+    with pytest.raises(RefNotFound, match="no image tagged"):
         read_image(f"oci:{layout}:theirs", settings=current_settings())
+
+
+def test_the_parsed_source_travels_with_the_image_and_saves_it_again(dive_testdata, skopeo, tmp_path):
+    """A layout's tag is never joined into text and split again: the image keeps its source, parsed."""
+    archive = dive_testdata / "test-docker-image.tar"
+    subprocess.run([skopeo, "--insecure-policy", "copy", "-q", f"docker-archive:{archive}",
+                    f"oci:{tmp_path / 'plain'}:mine"], check=True, capture_output=True, timeout=300)
+    layout = (tmp_path / "plain").rename(tmp_path / "with:colon")  # a name that would split wrongly as text
+    image = read_image(Source("oci", str(layout), "mine"), settings=current_settings())
+    assert image.origin == Source("oci", str(layout), "mine")
+    assert read_image(str(archive), settings=current_settings()).origin == Source("path", str(archive))
+    with save_stream(image.origin, settings=current_settings()) as stream:
+        again = read_archive_stream(stream, "saved")
+    assert helpers.analyze(again).summary()["final_bytes"] == helpers.analyze(image).summary()["final_bytes"]
 
 
 @pytest.mark.engine
 def test_docker_daemon_reads_the_engine_s_image(alpine, docker_client):
     ours = helpers.analyze(read_image(f"docker-daemon:{alpine}", settings=current_settings()))
     assert ours.image.format.startswith("docker-engine/")
+    assert ours.image.origin == Source("docker-daemon", alpine)
     assert ours.summary() == helpers.analyze(read_image(alpine, settings=current_settings())).summary()
 
 

@@ -28,9 +28,10 @@ from archives import docker_archive, files_layer
 import helpers
 from helpers.ground.errors import ArchiveError, DigestMismatch
 from helpers.ground.limits import Limits
-from helpers.reading.archive import read_path
-from helpers.reading.layer_stream import FileRangeFeed, StreamFeed
-from helpers.reading.tar_headers import iter_entries, normalize_path
+from helpers.reading.files import read_path
+from helpers.reading.raw_bytes import FileRangeFeed, StreamFeed
+from helpers.reading.tar_fields import normalize_path
+from helpers.reading.tar_headers import iter_entries
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -279,7 +280,7 @@ def test_a_corrupt_compressed_stream_is_one_clear_error_naming_the_layer(media, 
         with pytest.raises(ArchiveError, match=rf"layer blobs/sha256/[0-9a-f]{{64}} is not a readable {media} tar"):
             read_path(path, verify=verify)
     with path.open("rb") as stream, pytest.raises(ArchiveError, match=f"readable {media} tar"):
-        helpers.reading.archive.read_archive_stream(stream, "case")
+        helpers.reading.files.read_archive_stream(stream, "case")
 
 
 @pytest.mark.parametrize("media", ["gzip", "zstd"])

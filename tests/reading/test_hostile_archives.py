@@ -19,7 +19,7 @@ from archives import FILE, HARDLINK, SYMLINK, TEN, docker_archive, make_layer, m
 import helpers
 from helpers.ground.errors import ArchiveError
 from helpers.ground.limits import Limits
-from helpers.reading.archive import read_path
+from helpers.reading.files import read_path
 
 MALFORMED = {
     "manifest.json is an object": docker_archive([TEN], manifest={"a": 1}),

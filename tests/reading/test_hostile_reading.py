@@ -25,8 +25,8 @@ from archives import FILE, SYMLINK, TEN, docker_archive, make_layer, read_every_
 import helpers
 from helpers.ground.errors import ArchiveError
 from helpers.ground.limits import Limits
-from helpers.reading import archive as archive_module
-from helpers.reading.archive import read_path
+from helpers.reading import blob_store, oci_index, oci_layout, tar_archives
+from helpers.reading.files import read_path
 from helpers.views.report import text_report
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -170,7 +170,7 @@ def test_a_cycle_of_indexes_ends():
 
 def test_an_index_past_the_descriptor_budget_is_refused():
     def wide(members, descriptor):
-        return {"manifests": [descriptor] * (archive_module.MAX_INDEX_DESCRIPTORS + 1)}
+        return {"manifests": [descriptor] * (oci_index.MAX_INDEX_DESCRIPTORS + 1)}
 
     with pytest.raises(ArchiveError, match="more than 10,000 descriptors"):
         read_every_way(_oci(wide))
@@ -249,8 +249,8 @@ def test_overlapping_readers_restore_the_switch_interval(tmp_path):
     path = tmp_path / "image.tar"
     path.write_bytes(docker_archive([TEN, make_layer(("b", b"y" * 20, FILE, None))]))
     before = sys.getswitchinterval()
-    first = archive_module.IndexedArchive(path)
-    second = archive_module.IndexedArchive(path)
+    first = tar_archives.IndexedArchive(path)
+    second = tar_archives.IndexedArchive(path)
     names = ["l0/layer.tar", "l1/layer.tar"]
     first.prefetch(names)
     second.prefetch(names)
@@ -265,7 +265,8 @@ def test_overlapping_readers_restore_the_switch_interval(tmp_path):
 
 
 def test_metadata_past_the_limit_is_named_not_called_missing(monkeypatch):
-    monkeypatch.setattr(archive_module, "METADATA_LIMIT", 1_000)
+    for module in (blob_store, tar_archives, oci_layout):
+        monkeypatch.setattr(module, "METADATA_LIMIT", 1_000)
     big = json.dumps([{"Config": "c.json", "Layers": ["l0/layer.tar"], "pad": "p" * 2_000}]).encode()
     with pytest.raises(ArchiveError, match="past the 1,000-byte limit for metadata"):
         read_every_way(docker_archive([TEN], manifest=big))

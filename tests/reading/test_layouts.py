@@ -178,8 +178,8 @@ def test_a_blob_swapped_for_a_fifo_after_its_check_is_refused_not_waited_on(skop
     from layerlab_fixtures import ALPINE_TARBALLS
 
     from helpers.ground.errors import ArchiveError
-    from helpers.reading import archive
-    from helpers.reading.archive import read_path
+    from helpers.reading import oci_layout
+    from helpers.reading.files import read_path
 
     layout = tmp_path / "layout"
     tarball = ALPINE_TARBALLS / "alpine-minirootfs-3.20.3-x86_64.tar.gz"
@@ -187,7 +187,7 @@ def test_a_blob_swapped_for_a_fifo_after_its_check_is_refused_not_waited_on(skop
     manifest = json.loads((layout / "index.json").read_text())["manifests"][0]["digest"].split(":")[1]
     layer = json.loads((layout / "blobs" / "sha256" / manifest).read_text())["layers"][0]["digest"].split(":")[1]
     blob = layout / "blobs" / "sha256" / layer
-    checked = archive.LayoutDirectory._lookup
+    checked = oci_layout.LayoutDirectory._lookup
 
     def check_then_swap(self, name):
         found = checked(self, name)
@@ -196,7 +196,7 @@ def test_a_blob_swapped_for_a_fifo_after_its_check_is_refused_not_waited_on(skop
             os.mkfifo(blob)  # nothing ever writes it: opening it to read would wait forever
         return found
 
-    monkeypatch.setattr(archive.LayoutDirectory, "_lookup", check_then_swap)
+    monkeypatch.setattr(oci_layout.LayoutDirectory, "_lookup", check_then_swap)
     outcome: list[object] = []
     reader = threading.Thread(target=lambda: outcome.append(_try(lambda: read_path(layout))), daemon=True)
     reader.start()

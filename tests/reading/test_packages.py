@@ -18,7 +18,7 @@ from archives import files_layer
 from layerlab_fixtures import ALPINE_TARBALLS
 
 import helpers
-from helpers.reading.layer_stream import MAX_DOCUMENT_BYTES, EntryBudget, scan_blob_range, scan_layer
+from helpers.reading.layer_stream import scan_blob_range, scan_layer
 from helpers.reading.packages import (
     MAX_DATABASE_BYTES,
     MAX_INSTALLED_BYTES,
@@ -27,6 +27,7 @@ from helpers.reading.packages import (
     parse_dpkg_status,
     read_database,
 )
+from helpers.reading.scan_budget import MAX_DOCUMENT_BYTES, EntryBudget
 from helpers.views.tables import installed_packages, package_changes
 
 
@@ -172,7 +173,8 @@ def test_parsers_read_the_real_formats():
 
 @pytest.mark.engine
 def test_a_measured_layer_is_what_gzip_makes_of_it(docker_client, alpine):
-    from helpers.building.engine import PULL_GZIP_LEVEL, read_engine_image, save_stream
+    from helpers.building.engine import PULL_GZIP_LEVEL
+    from helpers.reading.daemon import read_engine_image, save_stream
 
     image = read_engine_image(alpine, docker_client, gzip_level=PULL_GZIP_LEVEL)
     with tarfile.open(fileobj=save_stream(alpine, docker_client), mode="r|") as archive:
@@ -193,7 +195,7 @@ def test_sixteen_mib_of_tiny_stanzas_in_a_layer_listed_four_times_is_refused_onc
 
     from archives import docker_archive
 
-    from helpers.reading.archive import read_archive_stream
+    from helpers.reading.files import read_archive_stream
 
     tiny = b"Package: a\nStatus: install ok installed\n\n" * ((16 << 20) // 41)
     layer = _status_layer(tiny[: 16 << 20])

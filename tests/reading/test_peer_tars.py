@@ -36,7 +36,7 @@ from layerlab_fixtures import SHARED, need
 
 import helpers
 from helpers.ground.errors import ArchiveError
-from helpers.reading.archive import read_path
+from helpers.reading.files import read_path
 
 PEERS = SHARED / "peer-tars"
 ROOT = Path(__file__).resolve().parents[2]

@@ -23,7 +23,7 @@ import helpers  # noqa: E402
 from helpers.ground.model import WHITEOUT_PREFIX  # noqa: E402
 from helpers.measuring.changes import CHANGE_COLUMNS, change_summary, layer_changes  # noqa: E402
 from helpers.measuring.merge import merge_layers  # noqa: E402
-from helpers.reading.archive import read_archive_stream  # noqa: E402
+from helpers.reading.files import read_archive_stream  # noqa: E402
 from helpers.views import plots  # noqa: E402
 from helpers.views.explorer import explore  # noqa: E402
 

@@ -504,7 +504,8 @@ def alpine_bases(docker_client):
     import docker.errors
     from layerlab_fixtures import unavailable
 
-    from helpers.building.engine import PULL_GZIP_LEVEL, read_engine_image  # noqa: E402
+    from helpers.building.engine import PULL_GZIP_LEVEL  # noqa: E402
+    from helpers.reading.daemon import read_engine_image  # noqa: E402
 
     names = ["alpine:3.7.3", "alpine:3.20.3"]
     for name in names:

@@ -1,0 +1,110 @@
+"""A layer scan pool: scans run on threads as soon as they are asked for, and are awaited in order."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from ..ground.limits import Limits
+from ..ground.model import Entry
+from .blob_store import ConsumerFailed
+from .layer_stream import ScannedLayer, scan_blob_range
+from .scan_budget import EntryBudget
+
+#: The interpreter's thread switch interval while layers are scanned (seconds).
+SCAN_SWITCH_INTERVAL = 0.0005
+
+
+_switch_lock = threading.Lock()
+
+
+_switch_users = 0
+
+
+_switch_saved = 0.0
+
+
+def _lower_switch_interval() -> None:
+    """Shorten the interpreter's switch interval while any reader scans (the first in lowers it)."""
+    global _switch_users, _switch_saved
+    with _switch_lock:
+        if _switch_users == 0:
+            _switch_saved = sys.getswitchinterval()
+            sys.setswitchinterval(min(_switch_saved, SCAN_SWITCH_INTERVAL))
+        _switch_users += 1
+
+
+def _restore_switch_interval() -> None:
+    """Undo one :func:`_lower_switch_interval`; the last reader out restores the interval found."""
+    global _switch_users
+    with _switch_lock:
+        _switch_users -= 1
+        if _switch_users == 0:
+            sys.setswitchinterval(_switch_saved)
+
+
+class ParallelScans:
+    """Layer scans run on a thread pool as soon as they are asked for, and awaited in order.
+
+    Decompression and hashing release the GIL, so compressed layers scan in
+    parallel, and a caller can merge layer ``i`` while later layers are still
+    being read.  Errors surface when the failing layer is awaited, so the
+    message names the first bad layer whichever thread met it first.
+    """
+
+    def __init__(self, verify: bool, limits: Limits) -> None:
+        self._verify = verify
+        self._budget = EntryBudget(limits)
+        self._futures: dict[str, Future[ScannedLayer]] = {}
+        self._lowered = False
+        self._pool = ThreadPoolExecutor(max(1, min(os.cpu_count() or 1, 4)), thread_name_prefix="layerlab-scan")
+
+    def _submit(
+        self, name: str, fd: int, start: int, length: int, prepare: Callable[[list[Entry]], object] | None
+    ) -> None:
+        if not self._lowered:
+            # A thread back from decompressing waits for the GIL up to the switch interval
+            # (5 ms) while another parses headers; a shorter one keeps both cores busy.  The
+            # setting is process-wide: readers that overlap share it, counted, under a lock.
+            _lower_switch_interval()
+            self._lowered = True
+        self._futures[name] = self._pool.submit(self._scan, fd, start, length, name, prepare)
+
+    def _scan(
+        self, fd: int, start: int, length: int, name: str, prepare: Callable[[list[Entry]], object] | None
+    ) -> ScannedLayer:
+        scanned = scan_blob_range(fd, start, length, name, self._budget, self._verify)
+        if prepare is not None and scanned.compression != "none":
+            # Beside another thread's decompression, this Python work is nearly free.  Beside
+            # another uncompressed scan (Python too) it is not, and its results would wait for
+            # the layers below: the consumer prepares those itself, one at a time.
+            try:
+                scanned.prepared = prepare(scanned.entries)
+            except Exception as exc:
+                raise ConsumerFailed(exc) from exc
+        return scanned
+
+    def _await(self, name: str) -> ScannedLayer | None:
+        future = self._futures.get(name)
+        return None if future is None else future.result()
+
+    def close(self, abandon: bool = False) -> None:
+        """Wait for the scans still running; with ``abandon`` (an interrupt, an error), stop them at their next chunk.
+
+        Without it, a Ctrl-C during a large compressed layer would wait for the whole layer.
+        """
+        if abandon:
+            self._budget.stop()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._lowered:
+            self._lowered = False
+            _restore_switch_interval()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.close(abandon=exc_type is not None)
