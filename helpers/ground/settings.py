@@ -78,6 +78,36 @@ def read_store(value: str) -> Path:
                             f"set {STORE_VARIABLE} to a folder's full path, or unset it") from None
 
 
+def read_folders(variable: str, value: str, what: str) -> tuple[Path, ...]:
+    """A search path of folders (``os.pathsep``-separated; empty parts skipped), each of which must be a folder."""
+    folders = tuple(Path(part).expanduser() for part in value.split(os.pathsep) if part.strip())
+    for folder in folders:
+        if not folder.is_dir():
+            kind = "a file, not a folder" if folder.exists() else "no folder"
+            raise LayerLabError(f"{variable} names {_quoted(str(folder))}, which is {kind}",
+                                f"set {variable} to folders of {what}, separated by {os.pathsep!r}, or unset it")
+    return folders
+
+
+def read_mirror(value: str) -> str:
+    """``LAYERLAB_DEBIAN_MIRROR``: an ``http://`` or ``https://`` address, or unset; else an error naming it."""
+    if value and not (value.startswith(("http://", "https://")) and len(value) > len("https://")
+                      and not any(c.isspace() for c in value)):
+        raise LayerLabError(f"{MIRROR_VARIABLE}={_quoted(value)} is not the address of a mirror",
+                            f"set {MIRROR_VARIABLE} to one such as http://deb.debian.org/debian, or unset it "
+                            "for the machine's own apt configuration")
+    return value
+
+
+def read_engine(value: str) -> str:
+    """``LAYERLAB_ENGINE``, lower-cased (``auto`` when unset); a value that names no engine is an error naming it."""
+    chosen = value.lower() or "auto"
+    if chosen not in (*ENGINES, "auto"):
+        raise LayerLabError(f"{ENGINE_VARIABLE}={_quoted(value)} is not an engine",
+                            f"set it to one of: {', '.join(ENGINES)}, or unset it to use whichever works")
+    return chosen
+
+
 def check_engine(chosen: str) -> str:
     """``chosen`` if it names an engine (or ``auto``), else a clear error."""
     if chosen not in (*ENGINES, "auto"):
@@ -139,13 +169,13 @@ class Settings:
 
         return cls(
             offline=read_switch(OFFLINE_VARIABLE, read(OFFLINE_VARIABLE)),
-            engine=read(ENGINE_VARIABLE).lower() or "auto",
+            engine=read_engine(read(ENGINE_VARIABLE)),
             record=read_switch(RECORD_VARIABLE, read(RECORD_VARIABLE)),
             store=read_store(read(STORE_VARIABLE)),
-            rootfs=tuple(Path(folder) for folder in env.get(ROOTFS_VARIABLE, "").split(os.pathsep) if folder),
-            apk_indexes=tuple(Path(folder) for folder in env.get(APKINDEX_VARIABLE, "").split(os.pathsep) if folder),
-            debian_mirror=read(MIRROR_VARIABLE),
-            run_mode=read(RUN_VARIABLE).lower() or "auto",
+            rootfs=read_folders(ROOTFS_VARIABLE, env.get(ROOTFS_VARIABLE, ""), "base rootfs tarballs"),
+            apk_indexes=read_folders(APKINDEX_VARIABLE, env.get(APKINDEX_VARIABLE, ""), "Alpine's APKINDEX files"),
+            debian_mirror=read_mirror(read(MIRROR_VARIABLE)),
+            run_mode=check_run_mode(read(RUN_VARIABLE).lower() or "auto"),
             verify=read_switch(VERIFY_VARIABLE, read(VERIFY_VARIABLE)),
             limits=Limits.from_environment(env),
         )

@@ -289,3 +289,31 @@ def test_the_help_texts_are_plain_text_and_say_what_is_true(tmp_path):
     assert top.returncode == 0 and "``" not in top.stdout
     build = run_cli(["build", "--help"], tmp_path)
     assert "embedded" in build.stdout and "Docker" in build.stdout
+
+
+# ---------------------------------------------------------------- settings
+
+#: A value each ``LAYERLAB_*`` setting cannot take, and the words its error must hold.
+UNREADABLE_SETTINGS = {
+    "LAYERLAB_OFFLINE": "maybe", "LAYERLAB_ENGINE": "podman", "LAYERLAB_RECORD": "perhaps",
+    "LAYERLAB_STORE": "~nosuchuser-layerlab/x", "LAYERLAB_ROOTFS": "/no/such/folder",
+    "LAYERLAB_APKINDEX": "/no/such/folder", "LAYERLAB_DEBIAN_MIRROR": "deb.debian.org",
+    "LAYERLAB_RUN": "chroot", "LAYERLAB_VERIFY": "sometimes",
+    "LAYERLAB_MAX_ENTRIES": "lots", "LAYERLAB_MAX_EXPANDED_BYTES": "-1", "LAYERLAB_MAX_METADATA_BYTES": "1 banana",
+    "LAYERLAB_MAX_RECORDING_ENTRIES": "1.5", "LAYERLAB_MAX_ADD_BYTES": "0x10", "LAYERLAB_MAX_ADD_ENTRIES": "many",
+}
+
+
+def test_every_setting_has_an_unreadable_value_below():
+    from helpers.ground import settings
+    from helpers.ground.limits import ALL
+
+    variables = {value for key, value in vars(settings).items() if key.endswith("_VARIABLE")}
+    assert set(UNREADABLE_SETTINGS) == variables | {limit.variable for limit in ALL}
+
+
+@pytest.mark.parametrize("variable", sorted(UNREADABLE_SETTINGS))
+def test_a_setting_that_cannot_be_read_stops_the_report_in_one_line_naming_it(dive_testdata, tmp_path, variable):
+    setting = {variable: UNREADABLE_SETTINGS[variable]}
+    result = run_cli(["report", str(dive_testdata / DOCKER_IMAGE)], tmp_path, **setting)
+    assert variable in assert_one_error_line(result)

@@ -31,6 +31,9 @@ def test_values_are_read_as_the_command_line_reads_them(monkeypatch, limit, text
 @pytest.mark.parametrize(("limit", "text"), [
     (MAX_ENTRIES, "-5"), (MAX_ENTRIES, "0"), (MAX_ENTRIES, "1G"), (MAX_ENTRIES, "lots"),
     (MAX_EXPANDED_BYTES, "-5MB"), (MAX_EXPANDED_BYTES, "big"), (MAX_EXPANDED_BYTES, "0"),
+    # humanfriendly alone reads a word by its first letter and cuts a fraction of a byte off: not sizes
+    (MAX_EXPANDED_BYTES, "1 banana"), (MAX_EXPANDED_BYTES, "2 kilos"), (MAX_EXPANDED_BYTES, "1.5"),
+    (MAX_EXPANDED_BYTES, "1e9"), (MAX_EXPANDED_BYTES, "0x10"),
 ])
 def test_a_value_that_cannot_be_read_is_refused_naming_the_variable(monkeypatch, limit, text):
     monkeypatch.setenv(limit.variable, text)
@@ -69,6 +72,6 @@ def test_the_readme_gives_the_fixed_bounds_the_reader_enforces():
 def test_a_limit_and_a_budget_read_one_size_the_same_way(monkeypatch):
     from helpers.views.budget import parse_budget_size
 
-    for text in ("5MB", "5MiB", "1G", "1GiB", "1000"):
+    for text in ("5MB", "5MiB", "1G", "1GiB", "1000", "1.5GiB", "3 megabytes", "2 kibibytes"):
         monkeypatch.setenv(MAX_EXPANDED_BYTES.variable, text)
         assert MAX_EXPANDED_BYTES.read() == parse_budget_size(text), text

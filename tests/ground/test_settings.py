@@ -22,18 +22,21 @@ def test_an_empty_environment_gives_the_documented_defaults():
     assert Settings().limits == Limits(*(limit.default for limit in ALL))
 
 
-def test_each_variable_sets_its_field():
+def test_each_variable_sets_its_field(tmp_path):
+    a, b, idx = (tmp_path / name for name in ("a", "b", "idx"))
+    for folder in (a, b, idx):
+        folder.mkdir()
     environ = {
         "LAYERLAB_OFFLINE": "yes", "LAYERLAB_ENGINE": " Embedded ", "LAYERLAB_RECORD": "1",
-        "LAYERLAB_STORE": "/srv/store", "LAYERLAB_ROOTFS": os.pathsep.join(["/a", "", "/b"]),
-        "LAYERLAB_APKINDEX": "/idx",
+        "LAYERLAB_STORE": "/srv/store", "LAYERLAB_ROOTFS": os.pathsep.join([str(a), "", str(b)]),
+        "LAYERLAB_APKINDEX": str(idx),
         "LAYERLAB_DEBIAN_MIRROR": "http://mirror.example/debian", "LAYERLAB_RUN": "PROOT", "LAYERLAB_VERIFY": "1",
         "LAYERLAB_MAX_ENTRIES": "12", "LAYERLAB_MAX_EXPANDED_BYTES": "1MiB", "LAYERLAB_MAX_METADATA_BYTES": "2KiB",
         "LAYERLAB_MAX_RECORDING_ENTRIES": "3", "LAYERLAB_MAX_ADD_BYTES": "4KiB", "LAYERLAB_MAX_ADD_ENTRIES": "5",
     }
     assert Settings.from_environment(environ) == Settings(
-        offline=True, engine="embedded", record=True, store=Path("/srv/store"), rootfs=(Path("/a"), Path("/b")),
-        apk_indexes=(Path("/idx"),),
+        offline=True, engine="embedded", record=True, store=Path("/srv/store"), rootfs=(a, b),
+        apk_indexes=(idx,),
         debian_mirror="http://mirror.example/debian", run_mode="proot", verify=True,
         limits=Limits(12, 1 << 20, 2 << 10, 3, 4 << 10, 5),
     )
@@ -57,7 +60,11 @@ def test_the_settings_are_frozen_and_fixed_once_read(monkeypatch):
 
 
 @pytest.mark.parametrize(("variable", "value", "named"), [
-    ("LAYERLAB_ENGINE", "podman", "unknown engine 'podman'"),
+    ("LAYERLAB_ENGINE", "podman", "LAYERLAB_ENGINE='podman' is not an engine"),
+    ("LAYERLAB_ROOTFS", "/no/such/folder", "LAYERLAB_ROOTFS names '/no/such/folder', which is no folder"),
+    ("LAYERLAB_ROOTFS", "/etc/passwd", "LAYERLAB_ROOTFS names '/etc/passwd', which is a file, not a folder"),
+    ("LAYERLAB_APKINDEX", "/no/such/folder", "LAYERLAB_APKINDEX names '/no/such/folder', which is no folder"),
+    ("LAYERLAB_DEBIAN_MIRROR", "deb.debian.org", "LAYERLAB_DEBIAN_MIRROR='deb.debian.org' is not the address"),
     ("LAYERLAB_RUN", "banana", "LAYERLAB_RUN='banana' is not a way to run a RUN step"),
     ("LAYERLAB_MAX_ENTRIES", "lots", "LAYERLAB_MAX_ENTRIES='lots'"),
 ])
