@@ -108,9 +108,18 @@ def run(command: list[str], what: str, **kwargs) -> subprocess.CompletedProcess:
                             "(ENV, LABEL)") from exc
     if done.returncode != 0:
         last = (tail(done.stderr or done.stdout) or ["no output"])[-1]
-        raise LayerLabError(f"{what} failed ({Path(command[0]).name} exited {done.returncode}): {last}",
-                            "see the tool's message; the embedded builder's store may need a clean start")
+        hint = (NETWORK_HINT if NETWORK_FAILURE.search(last)
+                else "see the tool's message; the embedded builder's store may need a clean start")
+        raise LayerLabError(f"{what} failed ({Path(command[0]).name} exited {done.returncode}): {last}", hint)
     return done
+
+
+#: What skopeo says when a registry cannot be reached: a name that does not resolve, no route, no answer.
+NETWORK_FAILURE = re.compile(r"no such host|dial tcp|i/o timeout|connection refused|network is unreachable|"
+                             r"TLS handshake timeout|temporary failure in name resolution|server misbehaving",
+                             re.IGNORECASE)
+NETWORK_HINT = ("the registry could not be reached (no network, or none to it): make the base here instead "
+                "(`python -m helpers base IMAGE`) and work offline (LAYERLAB_OFFLINE=1)")
 
 
 #: The file that marks a folder as a store this package made: nothing else is ever cleaned.

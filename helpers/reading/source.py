@@ -12,7 +12,7 @@ import os
 import re
 from pathlib import Path
 
-from ..ground.errors import LayerLabError, SourceNotFound
+from ..ground.errors import LayerLabError, SourceNotFound, shortened
 from ..ground.model import Source
 
 #: Operating systems and architectures an image index names (the OCI image spec's, from Go's GOOS and GOARCH).
@@ -96,4 +96,18 @@ def parse_source(source: str | os.PathLike, ref: str | None = None) -> Source:
             return Source("path", layout, tag)
     if there(path):
         return Source("path", text, ref)
+    if looks_like_a_path(text):
+        raise SourceNotFound(f"{shortened(text, 200)} does not exist",
+                             "check the path: no file or folder has that name here; an image's name never starts "
+                             "with /, . or ~, nor ends in .tar")
     return Source("name", text, ref)
+
+
+#: How archives are named; an image's name may hold dots, but never ends like one.
+_ARCHIVE_ENDINGS = (".tar", ".tar.gz", ".tgz", ".tar.zst", ".tar.zstd")
+
+
+def looks_like_a_path(text: str) -> bool:
+    """Whether ``text`` can only be a path: Docker refuses a name that starts with ``/``, ``.`` or ``~``, and
+    one ending like an archive is a mistyped file far more often than an image."""
+    return text.startswith(("/", ".", "~")) or text.lower().endswith(_ARCHIVE_ENDINGS)

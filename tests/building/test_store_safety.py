@@ -197,3 +197,14 @@ def test_the_store_keeps_only_its_newest_cached_steps(tmp_path, monkeypatch):
     again = helpers.build("FROM alpine:3.20.3\nENV N=3\nLABEL n=3\n", context, engine="embedded", name="again",
                           progress=lambda name, step: None)
     assert again.analysis.image.config["config"]["Labels"] == {"n": "3"}
+
+
+def test_a_registry_that_cannot_be_reached_is_named_as_the_network_not_the_store(tmp_path):
+    """``.invalid`` never resolves (RFC 2606): skopeo's failure is the network's, and the hint says so."""
+    embedded_tools()
+    store = OciStore(tmp_path / "store", require_tools())
+    with pytest.raises(LayerLabError) as caught:
+        store.import_image("x:1", "docker://registry.nonexistent.invalid/x:1", "pulling x:1")
+    assert "no such host" in caught.value.message or "dial tcp" in caught.value.message
+    assert caught.value.hint.startswith("the registry could not be reached")
+    assert "clean start" not in caught.value.hint

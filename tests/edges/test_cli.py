@@ -159,6 +159,16 @@ def test_no_engine_and_no_such_file(tmp_path):
     assert "no Docker Engine answered at unix:///nonexistent.sock" in line
 
 
+@pytest.mark.parametrize("path", ["./mistyped.tar", "/srv/images/app.tar.gz", "~/image.tar", "backup.TAR",
+                                  "/tmp/no/layout:v1"])
+def test_a_mistyped_path_is_named_a_missing_path_never_a_missing_engine(tmp_path, path):
+    """Docker refuses a name that starts with / . or ~: such a source is a path, whether an engine answers or not."""
+    for engine in ("unix:///nonexistent.sock", os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")):
+        line = assert_one_error_line(run_cli(["report", path], tmp_path, DOCKER_HOST=engine))
+        assert line.startswith(f"error: {path} does not exist (check the path"), line
+        assert "Docker" not in line
+
+
 def test_not_a_tar(tmp_path):
     inputs = tmp_path / "inputs"
     inputs.mkdir()
