@@ -136,3 +136,13 @@ def test_learners_cells_hold_no_test_machinery_and_no_timings():
         for cell in json.loads(path.read_text())["cells"]:
             assert "NBVAL_" not in "".join(cell["source"]), path.name
             assert "execution" not in cell.get("metadata", {}), path.name
+
+
+def test_the_code_and_the_course_material_each_have_a_licence_an_instructor_can_read():
+    licence = (ROOT / "LICENSE").read_text()
+    assert "MIT License" in licence and "Permission is hereby granted, free of charge" in licence
+    assert "CC BY-SA 4.0" in licence and "LICENSE-material.txt" in licence
+    material = (ROOT / "LICENSE-material.txt").read_text()
+    assert material.startswith("Attribution-ShareAlike 4.0 International")
+    assert "Section 1 -- Definitions." in material and "Section 8 -- Interpretation." in material  # whole
+    assert "LICENSE-material.txt" in (ROOT / "README.md").read_text()
