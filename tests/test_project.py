@@ -25,7 +25,8 @@ def test_readme_has_exactly_the_two_commands_and_ci_runs_the_test_one_verbatim()
 
 
 def test_the_readme_s_open_command_starts_jupyterlab_even_as_root(tmp_path):
-    """Containers often run as root, where JupyterLab refuses to start unless told it may."""
+    """Containers often run as root, where JupyterLab refuses to start unless told it may; and the series opens on
+    its contents, not on JupyterLab's Launcher with the contents tenth in the file list."""
     import os
     import subprocess
     import sys
@@ -50,6 +51,8 @@ def test_the_readme_s_open_command_starts_jupyterlab_even_as_root(tmp_path):
                 break
         assert any("http://127.0.0.1:" in line for line in seen), "".join(seen[-20:])
         assert not any("Running as root is not recommended" in line for line in seen)
+        address = next(line for line in seen if "http://127.0.0.1:" in line)
+        assert "/lab/tree/contents.ipynb?" in address  # it opens on the contents, not on the Launcher
     finally:
         server.terminate()
         server.wait(timeout=30)
