@@ -16,6 +16,15 @@ def _readme_commands() -> list[str]:
     return [block.strip() for block in blocks[:2]]
 
 
+def test_the_readme_is_for_learners_first_and_the_reference_has_its_own_document():
+    text = (ROOT / "README.md").read_text()
+    first_lines = "\n".join(text.splitlines()[:40])
+    assert all(command in first_lines for command in _readme_commands())  # both commands, at once
+    assert len(text.split()) < 1_200
+    assert "```mermaid" in text  # the series, as a picture
+    assert "](helpers/README.md)" in text and (ROOT / "helpers" / "README.md").is_file()
+
+
 def test_readme_has_exactly_the_two_commands_and_ci_runs_the_test_one_verbatim():
     open_series, run_tests = _readme_commands()
     assert "jupyter lab notebooks/" in open_series

@@ -94,7 +94,7 @@ def read_mirror(value: str) -> str:
     if value and not (value.startswith(("http://", "https://")) and len(value) > len("https://")
                       and not any(c.isspace() for c in value)):
         raise LayerLabError(f"{MIRROR_VARIABLE}={_quoted(value)} is not the address of a mirror",
-                            f"set {MIRROR_VARIABLE} to one such as http://deb.debian.org/debian, or unset it "
+                            f"set {MIRROR_VARIABLE} to a Debian mirror's http:// or https:// address, or unset it "
                             "for the machine's own apt configuration")
     return value
 

@@ -201,7 +201,7 @@ def test_the_debian_base_is_debuerreotypes_rootfs_by_the_official_recipe(docker_
 def test_no_mirror_host_name_is_written_in_the_project():
     texts = [path.read_text(errors="replace") for folder in ("helpers", "tests", "notebooks", "binder", ".ci")
              for path in (ROOT / folder).rglob("*") if path.is_file() and path.suffix not in (".gz", ".png")]
-    texts.append((ROOT / "README.md").read_text())
+    texts.append((ROOT / "README.md").read_text())  # helpers/README.md, the reference, is read with helpers/
     hosts = ["deb." + "debian.org", "security." + "debian.org", "httpredir." + "debian.org"]
     assert not [host for host in hosts for text in texts if host in text]
 

@@ -307,7 +307,7 @@ def test_the_help_texts_are_plain_text_and_say_what_is_true(tmp_path):
 UNREADABLE_SETTINGS = {
     "LAYERLAB_OFFLINE": "maybe", "LAYERLAB_ENGINE": "podman", "LAYERLAB_RECORD": "perhaps",
     "LAYERLAB_STORE": "~nosuchuser-layerlab/x", "LAYERLAB_ROOTFS": "/no/such/folder",
-    "LAYERLAB_APKINDEX": "/no/such/folder", "LAYERLAB_DEBIAN_MIRROR": "deb.debian.org",
+    "LAYERLAB_APKINDEX": "/no/such/folder", "LAYERLAB_DEBIAN_MIRROR": "mirror.example",
     "LAYERLAB_RUN": "chroot", "LAYERLAB_VERIFY": "sometimes",
     "LAYERLAB_MAX_ENTRIES": "lots", "LAYERLAB_MAX_EXPANDED_BYTES": "-1", "LAYERLAB_MAX_METADATA_BYTES": "1 banana",
     "LAYERLAB_MAX_RECORDING_ENTRIES": "1.5", "LAYERLAB_MAX_ADD_BYTES": "0x10", "LAYERLAB_MAX_ADD_ENTRIES": "many",

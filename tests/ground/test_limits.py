@@ -1,4 +1,4 @@
-"""The budgets' variables: sizes read as the command line reads them, bad values refused, the README true."""
+"""The budgets' variables: sizes read as the command line reads them, bad values refused, helpers/README.md true."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from helpers.ground.errors import LayerLabError
 from helpers.ground.limits import ALL, MAX_ADD_BYTES, MAX_ENTRIES, MAX_EXPANDED_BYTES, LimitSettingError
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[2] / "helpers" / "README.md"  # the reference
 
 
 @pytest.mark.parametrize(("limit", "text", "value"), [

@@ -14,7 +14,7 @@ from helpers.ground.errors import LayerLabError
 from helpers.ground.limits import ALL, Limits, LimitSettingError
 from helpers.ground.settings import Settings
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[2] / "helpers" / "README.md"  # the reference
 
 
 def test_an_empty_environment_gives_the_documented_defaults():
@@ -64,7 +64,7 @@ def test_the_settings_are_frozen_and_fixed_once_read(monkeypatch):
     ("LAYERLAB_ROOTFS", "/no/such/folder", "LAYERLAB_ROOTFS names '/no/such/folder', which is no folder"),
     ("LAYERLAB_ROOTFS", "/etc/passwd", "LAYERLAB_ROOTFS names '/etc/passwd', which is a file, not a folder"),
     ("LAYERLAB_APKINDEX", "/no/such/folder", "LAYERLAB_APKINDEX names '/no/such/folder', which is no folder"),
-    ("LAYERLAB_DEBIAN_MIRROR", "deb.debian.org", "LAYERLAB_DEBIAN_MIRROR='deb.debian.org' is not the address"),
+    ("LAYERLAB_DEBIAN_MIRROR", "mirror.example", "LAYERLAB_DEBIAN_MIRROR='mirror.example' is not the address"),
     ("LAYERLAB_RUN", "banana", "LAYERLAB_RUN='banana' is not a way to run a RUN step"),
     ("LAYERLAB_MAX_ENTRIES", "lots", "LAYERLAB_MAX_ENTRIES='lots'"),
 ])

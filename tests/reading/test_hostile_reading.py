@@ -1,6 +1,6 @@
 """Hostile archives against the reader's budgets: each test makes its own attack, small, and expects one clear error.
 
-Every case here once cost minutes, gigabytes or a traceback (see the README's
+Every case here once cost minutes, gigabytes or a traceback (see helpers/README.md's
 budgets).  The inputs are generated: a few KB that claim a negative size, an
 index that fans out, a layer listed thousands of times, JSON nested past the
 interpreter's stack, and so on.
