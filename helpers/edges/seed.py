@@ -51,10 +51,15 @@ def seed_variants(alpine: str = "3.7", django: str | None = None, pip_flags: str
 def lab_variants(base: str = "alpine:3.20.3", build_dep_bytes: int = 16 * 1024 * 1024) -> dict[str, str]:
     """The layer lab's two Dockerfiles (notebook 00): a stand-in build dependency made, used and removed.
 
-    The multi-RUN variant ships the whole dependency in its second layer; the
-    single-RUN variant never commits it.
+    The multi-RUN variant ships the whole dependency in its layer L1; the
+    single-RUN variant never commits it.  The stand-in is random bytes: like the
+    compressed files real packages are made of (libraries, wheels, archives), they
+    do not compress, so a pull moves about as many bytes as the layer stores.
+    (Zeros would compress about 1000:1 and make the waste vanish on the wire.)
+    Its size is fixed, so every prediction holds to the byte; its contents are
+    new at each build, as a fresh build's digests are anyway.
     """
-    install = f"head -c {build_dep_bytes} /dev/zero > /opt/build-dep.bin"
+    install = f"head -c {build_dep_bytes} /dev/urandom > /opt/build-dep.bin"
     use = "sha256sum /opt/build-dep.bin > /artifact.sha256"
     remove = "rm /opt/build-dep.bin"
     return {

@@ -2,10 +2,13 @@
 
 :func:`explore` returns a :class:`LayerExplorer`.  In JupyterLab and in
 exported HTML it shows one collapsible section per layer (``<details>``),
-each a table of the layer's paths, biggest first, with a *wasted only*
-switch made of a checkbox and a style rule, so it needs no script.  Where
-styles are stripped too (GitHub's notebook view) the same tables show in
-full, with the wasted rows still marked.  As text (a terminal, or a
+each a table of the layer's paths, biggest first, under two headings that
+open and close: *wasted files only* (the layers with waste, and only their
+wasted rows) and *every file*.  Nothing but ``<details>`` does the
+filtering: no script, no style rule, no form control, so it works on first
+open wherever the HTML shows, even where a notebook's stored outputs are
+sanitized (JupyterLab, for a notebook not yet trusted) or styles are stripped
+(GitHub's notebook view).  As text (a terminal, or a
 notebook's plain-text output) it is one line per layer and its biggest
 wasted files.
 
@@ -16,7 +19,6 @@ out), so an image of a million files is still a page a browser can open.
 
 from __future__ import annotations
 
-import hashlib
 from html import escape
 
 import pandas as pd
@@ -35,8 +37,7 @@ _STYLE = """
 .layerlab-explorer tr.wasted td {{background: rgba(221, 132, 82, 0.18)}}
 .layerlab-explorer .added {{color: #2b7a3d}} .layerlab-explorer .modified {{color: #8a6d00}}
 .layerlab-explorer .removed {{color: #b03030}}
-#{toggle}:checked ~ details tr.kept {{display: none}}
-#{toggle}:checked ~ details.clean {{display: none}}
+.layerlab-explorer details details {{margin-left: 1.2em}}
 """
 
 
@@ -57,8 +58,6 @@ class LayerExplorer:
 
     def _layer_rows(self, layer: int) -> pd.DataFrame:
         rows = self.changes.loc[self.changes["layer"] == layer]
-        if self.wasted_only:
-            rows = rows.loc[rows["wasted"]]
         return rows.sort_values(["wasted", "size", "path"], ascending=[False, False, True], kind="mergesort")
 
     def _title(self, layer: int) -> str:
@@ -70,44 +69,52 @@ class LayerExplorer:
         return (f"L{layer} {instruction} · stores {stored} · {', '.join(parts)}"
                 + (f" · {format_bytes(wasted)} wasted" if wasted else ""))
 
+    def _layer_html(self, layer: int, rows: pd.DataFrame) -> str:
+        """One layer: its title, and a table of ``rows`` (at most :attr:`rows` of them), wasted ones marked."""
+        parts = [f"<details><summary>{escape(self._title(layer))}</summary>",
+                 "<table><tr><th>change</th><th>kind</th><th>path</th><th>size</th><th>hidden by</th></tr>"]
+        for row in rows.head(self.rows).itertuples(index=False):
+            hidden = "" if pd.isna(row.hidden_by) else f"L{int(row.hidden_by)}"
+            mark = "wasted" if row.wasted else "kept"
+            parts.append(
+                f"<tr class='{mark}'><td class='{row.change}'>{row.change}</td><td>{escape(str(row.kind))}</td>"
+                f"<td><code>/{escape(row.path)}</code></td><td class='size'>{format_bytes(int(row.size))}</td>"
+                f"<td>{hidden}{' (wasted)' if row.wasted else ''}</td></tr>"
+            )
+        if len(rows) > self.rows:
+            parts.append(f"<tr><td colspan='5'>… and {len(rows) - self.rows:,} more: "
+                         f"see <code>.changes</code></td></tr>")
+        parts.append("</table></details>")
+        return "".join(parts)
+
     def _repr_html_(self) -> str:
-        # The switch's id comes from what the image holds, not where it was read or in which order its
-        # tars list it: the same under either builder.
-        seed = hashlib.sha256()
-        rows = zip(self.changes["layer"], self.changes["path"], self.changes["size"], strict=True)
-        for layer, path, size in sorted(rows):
-            seed.update(f"{layer}\0{path}\0{size}\n".encode("utf-8", "surrogateescape"))
-        toggle = f"layerlab-wasted-{seed.hexdigest()[:10]}"
-        parts = [f"<div class='layerlab-explorer'><style>{_STYLE.format(toggle=toggle)}</style>"]
+        wasted = self.changes.loc[self.changes["wasted"]]
+        layers = [int(layer) for layer in self.analysis.layers.index]
+        with_waste = [layer for layer in layers if self.summary.at[layer, "wasted_bytes"]]
+        named = ", ".join(f"L{layer}" for layer in with_waste)
+        files = f"{len(wasted):,} file" + ("" if len(wasted) == 1 else "s")
+        heading = (f"wasted files only: {files}, {format_bytes(int(wasted['size'].sum()))}"
+                   + (f", in {named}" if with_waste else ""))
+        parts = [f"<div class='layerlab-explorer'><style>{_STYLE.format()}</style>",
+                 f"<details{' open' if self.wasted_only else ''}><summary><b>{escape(heading)}</b></summary>"]
+        parts += [self._layer_html(layer, self._wasted_rows(layer)) for layer in with_waste]
+        parts.append("</details>")
         if not self.wasted_only:
-            parts.append(f"<input type='checkbox' id='{toggle}'> <label for='{toggle}'>wasted files only</label>")
-        for layer in self.analysis.layers.index:
-            rows = self._layer_rows(int(layer))
-            clean = not bool(self.summary.at[layer, "wasted_bytes"])
-            parts.append(f"<details class='{'clean' if clean else 'has-waste'}'>"
-                         f"<summary>{escape(self._title(int(layer)))}</summary>")
-            parts.append("<table><tr><th>change</th><th>kind</th><th>path</th><th>size</th><th>hidden by</th></tr>")
-            for row in rows.head(self.rows).itertuples(index=False):
-                hidden = "" if pd.isna(row.hidden_by) else f"L{int(row.hidden_by)}"
-                mark = "wasted" if row.wasted else "kept"
-                parts.append(
-                    f"<tr class='{mark}'><td class='{row.change}'>{row.change}</td><td>{escape(str(row.kind))}</td>"
-                    f"<td><code>/{escape(row.path)}</code></td><td class='size'>{format_bytes(int(row.size))}</td>"
-                    f"<td>{hidden}{' (wasted)' if row.wasted else ''}</td></tr>"
-                )
-            if len(rows) > self.rows:
-                parts.append(f"<tr><td colspan='5'>… and {len(rows) - self.rows:,} more: "
-                             f"see <code>.changes</code></td></tr>")
-            parts.append("</table></details>")
+            parts.append("<details open><summary><b>every file</b>, layer by layer</summary>")
+            parts += [self._layer_html(layer, self._layer_rows(layer)) for layer in layers]
+            parts.append("</details>")
         parts.append("</div>")
         return "".join(parts)
+
+    def _wasted_rows(self, layer: int) -> pd.DataFrame:
+        rows = self._layer_rows(layer)
+        return rows.loc[rows["wasted"]]
 
     def __repr__(self) -> str:
         lines = []
         for layer in self.analysis.layers.index:
             lines.append(self._title(int(layer)))
-            wasted = self._layer_rows(int(layer))
-            wasted = wasted.loc[wasted["wasted"]].head(5)
+            wasted = self._wasted_rows(int(layer)).head(5)
             for row in wasted.itertuples(index=False):
                 size = format_bytes(int(row.size))
                 lines.append(f"    wasted {size:>10}  /{row.path}  (hidden by L{int(row.hidden_by)})")

@@ -30,21 +30,21 @@ from helpers.views import plots  # noqa: E402
 MIB16 = 16777216
 ARTIFACT = 85
 BASE = 7792915
-HEAD16 = "RUN head -c 16777216 /dev/zero > /opt/build-dep.bin"
+HEAD16 = "RUN head -c 16777216 /dev/urandom > /opt/build-dep.bin"
 DIVE_RECLAIMABLE = EXPECTED["test-docker-image.tar"]["layer_reclaimable"]
 
 #: The lab's layer labels: "L<index> <whole instruction, digests shortened>", wrapped at 40 characters.
 LAB_LABELS = {
     "multi-RUN": [
         r"L0 ADD file:[0-9a-f]{8}… in /",
-        re.escape("L1 RUN head -c 16777216 /dev/zero >\n/opt/build-dep.bin"),
+        re.escape("L1 RUN head -c 16777216 /dev/urandom >\n/opt/build-dep.bin"),
         re.escape("L2 RUN sha256sum /opt/build-dep.bin >\n/artifact.sha256"),
         re.escape("L3 RUN rm /opt/build-dep.bin"),
     ],
     "single-RUN": [
         r"L0 ADD file:[0-9a-f]{8}… in /",
         # The chained RUN is read whole: here it differs from the multi-RUN image's first step.
-        re.escape("L1 RUN head -c 16777216 /dev/zero >\n/opt/build-dep.bin && sha256sum\n"
+        re.escape("L1 RUN head -c 16777216 /dev/urandom >\n/opt/build-dep.bin && sha256sum\n"
                   "/opt/build-dep.bin > /artifact.sha256 &&\nrm /opt/build-dep.bin"),
     ],
 }

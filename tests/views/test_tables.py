@@ -412,7 +412,7 @@ def test_layer_breakdown_bad_layer(dive_image):
 # ---------------------------------------------------------------- attribution
 
 RM = "RUN rm /opt/build-dep.bin"
-HEAD16 = "RUN head -c 16777216 /dev/zero > /opt/build-dep.bin"
+HEAD16 = "RUN head -c 16777216 /dev/urandom > /opt/build-dep.bin"
 
 ATTRIBUTIONS = [
     # (image, [(layer, hidden_by, how, files, bytes)])
