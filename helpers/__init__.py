@@ -59,6 +59,7 @@ _NAMES = {
     "Budget": "views.budget",
     "parse_budget_size": "views.budget",
     "fleet_growth": "views.fleet",
+    "fleet_figures": "views.fleet",
     "explore": "views.explorer",
     "attempt_or_replay": "edges.notebook",
     "build_or_replay": "edges.notebook",

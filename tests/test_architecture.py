@@ -169,3 +169,18 @@ def test_a_settings_read_planted_below_the_edges_is_caught(tmp_path):
     sneaky.write_text(sneaky.read_text() + "\n\nVERIFY = os.environ.get('LAYERLAB_VERIFY')\n")
     assert _reads_below_the_edges(tmp_path) == ["helpers/orchestration/builds.py reads the settings",
                                                "helpers/reading/files.py reads the environment"]
+
+
+def test_every_helpers_name_a_notebook_s_prose_sends_the_learner_to_is_on_the_door():
+    """An exercise or solution that names ``helpers.something`` names what ``import helpers`` gives, never a
+    module inside the package."""
+    import re
+
+    import helpers
+
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] != "markdown":
+                continue
+            for name in re.findall(r"`helpers\.(\w+)", "".join(cell["source"])):
+                assert name in helpers.__all__, f"{path.name} sends the learner to helpers.{name}"
