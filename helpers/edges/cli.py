@@ -68,8 +68,8 @@ def _build(args: argparse.Namespace, settings: Settings) -> None:
     context = Path(args.context)
     dockerfile = Path(args.file) if args.file else context / "Dockerfile"
     built = build(dockerfile, context, name=args.tag or context.resolve().name, tag=args.tag,
-                  progress=print_progress(sys.stderr), engine=args.engine, network=True if args.network else None,
-                  settings=settings)
+                  progress=print_progress(sys.stderr, steps=True), engine=args.engine,
+                  network=True if args.network else None, settings=settings)
     _emit(built.analysis, args.json)
 
 
@@ -91,7 +91,8 @@ def _record(args: argparse.Namespace, settings: Settings) -> None:
     from ..orchestration.lab import record  # the Docker SDK, on first use
 
     variants = {name: Path(dockerfile) for name, dockerfile in args.variant}
-    made = record(variants, args.output, args.context, progress=print_progress(sys.stderr), settings=settings)
+    made = record(variants, args.output, args.context, progress=print_progress(sys.stderr, steps=True),
+                  settings=settings)
     print(f"wrote {made.path}: {', '.join(made.analyses)}, {made.describe()}")
 
 

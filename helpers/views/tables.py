@@ -24,6 +24,7 @@ from ..ground.errors import BuildFailed, LayerLabError
 from ..ground.sizes import format_bytes
 from ..measuring.analysis import Analysis
 from ..measuring.prediction import PredictedLayer
+from .report import short_digests
 
 #: Columns of :func:`top_paths`.
 TOP_PATHS_COLUMNS = ["path", "bytes", "visible_bytes", "hidden_bytes", "files"]
@@ -85,6 +86,11 @@ OTHER = "other"
 
 _COMPILED = [(category, re.compile(pattern)) for category, pattern in CATEGORY_RULES]
 
+
+
+def _shown(instruction: object) -> object:
+    """An instruction as a table shows it: every 64-hex digest cut to 8 (``ADD file:2373b71a… in /``)."""
+    return short_digests(instruction) if isinstance(instruction, str) else instruction
 
 def categorize(path: str) -> str:
     """A plain-language category for a file of an Alpine or Debian image with Python: the first rule that matches.
@@ -270,7 +276,7 @@ def package_changes(analysis: Analysis) -> pd.DataFrame:
         if db is None or db.packages is None:
             continue
         now = {p.name: (p.version, p.installed_bytes) for p in db.packages}
-        step = analysis.layers.at[layer.index, "instruction"]
+        step = _shown(analysis.layers.at[layer.index, "instruction"])
         for name, (version, size) in now.items():
             if name not in before:
                 rows.append([layer.index, step, "added", name, version, size])
@@ -339,7 +345,7 @@ def attribution(analysis: Analysis) -> pd.DataFrame:
     ``layer``, then ``hidden_by``; empty when nothing is reclaimable.
     """
     hidden = analysis.hidden
-    instructions = analysis.layers["instruction"]
+    instructions = analysis.layers["instruction"].map(_shown)
     grouped = hidden.groupby(["layer", "hidden_by"]).agg(
         files=("size", "size"),
         bytes=("size", "sum"),
@@ -389,7 +395,7 @@ def reclaimable_paths(analysis: Analysis, top: int = 15) -> pd.DataFrame:
     invisible in the final image), sorted by ``bytes`` descending, then path;
     at most ``top`` rows.
     """
-    instructions = analysis.layers["instruction"]
+    instructions = analysis.layers["instruction"].map(_shown)
     hidden = analysis.hidden.sort_values(["size", "path"], ascending=[False, True], kind="mergesort").head(top)
     table = pd.DataFrame({
         "path": hidden["path"],

@@ -17,6 +17,7 @@ import pytest
 from layerlab_fixtures import BASE, DIVE_DOCKER_IMAGE, FIXTURES
 
 from helpers.ground.errors import EngineUnavailable
+from helpers.ground.sizes import format_bytes
 from helpers.reading.daemon import docker_client as connect
 
 DOCKER_IMAGE = "test-docker-image.tar"
@@ -288,9 +289,10 @@ def test_build_json(docker_client, alpine, tmp_path):
     base = docker_client.images.get("alpine:3.20.3").id.split(":")[1][:12]
     assert result.stderr.splitlines() == [
         f"[layerlab-test/shadowed:latest] step 1/3  FROM alpine:3.20.3  → base alpine:3.20.3 {base}, made locally",
-        "[layerlab-test/shadowed:latest] step 2/3  RUN head -c 1000 /dev/zero > /f  → layer 1000 B",
-        "[layerlab-test/shadowed:latest] step 3/3  RUN head -c 300 /dev/zero > /f  → layer 300 B",
-        "[layerlab-test/shadowed:latest] built by the Docker Engine",
+        "[layerlab-test/shadowed:latest] step 2/3  RUN head -c 1000 /dev/zero > /f",
+        "[layerlab-test/shadowed:latest] step 3/3  RUN head -c 300 /dev/zero > /f",
+        "[layerlab-test/shadowed:latest] built by the Docker Engine from alpine:3.20.3 (made locally): 3 layers, "
+        f"{format_bytes(BASE + 1300)} stored: L0 {format_bytes(BASE)} · L1 1000 B · L2 300 B",
     ]
 
 
