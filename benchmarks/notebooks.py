@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -73,6 +74,14 @@ def fresh_store() -> Path:
 _STORES: list[Path] = []  # removed when the benchmark ends
 
 
+def remove_stores() -> None:
+    """Remove the stores this run made, and only those: each by the path it was made at, never through a link."""
+    from helpers.building.removal import remove_tree
+
+    while _STORES:
+        remove_tree(_STORES.pop())
+
+
 def execute(path: Path) -> float:
     import nbformat
     from nbclient import NotebookClient
@@ -119,9 +128,12 @@ def guide() -> int:
 
     runnable = [path for path, reason in offline_notebooks() if reason is None]
     columns = {}
-    for engine, label in (("docker", "Docker Engine"), ("embedded", "embedded builder")):
-        columns[f"{label}, cold"] = timed_pass(runnable, engine, cold=True)
-        columns[f"{label}, warm"] = timed_pass(runnable, engine, cold=False)
+    try:
+        for engine, label in (("docker", "Docker Engine"), ("embedded", "embedded builder")):
+            columns[f"{label}, cold"] = timed_pass(runnable, engine, cold=True)
+            columns[f"{label}, warm"] = timed_pass(runnable, engine, cold=False)
+    finally:  # an error or an interrupt (SIGTERM too: see main) leaves no store behind
+        remove_stores()
     notes = [f"Measured by `benchmarks/notebooks.py --guide` on {os.cpu_count()} cores ({platform.machine()}), "
              f"as {'root' if os.geteuid() == 0 else 'an unprivileged user'}, in offline mode: nothing is pulled,"
              " and only builds that ask for the network get it (the apt-get steps of 02, 03 and 06, against"
@@ -129,10 +141,6 @@ def guide() -> int:
              " and 01-03 take their wheels from PyPI. Cold: the builder's cache emptied first; warm: the run"
              " right after."]
     write_guide(columns, notes)
-    import shutil
-
-    for store in _STORES:
-        shutil.rmtree(store, ignore_errors=True)
     for name, column in columns.items():
         print(f"{name}: " + ", ".join(f"{k} {v:.1f} s" for k, v in column.items()))
     return 0
@@ -145,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine", choices=["docker", "embedded"], help="the builder the notebooks use")
     parser.add_argument("--guide", action="store_true", help="time both builders and write notebooks/INSTRUCTORS.md")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))  # so that clean-up runs
     os.environ["LAYERLAB_OFFLINE"] = "1"
     sys.path.insert(0, str(ROOT))
     if args.guide:
@@ -176,4 +185,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    finally:  # a fresh store of a cold embedded run too, whatever ends the run
+        remove_stores()
