@@ -79,6 +79,9 @@ _NAMES = {
     "fleet_variants": "edges.seed",
     "lab_variants": "edges.seed",
     "seed_variants": "edges.seed",
+    "APP_BUDGET": "edges.app",
+    "APP_DOCKERFILE": "edges.app",
+    "app_context": "edges.app",
 }
 #: Modules the notebooks use whole.
 _MODULES = {"plots": "views.plots"}

@@ -59,8 +59,9 @@ SERIES: tuple[Lesson, ...] = (
            "every common technique on the same Django image, one Dockerfile each in `dockerfiles/techniques/`: "
            "stored, visible and reclaimable bytes, layers, a leaderboard and a waterfall of what each step saved"),
     Lesson("04-your-own-image.ipynb", "Your own image", "Your own image",
-           "any image or archive: its figures, its top reclaimable files with the layer that stores and the layer "
-           "that hides each, hints, and a CI budget"),
+           "any image or archive (by default, a small app's image with three everyday mistakes): its figures, its "
+           "top reclaimable files with the layer that stores and the layer that hides each, hints, a CI budget, "
+           "and a capstone: bring the app under budget, each attempt measured"),
     Lesson("05-multi-stage-and-squash.ipynb", "Multi-stage and squash",
            "Beyond one RUN, in the lab: multi-stage builds and squashing",
            "the lab's stand-in built four ways and squashed twice (docker-squash), predicted and measured to the "

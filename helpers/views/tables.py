@@ -80,6 +80,7 @@ CATEGORY_RULES: list[tuple[str, str]] = [
     ("python", _LOCAL + r"lib/python3[^/]*/"),
     ("python", _LOCAL + r"lib/(?:[^/]*-linux-gnu/)?libpython3[^/]*$"),
     ("python", _LOCAL + r"bin/python[^/]*$"),
+    ("version control", r"(?:^|/)\.git/"),
 ]
 #: The category of a path that no rule matches.
 OTHER = "other"
@@ -132,7 +133,9 @@ def categorize(path: str) -> str:
         ``tzdata`` and ``pytz``, with their ``*.dist-info/``;
     18. ``python``: anything else under ``usr/lib/python3*/`` (the standard library
         and other installed packages), ``usr/lib/[MULTIARCH/]libpython3*``, ``usr/bin/python*``;
-    19. ``other``: everything else.
+    19. ``version control``: anything in a ``.git`` directory (a build context's history,
+        which ``COPY .`` brings in unless a ``.dockerignore`` leaves it out);
+    20. ``other``: everything else.
     """
     path = path.removeprefix("./").lstrip("/")
     for category, pattern in _COMPILED:
@@ -374,6 +377,7 @@ HINTS_BY_CATEGORY = {
     "apk index cache": "apk's package index cache: install with `apk add --no-cache`",
     "pip's download cache": "pip's download cache: install with `pip install --no-cache-dir`",
     "bytecode": "Python bytecode: remove __pycache__ in the step that writes it, or set PYTHONDONTWRITEBYTECODE=1",
+    "version control": "the build context's .git: leave it out of the context with a .dockerignore",
 }
 HINTS_BY_HOW = {
     "deleted": "removed in a later step: install, use and remove it in one RUN, or build it in another stage",

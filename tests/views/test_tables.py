@@ -139,6 +139,9 @@ CATEGORIES = [
     (f"{SP[1:]}/django/__pycache__/__init__.cpython-312.pyc", "bytecode"),
     ("usr/lib/python3.12/__pycache__/README", "bytecode"),
     ("opt/app/old.pyc", "bytecode"),
+    ("srv/.git/objects/pack/pack-1.pack", "version control"),
+    (".git/HEAD", "version control"),
+    ("srv/app/not.git/x", OTHER),
     (f"{SP[1:]}/pip/__init__.py", "pip"),
     (f"{SP[1:]}/pip/_vendor/rich/console.py", "pip"),
     (f"{SP[1:]}/pip-24.0.dist-info/RECORD", "pip"),
@@ -194,7 +197,7 @@ def test_category_rules_are_ordered_data():
         "apk index cache", "apk database", "apt package lists", "apt cache", "dpkg database", "logs",
         "python dev files", "C compiler", "binutils", "C headers & static libraries", "docs & man pages",
         "bytecode", "pip", "setuptools & packaging", "pip's download cache", "django", "django's dependencies",
-        "python",
+        "python", "version control",
     ]
     for _, pattern in CATEGORY_RULES:
         re.compile(pattern)
