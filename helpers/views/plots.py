@@ -448,43 +448,58 @@ def savings_waterfall(steps: Mapping[str, Analysis]) -> Figure:
 
 
 def fetch_given_base(analyses: Mapping[str, Analysis], base: Analysis, base_name: str = "the base") -> Figure:
-    """Per image, what a machine that already holds ``base`` has, and what it must still fetch.
+    """Per image, what a machine that already holds ``base`` has, what it must still store, and what a pull moves.
 
     Each bar is the image's ``stored_bytes``: first the ``stored_bytes`` of its
     layers that are layers of ``base`` (same digest; :data:`BASE_COLOR`), then
     those of the others, :func:`~helpers.views.tables.unshared_bytes`, split into
-    their visible and reclaimable bytes.  The label is what is left to fetch.
+    their visible and reclaimable bytes.  Under it, where the pulls were measured
+    (``measure_pull``), a thin bar of what a pull of those other layers moves:
+    ``Σ pull_bytes`` over them (gzip, as a registry stores an uncompressed layer).
     """
     _check_analyses(analyses)
     shared = {layer.digest for layer in base.image.layers}
     names = list(analyses)
     fig = _Figure(figsize=(_WIDTH, _height(len(names))), layout="constrained")
     ax = fig.subplots()
-    held, visible, hidden = [], [], []
+    held, visible, hidden, pulled = [], [], [], []
     for name in names:
         analysis = analyses[name]
         table = analysis.layers
-        own = [layer.index for layer in analysis.image.layers if layer.digest not in shared]
-        held.append(int(analysis.stored_bytes - table.loc[own, "stored_bytes"].sum()))
-        visible.append(int(table.loc[own, "visible_bytes"].sum()))
-        hidden.append(int(table.loc[own, "reclaimable_bytes"].sum()))
+        own = [layer for layer in analysis.image.layers if layer.digest not in shared]
+        indexes = [layer.index for layer in own]
+        held.append(int(analysis.stored_bytes - table.loc[indexes, "stored_bytes"].sum()))
+        visible.append(int(table.loc[indexes, "visible_bytes"].sum()))
+        hidden.append(int(table.loc[indexes, "reclaimable_bytes"].sum()))
+        moves = [layer.pull_bytes for layer in own]
+        pulled.append(None if any(size is None for size in moves) else int(sum(moves)))  # type: ignore[arg-type]
     rows = np.arange(len(names))
-    ax.barh(rows, held, color=BASE_COLOR, label="on the machine")
-    ax.barh(rows, visible, left=held, color=VISIBLE_COLOR, label="to fetch: visible")
-    ax.barh(rows, hidden, left=np.add(held, visible), color=HIDDEN_COLOR, label="to fetch: reclaimable")
+    ax.barh(rows - 0.1, held, height=0.6, color=BASE_COLOR, label="on the machine")
+    ax.barh(rows - 0.1, visible, height=0.6, left=held, color=VISIBLE_COLOR, label="to store: visible")
+    ax.barh(rows - 0.1, hidden, height=0.6, left=np.add(held, visible), color=HIDDEN_COLOR,
+            label="to store: reclaimable")
+    measured = [row for row, size in enumerate(pulled) if size is not None]
+    if measured:
+        ax.barh(rows[measured] + 0.3, [pulled[row] for row in measured], height=0.18,
+                left=[held[row] for row in measured], color=PULLED_COLOR, label="a pull moves")
     for row, name in enumerate(names):
-        _value(ax, analyses[name].stored_bytes, row, f"fetch {format_bytes(visible[row] + hidden[row])}")
-    ax.set_yticks(np.arange(len(names)), names)
-    ax.set_ylim(len(names) - 0.5, -0.5)
+        label = f"store {format_bytes(visible[row] + hidden[row])}"
+        if pulled[row] is not None:
+            label += f", pull {format_bytes(pulled[row])}"
+        _value(ax, analyses[name].stored_bytes, row - 0.1, label)
+    ax.set_yticks(rows, names)
+    ax.set_ylim(len(names) - 0.5, -0.6)
     ax.set_xlabel(BYTES_LABEL)
     ax.set_ylabel("image")
     _byte_axis(ax)
-    _room(ax, max(a.stored_bytes for a in analyses.values()), 1.3)
-    fig.suptitle(f"What a machine that holds {base_name} must still fetch")
+    _room(ax, max(a.stored_bytes for a in analyses.values()), 1.45)
+    fig.suptitle(f"What a machine that holds {base_name} must still store, and what a pull moves")
     handles = [Patch(color=BASE_COLOR, label=f"already there: {base_name}'s layers"),
-               Patch(color=VISIBLE_COLOR, label="to fetch: visible"),
-               Patch(color=HIDDEN_COLOR, label="to fetch: reclaimable")]
-    fig.legend(handles=handles, loc="outside lower center", ncols=3, frameon=False)
+               Patch(color=VISIBLE_COLOR, label="to store: visible"),
+               Patch(color=HIDDEN_COLOR, label="to store: reclaimable")]
+    if measured:
+        handles.append(Patch(color=PULLED_COLOR, label="a pull moves (gzip)"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False)
     return fig
 
 

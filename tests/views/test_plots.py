@@ -450,20 +450,32 @@ def bars_of(ax, label: str):
 
 
 @pytest.mark.engine
-def test_fetch_given_base_splits_what_is_there_from_what_is_fetched(lab_pair, figures):
+def test_fetch_given_base_splits_what_is_there_from_what_is_stored_and_pulled(lab_pair, figures, docker_client):
     base = helpers.analyze(helpers.read_image("alpine:3.20.3"))
     fig = plots.fetch_given_base(lab_pair, base, "alpine:3.20.3")
     figures.append(fig)
-    _check_frame(fig, "What a machine that holds alpine:3.20.3 must still fetch")
+    _check_frame(fig, "What a machine that holds alpine:3.20.3 must still store, and what a pull moves")
     (ax,) = fig.axes
     bars = _bars(ax)
     assert [w for _, _, w in bars["on the machine"]] == [BASE, BASE]
-    assert [w for _, _, w in bars["to fetch: visible"]] == [ARTIFACT, ARTIFACT]
-    assert [w for _, _, w in bars["to fetch: reclaimable"]] == [MIB16, 0]
-    assert _notes(ax) == ["fetch 16.0 MiB", "fetch 85 B"]
+    assert [w for _, _, w in bars["to store: visible"]] == [ARTIFACT, ARTIFACT]
+    assert [w for _, _, w in bars["to store: reclaimable"]] == [MIB16, 0]
+    assert "a pull moves" not in bars  # not measured: no bar claims it
+    assert _notes(ax) == ["store 16.0 MiB", "store 85 B"]
     from helpers.views.tables import unshared_bytes  # noqa: E402
 
     assert [unshared_bytes(a, base) for a in lab_pair.values()] == [MIB16 + ARTIFACT, ARTIFACT]
+    from helpers.building.engine import PULL_GZIP_LEVEL  # noqa: E402
+    from helpers.reading.daemon import read_engine_image  # noqa: E402
+
+    pulled = {name: helpers.analyze(read_engine_image(a.image.source, docker_client, gzip_level=PULL_GZIP_LEVEL))
+              for name, a in lab_pair.items()}
+    measured = plots.fetch_given_base(pulled, base, "alpine:3.20.3")
+    figures.append(measured)
+    moves = [w for _, _, w in _bars(measured.axes[0])["a pull moves"]]
+    assert moves == [sum(layer.pull_bytes for layer in a.image.layers[1:]) for a in pulled.values()]
+    assert moves[0] >= MIB16  # the stand-in is random bytes: its pull moves all of it
+    assert _notes(measured.axes[0])[0].startswith("store 16.0 MiB, pull 16.0 MiB")
 
 
 def test_one_colour_means_one_thing():
