@@ -139,7 +139,7 @@ def test_history_matches_docker_s_shape(embedded):
     history = [(s.created_by, s.empty_layer) for s in embedded["lab-multi-run"].image.history]
     assert history[1:] == [
         ('/bin/sh -c #(nop)  CMD ["/bin/sh"]', True),
-        ("/bin/sh -c head -c 16777216 /dev/zero > /opt/build-dep.bin", False),
+        ("/bin/sh -c head -c 16777216 /dev/urandom > /opt/build-dep.bin", False),
         ("/bin/sh -c sha256sum /opt/build-dep.bin > /artifact.sha256", False),
         ("/bin/sh -c rm /opt/build-dep.bin", False),
     ]
@@ -162,7 +162,7 @@ def test_a_second_build_comes_from_the_cache(store, embedded):
     assert step_images() == before
     assert [s.layer_bytes for s in steps] == [None, 16777216, 85, 0]
     # A changed instruction is a new step, and only that one.
-    helpers.build("FROM alpine:3.20.3\nRUN head -c 16777216 /dev/zero > /opt/build-dep.bin\nRUN echo changed > /x\n",
+    helpers.build("FROM alpine:3.20.3\nRUN head -c 16777216 /dev/urandom > /opt/build-dep.bin\nRUN echo changed > /x\n",
                   name="changed", engine="embedded", progress=lambda name, step: None)
     assert len(step_images() - before) == 1
 

@@ -141,7 +141,7 @@ LAB_EXPECTED = {
         ],
         "steps": [
             ("FROM alpine:3.20.3", None),
-            ("RUN head -c 16777216 /dev/zero > /opt/build-dep.bin", MIB16),
+            ("RUN head -c 16777216 /dev/urandom > /opt/build-dep.bin", MIB16),
             ("RUN sha256sum /opt/build-dep.bin > /artifact.sha256", ARTIFACT),
             ("RUN rm /opt/build-dep.bin", 0),
         ],
@@ -159,7 +159,7 @@ LAB_EXPECTED = {
         "steps": [
             ("FROM alpine:3.20.3", None),
             (
-                "RUN head -c 16777216 /dev/zero > /opt/build-dep.bin && sha256sum /opt/build-dep.bin "
+                "RUN head -c 16777216 /dev/urandom > /opt/build-dep.bin && sha256sum /opt/build-dep.bin "
                 "> /artifact.sha256 && rm /opt/build-dep.bin",
                 ARTIFACT,
             ),
