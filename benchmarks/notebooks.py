@@ -128,12 +128,9 @@ def guide() -> int:
 
     runnable = [path for path, reason in offline_notebooks() if reason is None]
     columns = {}
-    try:
-        for engine, label in (("docker", "Docker Engine"), ("embedded", "embedded builder")):
-            columns[f"{label}, cold"] = timed_pass(runnable, engine, cold=True)
-            columns[f"{label}, warm"] = timed_pass(runnable, engine, cold=False)
-    finally:  # an error or an interrupt (SIGTERM too: see main) leaves no store behind
-        remove_stores()
+    for engine, label in (("docker", "Docker Engine"), ("embedded", "embedded builder")):
+        columns[f"{label}, cold"] = timed_pass(runnable, engine, cold=True)
+        columns[f"{label}, warm"] = timed_pass(runnable, engine, cold=False)
     notes = [f"Measured by `benchmarks/notebooks.py --guide` on {os.cpu_count()} cores ({platform.machine()}), "
              f"as {'root' if os.geteuid() == 0 else 'an unprivileged user'}, in offline mode: nothing is pulled,"
              " and only builds that ask for the network get it (the apt-get steps of 02, 03 and 06, against"

@@ -4,7 +4,7 @@ The Docker SDK packs a context itself, but its walk recurses once per folder
 (a context 1,100 folders deep is a ``RecursionError``), its matcher backtracks
 (``**/**/**/…`` took over a minute), and it reads ``.dockerignore`` and every
 file by name, following whatever is there now: a FIFO hangs it, a link to
-``/dev/zero`` fills memory.  So the tar is written here, from the same walk the
+an endless device fills memory.  So the tar is written here, from the same walk the
 embedded builder copies with (:func:`helpers.building.placement.walk_source`:
 by descriptors, links never followed, any depth) and the same matcher
 (:mod:`helpers.ground.dockerignore`).  Each file is opened, then checked on its

@@ -17,11 +17,12 @@ from pathlib import Path
 from ..ground.errors import DockerfileError, LayerLabError
 from .oci_store import ToolMissing
 from .placement import Rootfs
+from .userns import DEVICES
 
 #: What proot shows a step of the host: Docker's few devices one by one (never the host's disks), /proc with
 #: its sysrq trigger masked, and /sys.  proot cannot make anything read-only: it is not a boundary.
-BINDS = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", "/proc/self/fd:/dev/fd",
-         "/proc", "/dev/null:/proc/sysrq-trigger", "/sys")
+BINDS = (*(f"/dev/{name}" for name in DEVICES), "/proc/self/fd:/dev/fd", "/proc", "/dev/null:/proc/sysrq-trigger",
+         "/sys")
 #: The last line proot prints when it failed itself, before (or instead of) running the command.
 _PROOT_FATAL = "fatal error: see `proot --help`."
 _PROOT_ERROR = re.compile(r"^proot error: (.*)$", re.MULTILINE)

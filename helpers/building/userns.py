@@ -46,7 +46,8 @@ import stat
 import subprocess
 import sys
 
-_DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+#: The devices a step sees, Docker's few, each bound from the host (proot binds the same: :data:`.proot.BINDS`).
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 _DEV_LINKS = {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",
               "stderr": "/proc/self/fd/2", "ptmx": "pts/ptmx", "core": "/proc/kcore"}
 #: Docker's default read-only and masked paths of /proc (moby's oci/defaults.go).
@@ -139,7 +140,7 @@ class _Mounts:
 def _private_dev(mounts: _Mounts, dev: str) -> None:
     """A new tmpfs at ``dev`` with Docker's few devices, bound one by one from the host."""
     mounts.mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=65536k")
-    for name in _DEVICES:
+    for name in DEVICES:
         node = os.path.join(dev, name)
         os.close(os.open(node, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666))
         mounts.mount(f"/dev/{name}", node, None, MS_BIND, kind=stat.S_IFREG)

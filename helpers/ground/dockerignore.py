@@ -4,8 +4,8 @@ Read as Docker's ``ignorefile.ReadAll`` reads it: a byte-order mark dropped,
 ``#`` lines skipped, each line trimmed, ``!`` for an exception, the pattern
 cleaned (``filepath.Clean``) and a leading ``/`` dropped.  It is opened first
 and checked on its descriptor: only a regular file of at most
-:data:`MAX_DOCKERIGNORE_BYTES` is read, so a FIFO, a link to ``/dev/zero`` or
-a huge file costs nothing.  A link is refused: the context is a sandbox, and a
+:data:`MAX_DOCKERIGNORE_BYTES` is read, so a FIFO, a link to an endless
+device or a huge file costs nothing.  A link is refused: the context is a sandbox, and a
 link may point anywhere.
 
 Matched as moby's ``patternmatcher`` matches: each pattern becomes the regular

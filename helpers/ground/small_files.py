@@ -2,7 +2,7 @@
 
 The descriptor decides, not a look at the path beforehand: what is read is a
 regular file of at most the caller's limit, so a FIFO, a device, a link to
-``/dev/zero`` or a huge sparse file under that name costs nothing.
+a device that never ends, or a huge sparse file under that name costs nothing.
 """
 
 from __future__ import annotations
