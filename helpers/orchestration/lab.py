@@ -34,7 +34,7 @@ from .recording import (
     describe,
     load_recording,
 )
-from .wheels import Wheels, download, fetch_context, wheel_contents
+from .wheels import Wheels, download, wheel_contents, wheels_context
 
 #: The largest build context :func:`context_digest` hashes (a recording keeps a digest of each context).
 MAX_CONTEXT_BYTES = 256 << 20
@@ -222,9 +222,12 @@ class Lab:
         if self._replay is not None:
             return self._replayed(texts, digest)
         if isinstance(context, Wheels):
-            context = fetch_context(context)
-        outcomes = attempt_builds(variants, context, progress=progress, builder=self.builder, network=network,
-                                  measure_pull=measure_pull, settings=self.settings)
+            with wheels_context(context) as folder:
+                outcomes = attempt_builds(variants, folder, progress=progress, builder=self.builder,
+                                          network=network, measure_pull=measure_pull, settings=self.settings)
+        else:
+            outcomes = attempt_builds(variants, context, progress=progress, builder=self.builder, network=network,
+                                      measure_pull=measure_pull, settings=self.settings)
         if self._writer is not None:
             for name, outcome in outcomes.items():
                 self._writer.add_build(name, texts[name], digest, outcome)

@@ -19,6 +19,7 @@ this machine's Python: an estimate, said as one wherever it is shown.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import marshal
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,21 +106,16 @@ def pypi_reason() -> str | None:
 PROBE = Wheels(("six==1.16.0",), "3.11")
 
 
-def fetch_context(wheels: Wheels) -> Path:
-    """A build context holding ``wheels/`` with ``wheels`` downloaded: made once per process, removed at its end."""
-    return _context(wheels)
+@contextlib.contextmanager
+def wheels_context(wheels: Wheels) -> Iterator[Path]:
+    """A build context holding ``wheels/`` with ``wheels`` downloaded, removed when the ``with`` block ends.
 
-
-@functools.cache
-def _context(wheels: Wheels) -> Path:
-    holder = tempfile.TemporaryDirectory(prefix="layerlab-wheels-")
-    folder = Path(holder.name)
-    download(wheels, folder / WHEELS_FOLDER)
-    _keep[folder] = holder  # lives as long as this process: TemporaryDirectory removes what it made at exit
-    return folder
-
-
-_keep: dict[Path, tempfile.TemporaryDirectory] = {}
+    It lives only as long as the builds that use it, so a kernel killed after
+    them (as a test runner or a notebook's restart does) leaves nothing behind.
+    """
+    with tempfile.TemporaryDirectory(prefix="layerlab-wheels-") as folder:
+        download(wheels, Path(folder) / WHEELS_FOLDER)
+        yield Path(folder)
 
 
 def _bytecode_bytes(source: bytes, name: str) -> int:

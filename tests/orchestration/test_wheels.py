@@ -78,3 +78,42 @@ def test_a_measurement_replays_only_for_what_was_asked(tmp_path, monkeypatch):
     assert replay.measure("answer", "the question", lambda: pytest.fail("a replay must not measure")) == {"value": 42}
     with pytest.raises(RecordingMissing, match="no recording of 'answer' as asked now"):
         replay.measure("answer", "another question", lambda: None)
+
+
+SIX = Wheels(("six==1.16.0",), "3.11")
+SIX_DOCKERFILE = "FROM alpine:3.20.3\nCOPY wheels /wheels\n"
+
+
+def _wheels_folders(folder) -> list:
+    return sorted(path.name for path in folder.glob("layerlab-wheels-*"))
+
+
+@pytest.mark.engine
+def test_the_wheels_context_lives_only_as_long_as_its_builds(pypi, tmp_path, monkeypatch):
+    """A kernel killed after a cell that built with wheels leaves no downloaded wheels behind."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    lab = Lab(tmp_path / "none.json.gz", needs=["engine"], settings=current_settings())
+    need(lab.live, f"nothing can build here: {lab.reason}")
+    built = lab.build({"wheels-lifetime": SIX_DOCKERFILE}, SIX)["wheels-lifetime"]
+    assert "wheels/six-1.16.0-py2.py3-none-any.whl" in set(built.files.path)  # the build had them
+    assert _wheels_folders(tmp_path) == []  # and they are gone once it is done
+
+
+def test_an_interrupted_build_removes_the_wheels_it_downloaded(pypi, tmp_path, monkeypatch):
+    import tempfile
+
+    from helpers.orchestration import lab as lab_module
+
+    def interrupted(variants, context, **options):  # a learner's Ctrl-C (Jupyter's interrupt) mid-build
+        assert (context / "wheels").is_dir() and list((context / "wheels").glob("six-*.whl"))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    lab = Lab(tmp_path / "none.json.gz", needs=[], settings=current_settings())
+    need(lab.live, f"nothing can build here: {lab.reason}")
+    monkeypatch.setattr(lab_module, "attempt_builds", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        lab.attempt({"interrupted": SIX_DOCKERFILE}, SIX)
+    assert _wheels_folders(tmp_path) == []
