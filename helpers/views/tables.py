@@ -379,6 +379,10 @@ HINTS_BY_CATEGORY = {
     "bytecode": "Python bytecode: remove __pycache__ in the step that writes it, or set PYTHONDONTWRITEBYTECODE=1",
     "version control": "the build context's .git: leave it out of the context with a .dockerignore",
 }
+#: Files a layer above the base copied in from the build context (``COPY``/``ADD`` without ``--from``).
+HINT_FROM_CONTEXT = ("copied in from the build context and removed or replaced later: leave it out of the context "
+                     "with a .dockerignore, or COPY only what the image needs")
+_FROM_CONTEXT = re.compile(r"^(?:COPY|ADD)\b(?!.*--from)", re.IGNORECASE)
 HINTS_BY_HOW = {
     "deleted": "removed in a later step: install, use and remove it in one RUN, or build it in another stage",
     "opaque": "its directory was deleted and re-created later: fill the directory in one step",
@@ -387,9 +391,21 @@ HINTS_BY_HOW = {
 }
 
 
-def hint(path: str, how: str) -> str:
-    """A plain-language hint for one reclaimable file: its category's if it has one, else how it was hidden."""
-    return HINTS_BY_CATEGORY.get(categorize(path), HINTS_BY_HOW.get(how, ""))
+def hint(path: str, how: str, instruction: str | None = None, layer: int | None = None) -> str:
+    """A plain-language hint for one reclaimable file, by the first rule that applies.
+
+    1. its category's (:data:`HINTS_BY_CATEGORY`), if it has one;
+    2. :data:`HINT_FROM_CONTEXT` when the ``instruction`` that first brought the path into the
+       image, in a ``layer`` above the base (``layer > 0``), is a ``COPY`` or ``ADD`` from the
+       build context (:func:`reclaimable_paths` passes that layer, for every copy of the path);
+    3. how it was hidden (:data:`HINTS_BY_HOW`).
+    """
+    category = HINTS_BY_CATEGORY.get(categorize(path))
+    if category is not None:
+        return category
+    if layer is not None and layer > 0 and instruction is not None and _FROM_CONTEXT.match(instruction):
+        return HINT_FROM_CONTEXT
+    return HINTS_BY_HOW.get(how, "")
 
 
 def reclaimable_paths(analysis: Analysis, top: int = 15) -> pd.DataFrame:
@@ -401,6 +417,8 @@ def reclaimable_paths(analysis: Analysis, top: int = 15) -> pd.DataFrame:
     """
     instructions = analysis.layers["instruction"].map(_shown)
     hidden = analysis.hidden.sort_values(["size", "path"], ascending=[False, True], kind="mergesort").head(top)
+    files = analysis.files
+    first = files[files["path"].isin(hidden["path"])].groupby("path")["layer"].min().astype(int)  # what brought it in
     table = pd.DataFrame({
         "path": hidden["path"],
         "bytes": hidden["size"],
@@ -409,7 +427,8 @@ def reclaimable_paths(analysis: Analysis, top: int = 15) -> pd.DataFrame:
         "hidden_by": hidden["hidden_by"],
         "hidden_by_instruction": hidden["hidden_by"].map(instructions),
         "how": hidden["how"],
-        "hint": [hint(path, how) for path, how in zip(hidden["path"], hidden["how"], strict=True)],
+        "hint": [hint(path, how, instructions.get(layer), layer) for path, how, layer
+                 in zip(hidden["path"], hidden["how"], hidden["path"].map(first), strict=True)],
     }, columns=RECLAIMABLE_COLUMNS)
     return table.reset_index(drop=True)
 

@@ -51,6 +51,9 @@ def test_the_app_breaks_the_budget_and_the_solution_meets_it_with_the_docker_eng
     assert BUDGET.broken(solved) == [] and solved.reclaimable_bytes == 0
     assert APP <= set(solved.files.loc[solved.files.visible, "path"])
     assert solved.final_bytes == app.final_bytes  # the container sees the same files
+    table = helpers.reclaimable_paths(app, top=50)
+    hints = table.loc[table.path == "srv/tests/fixtures/recording.bin", "hint"].tolist()
+    assert len(hints) == 2 and all(".dockerignore" in hint for hint in hints)  # every copy came from the context
 
 
 def test_the_solution_meets_the_budget_with_the_embedded_builder(tmp_path, monkeypatch):

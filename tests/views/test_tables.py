@@ -490,6 +490,21 @@ def test_hint_names_the_fix(path, how, expected):
     assert expected in hint(path, how)
 
 
+@pytest.mark.parametrize(("instruction", "layer", "expected"), [
+    ("COPY dir:cbffb600… in /srv/", 2, ".dockerignore"),  # the classic builder's spelling
+    ("COPY . /srv/", 1, ".dockerignore"),
+    ("ADD data.tar /data/", 3, ".dockerignore"),
+    ("COPY --from=build /out /out", 2, "in one RUN"),  # from a stage, not the context
+    ("ADD file:2373b71a… in /", 0, "in one RUN"),  # the base's own files
+    ("RUN make", 1, "in one RUN"),
+])
+def test_a_file_copied_in_from_the_context_is_told_to_stay_out_of_it(instruction, layer, expected):
+    from helpers.views.tables import hint
+
+    assert expected in hint("srv/tests/fixtures/recording.bin", "deleted", instruction, layer)
+    assert "apk add --no-cache" in hint("var/cache/apk/APKINDEX.a.tar.gz", "deleted", instruction, layer)
+
+
 def test_reclaimable_paths_of_dive_s_image(dive_image):
     from helpers.views.tables import RECLAIMABLE_COLUMNS, reclaimable_paths
 
