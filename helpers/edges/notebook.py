@@ -29,10 +29,43 @@ def _show_layerlab_error(shell, etype, value, tb, tb_offset=None):  # IPython's 
     return None
 
 
-def setup() -> None:
-    """Plot style, pandas display options, and readable errors instead of tracebacks.
+#: Columns of byte counts that are not named ``bytes``, ``size`` or ``…_bytes``
+#: (:func:`helpers.views.tables.layer_breakdown`'s).
+_BYTE_COLUMNS = {"still_visible", "hidden_later"}
 
-    After this, a :class:`~helpers.ground.errors.LayerLabError` raised in a cell shows
+
+def is_byte_column(name: object) -> bool:
+    """Whether a table's column holds byte counts: ``bytes``, ``size``, ``…_bytes``, or a known other name."""
+    return isinstance(name, str) and (name in ("bytes", "size") or name.endswith("_bytes") or name in _BYTE_COLUMNS)
+
+
+def readable(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` as a learner reads it: every integer column of byte counts (:func:`is_byte_column`) in
+    :func:`format_bytes`, a missing value left blank.  The numbers themselves are left alone: this
+    is a copy, for display (``helpers.setup()`` shows every table so).
+    """
+    columns = [name for name in table.columns
+               if is_byte_column(name) and pd.api.types.is_integer_dtype(table[name].dtype)]
+    if not columns:
+        return table
+    return table.assign(**{name: table[name].map(lambda n: "" if pd.isna(n) else format_bytes(n))
+                           for name in columns})
+
+
+def _plain(table: pd.DataFrame, printer, cycle: bool) -> None:  # IPython's pretty-printer signature
+    printer.text(repr(readable(table)))
+
+
+def _html(table: pd.DataFrame) -> str | None:
+    return readable(table)._repr_html_()
+
+
+def setup() -> None:
+    """Plot style, pandas display options, sizes people read, and readable errors instead of tracebacks.
+
+    After this, a table shows its byte counts as sizes (``406697991`` as ``387.9 MiB``: see
+    :func:`readable`); the table itself still holds the exact integers, for sums and
+    comparisons.  A :class:`~helpers.ground.errors.LayerLabError` raised in a cell shows
     as one line naming the cause and the fix.
     """
     import matplotlib
@@ -48,6 +81,9 @@ def setup() -> None:
     shell = get_ipython()
     if shell is not None:
         shell.set_custom_exc((LayerLabError,), _show_layerlab_error)
+        formatters = shell.display_formatter.formatters
+        formatters["text/plain"].for_type(pd.DataFrame, _plain)
+        formatters["text/html"].for_type(pd.DataFrame, _html)
 
 
 def _instruction(text: str, width: int | None) -> str:
