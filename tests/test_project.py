@@ -172,9 +172,11 @@ def test_a_learner_installs_what_the_notebooks_need_and_no_test_tool():
     assert {"pytest", "nbval"} <= developer
 
 
-def test_stored_outputs_are_short_logs_and_tables_without_whole_digests():
-    """A learner reads a build log of a line per image, and tables whose digests are cut to 8 characters."""
+def test_stored_outputs_are_short_logs_and_tables_without_whole_digests_or_raw_byte_counts():
+    """A learner reads a build log of a line per image, and tables whose digests are cut to 8 characters
+    and whose sizes are formatted (no table cell is a bare count of a million or more: no file count gets there)."""
     digest = re.compile(r"[0-9a-f]{64}")
+    raw_count = re.compile(r"<td>\s*\d{7,}\s*</td>")
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
         for number, cell in enumerate(json.loads(path.read_text())["cells"]):
             outputs = cell.get("outputs", [])
@@ -185,3 +187,5 @@ def test_stored_outputs_are_short_logs_and_tables_without_whole_digests():
                     for kind in ("text/html", "text/plain"):
                         text = "".join(output.get("data", {}).get(kind, ""))
                         assert not digest.search(text), f"{path.name} cell {number} shows a whole digest"
+                    html = "".join(output.get("data", {}).get("text/html", ""))
+                    assert not raw_count.search(html), f"{path.name} cell {number} shows a raw byte count"

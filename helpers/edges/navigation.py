@@ -54,7 +54,7 @@ SERIES: tuple[Lesson, ...] = (
            "predicted from apk's figures and the real wheels, what hadolint says"),
     Lesson("02-where-the-bytes-go.ipynb", "Where the bytes go", "Where the bytes go",
            "every layer on one scale, stored vs visible with the waste attributed, the biggest paths, inside the "
-           "`py3-pip` layer"),
+           "`python3-pip` layer"),
     Lesson("03-the-techniques-leaderboard.ipynb", "The techniques leaderboard", "The techniques leaderboard",
            "every common technique on the same Django image, one Dockerfile each in `dockerfiles/techniques/`: "
            "stored, visible and reclaimable bytes, layers, a leaderboard and a waterfall of what each step saved"),
@@ -64,13 +64,16 @@ SERIES: tuple[Lesson, ...] = (
            "and a capstone: bring the app under budget, each attempt measured"),
     Lesson("05-multi-stage-and-squash.ipynb", "Multi-stage and squash",
            "Beyond one RUN, in the lab: multi-stage builds and squashing",
-           "the lab's stand-in built four ways and squashed twice (docker-squash), predicted and measured to the "
+           "the lab's stand-in built three ways and squashed twice (docker-squash), predicted and measured to the "
            "byte, and what squashing costs when images share a base"),
     Lesson("06-alpine-or-debian.ipynb", "Alpine or Debian", "Alpine or Debian: the book's two techniques on real "
            "packages",
            "every Alpine base next to Debian's slim base; Docker's `apt` advice measured; a real C toolchain "
-           "installed, used and purged, predicted from dpkg's own figures; where every byte goes; ten services on "
-           "a shared base, layered and squashed: what the engine stores and what pulls move"),
+           "installed, used and purged, predicted from dpkg's own figures; where every byte goes"),
+    Lesson("07-many-services.ipynb", "Many services", "Many services on one machine: shared bases, squashing and "
+           "pulls",
+           "ten services on Alpine and on Debian, layered and squashed, as they arrive one by one: what adding up "
+           "their sizes says, what the engine stores, what pulls move, and what one more service costs"),
 )
 
 #: The words the series uses, each in one or two sentences (shown in the Contents notebook).

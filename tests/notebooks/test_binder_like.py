@@ -25,6 +25,8 @@ from layerlab_fixtures import ALPINE_TARBALLS
 ROOT = Path(__file__).resolve().parents[2]
 #: The notebooks that run offline, with no internet and no package registry: each must pass as Binder runs it.
 OFFLINE_NOTEBOOKS = ["00-the-layer-lab.ipynb", "04-your-own-image.ipynb", "05-multi-stage-and-squash.ipynb"]
+#: The one that runs offline too, but is checked on its invariants (a compressed layer's size moves between builds).
+FLEET_NOTEBOOK = "07-many-services.ipynb"
 
 
 def test_every_notebook_that_needs_only_an_engine_is_checked_here():
@@ -32,7 +34,7 @@ def test_every_notebook_that_needs_only_an_engine_is_checked_here():
 
     only_engine = sorted(path.name for path in (ROOT / "notebooks").glob("[0-9]*.ipynb")
                          if json.loads(path.read_text())["metadata"]["layerlab"]["needs"] == ["engine"])
-    assert only_engine == OFFLINE_NOTEBOOKS
+    assert only_engine == sorted([*OFFLINE_NOTEBOOKS, FLEET_NOTEBOOK])
 
 
 @pytest.mark.engine
@@ -162,7 +164,22 @@ def test_the_debian_notebook_runs_live_with_the_embedded_builder_as_binder_would
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert " passed" in done.stdout and "failed" not in done.stdout
     index = (Path(user.pw_dir) / "layerlab-store" / "oci" / "index.json").read_text()
-    assert "layerlab-toolchain-single-run-latest" in index and "layerlab-debian-svc-10-squashed-latest" in index
+    assert "layerlab-toolchain-single-run-latest" in index
+
+
+@pytest.mark.engine
+def test_the_fleet_notebook_runs_live_with_the_embedded_builder_as_binder_would(debian_rootfs):
+    """07 for real, as an unprivileged user with no Docker and no network: forty builds, on its invariants."""
+    user = unprivileged_user()
+    work = _notebook_folder(user, "fleet-notebook", FLEET_NOTEBOOK, with_recordings=False)  # live, or it fails
+    rootfs = f"{ALPINE_TARBALLS}{os.pathsep}{debian_rootfs.parent}"
+    done = as_user(user, ["env", f"LAYERLAB_ROOTFS={rootfs}", users_python(user), "-m", "pytest", "-p",
+                          "no:cacheprovider", "-c", "/dev/null", "--rootdir", str(work), "--nbval-lax",
+                          "--nbval-current-env", FLEET_NOTEBOOK], work, timeout=3600)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert " passed" in done.stdout and "failed" not in done.stdout
+    index = (Path(user.pw_dir) / "layerlab-store" / "oci" / "index.json").read_text()
+    assert "layerlab-alpine-svc-10-squashed-latest" in index and "layerlab-debian-svc-10-squashed-latest" in index
 
 
 def test_binder_s_post_build_puts_every_notebook_base_in_the_store(tmp_path):

@@ -1,9 +1,10 @@
-"""Notebook 06 replays its committed recording exactly, and says in one line what it needs when it cannot.
+"""Notebooks 06 and 07 replay their committed recordings exactly; 06 says in one line what it needs when it cannot.
 
-CI runs 06 live with the Docker Engine in the main test run (on the lesson's
-invariants, as its sizes drift with Debian's updates), live with the embedded
-builder in test_binder_like.py, and here by replay, which must reproduce every
-stored output: the stored outputs and the recording come from the same real run.
+CI runs both live with the Docker Engine in the main test run (on the lessons'
+invariants: 06's sizes drift with Debian's updates, 07's compressed sizes with
+each build), live with the embedded builder in test_binder_like.py, and here by
+replay, which must reproduce every stored output: the stored outputs and the
+recording come from the same real run.
 """
 
 from __future__ import annotations
@@ -16,59 +17,73 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = "06-alpine-or-debian.ipynb"
+#: Each recorded notebook tested here: its recording, a cell whose stored table a replay must reproduce, and
+#: how many figures it shows at least.
+REPLAYED = {
+    NOTEBOOK: ("debian.json.gz", "base_table = ", 5),
+    "07-many-services.ipynb": ("fleet.json.gz", "growth[growth.services.isin", 1),
+}
 CLOSED = "http://127.0.0.1:9/debian"  # a closed port on loopback: a mirror that never answers
 
 
-def _copy(tmp_path: Path, recording: bool = True) -> Path:
+def _copy(tmp_path: Path, recording: bool = True, notebook: str = NOTEBOOK) -> Path:
     shutil.copy(ROOT / "conftest.py", tmp_path)
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
-    for name in (NOTEBOOK, "nbval-sanitize.cfg"):
+    for name in (notebook, "nbval-sanitize.cfg"):
         shutil.copy(ROOT / "notebooks" / name, notebooks)
     shutil.copytree(ROOT / "notebooks" / "dockerfiles", notebooks / "dockerfiles")
     (notebooks / "recordings").mkdir()
     if recording:
-        shutil.copy(ROOT / "notebooks" / "recordings" / "debian.json.gz", notebooks / "recordings")
-    return notebooks / NOTEBOOK
+        shutil.copy(ROOT / "notebooks" / "recordings" / REPLAYED[notebook][0], notebooks / "recordings")
+    return notebooks / notebook
 
 
-def _nbval(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+def _nbval(tmp_path: Path, notebook: str = NOTEBOOK, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-c", "/dev/null", "--rootdir", str(tmp_path),
          "-rs", "--nbval", "--nbval-current-env", "--nbval-sanitize-with", "notebooks/nbval-sanitize.cfg",
-         f"notebooks/{NOTEBOOK}"],
+         f"notebooks/{notebook}"],
         cwd=tmp_path, capture_output=True, text=True, timeout=900, env={**os.environ, **env},
     )
 
 
-def test_the_recording_is_committed_with_the_outputs_of_its_own_run():
-    notebook = json.loads((ROOT / "notebooks" / NOTEBOOK).read_text())
-    assert notebook["metadata"]["layerlab"]["recording"] == "recordings/debian.json.gz"
-    assert (ROOT / "notebooks" / "recordings" / "debian.json.gz").is_file()
+@pytest.mark.parametrize("name", REPLAYED)
+def test_the_recording_is_committed_with_the_outputs_of_its_own_run(name):
+    recording, _cell, figures = REPLAYED[name]
+    notebook = json.loads((ROOT / "notebooks" / name).read_text())
+    assert notebook["metadata"]["layerlab"]["recording"] == f"recordings/{recording}"
+    assert (ROOT / "notebooks" / "recordings" / recording).is_file()
     code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
     assert all(cell.get("execution_count") for cell in code), "every cell ran"
     pngs = sum("image/png" in output.get("data", {}) for cell in code for output in cell["outputs"])
-    assert pngs >= 5  # at least one figure per section
+    assert pngs >= figures
+    lab = next(cell for cell in code if "Lab(" in "".join(cell["source"]))
+    assert "".join(lab["outputs"][0]["data"]["text/plain"]).startswith("Building live with"), "a live run"
 
 
-def test_the_notebook_replays_its_recording_exactly(tmp_path):
-    _copy(tmp_path)
-    done = _nbval(tmp_path, LAYERLAB_ENGINE="recorded", LAYERLAB_OFFLINE="1")
+@pytest.mark.parametrize("name", REPLAYED)
+def test_the_notebook_replays_its_recording_exactly(tmp_path, name):
+    _copy(tmp_path, notebook=name)
+    done = _nbval(tmp_path, name, LAYERLAB_ENGINE="recorded", LAYERLAB_OFFLINE="1")
     assert done.returncode == 0, done.stdout[-3000:]
     assert " passed" in done.stdout and "skipped" not in done.stdout
 
 
-def test_a_replay_is_checked_strictly_so_a_changed_output_fails(tmp_path):
-    path = _copy(tmp_path)
+@pytest.mark.parametrize("name", REPLAYED)
+def test_a_replay_is_checked_strictly_so_a_changed_output_fails(tmp_path, name):
+    path = _copy(tmp_path, notebook=name)
     notebook = nbformat.read(path, as_version=4)
-    table = next(cell for cell in notebook.cells if cell.cell_type == "code" and "base_table = " in cell.source)
+    marker = REPLAYED[name][1]
+    table = next(cell for cell in notebook.cells if cell.cell_type == "code" and marker in cell.source)
     table.outputs[0]["data"]["text/plain"] = table.outputs[0]["data"]["text/plain"].replace("MiB", "MB", 1)
     nbformat.write(notebook, path)
-    done = _nbval(tmp_path, LAYERLAB_ENGINE="recorded", LAYERLAB_OFFLINE="1")
+    done = _nbval(tmp_path, name, LAYERLAB_ENGINE="recorded", LAYERLAB_OFFLINE="1")
     assert done.returncode == 1 and "1 failed" in done.stdout
 
 
