@@ -127,6 +127,7 @@ def test_a_test_module_borrows_from_another_only_in_its_own_room():
 _OTHER_ENVIRONMENT = {
     "helpers/reading/daemon.py": "DOCKER_HOST, the Docker SDK's own variable",
     "helpers/building/embedded.py": "the user's environment, passed on to a RUN step's proot",
+    "helpers/building/buildkit_cli.py": "PATH, to find every Docker CLI, and the environment the CLI runs in",
 }
 
 

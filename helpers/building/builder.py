@@ -34,6 +34,8 @@ class BuiltImage:
     reference: str
     image_id: str
     bases: tuple[str, ...]
+    #: What built it, when not the builder's usual way (``docker+buildkit``: a key of ``ENGINE_LABELS``).
+    engine: str | None = None
 
 
 class Builder(Protocol):

@@ -1,4 +1,8 @@
-"""The Docker Engine as a :class:`~helpers.building.builder.Builder`: build, read and squash through the Docker SDK."""
+"""The Docker Engine as a :class:`~helpers.building.builder.Builder`: build, read and squash through the Docker SDK.
+
+A Dockerfile only BuildKit can build (``RUN --mount``) is built through the Docker CLI instead
+(:mod:`.buildkit_cli`), and read the same way.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from ..reading.daemon import (
     read_engine_image,
     save_stream,
 )
+from . import buildkit_cli
 from .builder import BuiltImage, RunResult, files_tar
 from .engine import PULL_GZIP_LEVEL, build_image, describe_base, ensure_base
 
@@ -47,6 +52,11 @@ class DockerBuilder:
 
     def build(self, dockerfile: Dockerfile, context: Path | None, name: str, tag: str,
               progress: Progress | None, network: bool) -> BuiltImage:
+        if buildkit_cli.needs_buildkit(dockerfile):  # RUN --mount: the classic builder would refuse it
+            for image in dockerfile.bases:
+                ensure_base(self.client, image, self.settings.offline)
+            image_id = buildkit_cli.build(dockerfile, context, name, tag, progress, network)
+            return BuiltImage(tag, image_id, dockerfile.bases, engine="docker+buildkit")
         image_id = build_image(self.client, dockerfile, context, name, tag, progress, network, self.settings.offline)
         return BuiltImage(tag, image_id, dockerfile.bases)
 

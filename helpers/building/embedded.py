@@ -68,6 +68,7 @@ from ..ground.dockerignore import Dockerignore
 from ..ground.errors import BaseImageMissing, BuildFailed, DockerfileError, LayerLabError, SourceNotFound
 from ..ground.model import Image, Source
 from ..ground.references import slug_tag
+from ..ground.run_flags import RunFlags, parse_run
 from ..ground.settings import ENGINE_LABELS, OFFLINE_VARIABLE, ROOTFS_VARIABLE, Settings
 from ..ground.steps import BuildStep, Progress
 from ..reading.files import read_path
@@ -83,6 +84,7 @@ from .oci_store import ORIGIN_ANNOTATION, OciStore, require_tools, slug, tail
 from .placement import AddBudget, PlacementRefused, Rootfs, copy_into, extract_into, is_archive
 from .registry import apt_failure
 from .removal import remove_tree
+from .run_mounts import Bind, prepared
 from .step_process import run_step
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -194,6 +196,15 @@ def _shell_form(value: str) -> list[str]:
         raise DockerfileError(f"SHELL {value} is not a JSON array of strings",
                               'write it in JSON form, e.g. SHELL ["/bin/sh", "-c"]')
     return parsed
+
+
+@dataclass(frozen=True)
+class _MountSources:
+    """Where a ``RUN``'s bind mounts find their files: the context (with its .dockerignore) and the stages so far."""
+
+    context: Path
+    stages: dict[str, _Stage]
+    ignore: Dockerignore | None
 
 
 @dataclass
@@ -610,15 +621,21 @@ class EmbeddedBuilder:
                     f"`{text}`: cannot read the build context: {exc.filename}: permission denied",
                     "make it readable, or leave it out of the COPY",
                 ) from exc
+        flags = None
         if keyword == "RUN":
-            extra = json.dumps([stage.env, stage.workdir, stage.user, stage.shell])
+            flags = parse_run(value)
+            extra = json.dumps([stage.env, stage.workdir, stage.user, stage.shell,
+                                self._mounted_content(flags, context, stages, scratch, ignore)])
         key = hashlib.sha256(json.dumps([self.store.index()[stage.tag], text, extra]).encode()).hexdigest()
         new = f"step-{key[:40]}"
         self._apply_state(stage, keyword, value, args)
         if new in self.store.index():
             return new
         if keyword == "RUN":
-            self._run_step(stage, value, text, new, scratch, network=network)
+            assert flags is not None
+            network = network if flags.network in (None, "default", "host") else False
+            self._run_step(stage, flags, text, new, scratch, network=network,
+                           mounts=_MountSources(context, stages, ignore))
         elif keyword in ("COPY", "ADD"):
             rootfs = self._bundle(stage, scratch) / "rootfs"
             self._place(rootfs, stage, sources, dest, keyword == "ADD", budget, text)
@@ -678,22 +695,52 @@ class EmbeddedBuilder:
         return []  # ARG and SHELL change only the builder's state
 
     def _execute(self, rootfs: Path, user: str, workdir: str, env: dict[str, str], argv: list[str], network: bool,
-                 *, in_namespace: bool) -> subprocess.CompletedProcess:
+                 *, in_namespace: bool, binds: list[Bind] | None = None) -> subprocess.CompletedProcess:
         """Run ``argv`` in ``rootfs``: in a user namespace (no ptrace: several times faster), or under proot."""
         environment = {**os.environ, "PROOT_NO_SECCOMP": "1"}
+        binds = binds or []
         if in_namespace:
-            return run_step(userns.command(rootfs, workdir or "/", env, argv, network), environment)
+            mounts = [(None if b.host is None else str(b.host), b.inside, b.read_only) for b in binds]
+            return run_step(userns.command(rootfs, workdir or "/", env, argv, network, mounts), environment)
         with proot.dev_time_kept(rootfs):
+            if binds and os.geteuid() == 0:  # root writes through a copy's permissions: mount them for real
+                before, inside = proot.wrapped(self.tools["proot"], rootfs, user, workdir, env, argv, network)
+                real = [(str(b.host), b.inside, b.read_only) for b in binds if b.host is not None]
+                return run_step(None, environment, wrap=([*userns.mounting(rootfs, real), *before], inside))
+            mounts_ = [(str(b.host), b.inside) for b in binds if b.host is not None]
             return run_step(None, environment,
-                            wrap=proot.wrapped(self.tools["proot"], rootfs, user, workdir, env, argv, network))
+                            wrap=proot.wrapped(self.tools["proot"], rootfs, user, workdir, env, argv, network,
+                                               mounts_))
 
-    def _run_step(self, stage: _Stage, value: str, text: str, new: str, scratch: Path, *, network: bool) -> None:
+    def _mounted_content(self, flags: RunFlags, context: Path, stages: dict[str, _Stage], scratch: Path,
+                         ignore: Dockerignore | None) -> list[str]:
+        """What a ``RUN``'s bind mounts hold, for its cache key: their sources' digests (a cache's is not its key)."""
+        found = []
+        for mount in flags.mounts:
+            if mount.kind != "bind":
+                continue
+            if mount.from_:
+                other = stages.get(mount.from_.lower())
+                found.append(f"{mount.from_}:{other.tag if other else ''}:{mount.source}")
+                continue
+            with Rootfs(context) as tree:
+                try:
+                    found.append(sources_digest(tree, [mount.source or "."], ignore, self.settings.limits.add_bytes))
+                except (FileNotFoundError, PlacementRefused) as exc:
+                    raise DockerfileError(f"`--mount` source `{mount.source or '.'}` is not in the build context",
+                                          "mount something the context holds") from exc
+        return found
+
+    def _run_step(self, stage: _Stage, flags: RunFlags, text: str, new: str, scratch: Path, *, network: bool,
+                  mounts: _MountSources) -> None:
+        value = flags.command
         try:
             parsed = json.loads(value)
         except ValueError:
             parsed = None
         argv = parsed if isinstance(parsed, list) else [*stage.shell, value]
         created_by = " ".join(argv) if isinstance(parsed, list) else f"{' '.join(stage.shell)} {value}"
+        stages_ = mounts.stages
 
         def attempt(in_namespace: bool) -> subprocess.CompletedProcess:
             rootfs = self._bundle(stage, scratch) / "rootfs"
@@ -701,9 +748,13 @@ class EmbeddedBuilder:
             if stage.workdir != "/":
                 with Rootfs(rootfs) as image:  # made inside the image, whatever links its path passes
                     os.close(image.directory(stage.workdir))
+            roots = {mount.from_.lower(): self._bundle(stages_[mount.from_.lower()], scratch) / "rootfs"
+                     for mount in flags.mounts if mount.from_ and mount.from_.lower() in stages_}
             try:
-                return self._execute(rootfs, stage.user, stage.workdir, stage.env, argv, network,
-                                     in_namespace=in_namespace)
+                with prepared(rootfs, flags.mounts, stage.workdir, mounts.context, roots, mounts.ignore, self.root,
+                              scratch, in_namespace=in_namespace) as binds:
+                    return self._execute(rootfs, stage.user, stage.workdir, stage.env, argv, network,
+                                         in_namespace=in_namespace, binds=binds)
             except OSError as exc:
                 if exc.errno != errno.E2BIG:
                     raise

@@ -302,6 +302,58 @@ class Rootfs:
         finally:
             os.close(where.parent)
 
+    def mount_point(self, path: str, kind: str) -> tuple[str, list[str]]:
+        """Make sure a ``kind`` (``dir`` or ``file``) is at ``path`` for a mount, links followed inside.
+
+        Returns the in-image path reached (no link in it) and the in-image paths
+        this call made, parents first: the stubs :meth:`remove_stub` takes away
+        again after the step.  An existing folder (or file) is used as it is.
+        """
+        made: list[str] = []
+        parts = _components(path)
+        for count in range(1, len(parts)):
+            prefix = "/".join(parts[:count])
+            if self.kind(prefix) is None:
+                made.append(self.folder(prefix))
+        existing = self.kind(path)
+        if existing not in (None, kind):
+            wanted = "folder" if kind == "dir" else "file"
+            raise PlacementRefused(f"/{path} is a {existing}, where a {wanted} must be mounted",
+                                   f"mount a {'folder' if existing == 'dir' else 'file'} there, or mount elsewhere")
+        if kind == "dir":
+            reached = self.folder(path)
+        else:
+            with self._entered(path, follow_last=True, create=True) as where:
+                if existing is None:
+                    with _writable(where.parent):
+                        os.close(os.open(where.name, _NEW_FILE, 0o644, dir_fd=where.parent))
+                reached = where.path
+        if existing is None:
+            made.append(reached)
+        return reached, made
+
+    def remove_stub(self, path: str) -> None:
+        """Remove the empty folder or empty file :meth:`mount_point` made at ``path``, if it is still that.
+
+        Nothing is removed when ``path`` now passes through a link (a step may
+        have swapped a folder for one), or holds anything: only the stub itself.
+        """
+        try:
+            where = self.resolve(path, follow_last=False, create=False)
+        except (FileNotFoundError, PlacementRefused):
+            return
+        try:
+            if where.path != path.strip("/") or not where.name:
+                return
+            info = _lstat(where.parent, where.name)
+            with _writable(where.parent), contextlib.suppress(OSError):
+                if info is not None and stat.S_ISDIR(info.st_mode):
+                    os.rmdir(where.name, dir_fd=where.parent)  # only an empty one goes
+                elif info is not None and stat.S_ISREG(info.st_mode) and info.st_size == 0:
+                    os.unlink(where.name, dir_fd=where.parent)
+        finally:
+            os.close(where.parent)
+
     def set_mode(self, path: str, mode: int, mtime: float | None = None) -> None:
         """Set the mode (and mtime) of the folder at in-image ``path``; quietly nothing if it is gone."""
         with contextlib.suppress(FileNotFoundError, PlacementRefused, NotADirectoryError):

@@ -11,7 +11,7 @@ import contextlib
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ..ground.errors import DockerfileError, LayerLabError
@@ -74,14 +74,17 @@ def dev_time_kept(rootfs: Path) -> Iterator[None]:
 
 
 def command(proot: str, rootfs: Path, user: str, workdir: str, env: dict[str, str], argv: list[str],
-            network: bool) -> list[str]:
+            network: bool, binds: Sequence[tuple[str, str]] = ()) -> list[str]:
     """The command line that runs ``argv`` in ``rootfs`` under proot, as ``user``, in ``workdir``, with ``env`` only.
 
     Without ``network``, the step runs in a network namespace of its own (``unshare --net``), which proot
-    cannot give it.
+    cannot give it.  ``binds``: the step's mounts, ``(host path, in-image path)`` each (see
+    :mod:`helpers.building.run_mounts`); proot binds them read-write, so a read-only one is a read-only copy.
     """
     identity = ["-0"] if user in ("", "root", "0", "0:0") else ["-i", uid_gid(rootfs, user)]
-    line = [proot, *identity, "-r", str(rootfs), *[a for path in BINDS for a in ("-b", path)], "-w", workdir or "/"]
+    mounts = [a for host, inside in binds for a in ("-b", f"{host}:/{inside.lstrip('/')}")]
+    line = [proot, *identity, "-r", str(rootfs), *[a for path in BINDS for a in ("-b", path)], *mounts,
+            "-w", workdir or "/"]
     if network:
         # No user namespace here: one that maps a single identity makes chown to any other fail with
         # EINVAL, which proot's fake root does not hide, and apt and dpkg chown to their own users.
@@ -97,13 +100,13 @@ def command(proot: str, rootfs: Path, user: str, workdir: str, env: dict[str, st
 
 
 def wrapped(proot: str, rootfs: Path, user: str, workdir: str, env: dict[str, str], argv: list[str],
-            network: bool) -> tuple[list[str], list[str]]:
+            network: bool, binds: Sequence[tuple[str, str]] = ()) -> tuple[list[str], list[str]]:
     """:func:`command` split for :func:`.step_process.run_step`: proot's part, and what runs in the image.
 
     With a ``/bin/sh`` in the image, the step runs through it so that its exit ends the
     step (proot itself waits for every background process); without one, as it is.
     """
-    line = command(proot, rootfs, user, workdir, env, argv, network)
+    line = command(proot, rootfs, user, workdir, env, argv, network, binds)
     inside = ["/usr/bin/env", "-i", *[f"{k}={v}" for k, v in env.items()], *argv]
     before = line[: len(line) - len(inside)]
     with Rootfs(rootfs) as image:

@@ -45,6 +45,7 @@ import shutil
 import stat
 import subprocess
 import sys
+from collections.abc import Sequence
 
 #: The devices a step sees, Docker's few, each bound from the host (proot binds the same: :data:`.proot.BINDS`).
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
@@ -56,6 +57,8 @@ _PROC_MASKED = ("kcore", "keys", "timer_list", "sysrq-trigger", "latency_stats",
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC = 1, 2, 4, 8, 32, 4096, 16384
 #: The exit status of a step whose namespace could not be set up: the builder then runs it under proot.
 SETUP_FAILED = 125
+#: The exit status of a step whose own mounts could not be made (a target that passes through a link).
+MOUNT_FAILED = 124
 
 
 @functools.cache
@@ -81,13 +84,31 @@ def usable(user: str, run_mode: str = "auto") -> bool:
 
 
 def command(rootfs: str | os.PathLike, workdir: str, environment: dict[str, str], argv: list[str],
-            network: bool) -> list[str]:
-    """The command that runs ``argv`` in ``rootfs`` as root of a new user namespace, from ``workdir``."""
+            network: bool, binds: Sequence[tuple[str | None, str, bool]] = ()) -> list[str]:
+    """The command that runs ``argv`` in ``rootfs`` as root of a new user namespace, from ``workdir``.
+
+    ``binds``: the step's mounts, each ``(host path, in-image path, read-only)``, a host path
+    ``None`` for a new tmpfs (see :mod:`helpers.building.run_mounts`).
+    """
     unshare = shutil.which("unshare") or "unshare"
+    mounts = [a for host, inside, read_only in binds
+              for a in (["--tmpfs", inside] if host is None else ["--bind", host, inside, "ro" if read_only else "rw"])]
     return [unshare, "--map-root-user", "--mount", "--pid", "--fork", "--kill-child", *([] if network else ["--net"]),
             "--",
-            sys.executable, "-I", os.path.abspath(__file__), str(rootfs), workdir or "/", "--",
+            sys.executable, "-I", os.path.abspath(__file__), str(rootfs), workdir or "/", *mounts, "--",
             "/usr/bin/env", "-i", *[f"{k}={v}" for k, v in environment.items()], *argv]
+
+
+def mounting(rootfs: str | os.PathLike, binds: Sequence[tuple[str, str, bool]]) -> list[str]:
+    """A prefix that makes ``binds`` real mounts in ``rootfs``, in a mount namespace of their own, then runs the rest.
+
+    For proot run by root, who can write through a copy's permissions: a read-only bind is then a
+    read-only mount, as in a user namespace.  Root needs no user namespace to make a mount namespace.
+    """
+    unshare = shutil.which("unshare") or "unshare"
+    specs = [a for host, inside, read_only in binds for a in ("--bind", host, inside, "ro" if read_only else "rw")]
+    return [unshare, "--mount", "--propagation", "private", "--", sys.executable, "-I", os.path.abspath(__file__),
+            "--only-mounts", str(rootfs), *specs, "--"]
 
 
 def _real_directory(path: str) -> bool:
@@ -118,12 +139,17 @@ class _Mounts:
         try:
             if stat.S_IFMT(os.fstat(fd).st_mode) != kind:
                 raise OSError(f"{target} is not what a mount point must be")
-            if self._libc.mount(_bytes(source), f"/proc/self/fd/{fd}".encode(), _bytes(fstype), flags,
-                                _bytes(data)) != 0:
-                error = self._ctypes.get_errno()
-                raise OSError(error, os.strerror(error), target)
+            self.at(source, fd, fstype, flags, data, target)
         finally:
             os.close(fd)
+
+    def at(self, source: str | None, fd: int, fstype: str | None, flags: int, data: str | None = None,
+           name: str = "") -> None:
+        """Mount onto the file or folder open at ``fd`` (an ``O_PATH`` descriptor: no path is resolved again)."""
+        if self._libc.mount(_bytes(source), f"/proc/self/fd/{fd}".encode(), _bytes(fstype), flags,
+                            _bytes(data)) != 0:
+            error = self._ctypes.get_errno()
+            raise OSError(error, os.strerror(error), name or f"descriptor {fd}")
 
     def detach(self, target: str) -> None:
         """Unmount ``target`` lazily (``umount2(MNT_DETACH)``)."""
@@ -192,12 +218,79 @@ def _mounted_below(folder: str) -> list[str]:
     return sorted({point for point in points if point.startswith(folder.rstrip("/") + "/")}, key=len)
 
 
+def _inside(rootfs: str, inside: str) -> int:
+    """An ``O_PATH`` descriptor of the in-image path ``inside``, reached following no link; else ``OSError``."""
+    fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        for name in [part for part in inside.split("/") if part]:
+            if name == "..":
+                raise OSError(f"{inside} climbs out of the image")
+            below = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            os.close(fd)
+            fd = below
+            if stat.S_ISLNK(os.fstat(fd).st_mode):
+                raise OSError(f"{inside} passes through a link")
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _step_mounts(mounts: _Mounts, rootfs: str, specs: list[str]) -> None:
+    """The step's own mounts (``--bind HOST INSIDE ro|rw``, ``--tmpfs INSIDE``), each onto a path with no link."""
+    while specs:
+        kind = specs.pop(0)
+        if kind == "--tmpfs":
+            fd = _inside(rootfs, specs.pop(0))
+            try:
+                mounts.at("tmpfs", fd, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755")
+            finally:
+                os.close(fd)
+            continue
+        if kind != "--bind":
+            raise OSError(f"unknown mount {kind}")
+        host, inside, mode = specs.pop(0), specs.pop(0), specs.pop(0)
+        fd = _inside(rootfs, inside)
+        try:
+            mounts.at(host, fd, None, MS_BIND | MS_REC, None, inside)
+        finally:
+            os.close(fd)
+        if mode == "ro":
+            fd = _inside(rootfs, inside)  # now the mount itself
+            try:
+                locked = os.statvfs(f"/proc/self/fd/{fd}").f_flag & (MS_NOSUID | MS_NODEV | MS_NOEXEC)
+                mounts.at(None, fd, None, MS_REMOUNT | MS_BIND | MS_RDONLY | locked, None, inside)
+            finally:
+                os.close(fd)
+
+
+def _only_mounts(args: list[str]) -> int:
+    """``--only-mounts ROOTFS [--bind …]… -- ARGV``: make the step's mounts, then run ARGV (proot) as it is."""
+    rootfs, *rest = args
+    if "--" not in rest or not rest[rest.index("--") + 1:]:
+        print("usage: python helpers/building/userns.py --only-mounts ROOTFS [--bind HOST INSIDE ro|rw]... -- ARGV",
+              file=sys.stderr)
+        return 2
+    specs, argv = rest[: rest.index("--")], rest[rest.index("--") + 1:]
+    try:
+        _step_mounts(_Mounts(), os.path.abspath(rootfs), specs)
+    except OSError as exc:
+        print(f"cannot mount what the step asks for: {exc}", file=sys.stderr)
+        return MOUNT_FAILED
+    os.execv(argv[0], argv)
+    return 127  # not reached
+
+
 def main(args: list[str]) -> int:
     """Inside the namespaces: mount, chroot, change to the step's folder, and become the step."""
-    rootfs, workdir, separator, *argv = args
-    if separator != "--" or not argv:
-        print("usage: python helpers/building/userns.py ROOTFS WORKDIR -- ARGV", file=sys.stderr)
+    if args[:1] == ["--only-mounts"]:
+        return _only_mounts(args[1:])
+    rootfs, workdir, *rest = args
+    if "--" not in rest or not rest[rest.index("--") + 1:]:
+        print("usage: python helpers/building/userns.py ROOTFS WORKDIR [--bind HOST INSIDE ro|rw | --tmpfs INSIDE]... "
+              "-- ARGV", file=sys.stderr)
         return 2
+    specs, argv = rest[: rest.index("--")], rest[rest.index("--") + 1:]
     rootfs = os.path.abspath(rootfs)
     mounts = _Mounts()
     try:
@@ -208,6 +301,11 @@ def main(args: list[str]) -> int:
     except OSError as exc:
         print(f"cannot set up the step's namespace: {exc}", file=sys.stderr)
         return SETUP_FAILED
+    try:
+        _step_mounts(mounts, rootfs, specs)
+    except OSError as exc:  # not a namespace problem: proot would meet the same path
+        print(f"cannot mount what the step asks for: {exc}", file=sys.stderr)
+        return MOUNT_FAILED
     os.chroot(rootfs)
     os.chdir(workdir)
     try:

@@ -42,7 +42,8 @@ VERIFY_VARIABLE = "LAYERLAB_VERIFY"
 
 #: The values ``LAYERLAB_ENGINE`` takes, and what each builder is called in a sentence.
 ENGINES = ("docker", "embedded", "recorded")
-ENGINE_LABELS = {"docker": "the Docker Engine", "embedded": "the embedded builder (umoci + proot)"}
+ENGINE_LABELS = {"docker": "the Docker Engine", "docker+buildkit": "the Docker Engine (BuildKit)",
+                 "embedded": "the embedded builder (umoci + proot)"}
 #: The values ``LAYERLAB_RUN`` takes.
 RUN_MODES = ("auto", "proot")
 

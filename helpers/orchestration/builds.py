@@ -93,7 +93,7 @@ def build(
     image = replace(builder.read(made.reference, measure_pull), bases=describe_bases(builder, made.bases))
     built = Built(name, made.reference, made.image_id, analyze(image))
     if progress is not None and hasattr(progress, "done"):
-        progress.done(name, builder.name, built.analysis)
+        progress.done(name, made.engine or builder.name, built.analysis)
     return built
 
 
