@@ -206,3 +206,14 @@ def test_under_proot_as_an_unprivileged_user_the_mounts_mean_the_same(tmp_path):
         assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
     assert "L1 2 B" in built.stdout + built.stderr  # /wrote alone: the write to the copy stayed out of the layer
     assert not (context / "data" / "new").exists() and not (context / "data" / "written").exists()
+
+
+@pytest.mark.engine
+def test_both_engines_store_the_same_bytes_in_every_layer(docker_client, embedded, tmp_path):
+    """What each engine records differently (mount points left or removed, times, owners) holds no bytes."""
+    context = _context(tmp_path / "context")
+    by_docker = helpers.build(MOUNTS, context, name="mounts", tag="layerlab-test/mounts-agree:latest",
+                              client=docker_client).analysis
+    by_embedded = embedded(MOUNTS, context)
+    assert by_docker.layers.stored_bytes.tolist() == by_embedded.layers.stored_bytes.tolist()
+    assert len(by_docker.layers) == 7  # the base and six RUNs, each a layer in both
