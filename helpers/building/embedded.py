@@ -424,6 +424,7 @@ class EmbeddedBuilder:
             "image": image,
             "id": manifest["config"]["digest"],
             "rootfs": list((config.get("rootfs") or {}).get("diff_ids") or []),
+            "layers": [layer["digest"] for layer in manifest.get("layers") or []],  # as the reader sees them
             "made": "pulled" if origin.startswith("docker.io/") else "made locally",
             "from": origin or None,
         }

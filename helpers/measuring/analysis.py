@@ -106,6 +106,33 @@ class Analysis:
 
     # ---------------------------------------------------------- tables
     @cached_property
+    def instructions(self) -> list[str]:
+        """Each layer's instruction as a learner reads it, base first.
+
+        A layer of a base image the build started ``FROM`` is named by that image
+        (``FROM alpine:3.20.3``, or ``FROM python:3.12 (2/5)`` for the 2nd of its 5
+        layers), not by its history's ``ADD file:2373b71a… in /``.  A base's layers are
+        known by their digests as the reader sees them (the base's ``layers``, else its
+        ``rootfs`` diff IDs, which are the same for an uncompressed save): the longest
+        base whose layers all begin the image wins.  Every other layer is
+        :func:`~helpers.ground.history.instruction` of its ``created_by``.
+        """
+        digests = [layer.digest for layer in self.image.layers]
+        names = [instruction(layer.created_by) for layer in self.image.layers]
+        best: tuple[str, int] | None = None
+        for base in self.image.bases:
+            known = [d for d in (base.get("layers") or base.get("rootfs") or []) if isinstance(d, str)]
+            name = base.get("image")
+            if (isinstance(name, str) and known and digests[: len(known)] == known
+                    and (best is None or len(known) > best[1])):
+                best = (name, len(known))
+        if best is not None:
+            name, count = best
+            for index in range(count):
+                names[index] = f"FROM {name}" if count == 1 else f"FROM {name} ({index + 1}/{count})"
+        return names
+
+    @cached_property
     def files(self) -> pd.DataFrame:
         """One row per tar entry of every layer (see :data:`FILE_COLUMNS`).
 
@@ -125,7 +152,7 @@ class Analysis:
         columns: dict[str, list] = {name: [] for name in FILE_COLUMNS}
         inode = 0
         for layer in self.image.layers:
-            step = instruction(layer.created_by)
+            step = self.instructions[layer.index]
             last = {entry.path: position for position, entry in enumerate(layer.entries)}
             for position, entry in enumerate(layer.entries):
                 columns["layer"].append(layer.index)
@@ -204,7 +231,7 @@ class Analysis:
                     whiteouts += 1
             figures.append(LayerFigures(
                 layer=layer.index,
-                instruction=instruction(layer.created_by),
+                instruction=self.instructions[layer.index],
                 entries=len(layer.entries),
                 stored_bytes=stored,
                 visible_bytes=stored - lost[layer.index],
@@ -224,7 +251,7 @@ class Analysis:
     def layer_of(self, text: str) -> int:
         """The index of the first layer whose instruction contains ``text`` (a clear error if none does)."""
         for layer in self.image.layers:
-            if text in instruction(layer.created_by):
+            if text in self.instructions[layer.index] or text in instruction(layer.created_by):
                 return layer.index
         raise LayerLabError(f"no layer of {self.image.source} was made by an instruction containing {text!r}",
                             "check the instruction's text against analysis.layers")

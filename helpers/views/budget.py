@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..ground.errors import LayerLabError
-from ..ground.history import instruction
 from ..ground.sizes import format_bytes, format_limit, format_ratio, parse_size
 from ..measuring.analysis import Analysis
 from .report import short_digests
@@ -76,7 +75,7 @@ def _worst_layer(analysis: Analysis) -> str:
     if not total:
         return ""
     layer = reclaimable.index(max(reclaimable))
-    made_by = short_digests(instruction(analysis.image.layers[layer].created_by))[:60]  # a digest, cut to 8
+    made_by = short_digests(analysis.instructions[layer])[:60]  # a digest, cut to 8
     share = reclaimable[layer] / total
     amount = f"{format_bytes(reclaimable[layer])}, {format_ratio(share)}"
     if share > 0.5:

@@ -58,6 +58,7 @@ def _check(analysis, context: Path, stubs_removed: bool = True) -> None:
     """
     stored = _stored(analysis)
     assert {"from-cache", "from-bind", "from-stage", "saw-write", "listed"} <= stored
+    assert analysis.instructions[0] == "FROM alpine:3.20.3"  # the base, named as the Dockerfile names it
     files = analysis.files
     for mounted in MOUNTED:
         below = files[(files.layer > 0) & ((files.path == mounted) | files.path.str.startswith(mounted + "/"))]
