@@ -626,7 +626,7 @@ class EmbeddedBuilder:
         if keyword == "RUN":
             flags = parse_run(value)
             extra = json.dumps([stage.env, stage.workdir, stage.user, stage.shell,
-                                self._mounted_content(flags, context, stages, scratch, ignore)])
+                                self._mounted_content(flags, context, stages, ignore)])
         key = hashlib.sha256(json.dumps([self.store.index()[stage.tag], text, extra]).encode()).hexdigest()
         new = f"step-{key[:40]}"
         self._apply_state(stage, keyword, value, args)
@@ -708,12 +708,12 @@ class EmbeddedBuilder:
                 before, inside = proot.wrapped(self.tools["proot"], rootfs, user, workdir, env, argv, network)
                 real = [(str(b.host), b.inside, b.read_only) for b in binds if b.host is not None]
                 return run_step(None, environment, wrap=([*userns.mounting(rootfs, real), *before], inside))
-            mounts_ = [(str(b.host), b.inside) for b in binds if b.host is not None]
+            proot_binds = [(str(b.host), b.inside) for b in binds if b.host is not None]
             return run_step(None, environment,
                             wrap=proot.wrapped(self.tools["proot"], rootfs, user, workdir, env, argv, network,
-                                               mounts_))
+                                               proot_binds))
 
-    def _mounted_content(self, flags: RunFlags, context: Path, stages: dict[str, _Stage], scratch: Path,
+    def _mounted_content(self, flags: RunFlags, context: Path, stages: dict[str, _Stage],
                          ignore: Dockerignore | None) -> list[str]:
         """What a ``RUN``'s bind mounts hold, for its cache key: their sources' digests (a cache's is not its key)."""
         found = []
@@ -741,7 +741,6 @@ class EmbeddedBuilder:
             parsed = None
         argv = parsed if isinstance(parsed, list) else [*stage.shell, value]
         created_by = " ".join(argv) if isinstance(parsed, list) else f"{' '.join(stage.shell)} {value}"
-        stages_ = mounts.stages
 
         def attempt(in_namespace: bool) -> subprocess.CompletedProcess:
             rootfs = self._bundle(stage, scratch) / "rootfs"
@@ -749,8 +748,8 @@ class EmbeddedBuilder:
             if stage.workdir != "/":
                 with Rootfs(rootfs) as image:  # made inside the image, whatever links its path passes
                     os.close(image.directory(stage.workdir))
-            roots = {mount.from_.lower(): self._bundle(stages_[mount.from_.lower()], scratch) / "rootfs"
-                     for mount in flags.mounts if mount.from_ and mount.from_.lower() in stages_}
+            roots = {mount.from_.lower(): self._bundle(mounts.stages[mount.from_.lower()], scratch) / "rootfs"
+                     for mount in flags.mounts if mount.from_ and mount.from_.lower() in mounts.stages}
             try:
                 with prepared(rootfs, flags.mounts, stage.workdir, mounts.context, roots, mounts.ignore, self.root,
                               scratch, in_namespace=in_namespace) as binds:
