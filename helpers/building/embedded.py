@@ -704,7 +704,7 @@ class EmbeddedBuilder:
             mounts = [(None if b.host is None else str(b.host), b.inside, b.read_only) for b in binds]
             return run_step(userns.command(rootfs, workdir or "/", env, argv, network, mounts), environment)
         with proot.dev_time_kept(rootfs):
-            if binds and os.geteuid() == 0:  # root writes through a copy's permissions: mount them for real
+            if binds and os.geteuid() == 0:  # root can make mounts: a read-only bind is then really read-only
                 before, inside = proot.wrapped(self.tools["proot"], rootfs, user, workdir, env, argv, network)
                 real = [(str(b.host), b.inside, b.read_only) for b in binds if b.host is not None]
                 return run_step(None, environment, wrap=([*userns.mounting(rootfs, real), *before], inside))

@@ -79,7 +79,8 @@ def command(proot: str, rootfs: Path, user: str, workdir: str, env: dict[str, st
 
     Without ``network``, the step runs in a network namespace of its own (``unshare --net``), which proot
     cannot give it.  ``binds``: the step's mounts, ``(host path, in-image path)`` each (see
-    :mod:`helpers.building.run_mounts`); proot binds them read-write, so a read-only one is a read-only copy.
+    :mod:`helpers.building.run_mounts`); proot binds them read-write: each is a copy, so what a step
+    writes there is thrown away.
     """
     identity = ["-0"] if user in ("", "root", "0", "0:0") else ["-i", uid_gid(rootfs, user)]
     mounts = [a for host, inside in binds for a in ("-b", f"{host}:/{inside.lstrip('/')}")]

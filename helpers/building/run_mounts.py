@@ -12,8 +12,7 @@ For each ``--mount`` of a step, before it runs:
   folder: what the step writes there, with ``rw``, is thrown away, and the
   context is never written.  A read-only bind is a read-only mount in a user
   namespace, and under proot run by root; under proot run by anyone else it is
-  a copy without write permission, which proot's fake root writes anyway (the
-  step's writes then go to the copy, and are thrown away: never to the context);
+  the copy, which the step can write (its writes are thrown away: never the context's);
 * a ``cache`` is a folder of the store's (``cache-mounts/``), one per
   ``id``, kept between builds;
 * a ``tmpfs`` is a new tmpfs in a user namespace, or an empty scratch
@@ -30,8 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
-import stat
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -81,32 +78,6 @@ def _source_kind(root: Path, source: str, where: str, ignore: Dockerignore | Non
     return kind
 
 
-def _read_only(folder: Path) -> None:
-    """Take write permission away from a copy the builder made (its own files: no link is followed)."""
-    for top, _folders, files in os.walk(folder):
-        for name in files:
-            path = os.path.join(top, name)
-            info = os.lstat(path)
-            if stat.S_ISREG(info.st_mode):
-                os.chmod(path, info.st_mode & 0o7555)
-    for top, folders, _files in os.walk(folder, topdown=False):
-        for name in folders:
-            path = os.path.join(top, name)
-            if not os.path.islink(path):
-                os.chmod(path, os.lstat(path).st_mode & 0o7555)
-    os.chmod(folder, os.lstat(folder).st_mode & 0o7555)
-
-
-def _writable_again(folder: Path) -> None:
-    """Give a read-only copy its owner's write permission back, so that it can be removed."""
-    os.chmod(folder, os.lstat(folder).st_mode | stat.S_IRWXU)
-    for top, folders, _files in os.walk(folder):
-        for name in folders:
-            path = os.path.join(top, name)
-            if not os.path.islink(path):
-                os.chmod(path, os.lstat(path).st_mode | stat.S_IRWXU)
-
-
 @contextlib.contextmanager
 def prepared(rootfs: Path, mounts: tuple[RunMount, ...], workdir: str, context: Path, stages: Mapping[str, Path],
              ignore: Dockerignore | None, store_root: Path, scratch: Path, *,
@@ -135,8 +106,6 @@ def prepared(rootfs: Path, mounts: tuple[RunMount, ...], workdir: str, context: 
                     copy_into(out, tree, mount.source or ".", "/file" if is_file else "/", False,
                               ignore if not mount.from_ else None)
                 host = copy / "file" if is_file else copy
-                if mount.read_only:
-                    _read_only(copy)
             elif not in_namespace:  # a tmpfs, under proot: an empty folder of the build's, thrown away
                 host = Path(tempfile.mkdtemp(prefix="tmpfs-", dir=scratch))
                 copies.append(host)
@@ -154,5 +123,4 @@ def prepared(rootfs: Path, mounts: tuple[RunMount, ...], workdir: str, context: 
                 image.remove_stub(stub)
         for copy in copies:
             with contextlib.suppress(OSError):  # left in the scratch folder, which goes with the build
-                _writable_again(copy)
                 remove_tree(copy)

@@ -105,8 +105,8 @@ def test_a_cache_mount_keeps_its_files_for_the_next_build(embedded, tmp_path):
 
 @pytest.mark.parametrize("way", ["auto", "proot"])
 def test_a_read_only_bind_cannot_be_written(embedded, tmp_path, way):
-    """A read-only mount in a user namespace, and under proot run by root; a copy without write permission
-    under proot run by anyone else (who cannot write through it).  The context is never written, either way."""
+    """A read-only mount in a user namespace, and under proot run by root (a mount namespace of its own).
+    The context is never written, either way."""
     if way == "auto":
         need(userns.available(), "this kernel or user cannot make user namespaces")
     context = _context(tmp_path / "context")
@@ -181,9 +181,8 @@ def test_the_docker_engine_builds_the_mounts_with_buildkit_and_keeps_none_of_the
 def test_under_proot_as_an_unprivileged_user_the_mounts_mean_the_same(tmp_path):
     """Binder's case without user namespaces: proot's own binds.
 
-    proot's fake root writes through a copy's permissions, and its user can make no read-only mount, so
-    there a read-only bind is a copy the step can write: what it writes is thrown away, and the
-    context is never written.
+    Its user can make no read-only mount, so there a read-only bind is a copy the step can write:
+    what it writes is thrown away, and the context is never written.
     """
     import shutil
     import subprocess
