@@ -1,6 +1,6 @@
 """Build progress: one line per image when it is built, its layers counted as the tables count them.
 
-``[multi-RUN] built by the Docker Engine from alpine:3.20.3 (made locally): 4 layers, 23.4 MiB
+``[multi-RUN] built by the Docker Engine (classic builder) from alpine:3.20.3 (made locally): 4 layers, 23.4 MiB
 stored: L0 7.4 MiB · L1 16.0 MiB · L2 85 B · L3 0 B``; ``from`` names every base a ``FROM``
 used.  The layers and their sizes are read from the image that was built, in the tables' own
 units (regular-file bytes, ``L0`` the base), never guessed from the Dockerfile: which
@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, TextIO
 
-from ..ground.settings import ENGINE_LABELS
+from ..ground.settings import BUILDER_LABELS
 from ..ground.sizes import format_bytes
 from ..ground.steps import BuildStep, Progress
 
@@ -34,7 +34,7 @@ def image_line(name: str, engine: str, analysis: Analysis) -> str:
     bases = ", ".join(f"{base.get('image')} ({base.get('made')})" for base in analysis.image.bases
                       if base.get("image"))
     count = f"{len(stored)} layer" + ("" if len(stored) == 1 else "s")
-    return (f"[{name}] built by {ENGINE_LABELS.get(engine, engine)}{f' from {bases}' if bases else ''}: "
+    return (f"[{name}] built by {BUILDER_LABELS.get(engine, engine)}{f' from {bases}' if bases else ''}: "
             f"{count}, {format_bytes(analysis.stored_bytes)} stored: {named}")
 
 
@@ -54,7 +54,7 @@ class _ProgressPrinter:
     def done(self, name: str, engine: str, analysis: Analysis | None = None) -> None:
         """Say what ``name`` is made of, and which engine built it."""
         if analysis is None:
-            self._print(f"[{name}] built by {ENGINE_LABELS.get(engine, engine)}")
+            self._print(f"[{name}] built by {BUILDER_LABELS.get(engine, engine)}")
         else:
             self._print(image_line(name, engine, analysis))
 

@@ -44,6 +44,8 @@ VERIFY_VARIABLE = "LAYERLAB_VERIFY"
 ENGINES = ("docker", "embedded", "recorded")
 ENGINE_LABELS = {"docker": "the Docker Engine", "docker+buildkit": "the Docker Engine (BuildKit)",
                  "embedded": "the embedded builder (umoci + proot)"}
+#: What each builder is called where an image says what built it (:attr:`helpers.ground.model.Image.built_by`).
+BUILDER_LABELS = {**ENGINE_LABELS, "docker": "the Docker Engine (classic builder)"}
 #: The values ``LAYERLAB_RUN`` takes.
 RUN_MODES = ("auto", "proot")
 

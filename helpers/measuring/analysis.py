@@ -275,11 +275,12 @@ class Analysis:
         return [(figures.stored_bytes, figures.reclaimable_bytes) for figures in self.layer_figures]
 
     def to_json(self) -> dict:
-        """The CLI's ``report --json`` object."""
+        """The CLI's ``report --json`` object (``built_by`` only for an image just built: see :class:`Image`)."""
         per_layer = self.layer_bytes
         return {
             "source": self.image.source,
             "format": self.image.format,
+            **({"built_by": self.image.built_by} if self.image.built_by is not None else {}),
             "image": self.summary(),
             "layers": [
                 {

@@ -22,7 +22,7 @@ from ..building.digests import context_digest as digest_of_context
 from ..building.selection import select_builder
 from ..ground.dockerfile import dockerfile_text
 from ..ground.errors import BuildFailed, LayerLabError
-from ..ground.settings import ENGINE_LABELS, Settings
+from ..ground.settings import BUILDER_LABELS, Settings
 from ..ground.steps import Progress
 from ..measuring.analysis import Analysis, analyze
 from .builds import attempt_builds, builder_for, require_built
@@ -102,9 +102,9 @@ class Lab:
     def status(self) -> str:
         """One line: building live with which engine (and recording or not), or replaying which recording and why."""
         if self._replay is None:
-            assert self.engine is not None
+            assert self.builder is not None
             recording = f", and recording them to {self.path.name}" if self._writer is not None else ""
-            return f"Building live with {ENGINE_LABELS[self.engine]}{recording}."
+            return f"Building live with {self.builder.label}{recording}."
         return f"Replaying {self.path.name}, {self._replay.describe()}: {self.reason}."
 
     def note(self) -> str | None:
@@ -135,7 +135,10 @@ class Lab:
         return recording_metadata(self.builder, self.settings.offline)
 
     def provenance(self, analyses: Mapping[str, Analysis]):
-        """One row per image: its engine, its date, and each base it came from (its ID, made locally or pulled)."""
+        """One row per image: what built it, the engine, the date, and each base it came from (made locally or pulled).
+
+        ``built by`` names the builder (BuildKit or the classic builder, say); empty for an image only read.
+        """
         import pandas as pd
 
         meta = self.metadata()
@@ -145,6 +148,7 @@ class Lab:
                 rows.append({
                     "image": name, "base": base.get("image", ""), "base id": base.get("id", "")[:19],
                     "made": base.get("made", ""), "from": base.get("from") or "",
+                    "built by": BUILDER_LABELS.get(analysis.image.built_by or "", ""),
                     "engine": f"{meta['engine']} {meta['engine_version']}", "measured on": meta["recorded_on"],
                 })
         return pd.DataFrame(rows).set_index("image")

@@ -29,6 +29,7 @@ from pathlib import Path
 from ..ground.errors import ArchiveError, BuildFailed, LayerLabError
 from ..ground.limits import DEFAULT_LIMITS, MAX_ENTRIES, MAX_RECORDING_ENTRIES, Limits
 from ..ground.model import Entry, Image, Layer, Package, PackageDatabase
+from ..ground.settings import BUILDER_LABELS
 from ..measuring.analysis import Analysis, analyze
 from ..reading.oci_documents import align_history
 
@@ -122,6 +123,7 @@ class RecordingWriter:
         self.document["images"][key] = {
             "source": image.source, "format": image.format, "tags": image.tags, "config": image.config,
             "layers": [layer.digest for layer in image.layers], "bases": image.bases,
+            **({"built_by": image.built_by} if image.built_by is not None else {}),
         }
         for base in image.bases:
             self.document["metadata"]["base_images"][base["image"]] = base
@@ -195,7 +197,7 @@ def _image_from_json(data: dict, layers: dict) -> Image:
                             created_by, step, layer.get("blob_bytes", 0), layer.get("gzip_bytes"),
                             _packages_from_json(layer.get("packages"))))
     return Image(data["source"], data["format"], result, steps, config, list(data.get("tags") or []),
-                 list(data.get("bases") or []))
+                 list(data.get("bases") or []), data.get("built_by"))
 
 
 def _failure_from_json(failure: dict) -> BuildFailed:
@@ -278,6 +280,8 @@ def _check_shape(document: dict) -> None:
             _want(tag, str, f"{where}.tags")
         for base in _want(image.get("bases") or [], list, f"{where}.bases"):  # type: ignore[union-attr]
             _want(base, dict, f"{where}.bases")
+        if image.get("built_by") not in (None, *BUILDER_LABELS):
+            raise _Malformed(f"{where}.built_by names no builder: {str(image.get('built_by'))[:80]!r}")
         for digest in _want(image.get("layers"), list, f"{where}.layers"):  # type: ignore[union-attr]
             if not isinstance(digest, str) or digest not in layers:  # type: ignore[operator]
                 raise _Malformed(f"{where}.layers names a layer the recording does not hold: {str(digest)[:80]!r}")

@@ -17,6 +17,7 @@ import pytest
 from layerlab_fixtures import BASE, DIVE_DOCKER_IMAGE, FIXTURES
 
 from helpers.ground.errors import EngineUnavailable
+from helpers.ground.settings import BUILDER_LABELS
 from helpers.ground.sizes import format_bytes
 from helpers.reading.daemon import docker_client as connect
 
@@ -280,6 +281,8 @@ def test_build_json(docker_client, alpine, tmp_path):
     report = json.loads(result.stdout)
     assert report["source"] == "layerlab-test/shadowed:latest"
     assert report["format"] == "docker-engine/docker-archive"
+    builder = report["built_by"]
+    assert builder in ("docker", "docker+buildkit")
     assert report["image"]["stored_bytes"] == BASE + 1300
     assert report["image"]["final_bytes"] == BASE + 300
     assert report["image"]["reclaimable_bytes"] == 1000
@@ -291,8 +294,8 @@ def test_build_json(docker_client, alpine, tmp_path):
         f"[layerlab-test/shadowed:latest] step 1/3  FROM alpine:3.20.3  → base alpine:3.20.3 {base}, made locally",
         "[layerlab-test/shadowed:latest] step 2/3  RUN head -c 1000 /dev/zero > /f",
         "[layerlab-test/shadowed:latest] step 3/3  RUN head -c 300 /dev/zero > /f",
-        "[layerlab-test/shadowed:latest] built by the Docker Engine from alpine:3.20.3 (made locally): 3 layers, "
-        f"{format_bytes(BASE + 1300)} stored: L0 {format_bytes(BASE)} · L1 1000 B · L2 300 B",
+        f"[layerlab-test/shadowed:latest] built by {BUILDER_LABELS[builder]} from alpine:3.20.3 (made locally): "
+        f"3 layers, {format_bytes(BASE + 1300)} stored: L0 {format_bytes(BASE)} · L1 1000 B · L2 300 B",
     ]
 
 
