@@ -25,6 +25,7 @@ import re
 import subprocess
 import tempfile
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 from ..ground.dockerfile import Dockerfile
@@ -83,17 +84,33 @@ def buildkit_command() -> tuple[str, ...]:
         if major.isdigit() and int(major) < 23:
             return (docker, "build")
     raise LayerLabError(
-        "this Dockerfile needs BuildKit (RUN --mount), and no Docker CLI here can drive it: "
-        + ("there is no `docker` command" if not clients else "the buildx plugin is missing"),
+        "this Dockerfile needs BuildKit (RUN --mount), and " + _no_client(clients),
         "install Docker's buildx plugin (Debian: docker-buildx), or build with the embedded builder "
         "(--engine embedded)")
 
 
+def _no_client(clients: list[str]) -> str:
+    return "no Docker CLI here can drive BuildKit: " + (
+        "there is no `docker` command" if not clients else "the buildx plugin is missing")
+
+
+def describe_client() -> str:
+    """Which client builds with BuildKit here, in words (what a test run or a log says it used)."""
+    try:
+        command = buildkit_command()
+    except LayerLabError as exc:
+        return f"none: {exc.message}"
+    if command[1] == "buildx":
+        return f"{command[0]} buildx build ({_answers([command[0], 'buildx', 'version']) or 'version unknown'})"
+    version = _answers([command[0], "version", "--format", "{{.Client.Version}}"]) or "version unknown"
+    return f"DOCKER_BUILDKIT=1 {command[0]} build (CLI {version})"
+
+
 def build(dockerfile: Dockerfile, context: Path | None, name: str, tag: str, progress: Progress | None,
-          network: bool) -> str:
+          network: bool, host: str, describe_base: Callable[[str], str] | None = None) -> str:
     """Build ``dockerfile`` in ``context`` (or an empty folder) as ``tag`` with BuildKit; the image's ID.
 
-    The CLI reaches the engine the SDK reaches: the one ``DOCKER_HOST`` names, else the local socket.
+    The CLI is sent to ``host`` (``DOCKER_HOST``): the engine the builder's client talks to.
     """
     with tempfile.TemporaryDirectory(prefix="layerlab-buildkit-") as scratch:
         folder = context if context is not None else Path(scratch) / "context"
@@ -102,13 +119,13 @@ def build(dockerfile: Dockerfile, context: Path | None, name: str, tag: str, pro
         iidfile = Path(scratch) / "iid"
         command = [*buildkit_command(), "--progress=plain", f"--network={'default' if network else 'none'}",
                    "--iidfile", str(iidfile), "-t", tag, "-f", "-", str(folder)]
-        environment = {**os.environ, "DOCKER_BUILDKIT": "1"}
+        environment = {**os.environ, "DOCKER_BUILDKIT": "1", "DOCKER_HOST": host}
         with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               env=environment, text=True, errors="replace") as process:
             assert process.stdin is not None and process.stdout is not None
             process.stdin.write(dockerfile.text)
             process.stdin.close()
-            step, log, errors = _follow(process.stdout, name, progress)
+            step, log, errors = _follow(process.stdout, name, progress, dockerfile.bases, describe_base)
             try:
                 status = process.wait(timeout=BUILD_TIMEOUT)
             except subprocess.TimeoutExpired:
@@ -127,8 +144,26 @@ def build(dockerfile: Dockerfile, context: Path | None, name: str, tag: str, pro
         return iidfile.read_text().strip()
 
 
-def _follow(lines, name: str, progress: Progress | None) -> tuple[BuildStep | None, deque[str], list[str]]:
-    """Report each step the first time plain progress names it; the last step, the log's tail and its errors."""
+def _as_written(reference: str, bases: list[str]) -> str | None:
+    """The base of ``bases`` that BuildKit names ``docker.io/library/alpine:3.20.3@sha256:…``, as written."""
+    name = reference.split("@", 1)[0]
+    for prefix in ("docker.io/library/", "docker.io/"):
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+            break
+    for base in bases:
+        if base == name or (":" not in base.rsplit("/", 1)[-1] and f"{base}:latest" == name):
+            return base
+    return None
+
+
+def _follow(lines, name: str, progress: Progress | None, bases: list[str] | None = None,
+            describe_base: Callable[[str], str] | None = None) -> tuple[BuildStep | None, deque[str], list[str]]:
+    """Report each step the first time plain progress names it; the last step, the log's tail and its errors.
+
+    A ``FROM`` step is reported as the Dockerfile wrote it, with the base it used (``describe_base``),
+    as the classic builder's steps are.
+    """
     step: BuildStep | None = None
     seen: set[tuple[int, str]] = set()
     log: deque[str] = deque(maxlen=_LOG_TAIL)
@@ -141,6 +176,11 @@ def _follow(lines, name: str, progress: Progress | None) -> tuple[BuildStep | No
                 continue
             seen.add((number, instruction))
             step = BuildStep(number, total, instruction)
+            keyword, _, rest = instruction.partition(" ")
+            if keyword == "FROM" and rest and (base := _as_written(rest.split()[0], list(bases or []))):
+                step.instruction = f"FROM {base}"
+                if describe_base is not None:
+                    step.base = describe_base(base)
             if progress:
                 progress(name, step)
             continue

@@ -24,12 +24,14 @@ from ..reading.daemon import (
     APIError,
     Client,
     ImageNotFound,
+    client_address,
     docker_client,
     engine_reason,
     read_engine_image,
     save_stream,
 )
 from . import buildkit_cli
+from .bases import label
 from .builder import BuiltImage, RunResult, files_tar
 from .engine import PULL_GZIP_LEVEL, build_image, describe_base, ensure_base
 
@@ -40,7 +42,9 @@ RUN_TIMEOUT = 600
 class DockerBuilder:
     """Builds with the Docker Engine at ``client`` (default: the one ``DOCKER_HOST`` names; it must answer).
 
-    ``settings``: offline mode (bases are never pulled) and the reader's limits.
+    ``settings``: offline mode (bases are never pulled) and the reader's limits.  The classic
+    builder (all the Docker SDK drives) builds, except a Dockerfile only BuildKit can build
+    (``RUN --mount``), which BuildKit builds through the Docker CLI.  Each built image says which.
     """
 
     name = "docker"
@@ -55,10 +59,12 @@ class DockerBuilder:
         if buildkit_cli.needs_buildkit(dockerfile):  # RUN --mount: the classic builder would refuse it
             for image in dockerfile.bases:
                 ensure_base(self.client, image, self.settings.offline)
-            image_id = buildkit_cli.build(dockerfile, context, name, tag, progress, network)
+            image_id = buildkit_cli.build(dockerfile, context, name, tag, progress, network,
+                                          host=client_address(self.client),
+                                          describe_base=lambda image: label(describe_base(self.client, image)))
             return BuiltImage(tag, image_id, dockerfile.bases, engine="docker+buildkit")
         image_id = build_image(self.client, dockerfile, context, name, tag, progress, network, self.settings.offline)
-        return BuiltImage(tag, image_id, dockerfile.bases)
+        return BuiltImage(tag, image_id, dockerfile.bases, engine="docker")
 
     def read(self, reference: str, measure_pull: bool = False) -> Image:
         return read_engine_image(reference, self.client, gzip_level=PULL_GZIP_LEVEL if measure_pull else None,

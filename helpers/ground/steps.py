@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 @dataclass
 class BuildStep:
-    """One ``Step k/n`` of a classic-builder build, as it lands.
+    """One step of a build, as it lands (``Step k/n`` of the classic builder, ``[k/n]`` of BuildKit).
 
     ``base`` is, for a ``FROM`` step that brings in an image, its provenance
     in words (:func:`helpers.building.bases.label`).

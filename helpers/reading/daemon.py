@@ -42,6 +42,23 @@ def engine_address() -> str:
     return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
 
+def client_address(client: Client) -> str:
+    """The address ``client`` talks to, as ``DOCKER_HOST`` spells it: what a Docker CLI run for it must be given.
+
+    The SDK keeps a socket's path only on its connection adapter (its ``base_url`` is
+    ``http+docker://localhost`` for every socket), so it is read from there; a TCP
+    address from ``base_url``; else the address the SDK would look at.
+    """
+    path = getattr(getattr(client.api, "_custom_adapter", None), "socket_path", None)
+    if isinstance(path, str) and path:
+        return f"unix://{path}"
+    base = str(getattr(client.api, "base_url", ""))
+    for scheme in ("http://", "https://"):
+        if base.startswith(scheme):
+            return "tcp://" + base[len(scheme):]
+    return engine_address()
+
+
 def docker_client() -> Client:
     """A connected client, or :class:`EngineUnavailable` saying where it looked and how to start one."""
     try:
