@@ -141,6 +141,16 @@ def registry() -> None:
 
 
 @pytest.fixture(scope="session")
+def pypi() -> None:
+    """pip on this machine reaches PyPI (builds that install wheels download them here first)."""
+    from helpers.orchestration.wheels import pypi_reason
+
+    reason = pypi_reason()
+    if reason is not None:
+        unavailable(f"PyPI does not answer here: {reason}")
+
+
+@pytest.fixture(scope="session")
 def skopeo() -> str:
     path = shutil.which("skopeo")
     if path is None:

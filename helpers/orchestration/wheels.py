@@ -9,7 +9,10 @@ own, and installed in the build with ``pip install --no-index --find-links``.
 
 A PyPI release file never changes once published, so the pins identify the
 bytes: a recording keeps the pins (:attr:`Wheels.key`) in place of the
-context's digest, and replays without PyPI.
+context's digest, and replays without PyPI.  The wheels can sit beside a
+project's own files (:meth:`Wheels.beside`: a folder copied in, links kept as
+links, and a ``.dockerignore`` if given), as a wheelhouse does in a real
+project; then the digest covers those files too.
 
 :func:`wheel_contents` measures what a wheel puts on disk by reading its zip
 directory (no member is ever written out), and estimates the bytecode
@@ -23,14 +26,18 @@ import contextlib
 import functools
 import hashlib
 import marshal
+import os
+import shutil
+import stat
 import subprocess
 import sys
 import tempfile
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ..building.digests import context_digest
 from ..ground.errors import LayerLabError
 
 #: The folder of the build context the wheels are in: ``COPY wheels /wheels``.
@@ -41,6 +48,8 @@ DOWNLOAD_TIMEOUT = 600
 MAX_SOURCE_BYTES = 16 << 20
 #: The most bytes one wheel may unpack to, as its zip directory says (the largest real wheels are a few GB).
 MAX_UNPACKED_BYTES = 8 << 30
+#: The most bytes of files a project folder beside the wheels may hold (a lesson's app is a few kB).
+MAX_PROJECT_BYTES = 64 << 20
 
 
 class WheelsUnavailable(LayerLabError):
@@ -53,6 +62,14 @@ class Wheels:
 
     pins: tuple[str, ...]
     python: str
+    #: A folder whose files the build context also holds, beside ``wheels/`` (see :meth:`beside`).
+    project: str | None = None
+    #: The build context's ``.dockerignore``, if it has one.
+    dockerignore: str | None = None
+
+    def beside(self, project: str | os.PathLike, dockerignore: str | None = None) -> Wheels:
+        """These wheels in ``wheels/`` of a copy of the folder ``project``, ``dockerignore`` its ``.dockerignore``."""
+        return replace(self, project=str(project), dockerignore=dockerignore)
 
     @property
     def key(self) -> str:
@@ -61,8 +78,11 @@ class Wheels:
 
     @property
     def digest(self) -> str:
-        """The build context's stand-in digest in a recording (see the module)."""
-        return "wheels:" + hashlib.sha256(self.key.encode()).hexdigest()
+        """The build context's stand-in digest in a recording (see the module): the pins, and the project's files."""
+        if self.project is None and self.dockerignore is None:
+            return "wheels:" + hashlib.sha256(self.key.encode()).hexdigest()
+        files = context_digest(_project_folder(self.project), MAX_PROJECT_BYTES) if self.project else ""
+        return "wheels:" + hashlib.sha256(f"{self.key}\n{files}\n{self.dockerignore!r}".encode()).hexdigest()
 
 
 def download(wheels: Wheels, into: Path) -> list[Path]:
@@ -110,12 +130,47 @@ PROBE = Wheels(("six==1.16.0",), "3.11")
 def wheels_context(wheels: Wheels) -> Iterator[Path]:
     """A build context holding ``wheels/`` with ``wheels`` downloaded, removed when the ``with`` block ends.
 
+    With a project (:meth:`Wheels.beside`), its folder's files are copied in
+    first (links as links, never followed), and its ``.dockerignore`` written.
     It lives only as long as the builds that use it, so a kernel killed after
     them (as a test runner or a notebook's restart does) leaves nothing behind.
     """
     with tempfile.TemporaryDirectory(prefix="layerlab-wheels-") as folder:
-        download(wheels, Path(folder) / WHEELS_FOLDER)
-        yield Path(folder)
+        context = Path(folder) / "context"
+        if wheels.project is not None:
+            project = _project_folder(wheels.project)
+            try:
+                shutil.copytree(project, context, symlinks=True, copy_function=_copy_regular_file)
+            except (OSError, shutil.Error) as exc:
+                raise LayerLabError(f"cannot copy the project folder {project}: {str(exc)[:200]}",
+                                    "make its files readable") from exc
+        else:
+            context.mkdir()
+        if wheels.dockerignore is not None:
+            (context / ".dockerignore").write_text(wheels.dockerignore)
+        download(wheels, context / WHEELS_FOLDER)
+        yield context
+
+
+def _project_folder(name: str) -> Path:
+    """``name`` as a project folder beside the wheels: a folder (not a link to one) without ``wheels/`` or
+    ``.dockerignore`` of its own, which are made here; else a clear error."""
+    project = Path(name)
+    if project.is_symlink() or not project.is_dir():
+        raise LayerLabError(f"the project folder {project} is not a folder",
+                            "name the folder whose files the build context holds")
+    if os.path.lexists(project / WHEELS_FOLDER) or os.path.lexists(project / ".dockerignore"):
+        raise LayerLabError(f"the project folder {project} has its own {WHEELS_FOLDER}/ or .dockerignore",
+                            "leave both out: they are made here")
+    return project
+
+
+def _copy_regular_file(source: str, target: str) -> None:
+    """Copy one regular file; anything else (a FIFO would block the copy forever, a device is no file) is refused."""
+    if not stat.S_ISREG(os.lstat(source).st_mode):
+        raise LayerLabError(f"{source} in the project folder is not a regular file, a folder or a link",
+                            "move it out of the project folder")
+    shutil.copy2(source, target)
 
 
 def _bytecode_bytes(source: bytes, name: str) -> int:

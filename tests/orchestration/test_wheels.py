@@ -7,6 +7,7 @@ unpack to more than any wheel does, a ``.py`` that does not compile.
 
 from __future__ import annotations
 
+import os
 import struct
 import zipfile
 
@@ -17,13 +18,7 @@ from helpers.edges.seed import BOOK_WHEELS
 from helpers.ground.errors import LayerLabError
 from helpers.orchestration.lab import Lab
 from helpers.orchestration.recording import RecordingMissing
-from helpers.orchestration.wheels import Wheels, WheelsUnavailable, download, pypi_reason, wheel_contents
-
-
-@pytest.fixture(scope="module")
-def pypi():
-    reason = pypi_reason()
-    need(reason is None, f"PyPI does not answer here: {reason}")
+from helpers.orchestration.wheels import Wheels, WheelsUnavailable, download, wheel_contents, wheels_context
 
 
 def test_pinned_wheels_download_and_measure_the_same_every_time(pypi, tmp_path):
@@ -117,3 +112,69 @@ def test_an_interrupted_build_removes_the_wheels_it_downloaded(pypi, tmp_path, m
     with pytest.raises(KeyboardInterrupt):
         lab.attempt({"interrupted": SIX_DOCKERFILE}, SIX)
     assert _wheels_folders(tmp_path) == []
+
+
+def test_beside_a_project_the_context_holds_its_files_the_wheels_and_the_dockerignore(pypi, tmp_path):
+    project = tmp_path / "project"
+    (project / "app").mkdir(parents=True)
+    (project / "app" / "main.py").write_text("print('hi')\n")
+    (project / "outside").symlink_to("/etc/passwd")  # a link is copied as a link, never followed
+    wheels = SIX.beside(project, "wheels/\n")
+    with wheels_context(wheels) as context:
+        assert (context / "app" / "main.py").read_text() == "print('hi')\n"
+        assert (context / "outside").is_symlink() and os.readlink(context / "outside") == "/etc/passwd"
+        assert (context / ".dockerignore").read_text() == "wheels/\n"
+        assert [path.name for path in (context / "wheels").iterdir()] == ["six-1.16.0-py2.py3-none-any.whl"]
+    assert not context.exists()
+
+
+def test_a_project_context_s_digest_follows_its_files_and_its_dockerignore(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "app.py").write_text("one\n")
+    plain, ignoring = SIX.beside(project), SIX.beside(project, "wheels/\n")
+    digests = {SIX.digest, plain.digest, ignoring.digest}
+    (project / "app.py").write_text("two\n")
+    digests.add(SIX.beside(project).digest)
+    assert len(digests) == 4  # the pins alone, the project, the project with a .dockerignore, the edited project
+    assert SIX.beside(project).digest == SIX.beside(project).digest
+
+
+@pytest.mark.parametrize("made_here", ["wheels", ".dockerignore"])
+def test_a_project_that_brings_its_own_wheels_or_dockerignore_is_refused(tmp_path, made_here):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / made_here).mkdir()
+    with pytest.raises(LayerLabError, match="has its own wheels/ or .dockerignore"):
+        _ = SIX.beside(project).digest
+    assert sorted(path.name for path in project.iterdir()) == [made_here]  # nothing of the project is touched
+
+
+def test_a_fifo_in_the_project_is_refused_and_never_blocks_the_copy(tmp_path):
+    """A FIFO would block a plain copy forever: the digest never opens it, and the copy refuses it."""
+    project = tmp_path / "project"
+    project.mkdir()
+    os.mkfifo(project / "pipe")
+    assert SIX.beside(project).digest.startswith("wheels:")  # hashed by name and mode, never read
+    with pytest.raises(LayerLabError, match="pipe in the project folder is not a regular file"):
+        with wheels_context(SIX.beside(project)):
+            pass
+
+
+def test_a_project_past_its_limit_is_one_clear_error_before_anything_is_copied(tmp_path, monkeypatch):
+    from helpers.orchestration import wheels as wheels_module
+
+    monkeypatch.setattr(wheels_module, "MAX_PROJECT_BYTES", 1000)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "data.bin").write_bytes(b"x" * 2000)
+    with pytest.raises(LayerLabError):
+        _ = SIX.beside(project).digest
+
+
+def test_a_project_that_is_a_link_is_refused(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    with pytest.raises(LayerLabError, match="is not a folder"):
+        _ = SIX.beside(tmp_path / "link").digest
