@@ -75,6 +75,7 @@ _NAMES = {
     "BOOK_APK_STEPS": "edges.seed",
     "BOOK_WHEELS": "edges.seed",
     "DEBIAN_WHEELS": "edges.seed",
+    "MOUNT_WHEELS": "edges.seed",
     "apt_variants": "edges.seed",
     "fleet_variants": "edges.seed",
     "lab_variants": "edges.seed",

@@ -74,6 +74,10 @@ SERIES: tuple[Lesson, ...] = (
            "pulls",
            "ten services on Alpine and on Debian, layered and squashed, as they arrive one by one: what adding up "
            "their sizes says, what the engine stores, what pulls move, and what one more service costs"),
+    Lesson("08-mounts-and-context.ipynb", "Mounts and the build context", "Build-only, done right: `RUN --mount` "
+           "and the build context",
+           "the book's shape with a bind mount (the wheels, then pip itself, in no layer); cache mounts against "
+           "`rm -rf`; `COPY . .` with and without a `.dockerignore`; which builder built what"),
 )
 
 #: The words the series uses, each in one or two sentences (shown in the Contents notebook).

@@ -29,6 +29,9 @@ BOOK_WHEELS = Wheels(("django==3.2.25", "asgiref==3.4.1", "pytz==2026.6", "sqlpa
 #: Every wheel ``pip3 install django`` installs on Debian bookworm (Python 3.11), pinned: the book's shape with
 #: real packages (``notebooks/dockerfiles/techniques/``), where pip in the build cannot reach PyPI.
 DEBIAN_WHEELS = Wheels(("django==5.2.19", "asgiref==3.13.0", "sqlparse==0.6.1"), "3.11")
+#: The same, with pip's own wheel beside them: a build can run pip from it (``python3 pip-….whl/pip``) in a mount,
+#: so pip itself is never installed (``notebooks/dockerfiles/mounts/``).
+MOUNT_WHEELS = Wheels((*DEBIAN_WHEELS.pins, "pip==25.3"), "3.11")
 
 
 def seed_variants(alpine: str = "3.7", django: str | None = None, pip_flags: str = "") -> dict[str, str]:

@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[2]
 OFFLINE_NOTEBOOKS = ["00-the-layer-lab.ipynb", "04-your-own-image.ipynb", "05-multi-stage-and-squash.ipynb"]
 #: The one that runs offline too, but is checked on its invariants (a compressed layer's size moves between builds).
 FLEET_NOTEBOOK = "07-many-services.ipynb"
+#: The one whose builds mount wheels from PyPI and run apt: live where both answer, checked on its invariants.
+MOUNTS_NOTEBOOK = "08-mounts-and-context.ipynb"
 
 
 def test_every_notebook_that_needs_only_an_engine_is_checked_here():
@@ -180,6 +182,25 @@ def test_the_fleet_notebook_runs_live_with_the_embedded_builder_as_binder_would(
     assert " passed" in done.stdout and "failed" not in done.stdout
     index = (Path(user.pw_dir) / "layerlab-store" / "oci" / "index.json").read_text()
     assert "layerlab-alpine-svc-10-squashed-latest" in index and "layerlab-debian-svc-10-squashed-latest" in index
+
+
+@pytest.mark.engine
+def test_the_mounts_notebook_runs_live_with_the_embedded_builder_as_binder_would(registry, pypi, debian_rootfs):
+    """08 for real, as an unprivileged user with no Docker: every RUN --mount, apt and pip, on the invariants.
+
+    Its apt builds reach Debian's package registry, and pip on the machine downloads the wheels the
+    builds mount; everything else stays offline.
+    """
+    user = unprivileged_user()
+    work = _notebook_folder(user, "mounts-notebook", MOUNTS_NOTEBOOK, with_recordings=False)  # live, or it fails
+    rootfs = f"{ALPINE_TARBALLS}{os.pathsep}{debian_rootfs.parent}"
+    done = as_user(user, ["env", f"LAYERLAB_ROOTFS={rootfs}", users_python(user), "-m", "pytest", "-p",
+                          "no:cacheprovider", "-c", "/dev/null", "--rootdir", str(work), "--nbval-lax",
+                          "--nbval-current-env", MOUNTS_NOTEBOOK], work, timeout=3600)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert " passed" in done.stdout and "failed" not in done.stdout
+    index = (Path(user.pw_dir) / "layerlab-store" / "oci" / "index.json").read_text()
+    assert "layerlab-pip-mounted-too-latest" in index and "layerlab-cache-mounts-latest" in index
 
 
 def test_binder_s_post_build_puts_every_notebook_base_in_the_store(tmp_path):

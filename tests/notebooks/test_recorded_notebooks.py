@@ -27,6 +27,7 @@ NOTEBOOK = "06-alpine-or-debian.ipynb"
 REPLAYED = {
     NOTEBOOK: ("debian.json.gz", "base_table = ", 5),
     "07-many-services.ipynb": ("fleet.json.gz", "growth[growth.services.isin", 1),
+    "08-mounts-and-context.ipynb": ("mounts.json.gz", "helpers.headline(book)", 4),
 }
 CLOSED = "http://127.0.0.1:9/debian"  # a closed port on loopback: a mirror that never answers
 
