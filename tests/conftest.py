@@ -44,6 +44,20 @@ MAKE_ALPINE = (
 )
 
 
+def pytest_report_header(config) -> list[str]:
+    """Which engine this run tests, and which client drives its BuildKit: CI runs the engine tests on two engines."""
+    from helpers.building.buildkit_cli import describe_client
+    from helpers.reading.daemon import docker_client as connect
+    from helpers.reading.daemon import engine_address
+
+    try:
+        version = connect().version()
+    except EngineUnavailable as exc:
+        return [f"engine: none ({exc.message})"]
+    return [f"engine: Docker Engine {version.get('Version')} (API {version.get('ApiVersion')}) at {engine_address()}",
+            f"BuildKit through: {describe_client()}"]
+
+
 @pytest.fixture(scope="session", autouse=True)
 def offline_mode():
     """Offline mode for the whole session, subprocesses included (they inherit os.environ)."""
