@@ -1,8 +1,8 @@
-"""Notebooks 06 and 07 replay their committed recordings exactly; 06 says in one line what it needs when it cannot.
+"""Notebooks 06, 07 and 08 replay their committed recordings exactly; 06 says in one line what it needs when it cannot.
 
-CI runs both live with the Docker Engine in the main test run (on the lessons'
-invariants: 06's sizes drift with Debian's updates, 07's compressed sizes with
-each build), live with the embedded builder in test_binder_like.py, and here by
+CI runs each live with the Docker Engine in the main test run (on the lessons'
+invariants: 06's and 08's sizes drift with Debian's updates, 07's compressed
+sizes with each build), live with the embedded builder in test_binder_like.py, and here by
 replay, which must reproduce every stored output: the stored outputs and the
 recording come from the same real run.
 """
@@ -27,7 +27,7 @@ NOTEBOOK = "06-alpine-or-debian.ipynb"
 REPLAYED = {
     NOTEBOOK: ("debian.json.gz", "base_table = ", 5),
     "07-many-services.ipynb": ("fleet.json.gz", "growth[growth.services.isin", 1),
-    "08-mounts-and-context.ipynb": ("mounts.json.gz", "helpers.headline(book)", 4),
+    "08-mounts-and-context.ipynb": ("mounts.json.gz", "helpers.headline(book)", 3),
 }
 CLOSED = "http://127.0.0.1:9/debian"  # a closed port on loopback: a mirror that never answers
 
