@@ -148,39 +148,28 @@ def test_the_debian_notebook_runs_live_with_the_embedded_builder_as_binder_would
     everything else stays offline.  Exact sizes differ from the Docker Engine's
     (umoci writes layers its own way), so only the marked cells are compared.
     """
-    user = unprivileged_user()
-    work = Path(user.pw_dir) / "debian-notebook"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir()
-    notebooks = ROOT / "notebooks"
-    shutil.copy(notebooks / "06-alpine-or-debian.ipynb", work)
-    shutil.copytree(notebooks / "dockerfiles", work / "dockerfiles")
-    (work / "recordings").mkdir()  # empty: the run must be live, it cannot fall back on the recording
-    subprocess.run(["chown", "-R", f"{user.pw_uid}:{user.pw_gid}", str(work)], check=True)
-    rootfs = f"{ALPINE_TARBALLS}{os.pathsep}{debian_rootfs.parent}"
+    index = _live_with_the_embedded_builder("debian-notebook", "06-alpine-or-debian.ipynb", debian_rootfs)
+    assert "layerlab-toolchain-single-run-latest" in index
 
-    python = users_python(user)
-    done = as_user(user, ["env", f"LAYERLAB_ROOTFS={rootfs}", python, "-m", "pytest", "-p", "no:cacheprovider",
-                           "-c", "/dev/null", "--rootdir", str(work), "--nbval-lax", "--nbval-current-env",
-                           "06-alpine-or-debian.ipynb"], work, timeout=3600)
+
+def _live_with_the_embedded_builder(folder: str, notebook: str, debian_rootfs: Path) -> str:
+    """``notebook`` run live by an unprivileged user with the embedded builder, on its invariants (nbval-lax);
+    the index of the user's store, which names every image the run built."""
+    user = unprivileged_user()
+    work = _notebook_folder(user, folder, notebook, with_recordings=False)  # live, or it fails
+    rootfs = f"{ALPINE_TARBALLS}{os.pathsep}{debian_rootfs.parent}"
+    done = as_user(user, ["env", f"LAYERLAB_ROOTFS={rootfs}", users_python(user), "-m", "pytest", "-p",
+                          "no:cacheprovider", "-c", "/dev/null", "--rootdir", str(work), "--nbval-lax",
+                          "--nbval-current-env", notebook], work, timeout=3600)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert " passed" in done.stdout and "failed" not in done.stdout
-    index = (Path(user.pw_dir) / "layerlab-store" / "oci" / "index.json").read_text()
-    assert "layerlab-toolchain-single-run-latest" in index
+    return (Path(user.pw_dir) / "layerlab-store" / "oci" / "index.json").read_text()
 
 
 @pytest.mark.engine
 def test_the_fleet_notebook_runs_live_with_the_embedded_builder_as_binder_would(debian_rootfs):
     """07 for real, as an unprivileged user with no Docker and no network: forty builds, on its invariants."""
-    user = unprivileged_user()
-    work = _notebook_folder(user, "fleet-notebook", FLEET_NOTEBOOK, with_recordings=False)  # live, or it fails
-    rootfs = f"{ALPINE_TARBALLS}{os.pathsep}{debian_rootfs.parent}"
-    done = as_user(user, ["env", f"LAYERLAB_ROOTFS={rootfs}", users_python(user), "-m", "pytest", "-p",
-                          "no:cacheprovider", "-c", "/dev/null", "--rootdir", str(work), "--nbval-lax",
-                          "--nbval-current-env", FLEET_NOTEBOOK], work, timeout=3600)
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    assert " passed" in done.stdout and "failed" not in done.stdout
-    index = (Path(user.pw_dir) / "layerlab-store" / "oci" / "index.json").read_text()
+    index = _live_with_the_embedded_builder("fleet-notebook", FLEET_NOTEBOOK, debian_rootfs)
     assert "layerlab-alpine-svc-10-squashed-latest" in index and "layerlab-debian-svc-10-squashed-latest" in index
 
 
@@ -191,15 +180,7 @@ def test_the_mounts_notebook_runs_live_with_the_embedded_builder_as_binder_would
     Its apt builds reach Debian's package registry, and pip on the machine downloads the wheels the
     builds mount; everything else stays offline.
     """
-    user = unprivileged_user()
-    work = _notebook_folder(user, "mounts-notebook", MOUNTS_NOTEBOOK, with_recordings=False)  # live, or it fails
-    rootfs = f"{ALPINE_TARBALLS}{os.pathsep}{debian_rootfs.parent}"
-    done = as_user(user, ["env", f"LAYERLAB_ROOTFS={rootfs}", users_python(user), "-m", "pytest", "-p",
-                          "no:cacheprovider", "-c", "/dev/null", "--rootdir", str(work), "--nbval-lax",
-                          "--nbval-current-env", MOUNTS_NOTEBOOK], work, timeout=3600)
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    assert " passed" in done.stdout and "failed" not in done.stdout
-    index = (Path(user.pw_dir) / "layerlab-store" / "oci" / "index.json").read_text()
+    index = _live_with_the_embedded_builder("mounts-notebook", MOUNTS_NOTEBOOK, debian_rootfs)
     assert "layerlab-pip-mounted-too-latest" in index and "layerlab-cache-mounts-latest" in index
 
 
