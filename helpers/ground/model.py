@@ -150,7 +150,7 @@ class Image:
     config: dict = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
     bases: list[dict] = field(default_factory=list)
-    #: What built it, for a built image: a key of :data:`helpers.ground.settings.ENGINE_LABELS`
+    #: What built it, for a built image: a key of :data:`helpers.ground.settings.BUILDER_LABELS`
     #: (``docker`` is the classic builder, ``docker+buildkit`` BuildKit); ``None`` for an image only read.
     built_by: str | None = None
     #: Where it was read from, parsed (``None`` for a replayed recording); ``source`` is its text.

@@ -212,7 +212,8 @@ def test_every_field_of_a_recording_tampered_with_is_one_clear_error(small_recor
     assert tried > 500 and refused > tried // 2
 
 
-@pytest.mark.parametrize("case", ["wrong arity", "list for a mapping", "missing key", "unknown layer"])
+@pytest.mark.parametrize("case", ["wrong arity", "list for a mapping", "missing key", "unknown layer",
+                                  "unknown builder"])
 def test_the_tampering_seen_in_the_wild_names_the_field(small_recording, tmp_path, case):
     document = json.loads(gzip.open(small_recording).read())
     digest = next(iter(document["layers"]))
@@ -222,6 +223,8 @@ def test_the_tampering_seen_in_the_wild_names_the_field(small_recording, tmp_pat
         document["images"] = [1, 2]
     elif case == "missing key":
         del document["builds"]["two"]["dockerfile"]
+    elif case == "unknown builder":
+        document["images"]["build/two"]["built_by"] = "kaniko"
     else:
         document["images"]["build/two"]["layers"].append("sha256:nothere")
     _write(small_recording, document)
