@@ -8,6 +8,7 @@ Interrupts are real signals sent to a real build in a subprocess.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -68,16 +69,26 @@ def test_an_interrupted_build_leaves_no_step_running(builder_env, way):
     dockerfile = builder_env / "Dockerfile"
     dockerfile.write_text(f"FROM alpine:3.20.3\nRUN sh -c 'sleep 3600' layerlab-lingering-{mark}\n")
     env = {**os.environ, "LAYERLAB_RUN": way, "LAYERLAB_ENGINE": "embedded"}
+    # SIGINT as a terminal leaves it: a runner started in the background (`cmd &`) ignores it, and so would
+    # every process it starts, which then could not be interrupted at all.
     build = subprocess.Popen([sys.executable, "-m", "helpers", "build", str(builder_env), "-f", str(dockerfile)],
-                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while not _lingering(mark) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert _lingering(mark), "the step never started"
-    build.send_signal(signal.SIGINT)  # what a notebook's interrupt and Ctrl-C send
-    build.communicate(timeout=60)
-    time.sleep(0.5)
-    assert _lingering(mark) == []
+                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 120
+        while not _lingering(mark) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _lingering(mark), "the step never started"
+        build.send_signal(signal.SIGINT)  # what a notebook's interrupt and Ctrl-C send
+        build.communicate(timeout=60)
+        time.sleep(0.5)
+        assert _lingering(mark) == []
+    finally:  # a failed run of this test leaves nothing running either
+        build.kill()
+        build.communicate()
+        for pid in _lingering(mark):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_the_exit_status_reaches_the_builder_from_dash_whatever_the_descriptor(tmp_path):
