@@ -96,6 +96,18 @@ STAND_IN_SEED = "\n".join([
 
 
 
+#: The first Docker Engine whose ``docker save`` is in its OCI form (``index.json``, ``blobs/``) beside
+#: ``manifest.json``.
+OCI_SAVE_ENGINE = 25
+
+
+def saved_format(client) -> str:
+    """What the reader calls ``client``'s engine's ``docker save``: ``docker-archive``, or from Engine 25 on
+    ``docker-archive+oci`` (CI runs on both)."""
+    major = str(client.version().get("Version", "0")).split(".")[0]
+    return "docker-archive+oci" if major.isdigit() and int(major) >= OCI_SAVE_ENGINE else "docker-archive"
+
+
 def require_engine() -> bool:
     """CI's ``LAYERLAB_REQUIRE_ENGINE=1``: a missing engine or tool fails the test instead of skipping it."""
     return os.environ.get("LAYERLAB_REQUIRE_ENGINE", "") == "1"

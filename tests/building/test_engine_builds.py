@@ -11,7 +11,7 @@ from __future__ import annotations
 import tarfile
 
 import pytest
-from layerlab_fixtures import ALPINE_TARBALLS, BASE, BASE_IMAGE, CASES, FIXTURES, LAB_VARIANTS
+from layerlab_fixtures import ALPINE_TARBALLS, BASE, BASE_IMAGE, CASES, FIXTURES, LAB_VARIANTS, saved_format
 
 import helpers
 from helpers.ground.errors import BuildFailed
@@ -194,7 +194,7 @@ def test_base_image_bytes(docker_client, alpine):
         "dive_efficiency": 1.0,
         "dive_wasted_bytes": 0,
     }
-    assert analysis.image.format == "docker-engine/docker-archive"
+    assert analysis.image.format == "docker-engine/" + saved_format(docker_client)
     assert BASE_IMAGE in analysis.image.tags
 
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from layerlab_fixtures import BASE, DIVE_DOCKER_IMAGE, FIXTURES
+from layerlab_fixtures import BASE, DIVE_DOCKER_IMAGE, FIXTURES, saved_format
 
 from helpers.ground.errors import EngineUnavailable
 from helpers.ground.settings import BUILDER_LABELS
@@ -280,7 +280,7 @@ def test_build_json(docker_client, alpine, tmp_path):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["source"] == "layerlab-test/shadowed:latest"
-    assert report["format"] == "docker-engine/docker-archive"
+    assert report["format"] == "docker-engine/" + saved_format(docker_client)
     builder = report["built_by"]
     assert builder in ("docker", "docker+buildkit")
     assert report["image"]["stored_bytes"] == BASE + 1300

@@ -23,6 +23,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from layerlab_fixtures import saved_format
 
 import helpers
 from helpers.ground.errors import PlatformNotFound
@@ -94,13 +95,13 @@ def legacy_archive(docker_client, lab, tmp_path_factory) -> tuple[Path, helpers.
 
 @pytest.mark.engine
 @pytest.mark.parametrize("reverse", [False, True], ids=["in-order", "engine-25.0.0-order"])
-def test_engine25_docker_save_reads_like_the_legacy_archive(legacy_archive, tmp_path, reverse):
+def test_engine25_docker_save_reads_like_the_legacy_archive(legacy_archive, docker_client, tmp_path, reverse):
     legacy_path, legacy = legacy_archive
     relaid = tmp_path / "engine25.tar"
     _relay_as_engine25(legacy_path, relaid, reverse_oci_layers=reverse)
     analysis = helpers.analyze(helpers.read_image(relaid))
     assert analysis.image.format == "docker-archive+oci"
-    assert legacy.image.format == "docker-archive"
+    assert legacy.image.format == saved_format(docker_client)  # on Engine 25+ the engine's own save is OCI too
     assert analysis.summary() == legacy.summary()
     assert _columns(analysis) == _columns(legacy)
     assert analysis.reclaimable_bytes == 16 * 1024 * 1024
