@@ -133,9 +133,9 @@ def guide() -> int:
         columns[f"{label}, warm"] = timed_pass(runnable, engine, cold=False)
     notes = [f"Measured by `benchmarks/notebooks.py --guide` on {os.cpu_count()} cores ({platform.machine()}), "
              f"as {'root' if os.geteuid() == 0 else 'an unprivileged user'}, in offline mode: nothing is pulled,"
-             " and only builds that ask for the network get it (the apt-get steps of 02, 03 and 06, against"
+             " and only builds that ask for the network get it (the apt-get steps of 02, 03, 06 and 08, against"
              " Debian's registry, where it answers); 01's apk reads Alpine's signed indexes (LAYERLAB_APKINDEX),"
-             " and 01-03 take their wheels from PyPI. Cold: the builder's cache emptied first; warm: the run"
+             " and 01-03 and 08 take their wheels from PyPI. Cold: the builder's cache emptied first; warm: the run"
              " right after."]
     write_guide(columns, notes)
     for name, column in columns.items():
