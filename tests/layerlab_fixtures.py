@@ -101,11 +101,16 @@ STAND_IN_SEED = "\n".join([
 OCI_SAVE_ENGINE = 25
 
 
+def engine_major(client) -> int:
+    """The major version of ``client``'s Docker Engine (``20`` for 20.10.24; CI runs on two)."""
+    major = str(client.version().get("Version", "0")).split(".")[0]
+    return int(major) if major.isdigit() else 0
+
+
 def saved_format(client) -> str:
     """What the reader calls ``client``'s engine's ``docker save``: ``docker-archive``, or from Engine 25 on
-    ``docker-archive+oci`` (CI runs on both)."""
-    major = str(client.version().get("Version", "0")).split(".")[0]
-    return "docker-archive+oci" if major.isdigit() and int(major) >= OCI_SAVE_ENGINE else "docker-archive"
+    ``docker-archive+oci``."""
+    return "docker-archive+oci" if engine_major(client) >= OCI_SAVE_ENGINE else "docker-archive"
 
 
 def require_engine() -> bool:

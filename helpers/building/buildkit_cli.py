@@ -84,14 +84,10 @@ def buildkit_command() -> tuple[str, ...]:
         if major.isdigit() and int(major) < 23:
             return (docker, "build")
     raise LayerLabError(
-        "this Dockerfile needs BuildKit (RUN --mount), and " + _no_client(clients),
+        "this Dockerfile needs BuildKit (RUN --mount), and no Docker CLI here can drive BuildKit: "
+        + ("there is no `docker` command" if not clients else "the buildx plugin is missing"),
         "install Docker's buildx plugin (Debian: docker-buildx), or build with the embedded builder "
         "(--engine embedded)")
-
-
-def _no_client(clients: list[str]) -> str:
-    return "no Docker CLI here can drive BuildKit: " + (
-        "there is no `docker` command" if not clients else "the buildx plugin is missing")
 
 
 def describe_client() -> str:

@@ -81,10 +81,8 @@ class Lab:
         self._replay: Recording | None = None
         self._dockerfiles: dict[str, str] = {}
         self.builder: Builder | None = None
-        self.engine: str | None = None
         if self.reason is None:
             self.builder = select_builder(settings=settings)
-            self.engine = self.builder.name
             if settings.record:
                 self._writer = RecordingWriter(recording_metadata(self.builder, settings.offline))
             return

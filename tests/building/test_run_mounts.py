@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 import pytest
-from layerlab_fixtures import ALPINE_TARBALLS, embedded_tools, need
+from layerlab_fixtures import ALPINE_TARBALLS, embedded_tools, engine_major, need
 
 import helpers
 from helpers.building import userns
@@ -173,8 +173,7 @@ def test_the_docker_engine_builds_the_mounts_with_buildkit_and_keeps_none_of_the
     built = helpers.build(MOUNTS, context, name="mounts", tag="layerlab-test/mounts:latest", client=docker_client,
                           progress=Collect())
     # BuildKit removes the empty mount points it made since v0.11 (Engine 23); Engine 20.10's leaves them.
-    major = int(docker_client.version()["Version"].split(".")[0])
-    _check(built.analysis, context, stubs_removed=major >= 23)
+    _check(built.analysis, context, stubs_removed=engine_major(docker_client) >= 23)
     # Each step once; two stages FROM one image share one vertex, which BuildKit names after either stage.
     assert lines[-1] == "built by docker+buildkit" and "step 7/7" in lines and len(lines) == len(set(lines))
 
