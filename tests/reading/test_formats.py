@@ -3,8 +3,9 @@
 Each built fixture image is read
 
 * straight from the engine (``read_image(tag)``, a streamed ``docker save``);
-* from a ``docker save`` archive written by the engine (legacy layout: Engine 20.10);
-* from OCI archives made by ``skopeo copy docker-daemon:TAG oci-archive:PATH``, with
+* from a ``docker save`` archive written by the engine (legacy layout on Engine 20.10, OCI form
+  beside it from Engine 25);
+* from OCI archives made from that archive by ``skopeo copy docker-archive:SAVED oci-archive:PATH``, with
   gzip layers (the default) and with ``--dest-compress-format zstd``;
 * from an OCI layout directory (``oci:DIR``).
 
@@ -58,7 +59,9 @@ def stored(tags, docker_client, skopeo, tmp_path_factory):
         }
         for options, destination in targets.values():
             subprocess.run(
-                [skopeo, "--insecure-policy", "copy", "--quiet", *options, f"docker-daemon:{tag}", destination],
+                # From the engine's own docker save: skopeo's docker-daemon: transport would reach the default
+                # engine, not the one that built the image, and speaks an API too old for Engine 25 and later.
+                [skopeo, "--insecure-policy", "copy", "--quiet", *options, f"docker-archive:{saved}", destination],
                 check=True, capture_output=True, timeout=300,
             )
         result[case] = {

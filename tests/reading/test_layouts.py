@@ -112,7 +112,11 @@ def multi_platform(docker_client, lab, skopeo, dive_testdata, tmp_path_factory) 
     """An OCI layout directory whose nested index holds linux/arm64, an attestation and linux/amd64."""
     root = tmp_path_factory.mktemp("multi") / "layout"
     case = lab["lab-multi-run"]
-    subprocess.run([skopeo, "--insecure-policy", "copy", "-q", f"docker-daemon:{case.tag}", f"oci:{root}:amd64"],
+    saved = root.parent / "saved.tar"
+    with saved.open("wb") as out:  # skopeo's docker-daemon: reaches only the default engine, with too old an API
+        for chunk in docker_client.images.get(case.tag).save():
+            out.write(chunk)
+    subprocess.run([skopeo, "--insecure-policy", "copy", "-q", f"docker-archive:{saved}", f"oci:{root}:amd64"],
                    check=True)
     amd64 = json.loads((root / "index.json").read_text())["manifests"][0]
     amd64 = {"mediaType": OCI_MANIFEST, "digest": amd64["digest"], "size": amd64["size"],
