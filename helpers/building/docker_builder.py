@@ -85,15 +85,34 @@ class DockerBuilder:
         return describe_base(self.client, image)
 
     def squash(self, reference: str, tag: str, onto: str | None = None) -> str:
-        """docker-squash (from PyPI) through this engine: it keeps the config, and marks the squashed steps."""
+        """docker-squash (from PyPI) through this engine: it keeps the config, and marks the squashed steps.
+
+        Squashing ``onto`` a base squashes the history entries the image has beyond the
+        base's, given to docker-squash as a count: BuildKit's images name no step's ID in
+        their history (``<missing>``), so docker-squash cannot find the base there by its ID.
+        """
         command = [python_tool("docker-squash", "docker-squash"), "-t", tag, reference]
         if onto is not None:
-            command[1:1] = ["-f", onto]
+            command[1:1] = ["-f", str(self._steps_beyond(reference, onto))]
         done = subprocess.run(command, capture_output=True, text=True, timeout=600)
         if done.returncode != 0:
             last = [line for line in (done.stderr or done.stdout).splitlines() if line.strip()][-1:] or ["no output"]
             raise LayerLabError(f"docker-squash could not squash {reference}: {last[0]}", "check that the image exists")
         return tag
+
+    def _steps_beyond(self, reference: str, base: str) -> int:
+        """How many history entries ``reference`` has beyond ``base``'s; an error if it is not built on it."""
+        try:
+            image, under = self.client.images.get(reference), self.client.images.get(base)
+        except ImageNotFound as exc:
+            raise LayerLabError(f"docker-squash could not squash {reference}: {engine_reason(exc)}",
+                                "check that the image and its base exist") from None
+        layers, base_layers = (list((item.attrs.get("RootFS") or {}).get("Layers") or []) for item in (image, under))
+        steps, base_steps = len(image.history()), len(under.history())
+        if layers[:len(base_layers)] != base_layers or steps < base_steps:
+            raise LayerLabError(f"docker-squash could not squash {reference} onto {base}: it is not built on {base}",
+                                f"squash onto the image {reference} was built FROM, or squash all its layers")
+        return steps - base_steps
 
     def save_stream(self, reference: str) -> BinaryIO:
         return save_stream(reference, self.client)

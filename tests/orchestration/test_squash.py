@@ -29,6 +29,19 @@ def test_squashing_from_the_base_keeps_the_base_layer_shared(lab, docker_client)
     assert squashed.reclaimable_bytes == 0
 
 
+@pytest.mark.engine
+def test_squashing_onto_an_image_it_is_not_built_on_is_one_clear_error(lab, docker_client, debian):
+    from helpers.ground.errors import LayerLabError
+
+    with pytest.raises(LayerLabError, match=f"it is not built on {debian}") as caught:
+        squash(lab["lab-multi-run"].tag, "layerlab-test/never:latest", from_layer=debian,
+               settings=current_settings())
+    assert "squash onto the image" in caught.value.hint
+    with pytest.raises(LayerLabError, match="docker-squash could not squash"):
+        squash(lab["lab-multi-run"].tag, "layerlab-test/never:latest", from_layer="no-such-image:0",
+               settings=current_settings())
+
+
 def test_squashing_a_missing_image_is_one_clear_error(docker_client):
     from helpers.ground.errors import LayerLabError
 
