@@ -28,6 +28,7 @@ from layerlab_fixtures import (
     DIVE_TESTDATA,
     FIXTURES,
     LAB_VARIANTS,
+    current_settings,
     require_engine,
     tag_for,
     unavailable,
@@ -45,7 +46,10 @@ MAKE_ALPINE = (
 
 
 def pytest_report_header(config) -> list[str]:
-    """Which engine this run tests, and which client drives its BuildKit: CI runs the engine tests on two engines."""
+    """Which engine this run tests, which of its builders builds, and which client drives BuildKit.
+
+    CI runs the engine tests on two engines, and with each of Engine 20.10's two builders.
+    """
     from helpers.building.buildkit_cli import describe_client
     from helpers.reading.daemon import docker_client as connect
     from helpers.reading.daemon import engine_address
@@ -54,8 +58,11 @@ def pytest_report_header(config) -> list[str]:
         version = connect().version()
     except EngineUnavailable as exc:
         return [f"engine: none ({exc.message})"]
+    chosen = current_settings().docker_builder
+    builder = "BuildKit" if chosen == "buildkit" else "the classic builder"
     return [f"engine: Docker Engine {version.get('Version')} (API {version.get('ApiVersion')}) at {engine_address()}",
-            f"BuildKit through: {describe_client()}"]
+            f"BuildKit through: {describe_client()}",
+            f"builds with: {builder} (LAYERLAB_DOCKER_BUILDER={chosen}; RUN --mount always with BuildKit)"]
 
 
 @pytest.fixture(scope="session", autouse=True)

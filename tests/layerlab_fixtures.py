@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -111,6 +112,48 @@ def saved_format(client) -> str:
     """What the reader calls ``client``'s engine's ``docker save``: ``docker-archive``, or from Engine 25 on
     ``docker-archive+oci``."""
     return "docker-archive+oci" if engine_major(client) >= OCI_SAVE_ENGINE else "docker-archive"
+
+
+#: What BuildKit leaves in every layer a ``RUN`` commits, beside what the command changed: the ``/etc`` folder, in
+#: which it makes the mount points of the ``hosts`` and ``resolv.conf`` it mounts (a folder, no bytes; Engine 20.10's
+#: BuildKit 0.8 and Engine 28.5's alike).  The classic and embedded builders leave no such entry.
+BUILDKIT_RUN_ENTRY = ("etc", "dir", 0, "")
+
+
+def made_by_buildkit(created_by: str | None) -> bool:
+    """Whether a history entry is BuildKit's: it ends ``# buildkit``, as BuildKit writes every ``RUN`` and ``COPY``."""
+    return (created_by or "").rstrip().endswith("# buildkit")
+
+
+def without_buildkit_run_entry(entries: list[tuple], created_by: str | None) -> list[tuple]:
+    """A layer's sorted ``(path, kind, size, link)`` entries, without the folder BuildKit adds to a ``RUN``'s layer.
+
+    Only where the layer is a BuildKit ``RUN``'s and holds :data:`BUILDKIT_RUN_ENTRY`; an error where BuildKit's
+    ``RUN`` layer lacks it, so a BuildKit that stops adding it is noticed.
+    """
+    if not (made_by_buildkit(created_by) and (created_by or "").startswith("RUN ")):
+        return entries
+    assert BUILDKIT_RUN_ENTRY in entries, f"BuildKit's RUN layer has no {BUILDKIT_RUN_ENTRY}: {entries}"
+    return [entry for entry in entries if entry != BUILDKIT_RUN_ENTRY]
+
+
+def docker_built_by() -> str:
+    """What the Docker Engine builds a Dockerfile without ``RUN --mount`` with, as the test's settings choose."""
+    return "docker+buildkit" if current_settings().docker_builder == "buildkit" else "docker"
+
+
+def run_failure(command: str, code: int) -> re.Pattern[str]:
+    """The reason a ``RUN command`` that exits ``code`` fails with, in the words of the builder the settings choose.
+
+    The classic builder (and the embedded builder, which says what it says): ``The command '/bin/sh -c …'
+    returned a non-zero code: N``.  BuildKit 0.8 (Engine 20.10): ``executor failed running [/bin/sh -c …]: exit
+    code: N``; later BuildKit: ``process "/bin/sh -c …" did not complete successfully: exit code: N``.
+    """
+    shell = re.escape(f"/bin/sh -c {command}")
+    if docker_built_by() == "docker":
+        return re.compile(f"The command '{shell}' returned a non-zero code: {code}")
+    return re.compile(f'(?:executor failed running \\[{shell}\\]|process "{shell}" did not complete successfully): '
+                      f"exit code: {code}")
 
 
 def require_engine() -> bool:

@@ -1,9 +1,9 @@
-"""Build with the Docker Engine's BuildKit, through the Docker CLI: for Dockerfiles the classic builder cannot build.
+"""Build with the Docker Engine's BuildKit, through the Docker CLI: what ``docker build`` runs for learners today.
 
-The Docker SDK's build API is the classic builder, which refuses ``RUN
---mount`` (and ``--network``, ``--security``) in a Dockerfile.  BuildKit reads
-them; the Docker CLI is its maintained client, so such a Dockerfile is built
-with ``docker buildx build --load`` where the buildx plugin is installed, else
+The Docker SDK's build API is the classic builder, deprecated since Engine 23,
+which refuses ``RUN --mount`` (and ``--network``, ``--security``) in a
+Dockerfile.  BuildKit reads them; the Docker CLI is its maintained client, so
+a Dockerfile is built with ``docker buildx build --load`` where the buildx plugin is installed, else
 with a CLI older than 23 and ``DOCKER_BUILDKIT=1 docker build`` (BuildKit is
 built into Engine 18.09 and later; from 23 on, the CLI needs buildx for it):
 
@@ -26,19 +26,26 @@ import subprocess
 import tempfile
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..ground.dockerfile import Dockerfile
-from ..ground.errors import BuildFailed, LayerLabError
+from ..ground.errors import LayerLabError
 from ..ground.run_flags import uses_buildkit_flags
 from ..ground.steps import BuildStep, Progress
-from .registry import apt_failure, fetch_failed
+from .engine import build_failure
+from .registry import fetch_failed
 
 #: The longest a BuildKit build may take.
 BUILD_TIMEOUT = 3600
 #: ``#7 [stage-1 2/3] RUN …`` or ``#7 [2/3] RUN …``: a step of the Dockerfile, as plain progress first names it.
-_STEP = re.compile(r"^#\d+ \[(?:[^\]\s]+ )?(\d+)/(\d+)\] (.+)$")
-_ERROR = re.compile(r"^(?:#\d+ )?(?:ERROR|error):? (.+)$")
+_STEP = re.compile(r"^#(\d+) \[(?:([^\]\s]+) )?(\d+)/(\d+)\] (.+)$")
+#: ``#7 0.215 text``: a line the step's command wrote, after the seconds since it started.
+_OUTPUT = re.compile(r"^#(\d+) \d+\.\d+ ?(.*)$")
+#: ``#7 ERROR: why``: the step that failed, in BuildKit's words.
+_VERTEX_ERROR = re.compile(r"^#(\d+) ERROR:? (.+)$")
+#: ``ERROR: failed to solve: …`` (or ``error: …``): the build's failure, not a step's.
+_ERROR = re.compile(r"^(?:ERROR|error):? (.+)$")
 _LOG_TAIL = 12
 
 
@@ -84,7 +91,7 @@ def buildkit_command() -> tuple[str, ...]:
         if major.isdigit() and int(major) < 23:
             return (docker, "build")
     raise LayerLabError(
-        "this Dockerfile needs BuildKit (RUN --mount), and no Docker CLI here can drive BuildKit: "
+        "no Docker CLI here can drive BuildKit: "
         + ("there is no `docker` command" if not clients else "the buildx plugin is missing"),
         "install Docker's buildx plugin (Debian: docker-buildx), or build with the embedded builder "
         "(--engine embedded)")
@@ -121,22 +128,17 @@ def build(dockerfile: Dockerfile, context: Path | None, name: str, tag: str, pro
             assert process.stdin is not None and process.stdout is not None
             process.stdin.write(dockerfile.text)
             process.stdin.close()
-            step, log, errors = _follow(process.stdout, name, progress, dockerfile.bases, describe_base)
+            followed = _follow(process.stdout, name, progress, dockerfile.bases, describe_base, dockerfile)
             try:
                 status = process.wait(timeout=BUILD_TIMEOUT)
             except subprocess.TimeoutExpired:
                 process.kill()
                 raise
         if status != 0 or not iidfile.exists():
-            message = errors[-1] if errors else (log[-1] if log else f"docker build exited with {status}")
-            if step is not None and (unreachable := apt_failure([line for line in log if fetch_failed(line)],
-                                                                network, step.instruction)):
-                raise unreachable
-            where = f"step {step.number}/{step.total} `{step.instruction}`" if step else "the build"
-            raise BuildFailed(f"{name}: {where} failed: {message}",
-                              "fix that instruction, or the files it uses, and build again", list(log),
-                              step=step.number if step else None, instruction=step.instruction if step else None,
-                              reason=message)
+            log = list(followed.log)
+            message = followed.reason or (log[-1] if log else f"docker build exited with {status}")
+            raise build_failure(name, followed.step, message, log, network,
+                                [line for line in log if fetch_failed(line)])
         return iidfile.read_text().strip()
 
 
@@ -153,25 +155,67 @@ def _as_written(reference: str, bases: list[str]) -> str | None:
     return None
 
 
-def _follow(lines, name: str, progress: Progress | None, bases: list[str] | None = None,
-            describe_base: Callable[[str], str] | None = None) -> tuple[BuildStep | None, deque[str], list[str]]:
-    """Report each step the first time plain progress names it; the last step, the log's tail and its errors.
+@dataclass
+class _Followed:
+    """What a BuildKit build's plain progress said: the steps it named, and where it failed."""
 
-    A ``FROM`` step is reported as the Dockerfile wrote it, with the base it used (``describe_base``),
-    as the classic builder's steps are.
+    step: BuildStep | None = None  #: the step that failed, else the last one named
+    log: deque[str] = field(default_factory=lambda: deque(maxlen=_LOG_TAIL))  #: that step's output, its tail
+    reason: str | None = None  #: BuildKit's own words for the failure
+
+
+def _stage_offsets(dockerfile: Dockerfile | None) -> tuple[dict[str, int], int]:
+    """Where each stage starts in the whole Dockerfile, by the names BuildKit gives stages; and how many steps.
+
+    BuildKit calls a stage by its ``AS`` name, else ``stage-N``, and names none in a one-stage
+    build.  Its steps ``k/n`` are then step ``offset + k`` of the Dockerfile's, as the classic
+    builder counts them (``ARG`` before the first ``FROM`` included).
     """
-    step: BuildStep | None = None
-    seen: set[tuple[int, str]] = set()
-    log: deque[str] = deque(maxlen=_LOG_TAIL)
-    errors: list[str] = []
+    if dockerfile is None:
+        return {}, 0
+    offsets: dict[str, int] = {}
+    stage = -1
+    for index, item in enumerate(dockerfile.instructions):
+        if item["instruction"] != "FROM":
+            continue
+        stage += 1
+        words = item["value"].split()
+        offsets[f"stage-{stage}"] = index
+        if len(words) >= 3 and words[-2].lower() == "as":
+            offsets[words[-1].lower()] = index
+        if stage == 0:
+            offsets[""] = index
+    return offsets, len(dockerfile.instructions)
+
+
+def _follow(lines, name: str, progress: Progress | None, bases: list[str] | None = None,
+            describe_base: Callable[[str], str] | None = None, dockerfile: Dockerfile | None = None) -> _Followed:
+    """Report each step once, as plain progress first names it; which failed, its output's tail, and why.
+
+    Plain progress numbers each vertex (``#7``): its name (``#7 [2/3] RUN …``), its output
+    (``#7 0.215 text``), and ``#7 ERROR: why`` if it failed.  Steps may run side by side, so
+    output is kept per vertex, and the failed step is the vertex that says ``ERROR``.  BuildKit
+    numbers the steps of each stage (``[builder 2/3]``) and names cached steps in any order;
+    each is reported with its number in the whole Dockerfile (:func:`_stage_offsets`), as the
+    classic builder numbers it.  A ``FROM`` step is reported as the Dockerfile wrote it, with
+    the base it used (``describe_base``), as the classic builder's steps are.
+    """
+    offsets, whole = _stage_offsets(dockerfile)
+    steps: dict[int, BuildStep] = {}
+    outputs: dict[int, deque[str]] = {}
+    followed = _Followed()
+    global_errors: list[str] = []
+    failed: int | None = None
     for raw in lines:
         line = raw.rstrip()
         if match := _STEP.match(line):
-            number, total, instruction = int(match.group(1)), int(match.group(2)), match.group(3).strip()
-            if (number, instruction) in seen:
+            vertex, stage, number, instruction = (int(match.group(1)), match.group(2), int(match.group(3)),
+                                                  match.group(5).strip())
+            if vertex in steps:
                 continue
-            seen.add((number, instruction))
-            step = BuildStep(number, total, instruction)
+            total = whole or int(match.group(4))
+            step = steps[vertex] = BuildStep(offsets.get((stage or "").lower(), 0) + number, total, instruction)
+            followed.step = step if failed is None else followed.step
             keyword, _, rest = instruction.partition(" ")
             if keyword == "FROM" and rest and (base := _as_written(rest.split()[0], list(bases or []))):
                 step.instruction = f"FROM {base}"
@@ -179,9 +223,18 @@ def _follow(lines, name: str, progress: Progress | None, bases: list[str] | None
                     step.base = describe_base(base)
             if progress:
                 progress(name, step)
-            continue
-        if match := _ERROR.match(line):
-            errors.append(match.group(1).strip()[:500])
-        if line:
-            log.append(line[:500])
-    return step, log, errors
+        elif match := _OUTPUT.match(line):
+            vertex = int(match.group(1))
+            if vertex != failed:  # the failure's summary repeats the output after the ERROR line
+                outputs.setdefault(vertex, deque(maxlen=_LOG_TAIL)).append(match.group(2)[:500])
+        elif match := _VERTEX_ERROR.match(line):
+            if failed is None:
+                failed, followed.reason = int(match.group(1)), match.group(2).strip()[:500]
+                followed.step = steps.get(failed, followed.step)
+        elif match := _ERROR.match(line):
+            global_errors.append(match.group(1).strip()[:500])
+    if followed.reason is None and global_errors:
+        followed.reason = global_errors[-1]
+    if failed is not None:
+        followed.log = outputs.get(failed, followed.log)
+    return followed

@@ -1,7 +1,8 @@
-"""The Docker Engine as a :class:`~helpers.building.builder.Builder`: build, read and squash through the Docker SDK.
+"""The Docker Engine as a :class:`~helpers.building.builder.Builder`: build, read and squash.
 
-A Dockerfile only BuildKit can build (``RUN --mount``) is built through the Docker CLI instead
-(:mod:`.buildkit_cli`), and read the same way.
+The classic builder builds through the Docker SDK; BuildKit, through the Docker CLI
+(:mod:`.buildkit_cli`), builds a Dockerfile only it can build (``RUN --mount``), and every
+Dockerfile with ``LAYERLAB_DOCKER_BUILDER=buildkit``.  Either image is read the same way.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from typing import BinaryIO
 
 from ..ground.commands import python_tool
 from ..ground.dockerfile import Dockerfile
-from ..ground.errors import LayerLabError
+from ..ground.errors import BuildFailed, EngineUnavailable, LayerLabError
 from ..ground.model import Image
-from ..ground.settings import ENGINE_LABELS, Settings
+from ..ground.settings import DOCKER_BUILDER_VARIABLE, ENGINE_LABELS, Settings
 from ..ground.steps import Progress
 from ..reading.daemon import (
     TRANSPORT_ERRORS,
@@ -42,9 +43,10 @@ RUN_TIMEOUT = 600
 class DockerBuilder:
     """Builds with the Docker Engine at ``client`` (default: the one ``DOCKER_HOST`` names; it must answer).
 
-    ``settings``: offline mode (bases are never pulled) and the reader's limits.  The classic
-    builder (all the Docker SDK drives) builds, except a Dockerfile only BuildKit can build
-    (``RUN --mount``), which BuildKit builds through the Docker CLI.  Each built image says which.
+    ``settings``: offline mode (bases are never pulled), the reader's limits, and which of the
+    engine's builders builds (``docker_builder``: ``classic``, the classic builder except for
+    ``RUN --mount``, which it refuses; ``buildkit``, BuildKit for everything).  Each built
+    image says which built it.
     """
 
     name = "docker"
@@ -56,15 +58,44 @@ class DockerBuilder:
 
     def build(self, dockerfile: Dockerfile, context: Path | None, name: str, tag: str,
               progress: Progress | None, network: bool) -> BuiltImage:
-        if buildkit_cli.needs_buildkit(dockerfile):  # RUN --mount: the classic builder would refuse it
+        if self._with_buildkit(dockerfile):
             for image in dockerfile.bases:
                 ensure_base(self.client, image, self.settings.offline)
-            image_id = buildkit_cli.build(dockerfile, context, name, tag, progress, network,
-                                          host=client_address(self.client),
-                                          describe_base=lambda image: label(describe_base(self.client, image)))
+            try:
+                image_id = buildkit_cli.build(dockerfile, context, name, tag, progress, network,
+                                              host=client_address(self.client),
+                                              describe_base=lambda image: label(describe_base(self.client, image)))
+            except BuildFailed as exc:
+                if self._answers():
+                    raise
+                raise EngineUnavailable(f"{name}: the Docker Engine stopped answering during the build: {exc.reason}",
+                                        "check that dockerd is running, then build again") from exc
             return BuiltImage(tag, image_id, dockerfile.bases, engine="docker+buildkit")
         image_id = build_image(self.client, dockerfile, context, name, tag, progress, network, self.settings.offline)
         return BuiltImage(tag, image_id, dockerfile.bases, engine="docker")
+
+    def _answers(self) -> bool:
+        """Whether the engine still answers (a BuildKit build that failed may have lost it)."""
+        try:
+            self.client.ping()
+        except (APIError, *TRANSPORT_ERRORS):
+            return False
+        return True
+
+    def _with_buildkit(self, dockerfile: Dockerfile) -> bool:
+        """Whether BuildKit builds ``dockerfile``: every one where the settings say so, else only ``RUN --mount``.
+
+        No Docker CLI here that can drive BuildKit is a clear error naming what to install.
+        """
+        if self.settings.docker_builder != "buildkit" and not buildkit_cli.needs_buildkit(dockerfile):
+            return False
+        try:
+            buildkit_cli.buildkit_command()
+        except LayerLabError as exc:
+            why = (f"{DOCKER_BUILDER_VARIABLE}=buildkit" if self.settings.docker_builder == "buildkit"
+                   else "this Dockerfile uses `RUN --mount`, which only BuildKit builds")
+            raise LayerLabError(f"{why}, and {exc.message}", exc.hint) from None
+        return True
 
     def read(self, reference: str, measure_pull: bool = False) -> Image:
         return read_engine_image(reference, self.client, gzip_level=PULL_GZIP_LEVEL if measure_pull else None,

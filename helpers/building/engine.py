@@ -107,8 +107,8 @@ class NetworkUnavailable(EngineUnavailable):
     """The engine cannot give a build the network it asked for."""
 
 
-def _failure(name: str, step: BuildStep | None, message: str, log: list[str], network: bool,
-             fetch_failures: Sequence[str] = ()) -> LayerLabError:
+def build_failure(name: str, step: BuildStep | None, message: str, log: list[str], network: bool,
+                  fetch_failures: Sequence[str] = ()) -> LayerLabError:
     """The error for a build that stopped: the engine's own words, made into a cause and a fix.
 
     ``fetch_failures`` are the step's log lines where apt said it could not reach its mirror.
@@ -198,7 +198,7 @@ def _run_build(
             if "errorDetail" in chunk or "error" in chunk:
                 _read(pending)
                 message = (chunk.get("errorDetail") or {}).get("message") or chunk.get("error") or "unknown error"
-                raise _failure(name, step, message.strip(), list(log), network, list(unreachable))
+                raise build_failure(name, step, message.strip(), list(log), network, list(unreachable))
             if "aux" in chunk and "ID" in chunk["aux"]:
                 found = chunk["aux"]["ID"]
             pieces = (pending + (chunk.get("stream") or "")).splitlines(keepends=True)
@@ -252,7 +252,7 @@ def _run_build(
     except APIError as exc:
         explanation = str(exc.explanation or exc)
         if network and _NO_NETWORK.search(explanation):
-            raise _failure(name, step, explanation, list(log), network, list(unreachable)) from exc
+            raise build_failure(name, step, explanation, list(log), network, list(unreachable)) from exc
         raise BuildFailed(
             f"{name}: the engine refused the build: {explanation}",
             "fix the Dockerfile",

@@ -16,6 +16,7 @@ Below the edges, each function is handed the settings it needs.  The limits
 ``LAYERLAB_APKINDEX``             folders of Alpine's signed ``APKINDEX`` files, for ``apk`` offline
 ``LAYERLAB_DEBIAN_MIRROR``        the Debian mirror bases and builds use
 ``LAYERLAB_RUN``                  ``auto`` or ``proot``: how the embedded builder runs a ``RUN``
+``LAYERLAB_DOCKER_BUILDER``       ``classic`` or ``buildkit``: which of the Docker Engine's builders builds
 ``LAYERLAB_VERIFY``               ``1``: hash uncompressed layers on disk too
 ================================  ==========================================================
 """
@@ -39,6 +40,7 @@ APKINDEX_VARIABLE = "LAYERLAB_APKINDEX"
 MIRROR_VARIABLE = "LAYERLAB_DEBIAN_MIRROR"
 RUN_VARIABLE = "LAYERLAB_RUN"
 VERIFY_VARIABLE = "LAYERLAB_VERIFY"
+DOCKER_BUILDER_VARIABLE = "LAYERLAB_DOCKER_BUILDER"
 
 #: The values ``LAYERLAB_ENGINE`` takes, and what each builder is called in a sentence.
 ENGINES = ("docker", "embedded", "recorded")
@@ -48,6 +50,9 @@ ENGINE_LABELS = {"docker": "the Docker Engine", "docker+buildkit": "the Docker E
 BUILDER_LABELS = {**ENGINE_LABELS, "docker": "the Docker Engine (classic builder)"}
 #: The values ``LAYERLAB_RUN`` takes.
 RUN_MODES = ("auto", "proot")
+#: The values ``LAYERLAB_DOCKER_BUILDER`` takes: ``classic`` builds with the classic builder, except ``RUN --mount``
+#: (BuildKit's alone); ``buildkit`` builds everything with BuildKit, through the Docker CLI.
+DOCKER_BUILDERS = ("classic", "buildkit")
 
 _SWITCH = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
@@ -126,6 +131,14 @@ def check_run_mode(chosen: str) -> str:
     return chosen
 
 
+def check_docker_builder(chosen: str) -> str:
+    """``chosen`` if it names one of the Docker Engine's builders (:data:`DOCKER_BUILDERS`), else a clear error."""
+    if chosen not in DOCKER_BUILDERS:
+        raise LayerLabError(f"{DOCKER_BUILDER_VARIABLE}={chosen!r} is not one of the Docker Engine's builders",
+                            f"set it to one of: {', '.join(DOCKER_BUILDERS)}, or leave it unset")
+    return chosen
+
+
 def default_store() -> Path:
     """The embedded builder's store when ``LAYERLAB_STORE`` is unset: ``~/.cache/layerlab``."""
     return Path.home() / ".cache" / "layerlab"
@@ -140,8 +153,9 @@ class Settings:
     embedded builder's store.  ``rootfs``: folders of base rootfs tarballs, in order.  ``apk_indexes``:
     folders of Alpine's signed ``APKINDEX`` files, which ``apk`` reads offline.
     ``debian_mirror``: the Debian mirror bases and builds use (``""``: the machine's apt
-    configuration).  ``run_mode``: ``auto`` or ``proot``.  ``verify``: hash uncompressed
-    layers on disk too.  ``limits``: the budgets (:class:`~helpers.ground.limits.Limits`).
+    configuration).  ``run_mode``: ``auto`` or ``proot``.  ``docker_builder``: ``classic``
+    (BuildKit only for ``RUN --mount``) or ``buildkit`` (BuildKit for everything).
+    ``verify``: hash uncompressed layers on disk too.  ``limits``: the budgets (:class:`~helpers.ground.limits.Limits`).
     """
 
     offline: bool = False
@@ -152,12 +166,14 @@ class Settings:
     apk_indexes: tuple[Path, ...] = ()
     debian_mirror: str = ""
     run_mode: str = "auto"
+    docker_builder: str = "classic"
     verify: bool = False
     limits: Limits = Limits()
 
     def __post_init__(self) -> None:
         check_engine(self.engine)
         check_run_mode(self.run_mode)
+        check_docker_builder(self.docker_builder)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -179,6 +195,7 @@ class Settings:
             apk_indexes=read_folders(APKINDEX_VARIABLE, env.get(APKINDEX_VARIABLE, ""), "Alpine's APKINDEX files"),
             debian_mirror=read_mirror(read(MIRROR_VARIABLE)),
             run_mode=check_run_mode(read(RUN_VARIABLE).lower() or "auto"),
+            docker_builder=check_docker_builder(read(DOCKER_BUILDER_VARIABLE).lower() or "classic"),
             verify=read_switch(VERIFY_VARIABLE, read(VERIFY_VARIABLE)),
             limits=Limits.from_environment(env),
         )

@@ -10,8 +10,11 @@ from dataclasses import dataclass
 class BuildStep:
     """One step of a build, as it lands (``Step k/n`` of the classic builder, ``[k/n]`` of BuildKit).
 
-    ``base`` is, for a ``FROM`` step that brings in an image, its provenance
-    in words (:func:`helpers.building.bases.label`).
+    ``layer_bytes`` is the size of the layer the step committed, where the builder reports a
+    step as it lands (the classic and embedded builders); BuildKit reports each step as it
+    starts, so ``None`` there: the image's layers are measured once it is built.  ``base`` is,
+    for a ``FROM`` step that brings in an image, its provenance in words
+    (:func:`helpers.building.bases.label`).
     """
 
     number: int

@@ -24,7 +24,16 @@ import subprocess
 import sys
 
 import pytest
-from layerlab_fixtures import ALPINE_TARBALLS, CASES, FIXTURES, LAB_VARIANTS, current_settings, embedded_tools, tag_for
+from layerlab_fixtures import (
+    ALPINE_TARBALLS,
+    CASES,
+    FIXTURES,
+    LAB_VARIANTS,
+    current_settings,
+    embedded_tools,
+    tag_for,
+    without_buildkit_run_entry,
+)
 
 import helpers
 from helpers.building.embedded import EmbeddedBuilder
@@ -64,9 +73,14 @@ def docker_built(docker_client, alpine) -> dict[str, helpers.Analysis]:
 
 
 def _entries(analysis: helpers.Analysis) -> set[tuple]:
+    """Every entry of every layer; BuildKit's ``/etc`` in its ``RUN`` layers left out (:data:`BUILDKIT_RUN_ENTRY`)."""
     rows = analysis.files[COLUMNS].astype({"kind": str})
     rows.loc[rows.kind == "whiteout", "mode"] = -1  # inherent: see the module doc
-    return set(rows.itertuples(index=False, name=None))
+    entries = set(rows.itertuples(index=False, name=None))
+    for number, layer in enumerate(analysis.image.layers):
+        kept = without_buildkit_run_entry(sorted(e[1:4] + ("",) for e in entries if e[0] == number), layer.created_by)
+        entries -= {e for e in entries if e[0] == number and e[1:4] + ("",) not in kept}
+    return entries
 
 
 def _visible(analysis: helpers.Analysis) -> set[tuple]:

@@ -11,7 +11,17 @@ from __future__ import annotations
 import tarfile
 
 import pytest
-from layerlab_fixtures import ALPINE_TARBALLS, BASE, BASE_IMAGE, CASES, FIXTURES, LAB_VARIANTS, saved_format
+from layerlab_fixtures import (
+    ALPINE_TARBALLS,
+    BASE,
+    BASE_IMAGE,
+    CASES,
+    FIXTURES,
+    LAB_VARIANTS,
+    made_by_buildkit,
+    saved_format,
+    without_buildkit_run_entry,
+)
 
 import helpers
 from helpers.ground.errors import BuildFailed
@@ -225,11 +235,15 @@ def test_figures(images, case):
 @pytest.mark.engine
 @pytest.mark.parametrize("case", list(ALL))
 def test_layer_entries(images, case):
+    """Each layer's entries, exactly; BuildKit's ``RUN`` layers hold ``/etc`` besides (:data:`BUILDKIT_RUN_ENTRY`)."""
+    from helpers.ground.history import instruction
+
     layers = images[case].analysis.image.layers
-    found = [sorted((e.path, e.kind, e.size, e.link) for e in layer.entries) for layer in layers[1:]]
+    found = [without_buildkit_run_entry(sorted((e.path, e.kind, e.size, e.link) for e in layer.entries),
+                                        layer.created_by) for layer in layers[1:]]
     assert found == ALL[case]["entries"]
-    assert [layer.created_by for layer in layers[1:]] == [
-        "/bin/sh -c " + instruction.removeprefix("RUN ") for instruction, _ in ALL[case]["steps"][1:]
+    assert [instruction(layer.created_by) for layer in layers[1:]] == [
+        instruction for instruction, _ in ALL[case]["steps"][1:]
     ]
 
 
@@ -258,11 +272,17 @@ def test_lab_pattern(images):
 @pytest.mark.engine
 @pytest.mark.parametrize("case", list(ALL))
 def test_progress_reports_every_step_with_its_layer_size(images, case):
+    """Each step once; the classic builder reports it as it lands, in order, with its layer's size,
+    BuildKit as it starts, without one (the image's layers are measured once it is built), and
+    cached steps in any order."""
     steps = images[case].steps
     expected = ALL[case]["steps"]
     assert {name for name, _ in steps} == {case if case in EXPECTED else _variant_name(case)}
-    assert [(s.number, s.total, s.instruction, s.layer_bytes) for _, s in steps] == [
-        (k, len(expected), instruction, size) for k, (instruction, size) in enumerate(expected, start=1)
+    as_it_lands = images[case].analysis.image.built_by == "docker"
+    reported = [(s.number, s.total, s.instruction, s.layer_bytes) for _, s in steps]
+    assert (reported if as_it_lands else sorted(reported)) == [
+        (k, len(expected), instruction, size if as_it_lands else None)
+        for k, (instruction, size) in enumerate(expected, start=1)
     ]
 
 
@@ -282,10 +302,13 @@ def _engine_layer_sizes(client, tag: str) -> list[int]:
 def test_layer_sizes_agree_with_docker_history(docker_client, alpine, images, case):
     """The engine's own per-layer sizes (`docker history`) agree with the layers' tar entries.
 
-    On overlay2 a history Size counts every non-directory entry as the filesystem
-    reports it: regular-file bytes (a hard-linked file once) plus each symlink's
-    target length (../shared/facts/image-formats.md §5).  So the rule checked is
-    ``Size == Σ regular-file sizes + Σ len(symlink target)`` per layer.
+    On overlay2 the classic builder's history Size counts every non-directory entry of
+    the container's upper folder as the filesystem reports it: regular-file bytes (a
+    hard-linked file once) plus each symlink's target length
+    (../shared/facts/image-formats.md §5).  BuildKit's layers are applied from their tar,
+    and the engine counts what the tar's headers say a member holds: regular-file bytes
+    only.  So the rules checked are ``Size == Σ regular-file sizes + Σ len(symlink target)``
+    per classic layer and ``Size == Σ regular-file sizes`` per BuildKit layer.
     """
     if case == "base":
         tag, layers = alpine, helpers.read_image(alpine).layers
@@ -293,7 +316,7 @@ def test_layer_sizes_agree_with_docker_history(docker_client, alpine, images, ca
         tag, layers = images[case].tag, images[case].analysis.image.layers
     expected = [
         sum(e.size for e in layer.entries if e.kind == "file")
-        + sum(len(e.link) for e in layer.entries if e.kind == "symlink")
+        + (0 if made_by_buildkit(layer.created_by) else sum(len(e.link) for e in layer.entries if e.kind == "symlink"))
         for layer in layers
     ]
     assert _engine_layer_sizes(docker_client, tag) == expected
@@ -310,3 +333,32 @@ def test_build_failure_keeps_the_log_tail(docker_client, alpine):
     assert caught.value.log_tail == ["boom-output"]
     assert caught.value.message.startswith("boom: step 2/2 `RUN echo boom-output && false` failed: ")
 
+
+
+#: Three stages; BuildKit numbers each stage's steps by itself, the classic builder the whole Dockerfile's.
+THREE_STAGES = (
+    "ARG BASE=alpine:3.20.3\n"
+    "FROM ${BASE} AS one\nRUN echo a > /a\n"
+    "FROM ${BASE} AS Two\nRUN echo b > /b\n"
+    "FROM ${BASE}\nCOPY --from=one /a /a\nCOPY --from=two /b /b\n"
+)
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("builder", ["classic", "buildkit"])
+def test_steps_are_numbered_in_the_whole_dockerfile_by_either_builder(docker_client, alpine, monkeypatch, builder):
+    """Step ``k/n`` is the Dockerfile's k-th instruction of n, whichever builder built it and in whichever stage."""
+    from helpers.ground.dockerfile import parse_dockerfile_text
+
+    monkeypatch.setenv("LAYERLAB_DOCKER_BUILDER", builder)
+    steps = []
+    built = helpers.build(THREE_STAGES, name="stages", tag="layerlab-test/three-stages:latest", client=docker_client,
+                          progress=lambda name, step: steps.append(step))
+    assert built.analysis.image.built_by == {"classic": "docker", "buildkit": "docker+buildkit"}[builder]
+    written = [f"{item['instruction']} {item['value']}" for item in parse_dockerfile_text(THREE_STAGES).instructions]
+    assert {step.total for step in steps} == {len(written)} == {8}
+    for step in steps:
+        if not step.instruction.startswith(("FROM", "ARG")):  # FROM: BuildKit names the base it resolved
+            assert step.instruction == written[step.number - 1]
+    assert {step.number for step in steps} >= {3, 5, 7, 8}  # every RUN and COPY, once
+    assert len({step.number for step in steps}) == len(steps)

@@ -32,19 +32,24 @@ def private_engine():
 @pytest.mark.engine
 def test_a_daemon_that_dies_mid_build_is_one_clear_error(private_engine, monkeypatch):
     engine, client = private_engine
+    named: list[float] = []  # when BuildKit named the RUN step, as it starts (the classic builder, as it lands)
 
     def kill_once_the_step_runs() -> None:
-        for _ in range(200):
-            if client.containers.list():
+        """The classic builder runs the step in a container; BuildKit runs it itself: 2 s after naming it."""
+        for _ in range(600):
+            if client.containers.list() or (named and time.monotonic() - named[0] > 2):
                 engine.kill()
                 return
             time.sleep(0.1)
 
+    def progress(name, step) -> None:
+        if step.instruction.startswith("RUN"):
+            named.append(time.monotonic())
+
     killer = threading.Thread(target=kill_once_the_step_runs)
     killer.start()
     with pytest.raises(EngineUnavailable, match="stopped answering during the build"):
-        helpers.build("FROM alpine:3.20.3\nRUN sleep 60\n", name="dies", client=client,
-                      progress=lambda name, step: None)
+        helpers.build("FROM alpine:3.20.3\nRUN sleep 60\n", name="dies", client=client, progress=progress)
     killer.join()
     assert engine.process.returncode == -signal.SIGKILL
     # Afterwards the dead engine is "no engine", said with where the helpers looked.

@@ -31,13 +31,14 @@ def test_each_variable_sets_its_field(tmp_path):
         "LAYERLAB_STORE": "/srv/store", "LAYERLAB_ROOTFS": os.pathsep.join([str(a), "", str(b)]),
         "LAYERLAB_APKINDEX": str(idx),
         "LAYERLAB_DEBIAN_MIRROR": "http://mirror.example/debian", "LAYERLAB_RUN": "PROOT", "LAYERLAB_VERIFY": "1",
+        "LAYERLAB_DOCKER_BUILDER": "BuildKit",
         "LAYERLAB_MAX_ENTRIES": "12", "LAYERLAB_MAX_EXPANDED_BYTES": "1MiB", "LAYERLAB_MAX_METADATA_BYTES": "2KiB",
         "LAYERLAB_MAX_RECORDING_ENTRIES": "3", "LAYERLAB_MAX_ADD_BYTES": "4KiB", "LAYERLAB_MAX_ADD_ENTRIES": "5",
     }
     assert Settings.from_environment(environ) == Settings(
         offline=True, engine="embedded", record=True, store=Path("/srv/store"), rootfs=(a, b),
         apk_indexes=(idx,),
-        debian_mirror="http://mirror.example/debian", run_mode="proot", verify=True,
+        debian_mirror="http://mirror.example/debian", run_mode="proot", docker_builder="buildkit", verify=True,
         limits=Limits(12, 1 << 20, 2 << 10, 3, 4 << 10, 5),
     )
 
@@ -66,6 +67,7 @@ def test_the_settings_are_frozen_and_fixed_once_read(monkeypatch):
     ("LAYERLAB_APKINDEX", "/no/such/folder", "LAYERLAB_APKINDEX names '/no/such/folder', which is no folder"),
     ("LAYERLAB_DEBIAN_MIRROR", "mirror.example", "LAYERLAB_DEBIAN_MIRROR='mirror.example' is not the address"),
     ("LAYERLAB_RUN", "banana", "LAYERLAB_RUN='banana' is not a way to run a RUN step"),
+    ("LAYERLAB_DOCKER_BUILDER", "kaniko", "LAYERLAB_DOCKER_BUILDER='kaniko' is not one of the Docker Engine's"),
     ("LAYERLAB_MAX_ENTRIES", "lots", "LAYERLAB_MAX_ENTRIES='lots'"),
 ])
 def test_a_bad_value_is_refused_when_the_settings_are_read(variable, value, named):

@@ -13,7 +13,7 @@ import json
 
 import pandas as pd
 import pytest
-from layerlab_fixtures import FIXTURES, LAB_VARIANTS, current_settings
+from layerlab_fixtures import FIXTURES, LAB_VARIANTS, current_settings, docker_built_by
 
 from helpers.ground.errors import LayerLabError
 from helpers.orchestration.lab import Lab, context_digest
@@ -63,7 +63,7 @@ def test_a_replay_gives_exactly_what_the_live_run_measured(recorded, monkeypatch
         assert replayed.summary() == live.summary()
         assert replayed.compressed_bytes == live.compressed_bytes and live.compressed_bytes is not None
         assert replayed.image.bases == live.image.bases and live.image.bases[0]["made"] == "made locally"
-        assert replayed.image.built_by == live.image.built_by == (None if name in reads else "docker")
+        assert replayed.image.built_by == live.image.built_by == (None if name in reads else docker_built_by())
         pd.testing.assert_frame_equal(replayed.files, live.files)
         pd.testing.assert_frame_equal(replayed.layers, live.layers)
         pd.testing.assert_frame_equal(installed_packages(replayed), installed_packages(live))
