@@ -159,7 +159,7 @@ def _as_written(reference: str, bases: list[str]) -> str | None:
 class _Followed:
     """What a BuildKit build's plain progress said: the steps it named, and where it failed."""
 
-    step: BuildStep | None = None  #: the step that failed, else the last one named
+    step: BuildStep | None = None  #: the step that failed (None: none of the Dockerfile's), else the last named
     log: deque[str] = field(default_factory=lambda: deque(maxlen=_LOG_TAIL))  #: that step's output, its tail
     reason: str | None = None  #: BuildKit's own words for the failure
 
@@ -204,7 +204,7 @@ def _follow(lines, name: str, progress: Progress | None, bases: list[str] | None
     steps: dict[int, BuildStep] = {}
     outputs: dict[int, deque[str]] = {}
     followed = _Followed()
-    global_errors: list[str] = []
+    build_error: str | None = None  # the last line the CLI wrote about the build as a whole
     failed: int | None = None
     for raw in lines:
         line = raw.rstrip()
@@ -230,11 +230,11 @@ def _follow(lines, name: str, progress: Progress | None, bases: list[str] | None
         elif match := _VERTEX_ERROR.match(line):
             if failed is None:
                 failed, followed.reason = int(match.group(1)), match.group(2).strip()[:500]
-                followed.step = steps.get(failed, followed.step)
+                followed.step = steps.get(failed)  # None: a vertex of BuildKit's own (a base's metadata)
         elif match := _ERROR.match(line):
-            global_errors.append(match.group(1).strip()[:500])
-    if followed.reason is None and global_errors:
-        followed.reason = global_errors[-1]
+            build_error = match.group(1).strip()[:500]
+    if followed.reason is None:
+        followed.reason = build_error
     if failed is not None:
         followed.log = outputs.get(failed, followed.log)
     return followed
