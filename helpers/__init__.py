@@ -63,6 +63,7 @@ _NAMES = {
     "explore": "views.explorer",
     "attempt_or_replay": "edges.notebook",
     "build_or_replay": "edges.notebook",
+    "builder_note": "edges.notebook",
     "familiar_sizes": "edges.notebook",
     "headline": "edges.notebook",
     "layer_table": "edges.notebook",

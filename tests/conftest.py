@@ -58,8 +58,11 @@ def pytest_report_header(config) -> list[str]:
         version = connect().version()
     except EngineUnavailable as exc:
         return [f"engine: none ({exc.message})"]
-    chosen = current_settings().docker_builder
-    builder = "BuildKit" if chosen == "buildkit" else "the classic builder"
+    from helpers.building.docker_builder import uses_buildkit
+
+    settings = current_settings()
+    chosen = settings.docker_builder
+    builder = "BuildKit" if uses_buildkit(settings) else "the classic builder"
     return [f"engine: Docker Engine {version.get('Version')} (API {version.get('ApiVersion')}) at {engine_address()}",
             f"BuildKit through: {describe_client()}",
             f"builds with: {builder} (LAYERLAB_DOCKER_BUILDER={chosen}; RUN --mount always with BuildKit)"]

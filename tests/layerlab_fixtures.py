@@ -139,7 +139,9 @@ def without_buildkit_run_entry(entries: list[tuple], created_by: str | None) -> 
 
 def docker_built_by() -> str:
     """What the Docker Engine builds a Dockerfile without ``RUN --mount`` with, as the test's settings choose."""
-    return "docker+buildkit" if current_settings().docker_builder == "buildkit" else "docker"
+    from helpers.building.docker_builder import uses_buildkit
+
+    return "docker+buildkit" if uses_buildkit(current_settings()) else "docker"
 
 
 def run_failure(command: str, code: int) -> re.Pattern[str]:

@@ -55,10 +55,10 @@ def needs_buildkit(dockerfile: Dockerfile) -> bool:
                for item in dockerfile.instructions)
 
 
-def _docker_commands() -> list[str]:
-    """Every ``docker`` on ``PATH``, in order (a newer CLI may shadow the distribution's)."""
+def _docker_commands(path: str) -> list[str]:
+    """Every ``docker`` on ``path`` (a ``PATH``), in order (a newer CLI may shadow the distribution's)."""
     found = []
-    for folder in os.environ.get("PATH", "").split(os.pathsep):
+    for folder in path.split(os.pathsep):
         candidate = os.path.join(folder or ".", "docker")
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK) and candidate not in found:
             found.append(candidate)
@@ -73,15 +73,21 @@ def _answers(command: list[str]) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
-@functools.cache
 def buildkit_command() -> tuple[str, ...]:
     """How this machine's Docker CLI builds with BuildKit: ``docker buildx build --load``, or ``docker build``.
 
     The first ``docker`` on ``PATH`` with the buildx plugin is used; else the first older
     than 23, whose ``docker build`` has BuildKit built in (``DOCKER_BUILDKIT=1``).  From 23
     on, the CLI needs buildx for BuildKit.  Else a clear error naming what to install.
+    The answer is kept for each ``PATH`` and ``DOCKER_CONFIG`` (where the CLI finds its
+    plugins): finding it starts the CLI up to twice per ``docker``.
     """
-    clients = _docker_commands()
+    return _buildkit_command(os.environ.get("PATH", ""), os.environ.get("DOCKER_CONFIG", ""))
+
+
+@functools.cache
+def _buildkit_command(path: str, _config: str) -> tuple[str, ...]:
+    clients = _docker_commands(path)
     for docker in clients:
         if _answers([docker, "buildx", "version"]) is not None:
             return (docker, "buildx", "build", "--load")

@@ -1,8 +1,9 @@
 """The Docker Engine as a :class:`~helpers.building.builder.Builder`: build, read and squash.
 
-The classic builder builds through the Docker SDK; BuildKit, through the Docker CLI
-(:mod:`.buildkit_cli`), builds a Dockerfile only it can build (``RUN --mount``), and every
-Dockerfile with ``LAYERLAB_DOCKER_BUILDER=buildkit``.  Either image is read the same way.
+BuildKit builds through the Docker CLI (:mod:`.buildkit_cli`), as a current ``docker build``
+does; the classic builder, through the Docker SDK, where no CLI here can drive BuildKit or
+``LAYERLAB_DOCKER_BUILDER=classic`` asks for it (except ``RUN --mount``, which only BuildKit
+builds).  Either image is read the same way.
 """
 
 from __future__ import annotations
@@ -40,13 +41,28 @@ from .engine import PULL_GZIP_LEVEL, build_image, describe_base, ensure_base
 RUN_TIMEOUT = 600
 
 
+def uses_buildkit(settings: Settings) -> bool:
+    """Whether BuildKit builds a Dockerfile without ``RUN --mount`` (which only BuildKit builds) with ``settings``.
+
+    ``buildkit``: yes; ``classic``: no; ``auto``: where a Docker CLI here can drive BuildKit.
+    """
+    if settings.docker_builder != "auto":
+        return settings.docker_builder == "buildkit"
+    try:
+        buildkit_cli.buildkit_command()
+    except LayerLabError:
+        return False
+    return True
+
+
 class DockerBuilder:
     """Builds with the Docker Engine at ``client`` (default: the one ``DOCKER_HOST`` names; it must answer).
 
     ``settings``: offline mode (bases are never pulled), the reader's limits, and which of the
-    engine's builders builds (``docker_builder``: ``classic``, the classic builder except for
-    ``RUN --mount``, which it refuses; ``buildkit``, BuildKit for everything).  Each built
-    image says which built it.
+    engine's builders builds (``docker_builder``: ``auto``, BuildKit where a Docker CLI here
+    can drive it, else the classic builder; ``buildkit``, BuildKit or a clear error;
+    ``classic``, the classic builder except for ``RUN --mount``, which it refuses).  Each
+    built image says which built it.
     """
 
     name = "docker"
@@ -83,15 +99,19 @@ class DockerBuilder:
         return True
 
     def _with_buildkit(self, dockerfile: Dockerfile) -> bool:
-        """Whether BuildKit builds ``dockerfile``: every one where the settings say so, else only ``RUN --mount``.
+        """Whether BuildKit builds ``dockerfile`` (see :func:`uses_buildkit`).
 
-        No Docker CLI here that can drive BuildKit is a clear error naming what to install.
+        Where BuildKit must build it (``buildkit``, or ``RUN --mount``), no Docker CLI here
+        that can drive it is a clear error naming what to install.
         """
-        if self.settings.docker_builder != "buildkit" and not buildkit_cli.needs_buildkit(dockerfile):
+        needs = buildkit_cli.needs_buildkit(dockerfile)
+        if self.settings.docker_builder == "classic" and not needs:
             return False
         try:
             buildkit_cli.buildkit_command()
         except LayerLabError as exc:
+            if self.settings.docker_builder == "auto" and not needs:
+                return False
             why = (f"{DOCKER_BUILDER_VARIABLE}=buildkit" if self.settings.docker_builder == "buildkit"
                    else "this Dockerfile uses `RUN --mount`, which only BuildKit builds")
             raise LayerLabError(f"{why}, and {exc.message}", exc.hint) from None

@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..ground.apk_plan import ApkResolution
 from ..ground.errors import BuildFailed, LayerLabError
-from ..ground.settings import Settings
+from ..ground.settings import BUILDER_LABELS, Settings
 from ..ground.sizes import format_bytes, format_ratio
 from ..ground.steps import Progress
 from ..measuring.analysis import Analysis
@@ -155,6 +155,43 @@ def show_dockerfiles(dockerfiles: Mapping[str, str]):
         for name, text in dockerfiles.items()
     )
     return HTML(f"<div style='display:flex;gap:1.5em'>{columns}</div>")
+
+
+def _layer_list(layers: list[int]) -> str:
+    names = [f"L{number}" for number in layers]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def builder_note(analysis: Analysis):
+    """What built ``analysis``'s image, and what that builder committed by itself (a Markdown display object).
+
+    The entries named are :attr:`Analysis.builder_entries`: BuildKit's folder ``etc`` in its ``RUN``
+    layers; the classic and the embedded builders commit only what a step changed.
+    """
+    from IPython.display import Markdown
+
+    built_by = analysis.image.built_by
+    own = analysis.builder_entries
+    if len(own):
+        layers = sorted({int(layer) for layer in own.layer})
+        return Markdown(
+            f"**BuildKit** built this image (it is what `docker build` runs on a current Docker). Besides what "
+            f"each `RUN` changed, it committed the folder `/etc` in {_layer_list(layers)}: BuildKit makes the "
+            f"mount points of `/etc/hosts` and `/etc/resolv.conf` there for every `RUN`, and records the folder "
+            f"even when the `RUN` changed nothing in it (so such a `RUN` commits a layer, where the classic "
+            f"builder commits none). A folder stores no bytes, so no stored size changes; the classic builder "
+            f"and the embedded builder commit only what each step changed."
+        )
+    if built_by is None:
+        return Markdown("This image was read, not built here. None of its layers holds what BuildKit commits by "
+                        "itself: the folder `/etc` of a `RUN` that changed nothing in it.")
+    label = BUILDER_LABELS.get(built_by, built_by)
+    buildkit = ("" if built_by == "docker+buildkit" else
+                " BuildKit, what `docker build` runs on a current Docker, also commits the folder `/etc` in "
+                "every `RUN` layer (where it makes the mount points of `/etc/hosts` and `/etc/resolv.conf`), "
+                "even when the `RUN` changed nothing in it. A folder stores no bytes, so no stored size would change.")
+    return Markdown(f"{label[0].upper()}{label[1:]} built this image: each layer holds only what its step "
+                    f"changed.{buildkit}")
 
 
 def familiar_sizes(analysis: Analysis) -> pd.DataFrame:

@@ -10,6 +10,11 @@ _BUILDKIT_RUN = re.compile(r"^RUN (?:\|\d+(?: \S+=\S*)* )?/bin/sh -c ")
 _BUILDKIT_SUFFIX = " # buildkit"
 
 
+def by_buildkit(created_by: str | None) -> bool:
+    """Whether a history entry is BuildKit's: BuildKit ends every ``created_by`` with ``# buildkit``."""
+    return bool(created_by) and created_by.strip().endswith(_BUILDKIT_SUFFIX.strip())
+
+
 def instruction(created_by: str | None) -> str:
     """``/bin/sh -c apk add x`` → ``RUN apk add x``; ``/bin/sh -c #(nop)  CMD …`` → ``CMD …``.
 

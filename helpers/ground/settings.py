@@ -16,7 +16,7 @@ Below the edges, each function is handed the settings it needs.  The limits
 ``LAYERLAB_APKINDEX``             folders of Alpine's signed ``APKINDEX`` files, for ``apk`` offline
 ``LAYERLAB_DEBIAN_MIRROR``        the Debian mirror bases and builds use
 ``LAYERLAB_RUN``                  ``auto`` or ``proot``: how the embedded builder runs a ``RUN``
-``LAYERLAB_DOCKER_BUILDER``       ``classic`` or ``buildkit``: which of the Docker Engine's builders builds
+``LAYERLAB_DOCKER_BUILDER``       ``auto``, ``buildkit`` or ``classic``: which of the Docker Engine's builders builds
 ``LAYERLAB_VERIFY``               ``1``: hash uncompressed layers on disk too
 ================================  ==========================================================
 """
@@ -50,9 +50,11 @@ ENGINE_LABELS = {"docker": "the Docker Engine", "docker+buildkit": "the Docker E
 BUILDER_LABELS = {**ENGINE_LABELS, "docker": "the Docker Engine (classic builder)"}
 #: The values ``LAYERLAB_RUN`` takes.
 RUN_MODES = ("auto", "proot")
-#: The values ``LAYERLAB_DOCKER_BUILDER`` takes: ``classic`` builds with the classic builder, except ``RUN --mount``
-#: (BuildKit's alone); ``buildkit`` builds everything with BuildKit, through the Docker CLI.
-DOCKER_BUILDERS = ("classic", "buildkit")
+#: The values ``LAYERLAB_DOCKER_BUILDER`` takes: ``auto`` builds with BuildKit where a Docker CLI here can drive it
+#: (as a current ``docker build`` does), else with the classic builder; ``buildkit`` builds everything with BuildKit,
+#: through the Docker CLI, and stops where none can; ``classic`` builds with the classic builder, except
+#: ``RUN --mount`` (BuildKit's alone).
+DOCKER_BUILDERS = ("auto", "buildkit", "classic")
 
 _SWITCH = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
@@ -153,8 +155,9 @@ class Settings:
     embedded builder's store.  ``rootfs``: folders of base rootfs tarballs, in order.  ``apk_indexes``:
     folders of Alpine's signed ``APKINDEX`` files, which ``apk`` reads offline.
     ``debian_mirror``: the Debian mirror bases and builds use (``""``: the machine's apt
-    configuration).  ``run_mode``: ``auto`` or ``proot``.  ``docker_builder``: ``classic``
-    (BuildKit only for ``RUN --mount``) or ``buildkit`` (BuildKit for everything).
+    configuration).  ``run_mode``: ``auto`` or ``proot``.  ``docker_builder``: ``auto``
+    (BuildKit where a CLI can drive it, else the classic builder), ``buildkit`` (BuildKit for
+    everything) or ``classic`` (BuildKit only for ``RUN --mount``).
     ``verify``: hash uncompressed layers on disk too.  ``limits``: the budgets (:class:`~helpers.ground.limits.Limits`).
     """
 
@@ -166,7 +169,7 @@ class Settings:
     apk_indexes: tuple[Path, ...] = ()
     debian_mirror: str = ""
     run_mode: str = "auto"
-    docker_builder: str = "classic"
+    docker_builder: str = "auto"
     verify: bool = False
     limits: Limits = Limits()
 
@@ -195,7 +198,7 @@ class Settings:
             apk_indexes=read_folders(APKINDEX_VARIABLE, env.get(APKINDEX_VARIABLE, ""), "Alpine's APKINDEX files"),
             debian_mirror=read_mirror(read(MIRROR_VARIABLE)),
             run_mode=check_run_mode(read(RUN_VARIABLE).lower() or "auto"),
-            docker_builder=check_docker_builder(read(DOCKER_BUILDER_VARIABLE).lower() or "classic"),
+            docker_builder=check_docker_builder(read(DOCKER_BUILDER_VARIABLE).lower() or "auto"),
             verify=read_switch(VERIFY_VARIABLE, read(VERIFY_VARIABLE)),
             limits=Limits.from_environment(env),
         )

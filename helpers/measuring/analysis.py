@@ -14,6 +14,7 @@ from ..ground.errors import LayerLabError
 from ..ground.history import instruction
 from ..ground.model import KINDS, Image, Layer
 from . import metrics
+from .builder_entries import builder_entries
 from .dive_score import DiveScore, dive_figures, dive_leaves
 from .merge import MergeResult, Overlay, merge_layers
 
@@ -191,6 +192,15 @@ class Analysis:
             "visible": "bool",
             "hidden_by": "Int32",
         })
+
+    @cached_property
+    def builder_entries(self) -> pd.DataFrame:
+        """The rows of :attr:`files` that the builder committed by itself, not a step's change.
+
+        BuildKit's folder ``etc`` in each ``RUN`` layer whose ``RUN`` wrote nothing under it (see
+        :mod:`helpers.measuring.builder_entries`); empty for an image of the classic or the embedded builder.
+        """
+        return builder_entries(self.files)
 
     @cached_property
     def hidden(self) -> pd.DataFrame:

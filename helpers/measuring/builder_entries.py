@@ -1,0 +1,38 @@
+"""What a builder commits by itself: entries of a layer that its step did not change.
+
+BuildKit (0.8 in Engine 20.10 and the one in Engine 28.5 alike, measured) commits the folder
+``etc`` in every ``RUN`` layer: it makes the mount points of ``/etc/hosts`` and
+``/etc/resolv.conf`` there for the ``RUN``, and the folder's change is recorded even when the
+``RUN`` changed nothing in it (``RUN true`` commits a layer holding ``etc`` alone).  The
+classic builder and the embedded builder commit only what a step changed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..ground.history import by_buildkit, instruction
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: The folder BuildKit commits in every ``RUN`` layer.
+BUILDKIT_RUN_FOLDER = "etc"
+
+
+def builder_entries(files: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``files`` (an :attr:`~helpers.measuring.analysis.Analysis.files` table) its builder added by itself.
+
+    A row is BuildKit's own when its layer's history entry is a BuildKit ``RUN``
+    (``created_by`` ends ``# buildkit``), it is the folder ``etc``, and its layer holds
+    nothing under ``etc/``: a ``RUN`` that wrote into ``/etc`` changed the folder itself,
+    as it would with any builder.
+    """
+    import pandas as pd
+
+    created = files["created_by"].astype(object)
+    buildkit_run = created.map(lambda text: by_buildkit(text) and instruction(text).startswith("RUN "))
+    under = files.loc[files.path.str.startswith(BUILDKIT_RUN_FOLDER + "/"), "layer"].unique()
+    own = (buildkit_run.astype(bool) & (files.path == BUILDKIT_RUN_FOLDER) & (files.kind == "dir")
+           & ~files.layer.isin(under))
+    return files[pd.Series(own, index=files.index)]
