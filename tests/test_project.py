@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -130,6 +131,30 @@ def test_live_runs_of_lax_notebooks_compare_marked_cells_but_replays_compare_all
     monkeypatch.setenv("LAYERLAB_OFFLINE", "1")
     offline = current_settings()
     assert compares_lax(lax, settings=offline) is False  # offline it can only replay, and a replay is exact
+
+
+def test_builder_dependent_cells_are_compared_only_where_the_stored_outputs_builder_runs(monkeypatch, tmp_path):
+    """A cell tagged layerlab-builder-output is compared where the builder that runs made the stored outputs."""
+    from helpers.orchestration.needs import compares_builder_output, live_builder, stored_builders
+
+    lab = json.loads((ROOT / "notebooks" / "00-the-layer-lab.ipynb").read_text())
+    assert stored_builders(lab) == {"docker+buildkit"}  # its build lines say so
+    mixed = {"cells": [{"cell_type": "code", "outputs": [
+        {"output_type": "stream", "text": ["[a] built by the Docker Engine (classic builder) from x\n"]},
+        {"output_type": "stream", "text": "[b] built by the embedded builder (umoci + proot) from x\n"}]},
+        {"cell_type": "markdown", "source": "built by the Docker Engine (BuildKit)"}]}  # prose is no build line
+    assert stored_builders(mixed) == {"docker", "embedded"}
+    here = current_settings()
+    live = live_builder(here) == "docker+buildkit"
+    assert compares_builder_output(lab, {"needs": ["engine"]}, settings=here) is live
+    embedded = dataclasses.replace(here, engine="embedded")
+    assert live_builder(embedded) == "embedded"
+    assert compares_builder_output(lab, {"needs": ["engine"]}, settings=embedded) is False  # run, not compared
+    monkeypatch.setenv("LAYERLAB_OFFLINE", "1")
+    (tmp_path / "recordings").mkdir()
+    (tmp_path / "recordings" / "lab.json.gz").write_bytes(b"")
+    replayed = {"needs": ["engine", "internet"], "recording": "recordings/lab.json.gz"}
+    assert compares_builder_output(lab, replayed, tmp_path, settings=current_settings()) is True  # a replay is exact
 
 
 def test_every_notebook_is_committed_with_a_real_run_s_outputs_and_a_figure():

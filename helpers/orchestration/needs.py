@@ -17,6 +17,9 @@ A notebook declares its needs in its metadata, for example
 * ``images``: base images that must already be at hand when offline (in the Docker Engine, or
   for the embedded builder in its store or as a rootfs tarball under ``LAYERLAB_ROOTFS``);
 * ``nbval``: ``"lax"`` to check live runs on the marked cells only (see :func:`compares_lax`);
+  and in any notebook, a cell tagged ``layerlab-builder-output`` shows what differs between
+  builders (BuildKit's ``/etc`` entries, its history's spelling): it is compared only where
+  the builder that runs is the one that made the stored outputs (see :func:`compares_builder_output`);
 * ``recording``: a recording (relative to the notebook) of everything the
   notebook builds and reads; where it exists, the notebook replays it when it
   cannot run live, so nothing above is then needed.
@@ -27,14 +30,16 @@ run (``conftest.py``) and :class:`helpers.orchestration.lab.Lab` both ask it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
 from ..building.apk_indexes import find_index, mirror_reason
+from ..building.docker_builder import uses_buildkit
 from ..building.registry import registry_reason
 from ..building.selection import select_builder
 from ..ground.errors import EngineUnavailable
-from ..ground.settings import APKINDEX_VARIABLE, Settings
+from ..ground.settings import APKINDEX_VARIABLE, BUILDER_LABELS, Settings
 from ..reading.daemon import docker_client
 from .wheels import pypi_reason
 
@@ -116,3 +121,47 @@ def compares_lax(metadata: dict, folder: Path | None = None, *, settings: Settin
     """
     return metadata.get("nbval") == "lax" and live_blocker(metadata.get("needs", []),
                                                            metadata.get("images", []), settings=settings) is None
+
+
+#: The tag of a cell whose output differs between builders (see :func:`compares_builder_output`).
+BUILDER_OUTPUT_TAG = "layerlab-builder-output"
+_BUILT_BY = re.compile("built by (" + "|".join(re.escape(label) for label in BUILDER_LABELS.values()) + ")")
+
+
+def stored_builders(notebook: dict) -> set[str]:
+    """Which builders made a notebook's stored outputs, as its build lines say (keys of ``BUILDER_LABELS``)."""
+    keys = {label: key for key, label in BUILDER_LABELS.items()}
+    found = set()
+    for cell in notebook.get("cells", []):
+        for output in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
+            text = output.get("text") or output.get("data", {}).get("text/plain") or ""
+            found |= {keys[match] for match in _BUILT_BY.findall("".join(text) if isinstance(text, list) else text)}
+    return found
+
+
+def live_builder(settings: Settings) -> str | None:
+    """The builder a live run uses here (a key of ``BUILDER_LABELS``), for a Dockerfile without ``RUN --mount``.
+
+    ``None`` where nothing builds (notebooks replay their recordings).
+    """
+    try:
+        builder = select_builder(settings=settings)
+    except EngineUnavailable:
+        return None
+    if builder.name != "docker":
+        return builder.name
+    return "docker+buildkit" if uses_buildkit(settings) else "docker"
+
+
+def compares_builder_output(notebook: dict, metadata: dict, folder: Path | None = None, *,
+                            settings: Settings) -> bool:
+    """True when cells tagged :data:`BUILDER_OUTPUT_TAG` are compared: the run is the stored outputs' own kind.
+
+    That is a replay (it reproduces the recorded outputs), or a live run by the one builder
+    whose build lines the stored outputs show.  Another builder commits other entries
+    (BuildKit's ``/etc`` in each ``RUN`` layer) and spells its history otherwise, so there
+    those cells are run but not compared; the notebook's other cells still are.
+    """
+    if replays(metadata, folder, settings=settings):
+        return True
+    return stored_builders(notebook) == {live_builder(settings)}

@@ -3,7 +3,10 @@
 The user cannot open the Docker socket, so the helpers fall back to the
 embedded builder (skopeo + umoci + proot), which builds the lab for real from
 Alpine's minirootfs tarball; the notebook must then pass strict nbval against
-its stored outputs, which the Docker Engine produced.
+its stored outputs, which the Docker Engine produced, under the project's own
+collection rules (``conftest.py``): a cell tagged ``layerlab-builder-output``,
+which shows what BuildKit commits and the embedded builder does not, is run
+but not compared.
 
 The user has a Python of its own, as on Binder: a virtual environment made
 from the system's ``/usr/bin/python3`` with the project's pinned packages
@@ -51,6 +54,7 @@ def test_an_offline_notebook_passes_strict_nbval_for_anunprivileged_user_without
     work.mkdir()
     for name in (notebook, "nbval-sanitize.cfg"):
         shutil.copy(ROOT / "notebooks" / name, work / name)
+    shutil.copy(ROOT / "conftest.py", work / "conftest.py")
     shutil.chown(work, user.pw_uid, user.pw_gid)
 
     python = users_python(user)
@@ -79,6 +83,7 @@ def _notebook_folder(user, name: str, notebook: str, with_recordings: bool) -> P
     notebooks = ROOT / "notebooks"
     for item in (notebook, "nbval-sanitize.cfg"):
         shutil.copy(notebooks / item, work / item)
+    shutil.copy(ROOT / "conftest.py", work / "conftest.py")
     shutil.copytree(notebooks / "dockerfiles", work / "dockerfiles")
     if with_recordings:
         shutil.copytree(notebooks / "recordings", work / "recordings")
