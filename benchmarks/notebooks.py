@@ -14,7 +14,12 @@ shows how to start it and make the base images).  Every notebook that runs
 without the internet is executed in offline mode, in a fresh kernel, as nbval
 runs it; the time counts the kernel's start.  Run 1 finds the engine's build
 cache as it is (``--cold`` first removes the course's images, ``layerlab/*``,
-and dangling ones, so that every build runs); later runs find it warm.  It prints each notebook's time,
+and dangling ones, so that every build runs); later runs find it warm.
+BuildKit, which builds on a Docker Engine where a Docker CLI drives it, keeps a
+cache of its own that no image removal empties and that cannot be emptied of
+the course's entries alone: a cold run with it needs ``--prune-buildkit-cache``,
+which empties the engine's whole BuildKit cache (``docker builder prune -af``),
+and stops with that said where the flag is missing.  It prints each notebook's time,
 the total of each run, and the machine's core count.
 """
 
@@ -97,12 +102,35 @@ GUIDE = NOTEBOOKS / "INSTRUCTORS.md"
 MARKERS = ("<!--TIMINGS-->", "<!--/TIMINGS-->")
 
 
-def timed_pass(paths: list[Path], engine: str, cold: bool) -> dict[str, float]:
+def buildkit_builds() -> bool:
+    """Whether the Docker Engine's builds here are BuildKit's (as ``LAYERLAB_DOCKER_BUILDER`` and the CLIs say)."""
+    from helpers.building.docker_builder import uses_buildkit
+    from helpers.ground.settings import Settings
+
+    return uses_buildkit(Settings.from_environment())
+
+
+def empty_docker_cache(prune_buildkit: bool) -> None:
+    """Remove the course's images; with BuildKit building, empty its whole cache too, as ``prune_buildkit`` allows."""
+    buildkit = buildkit_builds()
+    if buildkit and not prune_buildkit:  # before anything is removed
+        print("error: a cold run with BuildKit needs its cache emptied, and that empties the engine's whole "
+                         "BuildKit cache, yours too: pass --prune-buildkit-cache to allow it, or time the classic "
+                         "builder (LAYERLAB_DOCKER_BUILDER=classic)", file=sys.stderr)
+        raise SystemExit(2)
+    remove_course_images()
+    if buildkit:
+        from helpers.reading.daemon import docker_client
+
+        docker_client().api.prune_builds(all=True)
+
+
+def timed_pass(paths: list[Path], engine: str, cold: bool, prune_buildkit: bool = False) -> dict[str, float]:
     """Each notebook's seconds, in a fresh kernel, with ``engine``; ``cold`` first empties that engine's cache."""
     os.environ["LAYERLAB_ENGINE"] = engine
     if cold:
         if engine == "docker":
-            remove_course_images()
+            empty_docker_cache(prune_buildkit)
         else:
             fresh_store()
     return {path.name: execute(path) for path in paths}
@@ -122,14 +150,15 @@ def write_guide(columns: dict[str, dict[str, float]], notes: list[str]) -> None:
     staged.replace(GUIDE)
 
 
-def guide() -> int:
+def guide(prune_buildkit: bool) -> int:
     """Every notebook that runs offline, with both builders, cold and warm: into the guide."""
     import platform
 
     runnable = [path for path, reason in offline_notebooks() if reason is None]
     columns = {}
-    for engine, label in (("docker", "Docker Engine"), ("embedded", "embedded builder")):
-        columns[f"{label}, cold"] = timed_pass(runnable, engine, cold=True)
+    docker = "Docker Engine (BuildKit)" if buildkit_builds() else "Docker Engine (classic builder)"
+    for engine, label in (("docker", docker), ("embedded", "embedded builder")):
+        columns[f"{label}, cold"] = timed_pass(runnable, engine, cold=True, prune_buildkit=prune_buildkit)
         columns[f"{label}, warm"] = timed_pass(runnable, engine, cold=False)
     notes = [f"Measured by `benchmarks/notebooks.py --guide` on {os.cpu_count()} cores ({platform.machine()}), "
              f"as {'root' if os.geteuid() == 0 else 'an unprivileged user'}, in offline mode: nothing is pulled,"
@@ -149,12 +178,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cold", action="store_true", help="remove the course's images first (a cold build cache)")
     parser.add_argument("--engine", choices=["docker", "embedded"], help="the builder the notebooks use")
     parser.add_argument("--guide", action="store_true", help="time both builders and write notebooks/INSTRUCTORS.md")
+    parser.add_argument("--prune-buildkit-cache", action="store_true",
+                        help="for a cold run with BuildKit: empty the engine's whole BuildKit cache first")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))  # so that clean-up runs
     os.environ["LAYERLAB_OFFLINE"] = "1"
     sys.path.insert(0, str(ROOT))
     if args.guide:
-        return guide()
+        return guide(args.prune_buildkit_cache)
     if args.engine:
         os.environ["LAYERLAB_ENGINE"] = args.engine
     notebooks = offline_notebooks()
@@ -167,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.engine == "embedded":
             print(f"a fresh store for the embedded builder: {fresh_store()}")
         else:
-            print(f"removed {remove_course_images()} of the course's images: run 1 builds everything")
+            empty_docker_cache(args.prune_buildkit_cache)
+            print("removed the course's images" + (" and emptied BuildKit's cache" if buildkit_builds() else "")
+                  + ": run 1 builds everything")
     for run in range(1, args.runs + 1):
         first = "build cache cold" if args.cold else "build cache as found"
         print(f"run {run} ({first if run == 1 else 'build cache warm'}):")
