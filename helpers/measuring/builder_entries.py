@@ -28,11 +28,10 @@ def builder_entries(files: pd.DataFrame) -> pd.DataFrame:
     nothing under ``etc/``: a ``RUN`` that wrote into ``/etc`` changed the folder itself,
     as it would with any builder.
     """
-    import pandas as pd
-
-    created = files["created_by"].astype(object)
-    buildkit_run = created.map(lambda text: by_buildkit(text) and instruction(text).startswith("RUN "))
-    under = files.loc[files.path.str.startswith(BUILDKIT_RUN_FOLDER + "/"), "layer"].unique()
-    own = (buildkit_run.astype(bool) & (files.path == BUILDKIT_RUN_FOLDER) & (files.kind == "dir")
-           & ~files.layer.isin(under))
-    return files[pd.Series(own, index=files.index)]
+    steps = files[["layer", "created_by"]].drop_duplicates("layer")  # one row a layer: its history entry
+    runs = [int(layer) for layer, text in zip(steps.layer, steps.created_by, strict=True)
+            if isinstance(text, str) and by_buildkit(text) and instruction(text).startswith("RUN ")]
+    under = files.loc[files.layer.isin(runs) & files.path.str.startswith(BUILDKIT_RUN_FOLDER + "/"), "layer"]
+    own = (files.layer.isin(runs) & ~files.layer.isin(set(under)) & (files.path == BUILDKIT_RUN_FOLDER)
+           & (files.kind == "dir"))
+    return files[own]
