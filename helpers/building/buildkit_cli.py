@@ -24,17 +24,20 @@ import os
 import re
 import subprocess
 import tempfile
+import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..ground.dockerfile import Dockerfile
+from ..ground.dockerignore import read_dockerignore_text
 from ..ground.errors import LayerLabError
 from ..ground.run_flags import uses_buildkit_flags
 from ..ground.steps import BuildStep, Progress
 from .engine import build_failure
 from .registry import fetch_failed
+from .step_process import tied
 
 #: The longest a BuildKit build may take.
 BUILD_TIMEOUT = 3600
@@ -125,21 +128,38 @@ def build(dockerfile: Dockerfile, context: Path | None, name: str, tag: str, pro
         folder = context if context is not None else Path(scratch) / "context"
         if context is None:
             folder.mkdir()
+        # The CLI reads the .dockerignore itself: it would block on a FIFO, or read a link to /dev/zero for
+        # ever. Refused here first, in one line, as the classic builder's path refuses it.
+        read_dockerignore_text(folder)
         iidfile = Path(scratch) / "iid"
         command = [*buildkit_command(), "--progress=plain", f"--network={'default' if network else 'none'}",
                    "--iidfile", str(iidfile), "-t", tag, "-f", "-", str(folder)]
         environment = {**os.environ, "DOCKER_BUILDKIT": "1", "DOCKER_HOST": host}
-        with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        timed_out = threading.Event()
+        # tied: the kernel kills the CLI if this process dies first; and any interrupt here kills it too (the CLI
+        # itself only cancels on a first SIGINT or SIGTERM, and never while it is blocked).
+        with subprocess.Popen(tied(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               env=environment, text=True, errors="replace") as process:
             assert process.stdin is not None and process.stdout is not None
-            process.stdin.write(dockerfile.text)
-            process.stdin.close()
-            followed = _follow(process.stdout, name, progress, dockerfile.bases, describe_base, dockerfile)
+            watchdog = threading.Timer(BUILD_TIMEOUT, lambda: (timed_out.set(), process.kill()))
+            watchdog.daemon = True
+            watchdog.start()
             try:
-                status = process.wait(timeout=BUILD_TIMEOUT)
-            except subprocess.TimeoutExpired:
+                try:
+                    process.stdin.write(dockerfile.text)
+                    process.stdin.close()
+                except BrokenPipeError:
+                    pass  # the CLI stopped before reading the Dockerfile: its output says why
+                followed = _follow(process.stdout, name, progress, dockerfile.bases, describe_base, dockerfile)
+                status = process.wait()
+            except BaseException:
                 process.kill()
                 raise
+            finally:
+                watchdog.cancel()
+        if timed_out.is_set():
+            raise LayerLabError(f"{name}: the build ran past {BUILD_TIMEOUT // 60} minutes and was stopped",
+                                "look for a step that waits for input or for the network, and build again")
         if status != 0 or not iidfile.exists():
             log = list(followed.log)
             message = followed.reason or (log[-1] if log else f"docker build exited with {status}")

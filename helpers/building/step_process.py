@@ -82,7 +82,7 @@ def _kill(process: subprocess.Popen, spare_runners: bool = False) -> None:
                 pass
 
 
-def _tied(command: Sequence[str]) -> list[str]:
+def tied(command: Sequence[str]) -> list[str]:
     """``command``, killed by the kernel if the builder dies first (``setpriv --pdeathsig``), where setpriv exists."""
     setpriv = shutil.which("setpriv")
     return [setpriv, "--pdeathsig", "SIGKILL", "--", *command] if setpriv else list(command)
@@ -103,7 +103,7 @@ def run_step(command: Sequence[str] | None, environment: Mapping[str, str], *,
         command = [*wrap[0], *status_wrapper(wrap[1], status_write)]
     assert command is not None
     try:
-        process = subprocess.Popen(_tied(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        process = subprocess.Popen(tied(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    env=dict(environment), process_group=0,
                                    pass_fds=(status_write,) if wrap is not None else ())
     except BaseException:

@@ -11,6 +11,12 @@ nothing under ``/etc``.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 
 import helpers
@@ -96,3 +102,44 @@ def test_builder_entries_are_buildkit_s_etc_where_a_run_wrote_nothing_there(dock
         assert note.startswith("The Docker Engine (classic builder) built this image: each layer holds only what")
     # a RUN that changes nothing: BuildKit commits a layer holding /etc, the classic builder an empty_layer entry
     assert len(analysis.image.layers) == (4 if builder == "buildkit" else 3)
+
+
+def _processes_naming(text: str) -> list[int]:
+    """The processes whose command line holds ``text``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                    if text.encode() in cmdline.read():
+                        found.append(int(entry))
+            except OSError:
+                continue  # it ended meanwhile
+    return found
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+def test_an_interrupted_buildkit_build_leaves_no_docker_cli_behind(docker_client, alpine, tmp_path, how):
+    """The Docker CLI cancels only on a first signal, and never while blocked: the builder ends it, or the kernel."""
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "Dockerfile").write_text("FROM alpine:3.20.3\nRUN sleep 120\n")
+    tag = f"layerlab-test/interrupted-{how.name.lower()}-{os.getpid()}:latest"
+    environment = {**os.environ, "LAYERLAB_DOCKER_BUILDER": "buildkit"}
+    with subprocess.Popen([sys.executable, "-m", "helpers", "build", str(context), "--tag", tag],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=environment) as cli:
+        assert cli.stderr is not None
+        for line in cli.stderr:
+            if "sleep 120" in line:  # BuildKit reports the step as it starts
+                break
+        assert _processes_naming(tag), "the Docker CLI runs the build"
+        cli.send_signal(how)
+        rest = cli.stderr.read()
+        status = cli.wait(timeout=60)
+    if how == signal.SIGINT:
+        assert status == 130 and "error: interrupted" in rest
+    deadline = time.monotonic() + 10
+    while _processes_naming(tag) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processes_naming(tag) == []
