@@ -32,6 +32,16 @@ writes files that are yours on the host, as under proot.  A step whose stage
 sets a ``USER`` other than root needs a second identity that one mapping
 cannot give, so it runs under proot.
 
+apt drops to its ``_apt`` user to download, which one mapping cannot give
+either (``setgroups`` is refused).  So a step whose command runs apt gets one
+more setting, as proot gives it the drop faked: ``APT_CONFIG`` names a file in
+the step's private ``/dev`` (:data:`APT_CONFIG_FILE`, never in the image) that
+says ``APT::Sandbox::User "root";``, and apt stays root.  The files apt writes
+are then the same as under proot, whose ``_apt`` is faked (every file the
+embedded builder commits is root's); the variable, in the step's own
+environment, is the one trace a step could see.  A step that sets its own
+``APT_CONFIG`` keeps it.
+
 **This is not a security boundary either.**  A user namespace gives the step
 no more than your own rights on the host, but the step runs with all of them:
 build only Dockerfiles you would run yourself.
@@ -41,6 +51,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -59,6 +70,15 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC = 1, 2, 4
 SETUP_FAILED = 125
 #: The exit status of a step whose own mounts could not be made (a target that passes through a link).
 MOUNT_FAILED = 124
+#: Where a step that runs apt finds the setting that keeps apt root: in its private ``/dev``, a tmpfs of its own.
+APT_CONFIG_FILE = "/dev/.layerlab-apt.conf"
+_APT_SETTING = 'APT::Sandbox::User "root";\n'
+_RUNS_APT = re.compile(r"(?<![\w.-])apt(?:-get|itude)?(?![\w./-])")
+
+
+def runs_apt(argv: Sequence[str]) -> bool:
+    """Whether a step's command names apt, apt-get or aptitude (a word of its own, as a shell would run it)."""
+    return any(_RUNS_APT.search(part) for part in argv)
 
 
 @functools.cache
@@ -88,11 +108,15 @@ def command(rootfs: str | os.PathLike, workdir: str, environment: dict[str, str]
     """The command that runs ``argv`` in ``rootfs`` as root of a new user namespace, from ``workdir``.
 
     ``binds``: the step's mounts, each ``(host path, in-image path, read-only)``, a host path
-    ``None`` for a new tmpfs (see :mod:`helpers.building.run_mounts`).
+    ``None`` for a new tmpfs (see :mod:`helpers.building.run_mounts`).  A step that runs apt
+    gets :data:`APT_CONFIG_FILE` (see above), unless it sets its own ``APT_CONFIG``.
     """
     unshare = shutil.which("unshare") or "unshare"
     mounts = [a for host, inside, read_only in binds
               for a in (["--tmpfs", inside] if host is None else ["--bind", host, inside, "ro" if read_only else "rw"])]
+    if runs_apt(argv) and "APT_CONFIG" not in environment:
+        mounts.append("--apt-as-root")
+        environment = {**environment, "APT_CONFIG": APT_CONFIG_FILE}
     return [unshare, "--map-root-user", "--mount", "--pid", "--fork", "--kill-child", *([] if network else ["--net"]),
             "--",
             sys.executable, "-I", os.path.abspath(__file__), str(rootfs), workdir or "/", *mounts, "--",
@@ -291,6 +315,8 @@ def main(args: list[str]) -> int:
               "-- ARGV", file=sys.stderr)
         return 2
     specs, argv = rest[: rest.index("--")], rest[rest.index("--") + 1:]
+    apt_as_root = "--apt-as-root" in specs
+    specs = [spec for spec in specs if spec != "--apt-as-root"]
     rootfs = os.path.abspath(rootfs)
     mounts = _Mounts()
     try:
@@ -298,6 +324,13 @@ def main(args: list[str]) -> int:
             target = os.path.join(rootfs, name)
             if _real_directory(target):
                 setup(mounts, target)
+        if apt_as_root:  # in the private /dev, a tmpfs of the step's own: never in the image
+            if not _real_directory(os.path.join(rootfs, "dev")):
+                raise OSError("the image has no /dev folder for apt's setting")
+            setting = os.open(os.path.join(rootfs, APT_CONFIG_FILE.lstrip("/")),
+                              os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(setting, "w") as stream:
+                stream.write(_APT_SETTING)
     except OSError as exc:
         print(f"cannot set up the step's namespace: {exc}", file=sys.stderr)
         return SETUP_FAILED
