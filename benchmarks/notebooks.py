@@ -99,6 +99,8 @@ def execute(path: Path) -> float:
 
 
 GUIDE = NOTEBOOKS / "INSTRUCTORS.md"
+#: The title of the guide's ratio column: the embedded builder's cold time over the Docker Engine's, same run.
+RATIO = "embedded ÷ Docker, cold"
 MARKERS = ("<!--TIMINGS-->", "<!--/TIMINGS-->")
 
 
@@ -140,7 +142,8 @@ def write_guide(columns: dict[str, dict[str, float]], notes: list[str]) -> None:
     names = list(dict.fromkeys(name for column in columns.values() for name in column))
     rows = ["| notebook | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
     for name in names:
-        cells = [f"{column[name]:.0f} s" if name in column else "—" for column in columns.values()]
+        cells = [("—" if name not in column else f"{column[name]:.2f}×" if title.startswith(RATIO) else
+                  f"{column[name]:.0f} s") for title, column in columns.items()]
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     table = "\n".join([*rows, "", *notes])
     text = GUIDE.read_text()
@@ -148,6 +151,16 @@ def write_guide(columns: dict[str, dict[str, float]], notes: list[str]) -> None:
     staged = GUIDE.with_suffix(".md.tmp")
     staged.write_text(text[:start] + "\n" + table + "\n" + text[end:])
     staged.replace(GUIDE)
+
+
+def embedded_run_mode() -> str:
+    """How the embedded builder ran its ``RUN`` steps here, in words (``LAYERLAB_RUN``, and what the kernel allows)."""
+    from helpers.building import userns
+    from helpers.ground.settings import Settings
+
+    if userns.usable("", Settings.from_environment().run_mode):
+        return "each root RUN step in a user namespace, apt's included (LAYERLAB_RUN=auto)"
+    return "every RUN step under proot (LAYERLAB_RUN=proot, or no user namespaces here)"
 
 
 def guide(prune_buildkit: bool) -> int:
@@ -160,15 +173,18 @@ def guide(prune_buildkit: bool) -> int:
     for engine, label in (("docker", docker), ("embedded", "embedded builder")):
         columns[f"{label}, cold"] = timed_pass(runnable, engine, cold=True, prune_buildkit=prune_buildkit)
         columns[f"{label}, warm"] = timed_pass(runnable, engine, cold=False)
+    docker_cold, embedded_cold = columns[f"{docker}, cold"], columns["embedded builder, cold"]
+    columns[RATIO] = {name: embedded_cold[name] / docker_cold[name] for name in docker_cold if name in embedded_cold}
     notes = [f"Measured by `benchmarks/notebooks.py --guide` on {os.cpu_count()} cores ({platform.machine()}), "
              f"as {'root' if os.geteuid() == 0 else 'an unprivileged user'}, in offline mode: nothing is pulled,"
              " and only builds that ask for the network get it (the apt-get steps of 02, 03, 06 and 08, against"
              " Debian's registry, where it answers); 01's apk reads Alpine's signed indexes (LAYERLAB_APKINDEX),"
              " and 01-03 and 08 take their wheels from PyPI. Cold: the builder's cache emptied first; warm: the run"
-             " right after."]
+             " right after. The embedded builder ran " + embedded_run_mode() + "."]
     write_guide(columns, notes)
     for name, column in columns.items():
-        print(f"{name}: " + ", ".join(f"{k} {v:.1f} s" for k, v in column.items()))
+        unit = "×" if name == RATIO else " s"
+        print(f"{name}: " + ", ".join(f"{k} {v:.2f}{unit}" for k, v in column.items()))
     return 0
 
 
