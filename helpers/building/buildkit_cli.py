@@ -128,7 +128,7 @@ def build(dockerfile: Dockerfile, context: Path | None, name: str, tag: str, pro
         folder = context if context is not None else Path(scratch) / "context"
         if context is None:
             folder.mkdir()
-        # The CLI reads the .dockerignore itself: it would block on a FIFO, or read a link to /dev/zero for
+        # The CLI reads the .dockerignore itself: it would block on a FIFO, or read a link to an endless device for
         # ever. Refused here first, in one line, as the classic builder's path refuses it.
         read_dockerignore_text(folder)
         iidfile = Path(scratch) / "iid"
