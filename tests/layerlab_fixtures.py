@@ -190,3 +190,16 @@ def need(condition: bool, reason: str) -> None:
 def current_settings() -> Settings:
     """The settings this test's environment gives now (as an edge reads them), for calls below the edges."""
     return Settings.from_environment()
+
+
+def processes_naming(text: str) -> list[int]:
+    """The live processes whose command line holds ``text`` (what a test looks for after an interrupt)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue  # it ended meanwhile
+    return found

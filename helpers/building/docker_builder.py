@@ -104,14 +104,11 @@ class DockerBuilder:
         Where BuildKit must build it (``buildkit``, or ``RUN --mount``), no Docker CLI here
         that can drive it is a clear error naming what to install.
         """
-        needs = buildkit_cli.needs_buildkit(dockerfile)
-        if self.settings.docker_builder == "classic" and not needs:
+        if not buildkit_cli.needs_buildkit(dockerfile) and not uses_buildkit(self.settings):
             return False
         try:
             buildkit_cli.buildkit_command()
         except LayerLabError as exc:
-            if self.settings.docker_builder == "auto" and not needs:
-                return False
             why = (f"{DOCKER_BUILDER_VARIABLE}=buildkit" if self.settings.docker_builder == "buildkit"
                    else "this Dockerfile uses `RUN --mount`, which only BuildKit builds")
             raise LayerLabError(f"{why}, and {exc.message}", exc.hint) from None

@@ -23,8 +23,8 @@ def instruction(created_by: str | None) -> str:
     if not created_by:
         return "(no history)"
     text = created_by.strip()
-    if text.endswith(_BUILDKIT_SUFFIX):
-        text = text[: -len(_BUILDKIT_SUFFIX)]
+    if by_buildkit(text):
+        text = text[: -len(_BUILDKIT_SUFFIX.strip())].rstrip()
     if _CLASSIC_NOP.match(text):
         return _CLASSIC_NOP.sub("", text)
     if _CLASSIC_RUN.match(text):

@@ -18,6 +18,7 @@ import sys
 import time
 
 import pytest
+from layerlab_fixtures import processes_naming
 
 import helpers
 from helpers.building.docker_builder import uses_buildkit
@@ -104,20 +105,6 @@ def test_builder_entries_are_buildkit_s_etc_where_a_run_wrote_nothing_there(dock
     assert len(analysis.image.layers) == (4 if builder == "buildkit" else 3)
 
 
-def _processes_naming(text: str) -> list[int]:
-    """The processes whose command line holds ``text``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
-                    if text.encode() in cmdline.read():
-                        found.append(int(entry))
-            except OSError:
-                continue  # it ended meanwhile
-    return found
-
-
 @pytest.mark.engine
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
 def test_an_interrupted_buildkit_build_leaves_no_docker_cli_behind(docker_client, alpine, tmp_path, how):
@@ -133,13 +120,13 @@ def test_an_interrupted_buildkit_build_leaves_no_docker_cli_behind(docker_client
         for line in cli.stderr:
             if "sleep 120" in line:  # BuildKit reports the step as it starts
                 break
-        assert _processes_naming(tag), "the Docker CLI runs the build"
+        assert processes_naming(tag), "the Docker CLI runs the build"
         cli.send_signal(how)
         rest = cli.stderr.read()
         status = cli.wait(timeout=60)
     if how == signal.SIGINT:
         assert status == 130 and "error: interrupted" in rest
     deadline = time.monotonic() + 10
-    while _processes_naming(tag) and time.monotonic() < deadline:
+    while processes_naming(tag) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _processes_naming(tag) == []
+    assert processes_naming(tag) == []

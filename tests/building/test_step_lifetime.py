@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from layerlab_fixtures import ALPINE_TARBALLS, embedded_tools, need
+from layerlab_fixtures import ALPINE_TARBALLS, embedded_tools, need, processes_naming
 
 import helpers
 from helpers.building import userns
@@ -28,15 +28,7 @@ LINGER = "FROM alpine:3.20.3\nRUN (sh -c 'sleep 3600' layerlab-lingering-{mark} 
 
 
 def _lingering(mark: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if f"layerlab-lingering-{mark}".encode() in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
+    return processes_naming(f"layerlab-lingering-{mark}")
 
 
 @pytest.fixture
