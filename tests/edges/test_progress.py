@@ -35,7 +35,10 @@ def test_the_steps_are_printed_only_when_asked_and_claim_no_layer(docker_client,
     built = helpers.build(DOCKERFILE, name="log", tag="layerlab-test/log:latest",
                           progress=print_progress(out, steps=True), client=docker_client)
     lines = out.getvalue().splitlines()
-    assert [line.split("  ")[0] for line in lines[:-1]] == [f"[log] step {k}/4" for k in range(1, 5)]
+    steps = [line.split("  ")[0] for line in lines[:-1]]
+    if built.analysis.image.built_by == "docker+buildkit":
+        steps.sort()  # BuildKit names cached steps in whatever order it finds them: each once, numbered as written
+    assert steps == [f"[log] step {k}/4" for k in range(1, 5)]
     assert not any("→ layer" in line or "no layer" in line for line in lines)
     by = BUILDER_LABELS[built.analysis.image.built_by]
     assert lines[-1].startswith(f"[log] built by {by} from alpine:3.20.3 (made locally): ")
