@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ..ground.errors import DockerfileError, LayerLabError
+from . import userns
 from .oci_store import ToolMissing
 from .placement import Rootfs
 from .userns import DEVICES
@@ -95,8 +96,9 @@ def command(proot: str, rootfs: Path, user: str, workdir: str, env: dict[str, st
         raise ToolMissing("offline builds run RUN steps without a network through unshare, which is missing",
                           "install the util-linux package")
     # A network namespace of its own, and a PID namespace with proot as its PID 1: its tracees end with it.
-    line = [unshare, "--map-root-user", "--net", "--pid", "--fork", "--kill-child", "--mount", "--mount-proc", "--",
-            *line]
+    # Its user namespace is a step's own (every ID where root builds), so a chown to any owner works as online.
+    line = [*userns.user_namespace(unshare), "--net", "--pid", "--fork", "--kill-child", "--mount", "--mount-proc",
+            "--", *line]
     return [*line, "/usr/bin/env", "-i", *[f"{k}={v}" for k, v in env.items()], *argv]
 
 

@@ -27,20 +27,29 @@ The mounts live in the step's private mount namespace and vanish with it, so
 the layer umoci commits holds only what the step wrote.  Where the kernel will
 not give a private ``/dev``, the step fails here and proot runs it instead.
 
-The namespace maps one user, yours, to root: a step runs as root there and
-writes files that are yours on the host, as under proot.  A step whose stage
-sets a ``USER`` other than root needs a second identity that one mapping
-cannot give, so it runs under proot.
+Which identities the namespace holds depends on who builds:
 
-apt drops to its ``_apt`` user to download, which one mapping cannot give
-either (``setgroups`` is refused).  So a step whose command runs apt gets one
-more setting, as proot gives it the drop faked: ``APT_CONFIG`` names a file in
-the step's private ``/dev`` (:data:`APT_CONFIG_FILE`, never in the image) that
-says ``APT::Sandbox::User "root";``, and apt stays root.  The files apt writes
-are then the same as under proot, whose ``_apt`` is faked (every file the
-embedded builder commits is root's); the variable, in the step's own
-environment, is the one trace a step could see.  A step that sets its own
-``APT_CONFIG`` keeps it.
+* **root** (a CI machine, a container run as root): every ID, each mapped to
+  itself (:func:`maps_every_id`).  A step can then ``chown`` a file to any
+  owner and apt can drop to its ``_apt`` user, as in Docker.  The map is
+  written from outside by a short-lived child (:func:`_map_every_id`): only a
+  process in the parent namespace may map more than its own ID.
+* **anyone else**: one ID, yours, mapped to root (``unshare --map-root-user``):
+  a step runs as root there and writes files that are yours on the host, as
+  under proot.  A step that hands a file to another owner (a package whose
+  install script runs ``chown root:staff``) fails there and runs again under
+  proot.  apt drops to ``_apt`` to download, which one ID cannot give either
+  (``setgroups`` is refused), so a step whose command runs apt gets one more
+  setting, as proot gives it the drop faked: ``APT_CONFIG`` names a file in
+  the step's private ``/dev`` (:data:`APT_CONFIG_FILE`, never in the image)
+  that says ``APT::Sandbox::User "root";``, and apt stays root; the variable,
+  in the step's own environment, is the one trace a step could see.  A step
+  that sets its own ``APT_CONFIG`` keeps it.
+
+Either way the layer is the same: umoci unpacked the image rootless and
+records every file it repacks as root's, whoever owns it on the host, as
+proot's faked owners are.  A step whose stage sets a ``USER`` other than root
+runs under proot.
 
 **This is not a security boundary either.**  A user namespace gives the step
 no more than your own rights on the host, but the step runs with all of them:
@@ -88,11 +97,23 @@ def available() -> bool:
     if unshare is None:
         return False
     try:
-        done = subprocess.run([unshare, "--map-root-user", "--mount", "--pid", "--fork", "--", "true"],
+        done = subprocess.run([*user_namespace(unshare), "--mount", "--pid", "--fork", "--", "true"],
                               capture_output=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return False
     return done.returncode == 0
+
+
+def maps_every_id() -> bool:
+    """Whether a step's namespace maps every user and group ID to itself: only root may write such a map."""
+    return os.geteuid() == 0
+
+
+def user_namespace(unshare: str) -> list[str]:
+    """How a step's command enters its user namespace; ``unshare`` options for the other namespaces follow."""
+    if maps_every_id():
+        return [sys.executable, "-I", os.path.abspath(__file__), "--map-every-id", "--", unshare]
+    return [unshare, "--map-root-user"]
 
 
 def usable(user: str, run_mode: str = "auto") -> bool:
@@ -114,10 +135,10 @@ def command(rootfs: str | os.PathLike, workdir: str, environment: dict[str, str]
     unshare = shutil.which("unshare") or "unshare"
     mounts = [a for host, inside, read_only in binds
               for a in (["--tmpfs", inside] if host is None else ["--bind", host, inside, "ro" if read_only else "rw"])]
-    if runs_apt(argv) and "APT_CONFIG" not in environment:
+    if not maps_every_id() and runs_apt(argv) and "APT_CONFIG" not in environment:
         mounts.append("--apt-as-root")
         environment = {**environment, "APT_CONFIG": APT_CONFIG_FILE}
-    return [unshare, "--map-root-user", "--mount", "--pid", "--fork", "--kill-child", *([] if network else ["--net"]),
+    return [*user_namespace(unshare), "--mount", "--pid", "--fork", "--kill-child", *([] if network else ["--net"]),
             "--",
             sys.executable, "-I", os.path.abspath(__file__), str(rootfs), workdir or "/", *mounts, "--",
             "/usr/bin/env", "-i", *[f"{k}={v}" for k, v in environment.items()], *argv]
@@ -305,10 +326,64 @@ def _only_mounts(args: list[str]) -> int:
     return 127  # not reached
 
 
+#: ``unshare(2)``'s flag for a new user namespace, and the map that gives it every ID, each as itself.
+CLONE_NEWUSER = 0x10000000
+_EVERY_ID = "0 0 4294967295\n"
+
+
+def _map_every_id(args: list[str]) -> int:
+    """``--map-every-id -- ARGV``: enter a new user namespace holding every ID as itself, then become ARGV.
+
+    A namespace's map may name more than its creator's own ID only when written by a
+    process of the parent namespace with ``CAP_SETUID``: so a child, forked first,
+    writes it and exits, while this process keeps its PID (and whatever ties it to the
+    builder) and becomes ARGV (``unshare`` for the other namespaces).
+    """
+    if args[:1] != ["--"] or not args[1:]:
+        print("usage: python helpers/building/userns.py --map-every-id -- ARGV", file=sys.stderr)
+        return 2
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    entered_read, entered_write = os.pipe()
+    child = os.fork()
+    if child == 0:  # still in the parent namespace: wait for the unshare, write the map, go
+        os.close(entered_write)
+        status = 1
+        try:
+            if os.read(entered_read, 1) == b"1":
+                parent = os.getppid()
+                for name in ("uid_map", "gid_map"):
+                    with open(f"/proc/{parent}/{name}", "w") as table:
+                        table.write(_EVERY_ID)
+                status = 0
+        except OSError as exc:
+            print(f"cannot map every ID into the step's namespace: {exc}", file=sys.stderr)
+        os._exit(status)
+    os.close(entered_read)
+    entered = libc.unshare(CLONE_NEWUSER) == 0
+    error = ctypes.get_errno()
+    os.write(entered_write, b"1" if entered else b"0")
+    os.close(entered_write)
+    _, status = os.waitpid(child, 0)
+    if not entered:
+        print(f"cannot make a user namespace: {os.strerror(error)}", file=sys.stderr)
+        return SETUP_FAILED
+    if os.waitstatus_to_exitcode(status) != 0:
+        return SETUP_FAILED
+    try:
+        os.execv(args[1], args[1:])
+    except OSError as exc:
+        print(f"cannot run {args[1]}: {exc.strerror}", file=sys.stderr)
+    return SETUP_FAILED
+
+
 def main(args: list[str]) -> int:
     """Inside the namespaces: mount, chroot, change to the step's folder, and become the step."""
     if args[:1] == ["--only-mounts"]:
         return _only_mounts(args[1:])
+    if args[:1] == ["--map-every-id"]:
+        return _map_every_id(args[1:])
     rootfs, workdir, *rest = args
     if "--" not in rest or not rest[rest.index("--") + 1:]:
         print("usage: python helpers/building/userns.py ROOTFS WORKDIR [--bind HOST INSIDE ro|rw | --tmpfs INSIDE]... "
