@@ -101,6 +101,9 @@ def execute(path: Path) -> float:
 GUIDE = NOTEBOOKS / "INSTRUCTORS.md"
 #: The title of the guide's ratio column: the embedded builder's cold time over the Docker Engine's, same run.
 RATIO = "embedded ÷ Docker, cold"
+#: The embedded builder with every step under proot (``LAYERLAB_RUN=proot``): timed on these notebooks only.
+PROOT, PROOT_RATIO = "embedded builder under proot, cold", "proot ÷ Docker, cold"
+PROOT_TIMED = ("06-alpine-or-debian.ipynb",)
 MARKERS = ("<!--TIMINGS-->", "<!--/TIMINGS-->")
 
 
@@ -142,7 +145,7 @@ def write_guide(columns: dict[str, dict[str, float]], notes: list[str]) -> None:
     names = list(dict.fromkeys(name for column in columns.values() for name in column))
     rows = ["| notebook | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
     for name in names:
-        cells = [("—" if name not in column else f"{column[name]:.2f}×" if title.startswith(RATIO) else
+        cells = [("—" if name not in column else f"{column[name]:.2f}×" if title in (RATIO, PROOT_RATIO) else
                   f"{column[name]:.0f} s") for title, column in columns.items()]
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     table = "\n".join([*rows, "", *notes])
@@ -159,7 +162,8 @@ def embedded_run_mode() -> str:
     from helpers.ground.settings import Settings
 
     if userns.usable("", Settings.from_environment().run_mode):
-        return "each root RUN step in a user namespace, apt's included (LAYERLAB_RUN=auto)"
+        ids = "every ID, each as itself (built by root)" if userns.maps_every_id() else "one ID, yours"
+        return f"each root RUN step in a user namespace holding {ids}, apt's included (LAYERLAB_RUN=auto)"
     return "every RUN step under proot (LAYERLAB_RUN=proot, or no user namespaces here)"
 
 
@@ -170,20 +174,29 @@ def guide(prune_buildkit: bool) -> int:
     runnable = [path for path, reason in offline_notebooks() if reason is None]
     columns = {}
     docker = "Docker Engine (BuildKit)" if buildkit_builds() else "Docker Engine (classic builder)"
+    os.environ["LAYERLAB_RUN"] = "auto"  # the embedded builder's own choice; proot is timed on its own below
     for engine, label in (("docker", docker), ("embedded", "embedded builder")):
         columns[f"{label}, cold"] = timed_pass(runnable, engine, cold=True, prune_buildkit=prune_buildkit)
         columns[f"{label}, warm"] = timed_pass(runnable, engine, cold=False)
+    os.environ["LAYERLAB_RUN"] = "proot"
+    try:
+        columns[PROOT] = timed_pass([path for path in runnable if path.name in PROOT_TIMED], "embedded", cold=True)
+    finally:
+        os.environ["LAYERLAB_RUN"] = "auto"
     docker_cold, embedded_cold = columns[f"{docker}, cold"], columns["embedded builder, cold"]
     columns[RATIO] = {name: embedded_cold[name] / docker_cold[name] for name in docker_cold if name in embedded_cold}
+    columns[PROOT_RATIO] = {name: columns[PROOT][name] / docker_cold[name] for name in columns[PROOT]}
     notes = [f"Measured by `benchmarks/notebooks.py --guide` on {os.cpu_count()} cores ({platform.machine()}), "
              f"as {'root' if os.geteuid() == 0 else 'an unprivileged user'}, in offline mode: nothing is pulled,"
              " and only builds that ask for the network get it (the apt-get steps of 02, 03, 06 and 08, against"
              " Debian's registry, where it answers); 01's apk reads Alpine's signed indexes (LAYERLAB_APKINDEX),"
              " and 01-03 and 08 take their wheels from PyPI. Cold: the builder's cache emptied first; warm: the run"
-             " right after. The embedded builder ran " + embedded_run_mode() + "."]
+             " right after. The embedded builder ran " + embedded_run_mode() + "; under proot (LAYERLAB_RUN=proot,"
+             " as where the kernel gives no user namespace) it was timed cold on "
+             + ", ".join(PROOT_TIMED) + ", whose apt-get steps are where tracing every system call costs most."]
     write_guide(columns, notes)
     for name, column in columns.items():
-        unit = "×" if name == RATIO else " s"
+        unit = "×" if name in (RATIO, PROOT_RATIO) else " s"
         print(f"{name}: " + ", ".join(f"{k} {v:.2f}{unit}" for k, v in column.items()))
     return 0
 
