@@ -36,9 +36,10 @@ Which identities the namespace holds depends on who builds:
   process in the parent namespace may map more than its own ID.
 * **anyone else**: one ID, yours, mapped to root (``unshare --map-root-user``):
   a step runs as root there and writes files that are yours on the host, as
-  under proot.  A step that hands a file to another owner (a package whose
-  install script runs ``chown root:staff``) fails there and runs again under
-  proot.  apt drops to ``_apt`` to download, which one ID cannot give either
+  under proot.  A chown to another owner (a package's install script runs
+  ``chown root:staff``) cannot succeed there, so a seccomp filter makes it
+  succeed and do nothing, as proot's fake root does (:func:`chown_filter`).
+  apt drops to ``_apt`` to download, which one ID cannot give either
   (``setgroups`` is refused), so a step whose command runs apt gets one more
   setting, as proot gives it the drop faked: ``APT_CONFIG`` names a file in
   the step's private ``/dev`` (:data:`APT_CONFIG_FILE`, never in the image)
@@ -135,9 +136,11 @@ def command(rootfs: str | os.PathLike, workdir: str, environment: dict[str, str]
     unshare = shutil.which("unshare") or "unshare"
     mounts = [a for host, inside, read_only in binds
               for a in (["--tmpfs", inside] if host is None else ["--bind", host, inside, "ro" if read_only else "rw"])]
-    if not maps_every_id() and runs_apt(argv) and "APT_CONFIG" not in environment:
-        mounts.append("--apt-as-root")
-        environment = {**environment, "APT_CONFIG": APT_CONFIG_FILE}
+    if not maps_every_id():
+        mounts.append("--chown-as-proot")
+        if runs_apt(argv) and "APT_CONFIG" not in environment:
+            mounts.append("--apt-as-root")
+            environment = {**environment, "APT_CONFIG": APT_CONFIG_FILE}
     return [*user_namespace(unshare), "--mount", "--pid", "--fork", "--kill-child", *([] if network else ["--net"]),
             "--",
             sys.executable, "-I", os.path.abspath(__file__), str(rootfs), workdir or "/", *mounts, "--",
@@ -326,6 +329,71 @@ def _only_mounts(args: list[str]) -> int:
     return 127  # not reached
 
 
+#: Per machine: the kernel's audit architecture, and each chown call's number with the indices of its
+#: uid and gid arguments (``chown``/``lchown``/``fchown``: 1 and 2; ``fchownat``: 2 and 3).
+_CHOWN_CALLS = {
+    "x86_64": (0xC000003E, {92: (1, 2), 93: (1, 2), 94: (1, 2), 260: (2, 3)}),
+    "aarch64": (0xC00000B7, {54: (2, 3), 55: (1, 2)}),
+}
+_BPF_LD_ABS, _BPF_JEQ, _BPF_RET = 0x20, 0x15, 0x06
+_SECCOMP_RET_ALLOW, _SECCOMP_RET_ERRNO = 0x7FFF0000, 0x00050000
+_PR_SET_NO_NEW_PRIVS, _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 38, 22, 2
+
+
+def chown_filter(machine: str) -> list[tuple[int, int, int, int]] | None:
+    """A seccomp program under which a chown to an ID other than root (or -1, unchanged) succeeds and does nothing.
+
+    One mapped ID cannot own a file as anyone else: such a chown fails (``EINVAL``), and
+    with it a package whose install script runs ``chown root:staff``.  proot's fake root
+    fakes those calls; this does the same, and only those: a chown to root runs.  umoci
+    records every file as root's either way, so the layer is the same.  ``None`` where
+    this machine's call numbers are not known here (the step then runs as before).
+    Each instruction is ``(code, jump if true, jump if false, k)``.
+    """
+    if machine not in _CHOWN_CALLS:
+        return None
+    arch, calls = _CHOWN_CALLS[machine]
+    n = len(calls)
+    blocks_at = 4 + n  # arch load, arch check, call load, n call checks, allow: then 6 instructions a call
+    fake, allow = blocks_at + 6 * n, blocks_at + 6 * n + 1
+    program = [(_BPF_LD_ABS, 0, 0, 4), (_BPF_JEQ, 0, allow - 2, arch), (_BPF_LD_ABS, 0, 0, 0)]
+    for index, number in enumerate(calls):
+        at = 3 + index
+        program.append((_BPF_JEQ, blocks_at + 6 * index - at - 1, 0, number))
+    program.append((_BPF_RET, 0, 0, _SECCOMP_RET_ALLOW))
+    for uid, gid in calls.values():
+        at = len(program)
+        program += [(_BPF_LD_ABS, 0, 0, 16 + 8 * uid),  # the low 32 bits of the argument: an ID
+                    (_BPF_JEQ, 1, 0, 0), (_BPF_JEQ, 0, fake - (at + 2) - 1, 0xFFFFFFFF),
+                    (_BPF_LD_ABS, 0, 0, 16 + 8 * gid),
+                    (_BPF_JEQ, allow - (at + 4) - 1, 0, 0),
+                    (_BPF_JEQ, allow - (at + 5) - 1, fake - (at + 5) - 1, 0xFFFFFFFF)]
+    program += [(_BPF_RET, 0, 0, _SECCOMP_RET_ERRNO | 0), (_BPF_RET, 0, 0, _SECCOMP_RET_ALLOW)]
+    return program
+
+
+def _chown_as_proot() -> None:
+    """Load :func:`chown_filter`'s program for this process and every process it starts (after ``no_new_privs``)."""
+    import ctypes
+
+    program = chown_filter(os.uname().machine)
+    if program is None:
+        return
+
+    class Instruction(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+
+    class Program(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Instruction))]
+
+    instructions = (Instruction * len(program))(*[Instruction(*i) for i in program])
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 or libc.prctl(
+            _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(Program(len(program), instructions)), 0, 0) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"cannot fake chown for the step: {os.strerror(error)}")
+
+
 #: ``unshare(2)``'s flag for a new user namespace, and the map that gives it every ID, each as itself.
 CLONE_NEWUSER = 0x10000000
 _EVERY_ID = "0 0 4294967295\n"
@@ -390,8 +458,8 @@ def main(args: list[str]) -> int:
               "-- ARGV", file=sys.stderr)
         return 2
     specs, argv = rest[: rest.index("--")], rest[rest.index("--") + 1:]
-    apt_as_root = "--apt-as-root" in specs
-    specs = [spec for spec in specs if spec != "--apt-as-root"]
+    apt_as_root, chown_as_proot = "--apt-as-root" in specs, "--chown-as-proot" in specs
+    specs = [spec for spec in specs if spec not in ("--apt-as-root", "--chown-as-proot")]
     rootfs = os.path.abspath(rootfs)
     mounts = _Mounts()
     try:
@@ -414,6 +482,12 @@ def main(args: list[str]) -> int:
     except OSError as exc:  # not a namespace problem: proot would meet the same path
         print(f"cannot mount what the step asks for: {exc}", file=sys.stderr)
         return MOUNT_FAILED
+    if chown_as_proot:
+        try:
+            _chown_as_proot()
+        except OSError as exc:
+            print(f"cannot set up the step's namespace: {exc}", file=sys.stderr)
+            return SETUP_FAILED
     os.chroot(rootfs)
     os.chdir(workdir)
     try:

@@ -3,7 +3,9 @@
 Built by root, a step's namespace holds every ID as itself, so apt drops to its
 ``_apt`` user and an install script may ``chown root:staff``, as in Docker.
 Built by anyone else it holds one ID, so a step that runs apt is told to stay
-root (``APT_CONFIG`` naming a file in its private ``/dev``).  The proof builds
+root (``APT_CONFIG`` naming a file in its private ``/dev``), and a chown to an
+owner the namespace lacks succeeds and does nothing (a seccomp filter), as
+under proot's fake root.  The proof builds
 the same Dockerfile each way from Debian's real registry and compares every
 entry of the step's layer with proot's.  The step writes whether anything
 traces it (``TracerPid`` in ``/proc/self/status``: proot is a tracer), in words
@@ -46,6 +48,16 @@ def test_only_a_command_that_runs_apt_is_one_apt_runs():
     assert userns.runs_apt(["/usr/bin/apt", "install", "x"])
     assert not userns.runs_apt(["/bin/sh", "-c", "cat /etc/apt/sources.list && apt-cache policy"])
     assert userns.APT_CONFIG_FILE.startswith("/dev/")  # the step's private /dev: a tmpfs, never in the image
+
+
+def test_the_chown_filter_is_known_for_the_machines_it_names_and_absent_elsewhere():
+    for machine in ("x86_64", "aarch64"):
+        program = userns.chown_filter(machine)
+        assert program is not None and len(program) < 64
+        for at, (code, if_true, if_false, _) in enumerate(program):
+            assert code != 0x15 or at + 1 + max(if_true, if_false) < len(program)  # every jump lands inside it
+        assert program[-1][0] == program[-2][0] == 0x06  # and it ends in the two answers: fake it, or run it
+    assert userns.chown_filter("riscv64") is None  # unknown numbers: no filter, the step runs as before
 
 
 def _layer(analysis: helpers.Analysis, index: int = 1):
@@ -95,7 +107,10 @@ def test_apt_runs_untraced_in_a_user_namespace_and_commits_what_proot_commits(mo
 @pytest.mark.engine
 def test_built_by_a_user_with_one_id_apt_stays_root_and_commits_the_same(monkeypatch, tmp_path, debian_rootfs,
                                                                           registry):
-    """Binder's case with user namespaces: one ID, so apt is told to stay root, and runs untraced all the same."""
+    """Binder's case with user namespaces: one ID, so apt is told to stay root, and runs untraced all the same.
+
+    A chown to an owner one ID cannot hold succeeds there too, untraced, and commits what proot commits.
+    """
     embedded_tools()
     from binder_user import ROOT, as_user, unprivileged_user, users_python
 
@@ -106,19 +121,32 @@ def test_built_by_a_user_with_one_id_apt_stays_root_and_commits_the_same(monkeyp
         shutil.rmtree(made, ignore_errors=True)
     context.mkdir()
     (context / "Dockerfile").write_text(APT)
-    subprocess.run(["chown", "-R", f"{user.pw_uid}:{user.pw_gid}", str(context)], check=True)
     python = users_python(user)
     asked = as_user(user, [python, "-c", "from helpers.building import userns; "
                                          "print(userns.available(), userns.maps_every_id())"], ROOT)
     need(asked.stdout.split() == ["True", "False"], f"this kernel gives {user.pw_name} no user namespace")
-    built = as_user(user, ["env", f"LAYERLAB_ROOTFS={debian_rootfs.parent}", f"LAYERLAB_STORE={store}",
-                           python, "-m", "helpers", "build", str(context), "--engine", "embedded", "--network",
-                           "--json"], context)
-    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
-    one_id = _layer(analyze_source(json.loads(built.stdout)["source"], settings=Settings.from_environment()))
-    monkeypatch.setenv("LAYERLAB_ROOTFS", str(debian_rootfs.parent))
+    (context / "owners.Dockerfile").write_text(OWNERS)
+    subprocess.run(["chown", "-R", f"{user.pw_uid}:{user.pw_gid}", str(context)], check=True)
+    rootfs = f"{debian_rootfs.parent}:{os.environ.get('LAYERLAB_ROOTFS', '')}"
+
+    def built_by_user(dockerfile: str):
+        built = as_user(user, ["env", f"LAYERLAB_ROOTFS={rootfs}", f"LAYERLAB_STORE={store}",
+                               python, "-m", "helpers", "build", str(context), "--file", str(context / dockerfile),
+                               "--tag", f"layerlab-test/{dockerfile.lower()}:latest", "--engine", "embedded",
+                               "--network", "--json"], context)
+        assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+        return _layer(analyze_source(json.loads(built.stdout)["source"], settings=Settings.from_environment()))
+
+    one_id, owners = built_by_user("Dockerfile"), built_by_user("owners.Dockerfile")
+    monkeypatch.setenv("LAYERLAB_ROOTFS", rootfs)
     traced = _layer(_build(monkeypatch, tmp_path, APT, "proot", network=True))
     assert one_id.at["how", "size"] == UNTRACED and traced.at["how", "size"] == TRACED
     log = "var/log/apt/term.log"
     assert _entries(one_id, "how", log) == _entries(traced, "how", log)
     assert os.environ.get("APT_CONFIG") is None  # the setting lived in the step's /dev, not here
+    owners_traced = _layer(_build(monkeypatch, tmp_path, OWNERS, "proot"))
+    assert owners.at["how", "size"] == UNTRACED  # the chowns did not send the step to proot
+    # A chown that only changes an existing file's owner changes nothing one ID can see, as under proot run
+    # by a user (its fake root fakes it too): that file stays out of the layer, which root's builds commit.
+    assert "etc/motd" not in owners.index and "etc/motd" in owners_traced.index
+    assert _entries(owners, "how") == _entries(owners_traced, "how", "etc/motd")
