@@ -159,6 +159,15 @@ def mounting(rootfs: str | os.PathLike, binds: Sequence[tuple[str, str, bool]]) 
             "--only-mounts", str(rootfs), *specs, "--"]
 
 
+@functools.cache
+def _libc():
+    """The C library, for the calls Python does not wrap (mount, unshare, prctl), with ``errno`` kept."""
+    import ctypes
+    import ctypes.util
+
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
 def _real_directory(path: str) -> bool:
     try:
         return stat.S_ISDIR(os.lstat(path).st_mode)
@@ -175,9 +184,8 @@ class _Mounts:
 
     def __init__(self) -> None:
         import ctypes
-        import ctypes.util
 
-        self._libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        self._libc = _libc()
         self._ctypes = ctypes
 
     def mount(self, source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None,
@@ -387,7 +395,7 @@ def _chown_as_proot() -> None:
         _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Instruction))]
 
     instructions = (Instruction * len(program))(*[Instruction(*i) for i in program])
-    libc = ctypes.CDLL(None, use_errno=True)
+    libc = _libc()
     if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 or libc.prctl(
             _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(Program(len(program), instructions)), 0, 0) != 0:
         error = ctypes.get_errno()
@@ -412,7 +420,7 @@ def _map_every_id(args: list[str]) -> int:
         return 2
     import ctypes
 
-    libc = ctypes.CDLL(None, use_errno=True)
+    libc = _libc()
     entered_read, entered_write = os.pipe()
     child = os.fork()
     if child == 0:  # still in the parent namespace: wait for the unshare, write the map, go
