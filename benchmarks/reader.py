@@ -285,19 +285,17 @@ def main(argv: list[str] | None = None) -> int:
             for phase, seconds in phases(archive).items():
                 print(f"    {phase:48} {seconds:6.2f} s")
 
-        if args.startup_only:
-            print("\n" + ("all targets met" if not failures else "targets not met:\n  " + "\n  ".join(failures)))
-            return 0
-        path = synthetic(args.entries, Path(folder))
-        report = [PYTHON, "-m", "helpers", "report", "--json", str(path)]
-        wall, rss = median_of(launcher, report, max(1, args.runs // 2))
-        baseline = median_of(launcher, [PYTHON, "-c", "import helpers.edges.cli"], 3)[1]
-        per_entry = (rss - baseline) * 1024 * 1024 / args.entries
-        print(f"\n== synthetic: {args.entries:,} empty files in 4 layers")
-        print(f"  helpers report --json: {wall:.2f} s, peak RSS {rss:.1f} MB "
-              f"({baseline:.1f} MB at start, so about {per_entry:,.0f} bytes an entry)")
-        if rss > 150:
-            failures.append(f"synthetic {args.entries:,} entries: peak RSS {rss:.1f} MB > 150")
+        if not args.startup_only:  # the synthetic archive: memory at the entry ceiling
+            path = synthetic(args.entries, Path(folder))
+            report = [PYTHON, "-m", "helpers", "report", "--json", str(path)]
+            wall, rss = median_of(launcher, report, max(1, args.runs // 2))
+            baseline = median_of(launcher, [PYTHON, "-c", "import helpers.edges.cli"], 3)[1]
+            per_entry = (rss - baseline) * 1024 * 1024 / args.entries
+            print(f"\n== synthetic: {args.entries:,} empty files in 4 layers")
+            print(f"  helpers report --json: {wall:.2f} s, peak RSS {rss:.1f} MB "
+                  f"({baseline:.1f} MB at start, so about {per_entry:,.0f} bytes an entry)")
+            if rss > 150:
+                failures.append(f"synthetic {args.entries:,} entries: peak RSS {rss:.1f} MB > 150")
 
     print("\n" + ("all targets met" if not failures else "targets not met:\n  " + "\n  ".join(failures)))
     return 0

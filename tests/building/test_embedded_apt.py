@@ -5,9 +5,9 @@ Built by root, a step's namespace holds every ID as itself, so apt drops to its
 Built by anyone else it holds one ID, so a step that runs apt is told to stay
 root (``APT_CONFIG`` naming a file in its private ``/dev``), and a chown to an
 owner the namespace lacks succeeds and does nothing (a seccomp filter), as
-under proot's fake root.  The proof builds
-the same Dockerfile each way from Debian's real registry and compares every
-entry of the step's layer with proot's.  The step writes whether anything
+under proot's fake root.  The proof builds the same Dockerfile each way from
+Debian's real registry and compares every entry of the step's layer with
+proot's.  The step writes whether anything
 traces it (``TracerPid`` in ``/proc/self/status``: proot is a tracer), in words
 of different lengths, so the layers themselves say which way each step ran.
 """
