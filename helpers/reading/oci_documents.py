@@ -9,7 +9,6 @@ never a crash further on.  Annotations are looked up here and nowhere else.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -76,6 +75,9 @@ def load_json(store: DocumentSource, name: str, what: str) -> object:
     if raw is None:
         raise ArchiveError(f"the {what} `{name}` is missing", "the archive is incomplete; save or export it again")
     digest = blob_digest(name)
+    if digest is not None:
+        import hashlib  # OpenSSL's start-up, paid by the archives whose documents are named by digest only
+
     if digest is not None and "sha256:" + hashlib.sha256(raw).hexdigest() != digest:
         raise DigestMismatch(f"the {what} `{name}` does not match its digest", _CORRUPT)
     return parse_json(raw, what, name)

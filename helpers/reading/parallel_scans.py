@@ -6,16 +6,25 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from ..ground.limits import Limits
 from ..ground.model import Entry
 from .blob_store import ConsumerFailed
 from .layer_stream import ScannedLayer, scan_blob_range
+from .raw_bytes import sniff_compression
 from .scan_budget import EntryBudget
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 #: The interpreter's thread switch interval while layers are scanned (seconds).
 SCAN_SWITCH_INTERVAL = 0.0005
+
+#: Layers up to this size are scanned in the caller's thread, when awaited: a thread pool (and
+#: ``concurrent.futures``, which loads ``logging``) costs a small image's report more than its
+#: scans gain.
+INLINE_SCAN_BYTES = 1 << 20
 
 
 _switch_lock = threading.Lock()
@@ -46,6 +55,14 @@ def _restore_switch_interval() -> None:
             sys.setswitchinterval(_switch_saved)
 
 
+def _uncompressed(fd: int, start: int, length: int) -> bool:
+    """True when the blob at ``start`` of ``fd`` starts as no compressed stream does (or cannot be read here)."""
+    try:
+        return sniff_compression(os.pread(fd, 4, start) if length >= 4 else b"") == "none"
+    except OSError:  # the scan meets the same error, and reports it as its own
+        return True
+
+
 class ParallelScans:
     """Layer scans run on a thread pool as soon as they are asked for, and awaited in order.
 
@@ -58,13 +75,25 @@ class ParallelScans:
     def __init__(self, verify: bool, limits: Limits) -> None:
         self._verify = verify
         self._budget = EntryBudget(limits)
-        self._futures: dict[str, Future[ScannedLayer]] = {}
+        #: Each layer asked for: its scan on the pool, or, for a small one, the scan to run when it is
+        #: awaited, and then what it found.
+        self._futures: dict[str, Future[ScannedLayer] | Callable[[], ScannedLayer] | ScannedLayer] = {}
         self._lowered = False
-        self._pool = ThreadPoolExecutor(max(1, min(os.cpu_count() or 1, 4)), thread_name_prefix="layerlab-scan")
+        self._pool: ThreadPoolExecutor | None = None
 
     def _submit(
         self, name: str, fd: int, start: int, length: int, prepare: Callable[[list[Entry]], object] | None
     ) -> None:
+        if length <= INLINE_SCAN_BYTES or (not self._verify and _uncompressed(fd, start, length)):
+            # Scanned when awaited, and the consumer makes what ``prepare`` would.  An uncompressed
+            # layer read without ``verify`` is header parsing and seeks, Python holding the GIL
+            # throughout: a thread would only take turns with the caller's merge.
+            self._futures[name] = lambda: scan_blob_range(fd, start, length, name, self._budget, self._verify)
+            return
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor  # loaded for the first large layer only
+
+            self._pool = ThreadPoolExecutor(max(1, min(os.cpu_count() or 1, 4)), thread_name_prefix="layerlab-scan")
         if not self._lowered:
             # A thread back from decompressing waits for the GIL up to the switch interval
             # (5 ms) while another parses headers; a shorter one keeps both cores busy.  The
@@ -89,7 +118,12 @@ class ParallelScans:
 
     def _await(self, name: str) -> ScannedLayer | None:
         future = self._futures.get(name)
-        return None if future is None else future.result()
+        if future is None or isinstance(future, ScannedLayer):
+            return future
+        if callable(future):
+            self._futures[name] = future = future()
+            return future
+        return future.result()
 
     def close(self, abandon: bool = False) -> None:
         """Wait for the scans still running; with ``abandon`` (an interrupt, an error), stop them at their next chunk.
@@ -98,7 +132,8 @@ class ParallelScans:
         """
         if abandon:
             self._budget.stop()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
         if self._lowered:
             self._lowered = False
             _restore_switch_interval()

@@ -9,7 +9,6 @@ type.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import zlib
 from collections.abc import Callable
@@ -57,6 +56,8 @@ class RawReader:
 
     def __init__(self, read: Callable[[int], bytes]) -> None:
         self._read = read
+        import hashlib  # loaded by the first blob read as a stream: OpenSSL's start-up is a small image's cost
+
         self.sha256 = hashlib.sha256()
         self.count = 0
         self._gzip = None

@@ -28,6 +28,7 @@ from archives import docker_archive, files_layer
 import helpers
 from helpers.ground.errors import ArchiveError, DigestMismatch
 from helpers.ground.limits import Limits
+from helpers.reading import parallel_scans
 from helpers.reading.files import read_path
 from helpers.reading.raw_bytes import FileRangeFeed, StreamFeed
 from helpers.reading.tar_fields import normalize_path
@@ -153,9 +154,14 @@ def test_damaged_contents_are_read_by_seeking_and_refused_with_verify(tmp_path):
                           capture_output=True, cwd=ROOT).returncode == 0
 
 
-def test_errors_name_the_first_bad_layer_whichever_thread_meets_it_first(tmp_path):
+@pytest.mark.parametrize("scanned", ["in the caller's thread", "on the pool"])
+def test_errors_name_the_first_bad_layer_whichever_thread_meets_it_first(scanned, tmp_path, monkeypatch):
     bad = files_layer({"x": b"x" * 5000})[:1200]  # ends inside x's data
-    archive = docker_archive([files_layer({"ok": b"1"}), bad, bad, bad])
+    layers = [files_layer({"ok": b"1"}), bad, bad, bad]
+    if scanned == "on the pool":  # compressed, and no layer small enough to scan inline
+        monkeypatch.setattr(parallel_scans, "INLINE_SCAN_BYTES", 0)
+        layers = [gzip.compress(layer, 1, mtime=0) for layer in layers]
+    archive = docker_archive(layers)
     path = tmp_path / "bad.tar"
     path.write_bytes(archive)
     for _ in range(5):

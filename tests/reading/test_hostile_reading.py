@@ -25,7 +25,7 @@ from archives import FILE, SYMLINK, TEN, docker_archive, make_layer, read_every_
 import helpers
 from helpers.ground.errors import ArchiveError
 from helpers.ground.limits import Limits
-from helpers.reading import blob_store, oci_index, oci_layout, tar_archives
+from helpers.reading import blob_store, oci_index, oci_layout, parallel_scans, tar_archives
 from helpers.reading.files import read_path
 from helpers.views.report import text_report
 
@@ -246,8 +246,11 @@ def test_a_lone_surrogate_in_the_history_is_reported_not_a_crash(tmp_path):
 
 
 def test_overlapping_readers_restore_the_switch_interval(tmp_path):
+    # Compressed layers past INLINE_SCAN_BYTES: the ones scanned on the pool, where the interval is lowered.
+    noise = random.Random(0).randbytes(parallel_scans.INLINE_SCAN_BYTES + 4096)
     path = tmp_path / "image.tar"
-    path.write_bytes(docker_archive([TEN, make_layer(("b", b"y" * 20, FILE, None))]))
+    path.write_bytes(docker_archive([gzip.compress(make_layer(("a", noise, FILE, None)), 1, mtime=0),
+                                     gzip.compress(make_layer(("b", noise, FILE, None)), 1, mtime=0)]))
     before = sys.getswitchinterval()
     first = tar_archives.IndexedArchive(path)
     second = tar_archives.IndexedArchive(path)
