@@ -27,7 +27,6 @@ from ..orchestration.sources import analyze_source
 from ..reading.source import check_platform
 from ..views.budget import Budget, parse_budget_size, parse_ratio
 from ..views.report import text_report
-from .progress import print_progress
 
 EXIT_BAD_INPUT = 2
 EXIT_OVER_BUDGET = 1
@@ -64,6 +63,7 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
 
 def _build(args: argparse.Namespace, settings: Settings) -> None:
     from ..orchestration.builds import build  # the Docker SDK, on first use
+    from .progress import print_progress
 
     context = Path(args.context)
     dockerfile = Path(args.file) if args.file else context / "Dockerfile"
@@ -89,6 +89,7 @@ def _variant(text: str) -> tuple[str, str]:
 
 def _record(args: argparse.Namespace, settings: Settings) -> None:
     from ..orchestration.lab import record  # the Docker SDK, on first use
+    from .progress import print_progress
 
     variants = {name: Path(dockerfile) for name, dockerfile in args.variant}
     made = record(variants, args.output, args.context, progress=print_progress(sys.stderr, steps=True),

@@ -23,7 +23,6 @@ import io
 from collections.abc import Iterator
 
 from ..ground.model import Package, PackageDatabase
-from .apk_output import paragraphs
 
 #: The files kept while scanning a layer, and the package manager each belongs to.
 DATABASES = {
@@ -101,6 +100,8 @@ def parse_apk_installed(data: bytes) -> list[Package]:
     line per field and a blank line between packages: :func:`.apk_output.paragraphs`,
     which reads it line by line.)  Past :data:`MAX_PACKAGES` paragraphs the file is refused.
     """
+    from .apk_output import paragraphs  # apk's reader and its plan types: only a layer with apk's database
+
     packages = []
     for count, fields in enumerate(paragraphs(data.decode("utf-8", "replace")), start=1):
         if count > MAX_PACKAGES:

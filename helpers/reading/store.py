@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..ground.model import Image, Source
-from ..ground.references import slug_tag
 from ..ground.settings import Settings
 from .files import read_path
 from .oci_documents import RefNotFound
@@ -28,6 +27,8 @@ def read_from_store(name: str, settings: Settings) -> Image | None:
     if not (layout / "index.json").is_file():
         return None
     bare = name.removesuffix(":latest")
+    from ..ground.references import slug_tag  # an image reference's grammar: a report of a file never needs it
+
     for tag in dict.fromkeys([slug_tag(with_tag(name)), slug_tag(bare), f"base-{slug_tag(name)}"]):
         if not tag:
             continue
