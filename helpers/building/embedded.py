@@ -8,8 +8,9 @@ It orchestrates three well-kept tools from Debian/Ubuntu packages:
 * ``skopeo`` brings base images into a local OCI layout (from a registry, from
   a ``docker save``/OCI archive, or from a rootfs tarball, which becomes the
   image's single layer byte for byte, as in the official Alpine images);
-* ``umoci`` unpacks an image rootless, and repacks the changed root filesystem
-  as a new layer, with whiteouts for deletions;
+* ``umoci`` unpacks an image rootless, and adds each step's layer: the paths
+  the step changed, told by their status (:mod:`.step_changes`), with whiteouts
+  for deletions;
 * ``proot`` runs each ``RUN`` step as a fake root inside that filesystem, with
   ``/dev``, ``/proc`` and ``/sys`` bound; where the kernel allows user namespaces
   a step runs without ptrace instead (:mod:`helpers.building.userns`), and proot takes
@@ -85,6 +86,7 @@ from .placement import AddBudget, PlacementRefused, Rootfs, copy_into, extract_i
 from .registry import apt_failure
 from .removal import remove_tree
 from .run_mounts import Bind, prepared
+from .step_changes import Snapshot, changes, snapshot, write_layer
 from .step_process import run_step
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -94,15 +96,14 @@ _SUPPORTED = _CONFIG_ONLY | {"FROM", "RUN", "COPY", "ADD"}
 
 
 def _after_the_second_of(moment: float) -> None:
-    """Wait, if need be, until the second after ``moment``, when a bundle's file list was last written.
+    """Wait, if need be, until the second after ``moment``, when a bundle's snapshot was last taken.
 
-    umoci tells a changed file by its mtime to the second (mtree's ``tar_time``,
-    truncated), against the times it wrote down when it unpacked or last
-    committed the bundle.  A step run in that same second could change a
-    directory (remove a file from it, say) and leave its time, to the second, as
-    written down: the directory would then be left out of the layer, where
-    Docker keeps it.  A step that starts in a later second cannot: whatever it
-    touches gets a later time.  Fast steps wait at most a second; slow ones never.
+    Only for a file system that keeps times to the second
+    (:attr:`.step_changes.Snapshot.whole_seconds`): a step run in the second of
+    the snapshot could change a directory (remove a file from it, say) and
+    leave its times, to the second, as they were: the directory would then be
+    left out of the layer, where Docker keeps it.  A step that starts in a later
+    second cannot: whatever it touches gets a later time.
     """
     wait = int(moment) + 1.02 - time.time()  # file times lag the clock by a tick at most
     if wait > 0:
@@ -217,7 +218,9 @@ class _Stage:
     shell: list[str] = field(default_factory=lambda: ["/bin/sh", "-c"])
     bundle: Path | None = None
     bundle_tag: str | None = None
-    #: When umoci last wrote down the bundle's files and their times (``time.time()``).
+    #: The status of every path of the bundle's root filesystem, as of its image ``bundle_tag``.
+    snapshot: Snapshot | None = None
+    #: When that snapshot was taken (``time.time()``).
     bundle_listed: float = 0.0
 
 
@@ -441,17 +444,35 @@ class EmbeddedBuilder:
             with contextlib.suppress(OSError):  # left in the scratch folder, which goes with the build
                 remove_tree(stage.bundle)
         bundle = Path(tempfile.mkdtemp(prefix="bundle-", dir=scratch))
-        bundle.rmdir()
-        self.store.umoci("unpack", "--rootless", "--image", self.store.ref(stage.tag), str(bundle),
-                    what=f"unpacking {stage.tag}")
-        stage.bundle, stage.bundle_tag, stage.bundle_listed = bundle, stage.tag, time.time()
+        self.store.umoci("raw", "unpack", "--rootless", "--image", self.store.ref(stage.tag), str(bundle / "rootfs"),
+                         what=f"unpacking {stage.tag}")
+        stage.bundle, stage.bundle_tag = bundle, stage.tag
+        stage.snapshot = snapshot(bundle / "rootfs", self.settings.limits.entries)
+        stage.bundle_listed = time.time()
         return bundle
 
     def _repack(self, stage: _Stage, new: str, created_by: str) -> None:
-        assert stage.bundle is not None
-        self.store.umoci("repack", "--refresh-bundle", "--image", self.store.ref(new), "--history.created_by",
-                         created_by, str(stage.bundle), what=f"committing `{created_by}`")
-        stage.bundle_tag, stage.bundle_listed = new, time.time()
+        """Commit what changed in the bundle since its snapshot as the layer of image ``new`` (none: no layer).
+
+        The changes are told by status (:mod:`.step_changes`), and umoci adds the layer they make.
+        """
+        assert stage.bundle is not None and stage.snapshot is not None and stage.bundle_tag is not None
+        after = snapshot(stage.bundle / "rootfs", self.settings.limits.entries)
+        changed, whiteouts = changes(stage.snapshot, after)
+        history = ("--tag", new, "--history.created_by", created_by)
+        if changed or whiteouts:
+            fd, name = tempfile.mkstemp(prefix="layer-", suffix=".tar", dir=stage.bundle.parent)
+            try:
+                with os.fdopen(fd, "wb") as layer:
+                    write_layer(stage.bundle / "rootfs", changed, whiteouts, layer, after)
+                self.store.umoci("raw", "add-layer", "--image", self.store.ref(stage.bundle_tag), *history, name,
+                                 what=f"committing `{created_by}`")
+            finally:
+                os.unlink(name)
+        else:  # a step that changed nothing adds no layer, only its history entry
+            self.store.umoci("config", "--image", self.store.ref(stage.bundle_tag), *history,
+                             what=f"committing `{created_by}`")
+        stage.bundle_tag, stage.snapshot, stage.bundle_listed = new, after, time.time()
 
     def _layer_bytes(self, parent: str, tag: str) -> int:
         """The size of the layer ``tag`` adds over ``parent``, as ``docker history`` counts it.
@@ -744,7 +765,9 @@ class EmbeddedBuilder:
 
         def attempt(in_namespace: bool) -> subprocess.CompletedProcess:
             rootfs = self._bundle(stage, scratch) / "rootfs"
-            _after_the_second_of(stage.bundle_listed)  # so that every folder the step touches is committed
+            assert stage.snapshot is not None
+            if stage.snapshot.whole_seconds:  # so that every entry the step touches gets a new status
+                _after_the_second_of(stage.bundle_listed)
             if stage.workdir != "/":
                 with Rootfs(rootfs) as image:  # made inside the image, whatever links its path passes
                     os.close(image.directory(stage.workdir))

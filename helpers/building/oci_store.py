@@ -37,7 +37,7 @@ ORIGIN_ANNOTATION = "org.layerlab.base.from"
 LOG_TAIL = 12
 #: The most cached steps the store keeps tagged (a notebook series makes a few hundred).
 MAX_STEP_TAGS = 2_000
-#: umoci commands that only read the store (all others rewrite its index.json).
+#: umoci commands that only read the store (all others rewrite its index.json, ``raw add-layer`` too).
 _READS_ONLY = frozenset(("unpack", "stat", "ls", "raw"))
 
 
@@ -416,7 +416,7 @@ class OciStore:
 
     def umoci(self, *args: str, what: str) -> None:
         """Run umoci on the store; a command that rewrites its ``index.json`` holds the store's lock."""
-        if args[0] in _READS_ONLY:
+        if args[0] in _READS_ONLY and args[:2] != ("raw", "add-layer"):
             run([self.tools["umoci"], *args], what)
             return
         with self.index_lock():

@@ -174,12 +174,12 @@ class KillPoint(NamedTuple):
 KILL_POINTS = [
     KillPoint("skopeo"),  # importing the base image
     KillPoint("skopeo", once_ended=True),  # the base image imported, not yet configured
-    KillPoint("umoci", "unpack", delay=0.05),  # unpacking the base into a bundle
+    KillPoint("umoci", "raw", delay=0.05, mentions="unpack"),  # unpacking the base into a bundle
     KillPoint("proot", delay=0.3, run="proot"),  # the first RUN running under proot
     KillPoint("unshare", delay=0.3),  # ... or in a user namespace, where there is one
-    KillPoint("umoci", "repack"),  # committing its layer: starting
-    KillPoint("umoci", "repack", delay=0.1),  # ... and in the middle
-    KillPoint("umoci", "repack", delay=0.05, mentions="COPY"),  # committing the COPY layer
+    KillPoint("umoci", "raw", mentions="add-layer"),  # adding its layer: starting
+    KillPoint("umoci", "raw", delay=0.1, mentions="add-layer"),  # ... and in the middle
+    KillPoint("umoci", "raw", mentions="COPY"),  # adding the COPY layer
 ]
 BUILD_SCRIPT = ("import sys, helpers; "
                 "helpers.build(sys.argv[1], name='killed', engine='embedded', progress=lambda n, s: None)")
@@ -270,7 +270,8 @@ def _image(analysis: helpers.Analysis) -> tuple:
 def test_a_build_killed_mid_write_leaves_no_half_cache_entry(store, tmp_path, monkeypatch):
     context = tmp_path / "context"
     context.mkdir()
-    (context / "data.bin").write_bytes(os.urandom(2_000_000))
+    # Big enough that adding its layer (umoci compresses it) lasts long enough to be killed in.
+    (context / "data.bin").write_bytes(os.urandom(16_000_000))
     (context / "Dockerfile").write_text(KILLED_DOCKERFILE)
 
     seen = set()
