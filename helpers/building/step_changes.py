@@ -134,11 +134,11 @@ class _Lender:
                 os.close(parent)
 
     def _own_mode(self, parent: int, name: str) -> int:
-        if os.geteuid() == 0:
-            raise PermissionError(f"cannot read {name}")
         info = os.stat(name, dir_fd=parent, follow_symlinks=False)
-        if stat.S_ISLNK(info.st_mode) or info.st_uid != os.geteuid():
-            raise PermissionError(f"cannot read {name}: it is not the builder's own")
+        if os.geteuid() == 0 or stat.S_ISLNK(info.st_mode) or info.st_uid != os.geteuid():
+            raise LayerLabError(f"`{name}` in the image's filesystem cannot be read to commit it (its owner is "
+                                f"uid {info.st_uid}, the builder's is {os.geteuid()})",
+                                "the embedded builder's store may need a clean start")
         return info.st_mode & 0o7777
 
     def _lend_folder(self, parent: int, parts: tuple[str, ...]) -> None:

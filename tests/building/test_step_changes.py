@@ -189,3 +189,24 @@ def test_a_step_that_leaves_more_entries_than_an_image_may_hold_is_one_clear_err
     with pytest.raises(LayerLabError, match="more than 5 entries") as raised:
         snapshot(root, max_entries=5)
     assert "LAYERLAB_MAX_ENTRIES" in raised.value.hint
+
+
+@pytest.mark.engine
+def test_an_entry_the_builder_neither_owns_nor_may_read_is_one_clear_error(tmp_path):
+    from binder_user import as_user, unprivileged_user
+
+    user = unprivileged_user()
+    root = Path(user.pw_dir) / f"foreign-rootfs-{os.getpid()}"
+    (root / "etc" / "foreign").mkdir(parents=True)
+    subprocess.run(["chown", "-R", f"{user.pw_uid}:{user.pw_gid}", str(root)], check=True)
+    os.chown(root / "etc" / "foreign", 0, 0)
+    os.chmod(root / "etc" / "foreign", 0)  # root's: the user can neither read it nor lend itself the bits
+    try:
+        script = (f"import sys; sys.path.insert(0, {str(ROOT)!r})\nfrom helpers.building.step_changes import snapshot\n"
+                  f"from helpers.ground.errors import LayerLabError\ntry:\n    snapshot({str(root)!r})\n"
+                  "except LayerLabError as exc:\n    print(exc)\n")
+        done = as_user(user, ["/usr/bin/python3", "-c", script], Path(user.pw_dir))
+    finally:
+        subprocess.run(["rm", "-rf", str(root)], check=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("`foreign` in the image's filesystem cannot be read to commit it (its owner is uid 0")
