@@ -10,8 +10,8 @@ driver commits what a step copied up; a path that is gone becomes a whiteout.
 
 Why not ``umoci repack``, which the builder used before: it tells changes by
 hashing every file of the tree on each commit (an mtree manifest), so a step
-that writes one file into an 890 MB image took 8.7 s to commit, against the
-tenth of a second that walking the statuses takes.  umoci still adds the layer
+that writes one file into an 890 MB image (11,000 entries) took 8.7 s to
+commit, against 0.11 s here to walk the statuses and write the layer.  umoci still adds the layer
 (``umoci raw add-layer``: it compresses, and writes the blob, the config, the
 manifest and the index).
 
