@@ -78,8 +78,8 @@ def load_json(store: DocumentSource, name: str, what: str) -> object:
     if digest is not None:
         import hashlib  # OpenSSL's start-up, paid by the archives whose documents are named by digest only
 
-    if digest is not None and "sha256:" + hashlib.sha256(raw).hexdigest() != digest:
-        raise DigestMismatch(f"the {what} `{name}` does not match its digest", _CORRUPT)
+        if "sha256:" + hashlib.sha256(raw).hexdigest() != digest:
+            raise DigestMismatch(f"the {what} `{name}` does not match its digest", _CORRUPT)
     return parse_json(raw, what, name)
 
 

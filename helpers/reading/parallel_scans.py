@@ -1,4 +1,4 @@
-"""A layer scan pool: scans run on threads as soon as they are asked for, and are awaited in order."""
+"""Layer scans, awaited in order: compressed ones past a MiB run on threads as soon as they are asked for."""
 
 from __future__ import annotations
 
@@ -64,11 +64,13 @@ def _uncompressed(fd: int, start: int, length: int) -> bool:
 
 
 class ParallelScans:
-    """Layer scans run on a thread pool as soon as they are asked for, and awaited in order.
+    """Layer scans, awaited in order: on a thread pool as soon as they are asked for, or when awaited.
 
     Decompression and hashing release the GIL, so compressed layers scan in
     parallel, and a caller can merge layer ``i`` while later layers are still
-    being read.  Errors surface when the failing layer is awaited, so the
+    being read.  Small layers, and uncompressed ones read without ``verify``
+    (Python parsing headers, holding the GIL), are scanned in the caller's
+    thread when awaited (:data:`INLINE_SCAN_BYTES`).  Errors surface when the failing layer is awaited, so the
     message names the first bad layer whichever thread met it first.
     """
 
