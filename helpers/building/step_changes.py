@@ -255,13 +255,19 @@ def write_layer(root: str | os.PathLike, changed: list[str], whiteouts: list[str
     try:
         try:
             with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
-                for path in changed:
-                    head, _, name = path.rpartition("/")
-                    parent = lender.open_folder(tuple(head.split("/")) if head else ())
-                    try:
-                        _add(tar, lender, parent, name, path, inodes)
-                    finally:
-                        os.close(parent)
+                opened: tuple[str, int] | None = None  # the folder last opened: siblings come one after another
+                try:
+                    for path in changed:
+                        head, _, name = path.rpartition("/")
+                        if opened is None or opened[0] != head:
+                            if opened is not None:
+                                os.close(opened[1])
+                                opened = None
+                            opened = head, lender.open_folder(tuple(head.split("/")) if head else ())
+                        _add(tar, lender, opened[1], name, path, inodes)
+                finally:
+                    if opened is not None:
+                        os.close(opened[1])
                 for path in whiteouts:
                     head, _, name = path.rpartition("/")
                     info = tarfile.TarInfo(f"{head}/.wh.{name}" if head else f".wh.{name}")
