@@ -222,6 +222,8 @@ class _Stage:
     snapshot: Snapshot | None = None
     #: When that snapshot was taken (``time.time()``).
     bundle_listed: float = 0.0
+    #: The image this stage last committed, and its layer's size as ``docker history`` counts it.
+    committed: tuple[str, int] | None = None
 
 
 class EmbeddedBuilder:
@@ -460,11 +462,12 @@ class EmbeddedBuilder:
         after = snapshot(stage.bundle / "rootfs", self.settings.limits.entries)
         changed, whiteouts = changes(stage.snapshot, after)
         history = ("--tag", new, "--history.created_by", created_by)
+        counted = 0
         if changed or whiteouts:
             fd, name = tempfile.mkstemp(prefix="layer-", suffix=".tar", dir=stage.bundle.parent)
             try:
                 with os.fdopen(fd, "wb") as layer:
-                    write_layer(stage.bundle / "rootfs", changed, whiteouts, layer, after)
+                    counted = write_layer(stage.bundle / "rootfs", changed, whiteouts, layer, after)
                 self.store.umoci("raw", "add-layer", "--image", self.store.ref(stage.bundle_tag), *history, name,
                                  what=f"committing `{created_by}`")
             finally:
@@ -473,13 +476,18 @@ class EmbeddedBuilder:
             self.store.umoci("config", "--image", self.store.ref(stage.bundle_tag), *history,
                              what=f"committing `{created_by}`")
         stage.bundle_tag, stage.snapshot, stage.bundle_listed = new, after, time.time()
+        stage.committed = new, counted
 
-    def _layer_bytes(self, parent: str, tag: str) -> int:
-        """The size of the layer ``tag`` adds over ``parent``, as ``docker history`` counts it.
+    def _layer_bytes(self, stage: _Stage, parent: str) -> int:
+        """The size of the layer ``stage``'s image adds over ``parent``, as ``docker history`` counts it.
 
         That is file bytes plus symlink target lengths; 0 when the step added no
-        layer (umoci commits none for a ``RUN`` that changes no file).
+        layer (none is committed for a ``RUN`` that changes no file).  Counted as the
+        layer was written when this stage just committed it, else read from its blob (a cached step).
         """
+        tag = stage.tag
+        if stage.committed is not None and stage.committed[0] == tag:
+            return stage.committed[1]
         layers = self.store.layers(tag)
         if len(layers) <= len(self.store.layers(parent)):
             return 0
@@ -615,7 +623,7 @@ class EmbeddedBuilder:
                     failure.message = f"{name}: step {number}/{total} `{text}` failed: {failure.reason}"
                     raise
                 if keyword in ("RUN", "COPY", "ADD"):
-                    step.layer_bytes = self._layer_bytes(parent, stage.tag)
+                    step.layer_bytes = self._layer_bytes(stage, parent)
                 if progress:
                     progress(name, step)
             assert stage is not None

@@ -239,8 +239,12 @@ def changes(before: Snapshot, after: Snapshot) -> tuple[list[str], list[str]]:
 
 
 def write_layer(root: str | os.PathLike, changed: list[str], whiteouts: list[str], out: BinaryIO,
-                after: Snapshot | None = None) -> None:
+                after: Snapshot | None = None) -> int:
     """Write the layer tar of ``changed`` paths under ``root`` and ``whiteouts`` into ``out`` (uncompressed).
+
+    Returns the layer's size as ``docker history`` counts it: ``Σ size`` over
+    its regular files (a hard link adds nothing) ``+ Σ len(target)`` over its
+    symbolic links.
 
     Entries keep their mode, modification time and link targets, and are owned
     by root (every way a step runs commits the same layer: a ``chown`` is not
@@ -252,6 +256,7 @@ def write_layer(root: str | os.PathLike, changed: list[str], whiteouts: list[str
     root_fd = os.open(root, _DIRECTORY)
     lender = _Lender(root_fd)
     inodes: dict[tuple[int, int], str] = {}
+    counted = 0
     try:
         try:
             with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
@@ -264,7 +269,7 @@ def write_layer(root: str | os.PathLike, changed: list[str], whiteouts: list[str
                                 os.close(opened[1])
                                 opened = None
                             opened = head, lender.open_folder(tuple(head.split("/")) if head else ())
-                        _add(tar, lender, opened[1], name, path, inodes)
+                        counted += _add(tar, lender, opened[1], name, path, inodes)
                 finally:
                     if opened is not None:
                         os.close(opened[1])
@@ -280,14 +285,16 @@ def write_layer(root: str | os.PathLike, changed: list[str], whiteouts: list[str
             after.forced |= lender.lent
     finally:
         os.close(root_fd)
+    return counted
 
 
 def _add(tar: tarfile.TarFile, lender: _Lender, parent: int, name: str, path: str,
-         inodes: dict[tuple[int, int], str]) -> None:
+         inodes: dict[tuple[int, int], str]) -> int:
+    """Add the entry ``name`` of folder ``parent`` as ``path``; return what it adds to the layer's size."""
     try:
         info = os.stat(name, dir_fd=parent, follow_symlinks=False)
     except FileNotFoundError:
-        return  # gone since the snapshot: nothing runs in the tree, so only a fault gets here
+        return 0  # gone since the snapshot: nothing runs in the tree, so only a fault gets here
     member = tarfile.TarInfo(path)
     member.mode = info.st_mode & 0o7777
     member.uid = member.gid = 0  # root for every entry, as umoci's rootless commits recorded it
@@ -312,12 +319,13 @@ def _add(tar: tarfile.TarFile, lender: _Lender, parent: int, name: str, path: st
                 if (opened.st_dev, opened.st_ino, opened.st_size) != (info.st_dev, info.st_ino, info.st_size):
                     raise OSError(f"`{path}` changed while its layer was written")
                 tar.addfile(member, content)
-            return
+            return member.size
     elif stat.S_ISFIFO(mode):
         member.type = tarfile.FIFOTYPE
     elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         member.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
         member.devmajor, member.devminor = os.major(info.st_rdev), os.minor(info.st_rdev)
     else:
-        return  # a socket: no tar type holds one
+        return 0  # a socket: no tar type holds one
     tar.addfile(member)
+    return len(member.linkname) if member.type == tarfile.SYMTYPE else 0

@@ -28,16 +28,21 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _layer(root: Path, before) -> dict[str, tarfile.TarInfo]:
-    """The members of the layer of what changed under ``root`` since ``before``; a file's bytes in ``CONTENTS``."""
+    """The members of the layer of what changed under ``root`` since ``before``; a file's bytes in ``CONTENTS``.
+
+    The size the writer counts is the one ``docker history`` shows, as CPython's tarfile reads the layer back.
+    """
     changed, whiteouts = changes(before, snapshot(root))
     out = io.BytesIO()
-    write_layer(root, changed, whiteouts, out)
+    counted = write_layer(root, changed, whiteouts, out)
     out.seek(0)
     CONTENTS.clear()
     with tarfile.open(fileobj=out) as tar:
         members = {member.name: member for member in tar}
         CONTENTS.update({member.name: tar.extractfile(member).read() for member in members.values()
                          if member.isreg()})
+    assert counted == sum(m.size for m in members.values() if m.isreg()) + \
+        sum(len(m.linkname) for m in members.values() if m.issym())
     return members
 
 
