@@ -8,8 +8,7 @@ It orchestrates three well-kept tools from Debian/Ubuntu packages:
 * ``skopeo`` brings base images into a local OCI layout (from a registry, from
   a ``docker save``/OCI archive, or from a rootfs tarball, which becomes the
   image's single layer byte for byte, as in the official Alpine images);
-* ``umoci`` unpacks an image rootless (once per builder: each build copies
-  that tree, :mod:`.unpacked_trees`), and adds each step's layer: the paths
+* ``umoci`` unpacks an image rootless, and adds each step's layer: the paths
   the step changed, told by their status (:mod:`.step_changes`), with whiteouts
   for deletions;
 * ``proot`` runs each ``RUN`` step as a fake root inside that filesystem, with
@@ -89,7 +88,6 @@ from .removal import remove_tree
 from .run_mounts import Bind, prepared
 from .step_changes import Snapshot, changes, snapshot, write_layer
 from .step_process import run_step
-from .unpacked_trees import UnpackedTrees
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _CONFIG_ONLY = {"ENV", "WORKDIR", "USER", "LABEL", "CMD", "ENTRYPOINT", "EXPOSE", "SHELL", "ARG", "STOPSIGNAL",
@@ -244,7 +242,6 @@ class EmbeddedBuilder:
         self.tools = require_tools()
         self.store = OciStore(Path(store) if store is not None else settings.store, self.tools)
         self.root, self.layout = self.store.root, self.store.layout
-        self.trees = UnpackedTrees(self.store)
 
     def manifest_digest(self, tag: str) -> str:
         """The digest of the image manifest tagged ``tag`` in the store: the image's identity."""
@@ -449,7 +446,8 @@ class EmbeddedBuilder:
             with contextlib.suppress(OSError):  # left in the scratch folder, which goes with the build
                 remove_tree(stage.bundle)
         bundle = Path(tempfile.mkdtemp(prefix="bundle-", dir=scratch))
-        self.trees.copy(stage.tag, bundle / "rootfs")
+        self.store.umoci("raw", "unpack", "--rootless", "--image", self.store.ref(stage.tag), str(bundle / "rootfs"),
+                         what=f"unpacking {stage.tag}")
         stage.bundle, stage.bundle_tag = bundle, stage.tag
         stage.snapshot = snapshot(bundle / "rootfs", self.settings.limits.entries)
         stage.bundle_listed = time.time()

@@ -10,7 +10,7 @@ Nothing here is faked; each fault is made for real around the real tools:
   ``PTRACE_TRACEME`` fails.  The real proot fails with its own message.
 * **killed mid-write.**  A real build runs in a subprocess and its whole
   session is SIGKILL-ed at several points, seen in ``/proc`` (while skopeo
-  imports the base image, just after it, while umoci unpacks, while its tree is copied, during a ``RUN``,
+  imports the base image, just after it, while umoci unpacks, during a ``RUN``,
   while umoci commits a layer), one after another in the same store, as someone
   interrupting and re-running would.  After each kill every tag in the store
   must be whole; in the end the same build must succeed, leave no scratch
@@ -174,8 +174,7 @@ class KillPoint(NamedTuple):
 KILL_POINTS = [
     KillPoint("skopeo"),  # importing the base image
     KillPoint("skopeo", once_ended=True),  # the base image imported, not yet configured
-    KillPoint("umoci", "raw", delay=0.05, mentions="unpack"),  # unpacking the base into the tree kept to copy
-    KillPoint("cp", "-a"),  # copying that tree into a bundle
+    KillPoint("umoci", "raw", delay=0.05, mentions="unpack"),  # unpacking the base into a bundle
     KillPoint("proot", delay=0.3, run="proot"),  # the first RUN running under proot
     KillPoint("unshare", delay=0.3),  # ... or in a user namespace, where there is one
     KillPoint("umoci", "raw", mentions="add-layer"),  # adding its layer: starting
