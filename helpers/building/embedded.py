@@ -10,7 +10,7 @@ It orchestrates three well-kept tools from Debian/Ubuntu packages:
   image's single layer byte for byte, as in the official Alpine images);
 * ``umoci`` unpacks an image rootless, and adds each step's layer: the paths
   the step changed, told by their status (:mod:`.step_changes`), with whiteouts
-  for deletions;
+  for deletions, streamed to it as they are read;
 * ``proot`` runs each ``RUN`` step as a fake root inside that filesystem, with
   ``/dev``, ``/proc`` and ``/sys`` bound; where the kernel allows user namespaces
   a step runs without ptrace instead (:mod:`helpers.building.userns`), and proot takes
@@ -38,8 +38,10 @@ package registry) runs them with the user's own network, offline or not.
 
 A build killed at any moment (SIGKILL, a restarted notebook kernel) leaves no
 half cache entry: umoci commits each step by renaming a complete ``index.json``
-into place, base images are imported into a private layout and only then join
-the store (their blobs first, their tag last, each by a rename), and scratch
+into place (a layer streamed into it is tagged as the step's only once it was
+written whole, :meth:`.oci_store.OciStore.layer_writer`), base images are
+imported into a private layout and only then join the store (their blobs
+first, their tag last, each by a rename), and scratch
 folders live under the store, locked while in use, so the next build removes
 what a killed one left behind.
 """
@@ -463,15 +465,9 @@ class EmbeddedBuilder:
         changed, whiteouts = changes(stage.snapshot, after)
         history = ("--tag", new, "--history.created_by", created_by)
         counted = 0
-        if changed or whiteouts:
-            fd, name = tempfile.mkstemp(prefix="layer-", suffix=".tar", dir=stage.bundle.parent)
-            try:
-                with os.fdopen(fd, "wb") as layer:
-                    counted = write_layer(stage.bundle / "rootfs", changed, whiteouts, layer, after)
-                self.store.umoci("raw", "add-layer", "--image", self.store.ref(stage.bundle_tag), *history, name,
-                                 what=f"committing `{created_by}`")
-            finally:
-                os.unlink(name)
+        if changed or whiteouts:  # streamed into umoci: the layer is never a file of its own
+            with self.store.layer_writer(stage.bundle_tag, new, stage.bundle.parent, created_by) as layer:
+                counted = write_layer(stage.bundle / "rootfs", changed, whiteouts, layer, after)
         else:  # a step that changed nothing adds no layer, only its history entry
             self.store.umoci("config", "--image", self.store.ref(stage.bundle_tag), *history,
                              what=f"committing `{created_by}`")

@@ -21,13 +21,16 @@ import stat
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from itertools import count
 from pathlib import Path
+from typing import BinaryIO
 
 from ..ground.errors import ArchiveError, LayerLabError
 from ..ground.settings import STORE_VARIABLE
 from ..reading.oci_documents import Index, ref_name
 from ..reading.oci_layout import layout_document
 from .removal import remove_tree_at
+from .step_process import tied
 
 #: The tools the embedded builder runs, and the Debian/Ubuntu package that has each.
 TOOLS = {"skopeo": "skopeo", "umoci": "umoci", "proot": "proot"}
@@ -39,6 +42,10 @@ LOG_TAIL = 12
 MAX_STEP_TAGS = 2_000
 #: umoci commands that only read the store (all others rewrite its index.json, ``raw add-layer`` too).
 _READS_ONLY = frozenset(("unpack", "stat", "ls", "raw"))
+#: The tag of a layer still streaming into umoci (:meth:`OciStore.layer_writer`): the build's scratch folder's name
+#: in hexadecimal (a tag may not hold ``-_``, which such a name may), and a number.
+_PENDING_TAG = re.compile(r"pending-((?:[0-9a-f]{2})+)-[0-9]+")
+_STORE_HINT = "see the tool's message; the embedded builder's store may need a clean start"
 
 
 class ToolMissing(LayerLabError):
@@ -109,9 +116,15 @@ def run(command: list[str], what: str, **kwargs) -> subprocess.CompletedProcess:
     if done.returncode != 0:
         last = (tail(done.stderr or done.stdout) or ["no output"])[-1]
         hint = (NETWORK_HINT if NETWORK_FAILURE.search(last)
-                else "see the tool's message; the embedded builder's store may need a clean start")
+                else _STORE_HINT)
         raise LayerLabError(f"{what} failed ({Path(command[0]).name} exited {done.returncode}): {last}", hint)
     return done
+
+
+def _tool_failed(what: str, tool: str, status: int, errors: BinaryIO) -> LayerLabError:
+    errors.seek(0)
+    last = (tail(errors.read().decode(errors="replace")) or ["no output"])[-1]
+    return LayerLabError(f"{what} failed ({tool} exited {status}): {last}", _STORE_HINT)
 
 
 #: What skopeo says when a registry cannot be reached: a name that does not resolve, no route, no answer.
@@ -257,9 +270,11 @@ class OciStore:
         if self.scratch_root.is_symlink() or not self.scratch_root.is_dir():
             raise ArchiveError(f"the embedded builder's store is damaged: {self.scratch_root} is not a folder",
                                f"remove {self.root} (it is only a cache) and build again")
+        self._pending = count(1)
         self._clean_leftovers()
         if not self.layout.exists():
             self._init_layout()
+        self._drop_stale_pending()
 
     @contextlib.contextmanager
     def scratch(self) -> Iterator[Path]:
@@ -307,6 +322,26 @@ class OciStore:
                         os.unlink(entry.name, dir_fd=parent)  # skopeo's partial blob, from before imports were private
             finally:
                 os.close(parent)
+
+    def _drop_stale_pending(self) -> None:
+        """Untag the layers a killed build left streaming (:meth:`layer_writer`): their build's scratch folder is gone.
+
+        A live build's folder is locked, so it stays, and its pending tags with it.
+        """
+        def stale(descriptor: dict) -> bool:
+            pending = _PENDING_TAG.fullmatch(ref_name(descriptor) or "")
+            if pending is None:
+                return False
+            folder = bytes.fromhex(pending.group(1)).decode(errors="replace")
+            return _SCRATCH_NAME.fullmatch(folder) is not None and not (self.scratch_root / folder).is_dir()
+
+        if not any(stale(d) for d in self.read_index().get("manifests") or []):
+            return
+        with self.index_lock():
+            index = self.read_index()
+            index["manifests"] = [d for d in index.get("manifests") or [] if not stale(d)]
+            with self.scratch() as scratch:
+                self._replace_index(index, scratch)
 
     def _init_layout(self) -> None:
         """An empty OCI layout, made aside and renamed into place: the store has a whole layout or none."""
@@ -437,6 +472,49 @@ class OciStore:
             yield
         finally:
             os.close(handle)
+
+    @contextlib.contextmanager
+    def layer_writer(self, parent: str, tag: str, scratch: Path, created_by: str) -> Iterator[BinaryIO]:
+        """Write a layer tar to the stream this yields: umoci adds it over image ``parent`` as image ``tag``.
+
+        The tar goes through a pipe (never a copy on disk).  umoci adds what it
+        reads verbatim, so it tags the image ``pending-<scratch>-<n>`` (``scratch``:
+        the build's own folder, its name in hexadecimal), and the image becomes ``tag`` only once the tar
+        was written whole and umoci exited 0.  On any error or interrupt umoci is
+        killed before the pipe closes; a builder killed mid-write leaves at most a
+        pending tag (umoci, tied to it, seeing the end of its input first), which
+        the next store dropped, its build's folder being gone: never a cache entry of a cut layer.
+        """
+        pending = f"pending-{scratch.name.encode().hex()}-{next(self._pending)}"
+        command = tied([self.tools["umoci"], "raw", "add-layer", "--image", self.ref(parent), "--tag", pending,
+                        "--history.created_by", created_by, "/dev/stdin"])
+        what = f"committing `{created_by}`"
+        with self.index_lock(), tempfile.TemporaryFile(dir=scratch) as errors:
+            process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)
+            assert process.stdin is not None
+            try:
+                try:
+                    yield process.stdin
+                    process.stdin.close()
+                except BrokenPipeError:  # umoci stopped reading: its own message says why
+                    process.kill()
+                    raise _tool_failed(what, "umoci", process.wait(), errors) from None
+                status = process.wait()
+            except BaseException:
+                process.kill()
+                process.wait()
+                with contextlib.suppress(OSError):
+                    process.stdin.close()
+                raise
+            if status != 0:
+                raise _tool_failed(what, "umoci", status, errors)
+            index = self.read_index()
+            manifests = [d for d in index.get("manifests") or [] if ref_name(d) != tag]
+            for descriptor in manifests:
+                if ref_name(descriptor) == pending:
+                    descriptor["annotations"]["org.opencontainers.image.ref.name"] = tag
+            index["manifests"] = manifests
+            self._replace_index(index, scratch)
 
     def copy_tag(self, source: str, target: str) -> None:
         self.umoci("tag", "--image", self.ref(source), target, what=f"tagging {target}")

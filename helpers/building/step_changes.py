@@ -259,7 +259,7 @@ def write_layer(root: str | os.PathLike, changed: list[str], whiteouts: list[str
     counted = 0
     try:
         try:
-            with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # a stream: no seeks
                 opened: tuple[str, int] | None = None  # the folder last opened: siblings come one after another
                 try:
                     for path in changed:

@@ -208,3 +208,82 @@ def test_a_registry_that_cannot_be_reached_is_named_as_the_network_not_the_store
     assert "no such host" in caught.value.message or "dial tcp" in caught.value.message
     assert caught.value.hint.startswith("the registry could not be reached")
     assert "clean start" not in caught.value.hint
+
+
+# ---------------------------------------------------------------- layers streamed into umoci
+def _store_with_alpine(root: Path, monkeypatch) -> EmbeddedBuilder:
+    embedded_tools()
+    monkeypatch.setenv("LAYERLAB_ROOTFS", str(ALPINE_TARBALLS))
+    builder = EmbeddedBuilder(root, settings=current_settings())
+    builder.base("alpine:3.20.3")
+    return builder
+
+
+def _tags(store: OciStore) -> set[str]:
+    return set(store.index())
+
+
+def _layer_tar(files: dict[str, bytes]) -> bytes:
+    import io
+    import tarfile
+
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def test_a_streamed_layer_is_tagged_only_when_whole(tmp_path, monkeypatch):
+    builder = _store_with_alpine(tmp_path / "store", monkeypatch)
+    store = builder.store
+    layer = _layer_tar({"etc/streamed": b"whole\n" * 1000})
+    with store.scratch() as scratch:
+        with store.layer_writer("base-alpine-3.20.3", "step-streamed", scratch, "RUN streamed") as out:
+            out.write(layer)
+    odd = tmp_path / "build-_a-_b_"  # a scratch folder's name as mkdtemp may make it: not a tag as it is
+    odd.mkdir()
+    with store.layer_writer("base-alpine-3.20.3", "step-odd", odd, "RUN odd") as out:
+        out.write(layer)
+    assert {"step-streamed", "step-odd"} <= _tags(store) and not any(t.startswith("pending-") for t in _tags(store))
+    added = store.layers("step-streamed")[-1]
+    import gzip
+
+    assert gzip.decompress((store.layout / "blobs" / "sha256" / added["digest"].split(":")[1]).read_bytes()) == layer
+
+    # Cut short by an error in the writer: umoci is killed before its input ends, and nothing is tagged.
+    before = _tags(store)
+    with store.scratch() as scratch, pytest.raises(RuntimeError):
+        with store.layer_writer("base-alpine-3.20.3", "step-cut", scratch, "RUN cut") as out:
+            out.write(layer[: len(layer) // 2])
+            out.flush()
+            raise RuntimeError("the writer failed half-way")
+    assert _tags(store) == before
+
+
+def test_a_stream_umoci_refuses_is_one_clear_error(tmp_path, monkeypatch):
+    builder = _store_with_alpine(tmp_path / "store", monkeypatch)
+    store = builder.store
+    before = _tags(store)
+    with store.scratch() as scratch, pytest.raises(LayerLabError) as caught:
+        with store.layer_writer("no-such-image", "step-refused", scratch, "RUN refused") as out:
+            for _ in range(200):  # more than a pipe holds: umoci, gone, stops reading
+                out.write(b"\0" * 65536)
+    assert caught.value.message.startswith("committing `RUN refused` failed (umoci exited")
+    assert _tags(store) == before
+
+
+def test_a_pending_tag_a_killed_build_left_goes_and_a_live_build_s_stays(tmp_path, monkeypatch):
+    builder = _store_with_alpine(tmp_path / "store", monkeypatch)
+    store = builder.store
+    with store.scratch() as live:
+        for owner in (live.name, "build-_gone123"):  # a name that could not be a tag as it is
+            subprocess.run([require_tools()["umoci"], "tag", "--image", store.ref("base-alpine-3.20.3"),
+                            f"pending-{owner.encode().hex()}-1"], check=True, capture_output=True)
+        OciStore(store.root, require_tools())  # the next builder opens the store
+        assert {t for t in _tags(store) if t.startswith("pending-")} == {f"pending-{live.name.encode().hex()}-1"}
+    OciStore(store.root, require_tools())
+    assert not any(t.startswith("pending-") for t in _tags(store))
+    assert "base-alpine-3.20.3" in _tags(store)
