@@ -114,17 +114,15 @@ def run(command: list[str], what: str, **kwargs) -> subprocess.CompletedProcess:
                             "more than this system passes to a program", "shorten the values the Dockerfile sets "
                             "(ENV, LABEL)") from exc
     if done.returncode != 0:
-        last = (tail(done.stderr or done.stdout) or ["no output"])[-1]
-        hint = (NETWORK_HINT if NETWORK_FAILURE.search(last)
-                else _STORE_HINT)
-        raise LayerLabError(f"{what} failed ({Path(command[0]).name} exited {done.returncode}): {last}", hint)
+        raise _failed(what, command[0], done.returncode, done.stderr or done.stdout)
     return done
 
 
-def _tool_failed(what: str, tool: str, status: int, errors: BinaryIO) -> LayerLabError:
-    errors.seek(0)
-    last = (tail(errors.read().decode(errors="replace")) or ["no output"])[-1]
-    return LayerLabError(f"{what} failed ({tool} exited {status}): {last}", _STORE_HINT)
+def _failed(what: str, tool: str, status: int, output: str) -> LayerLabError:
+    """One error naming what was being done, the tool, its exit status and the last line it said."""
+    last = (tail(output) or ["no output"])[-1]
+    hint = NETWORK_HINT if NETWORK_FAILURE.search(last) else _STORE_HINT
+    return LayerLabError(f"{what} failed ({Path(tool).name} exited {status}): {last}", hint)
 
 
 #: What skopeo says when a registry cannot be reached: a name that does not resolve, no route, no answer.
@@ -479,11 +477,11 @@ class OciStore:
 
         The tar goes through a pipe (never a copy on disk).  umoci adds what it
         reads verbatim, so it tags the image ``pending-<scratch>-<n>`` (``scratch``:
-        the build's own folder, its name in hexadecimal), and the image becomes ``tag`` only once the tar
-        was written whole and umoci exited 0.  On any error or interrupt umoci is
+        the build's own folder, its name in hexadecimal), and the image becomes
+        ``tag`` only once the tar was written whole and umoci exited 0.  On any error or interrupt umoci is
         killed before the pipe closes; a builder killed mid-write leaves at most a
         pending tag (umoci, tied to it, seeing the end of its input first), which
-        the next store dropped, its build's folder being gone: never a cache entry of a cut layer.
+        the next store opened drops once that build's folder is gone: never a cache entry of a cut layer.
         """
         pending = f"pending-{scratch.name.encode().hex()}-{next(self._pending)}"
         command = tied([self.tools["umoci"], "raw", "add-layer", "--image", self.ref(parent), "--tag", pending,
@@ -492,22 +490,25 @@ class OciStore:
         with self.index_lock(), tempfile.TemporaryFile(dir=scratch) as errors:
             process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)
             assert process.stdin is not None
+            cut = False
             try:
                 try:
                     yield process.stdin
                     process.stdin.close()
-                except BrokenPipeError:  # umoci stopped reading: its own message says why
+                except BrokenPipeError:  # umoci stopped reading before the end: its own message says why
+                    cut = True
                     process.kill()
-                    raise _tool_failed(what, "umoci", process.wait(), errors) from None
                 status = process.wait()
             except BaseException:
                 process.kill()
                 process.wait()
+                raise
+            finally:
                 with contextlib.suppress(OSError):
                     process.stdin.close()
-                raise
-            if status != 0:
-                raise _tool_failed(what, "umoci", status, errors)
+            if cut or status != 0:
+                errors.seek(0)
+                raise _failed(what, "umoci", status, errors.read().decode(errors="replace"))
             index = self.read_index()
             manifests = [d for d in index.get("manifests") or [] if ref_name(d) != tag]
             for descriptor in manifests:
