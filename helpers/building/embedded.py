@@ -41,9 +41,9 @@ half cache entry: umoci commits each step by renaming a complete ``index.json``
 into place (a layer streamed into it is tagged as the step's only once it was
 written whole, :meth:`.oci_store.OciStore.layer_writer`), base images are
 imported into a private layout and only then join the store (their blobs
-first, their tag last, each by a rename), and scratch
-folders live under the store, locked while in use, so the next build removes
-what a killed one left behind.
+first, their tag last, each by a rename), and scratch folders live under the
+store, locked while in use, so the next build removes what a killed one left
+behind.
 """
 
 from __future__ import annotations

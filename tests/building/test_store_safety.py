@@ -8,9 +8,12 @@ a tree 1,100 folders deep.  Each checks the victim's files are all still there.
 
 from __future__ import annotations
 
+import gzip
+import io
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -224,9 +227,6 @@ def _tags(store: OciStore) -> set[str]:
 
 
 def _layer_tar(files: dict[str, bytes]) -> bytes:
-    import io
-    import tarfile
-
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name, data in files.items():
@@ -249,8 +249,6 @@ def test_a_streamed_layer_is_tagged_only_when_whole(tmp_path, monkeypatch):
         out.write(layer)
     assert {"step-streamed", "step-odd"} <= _tags(store) and not any(t.startswith("pending-") for t in _tags(store))
     added = store.layers("step-streamed")[-1]
-    import gzip
-
     assert gzip.decompress((store.layout / "blobs" / "sha256" / added["digest"].split(":")[1]).read_bytes()) == layer
 
     # Cut short by an error in the writer: umoci is killed before its input ends, and nothing is tagged.
