@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from pathlib import Path
@@ -147,7 +146,7 @@ def test_builder_dependent_cells_are_compared_only_where_the_stored_outputs_buil
     here = current_settings()
     live = live_builder(here) == "docker+buildkit"
     assert compares_builder_output(lab, {"needs": ["engine"]}, settings=here) is live
-    embedded = dataclasses.replace(here, engine="embedded")
+    embedded = here._replace(engine="embedded")
     assert live_builder(embedded) == "embedded"
     assert compares_builder_output(lab, {"needs": ["engine"]}, settings=embedded) is False  # run, not compared
     monkeypatch.setenv("LAYERLAB_OFFLINE", "1")

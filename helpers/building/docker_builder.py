@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import subprocess
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -120,7 +119,7 @@ class DockerBuilder:
 
     def read_base(self, image: str, measure_pull: bool = False) -> Image:
         ensure_base(self.client, image, self.settings.offline)
-        return replace(self.read(image, measure_pull), bases=[self.describe_base(image)])
+        return self.read(image, measure_pull)._replace(bases=[self.describe_base(image)])
 
     def has_base(self, image: str) -> bool:
         try:

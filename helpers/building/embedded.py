@@ -63,7 +63,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..ground.dockerfile import Dockerfile, is_remote, substitute
@@ -269,12 +269,12 @@ class EmbeddedBuilder:
         """
         tag = self.store_tag(reference)
         origin = Source("path", str(self.layout), tag)
-        return replace(self._read_tag(tag), source=str(origin), origin=origin)
+        return self._read_tag(tag)._replace(source=str(origin), origin=origin)
 
     def read_base(self, image: str, measure_pull: bool = False) -> Image:
         """A base image by name, imported into the store first if it is not there."""
         tag = self.base(image)
-        return replace(self._read_tag(tag), source=image, bases=[self.describe_base(image)])
+        return self._read_tag(tag)._replace(source=image, bases=[self.describe_base(image)])
 
     def _read_tag(self, tag: str) -> Image:
         return read_path(self.layout, ref=tag, verify=self.settings.verify, limits=self.settings.limits)

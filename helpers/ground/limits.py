@@ -23,8 +23,8 @@ variable                       what it bounds                              defau
 from __future__ import annotations
 
 import os
+from collections import namedtuple
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from .errors import LayerLabError
 from .sizes import parse_size
@@ -34,10 +34,13 @@ class LimitSettingError(LayerLabError):
     """A ``LAYERLAB_MAX_*`` variable holds something that is not a size or a count."""
 
 
-@dataclass(frozen=True)
-class Limit:
-    """One budget: its variable, its default, and whether it counts bytes (a size) or items (a count)."""
+class Limit(namedtuple("Limit", "variable default is_size what")):
+    """One budget: its variable, its default, and whether it counts bytes (a size) or items (a count).
 
+    A :func:`~collections.namedtuple`, as the model's records are (:mod:`helpers.ground.model` says why).
+    """
+
+    __slots__ = ()
     variable: str
     default: int
     is_size: bool
@@ -84,20 +87,22 @@ MAX_ADD_ENTRIES = Limit("LAYERLAB_MAX_ADD_ENTRIES", 250_000, False,
 ALL = (MAX_ENTRIES, MAX_EXPANDED_BYTES, MAX_METADATA_BYTES, MAX_RECORDING_ENTRIES, MAX_ADD_BYTES, MAX_ADD_ENTRIES)
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(namedtuple("Limits", "entries expanded_bytes metadata_bytes recording_entries add_bytes add_entries",
+                        defaults=(MAX_ENTRIES.default, MAX_EXPANDED_BYTES.default, MAX_METADATA_BYTES.default,
+                                  MAX_RECORDING_ENTRIES.default, MAX_ADD_BYTES.default, MAX_ADD_ENTRIES.default))):
     """The budgets in force, one value each (default: the documented defaults, not the environment).
 
     Read from the environment once, at the edges, by :meth:`from_environment`
     (through :meth:`helpers.ground.settings.Settings.from_environment`), then passed down.
     """
 
-    entries: int = MAX_ENTRIES.default
-    expanded_bytes: int = MAX_EXPANDED_BYTES.default
-    metadata_bytes: int = MAX_METADATA_BYTES.default
-    recording_entries: int = MAX_RECORDING_ENTRIES.default
-    add_bytes: int = MAX_ADD_BYTES.default
-    add_entries: int = MAX_ADD_ENTRIES.default
+    __slots__ = ()
+    entries: int
+    expanded_bytes: int
+    metadata_bytes: int
+    recording_entries: int
+    add_bytes: int
+    add_entries: int
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Limits:

@@ -3,13 +3,18 @@
 Nothing here reads or computes; :mod:`helpers.reading` fills these in and
 :mod:`helpers.measuring.analysis` measures them.  Every value is frozen: an image
 is never changed once it is read, and what is learnt later (its bases, where it
-was read from) makes a new one, with :func:`dataclasses.replace`.
+was read from) makes a new one, with ``_replace``.
+
+Each record is a :func:`collections.namedtuple` with its fields' types declared on it, not a
+dataclass: importing :mod:`dataclasses` (with the :mod:`inspect`, :mod:`ast` and :mod:`dis` it
+imports) and generating each class's methods cost a report more than a third of the interpreter's
+own start-up here, and a report must start about as fast as Python does (``benchmarks/reader.py``,
+start-up). :mod:`collections` is loaded before any program starts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import NamedTuple
+from collections import namedtuple
 
 #: The kinds a layer entry can have.  ``whiteout`` (``.wh.NAME``) deletes NAME
 #: from the layers below; ``opaque`` (``.wh..wh..opq``) hides everything the
@@ -22,7 +27,7 @@ OPAQUE_MARKER = ".wh..wh..opq"
 AUFS_META_PREFIX = ".wh..wh."
 
 
-class Entry(NamedTuple):
+class Entry(namedtuple("Entry", "path kind size mode uid gid link")):
     """One tar entry of a layer.
 
     ``path`` is normalised (no ``./``, no leading or trailing ``/``); ``mode``
@@ -31,6 +36,7 @@ class Entry(NamedTuple):
     target path, normalised.
     """
 
+    __slots__ = ()
     path: str
     kind: str
     size: int
@@ -40,20 +46,20 @@ class Entry(NamedTuple):
     link: str
 
 
-class Package(NamedTuple):
+class Package(namedtuple("Package", "name version installed_bytes")):
     """One installed package, as its package manager's database records it.
 
     ``installed_bytes`` is the manager's own figure: dpkg's ``Installed-Size``
     (KiB, times 1024) or apk's ``I:`` (bytes).
     """
 
+    __slots__ = ()
     name: str
     version: str
     installed_bytes: int
 
 
-@dataclass(frozen=True)
-class PackageDatabase:
+class PackageDatabase(namedtuple("PackageDatabase", "manager path packages note", defaults=("",))):
     """A package manager's database as one layer stores it (``var/lib/dpkg/status``, ``lib/apk/db/installed``).
 
     A layer that installs or removes packages rewrites the whole file, so each
@@ -62,14 +68,15 @@ class PackageDatabase:
     limit, or unreadable).
     """
 
+    __slots__ = ()
     manager: str
     path: str
     packages: list[Package] | None
-    note: str = ""
+    note: str
 
 
-@dataclass(frozen=True)
-class Layer:
+class Layer(namedtuple("Layer", "index entries digest media_type created_by step blob_bytes gzip_bytes packages",
+                       defaults=(None, None, 0, None, None))):
     """One filesystem diff, base first.
 
     ``index`` counts layers from 0 at the base.  ``step`` is the position of the
@@ -80,15 +87,16 @@ class Layer:
     the layer writes, if any.
     """
 
-    index: int
+    __slots__ = ()
+    index: int  # type: ignore[assignment]  # a field, though tuples have an index() method
     entries: list[Entry]
     digest: str
     media_type: str
-    created_by: str | None = None
-    step: int | None = None
-    blob_bytes: int = 0
-    gzip_bytes: int | None = None
-    packages: PackageDatabase | None = None
+    created_by: str | None
+    step: int | None
+    blob_bytes: int
+    gzip_bytes: int | None
+    packages: PackageDatabase | None
 
     @property
     def compressed(self) -> bool:
@@ -105,18 +113,17 @@ class Layer:
         return self.blob_bytes if self.compressed else self.gzip_bytes
 
 
-@dataclass(frozen=True)
-class HistoryStep:
+class HistoryStep(namedtuple("HistoryStep", "step created_by empty_layer layer")):
     """One entry of the config's ``history``: an instruction, with or without a layer."""
 
+    __slots__ = ()
     step: int
     created_by: str | None
     empty_layer: bool
     layer: int | None
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(namedtuple("Source", "transport location ref", defaults=(None,))):
     """A source, parsed once: how to reach it (``transport``), where it is, and which image of it (``ref``).
 
     ``transport`` is ``path`` (an archive or a layout, by what is on disk), ``name`` (the Docker
@@ -124,9 +131,10 @@ class Source:
     ``oci-archive``, ``oci`` or ``docker-daemon`` (see :mod:`helpers.reading.source`).
     """
 
+    __slots__ = ()
     transport: str
     location: str
-    ref: str | None = None
+    ref: str | None
 
     def __str__(self) -> str:
         if self.transport == "name":
@@ -135,23 +143,32 @@ class Source:
         return f"{place}:{self.ref}" if self.ref else place
 
 
-@dataclass(frozen=True)
-class Image:
+class Image(namedtuple("Image", "source format layers history config tags bases built_by origin")):
     """An image as read from a source: its layers, its history and its config.
 
     ``bases`` is filled in by a build: the provenance of each base image its
-    ``FROM`` lines used (see :func:`helpers.building.bases.describe`).
+    ``FROM`` lines used (see :func:`helpers.building.bases.describe`).  ``built_by`` is what
+    built it, for a built image: a key of :data:`helpers.ground.settings.BUILDER_LABELS`
+    (``docker`` is the classic builder, ``docker+buildkit`` BuildKit); ``None`` for an image only
+    read.  ``origin`` is where it was read from, parsed (``None`` for a replayed recording);
+    ``source`` is its text.
     """
 
+    __slots__ = ()
     source: str
     format: str
     layers: list[Layer]
-    history: list[HistoryStep] = field(default_factory=list)
-    config: dict = field(default_factory=dict)
-    tags: list[str] = field(default_factory=list)
-    bases: list[dict] = field(default_factory=list)
-    #: What built it, for a built image: a key of :data:`helpers.ground.settings.BUILDER_LABELS`
-    #: (``docker`` is the classic builder, ``docker+buildkit`` BuildKit); ``None`` for an image only read.
-    built_by: str | None = None
-    #: Where it was read from, parsed (``None`` for a replayed recording); ``source`` is its text.
-    origin: Source | None = field(default=None, compare=False)
+    history: list[HistoryStep]
+    config: dict
+    tags: list[str]
+    bases: list[dict]
+    built_by: str | None
+    origin: Source | None
+
+    def __new__(cls, source: str, format: str, layers: list[Layer], history: list[HistoryStep] | None = None,
+                config: dict | None = None, tags: list[str] | None = None, bases: list[dict] | None = None,
+                built_by: str | None = None, origin: Source | None = None) -> Image:
+        """Each list or dict left out is a new empty one."""
+        return super().__new__(cls, source, format, layers, [] if history is None else history,
+                               {} if config is None else config, [] if tags is None else tags,
+                               [] if bases is None else bases, built_by, origin)

@@ -24,8 +24,8 @@ Below the edges, each function is handed the settings it needs.  The limits
 from __future__ import annotations
 
 import os
+from collections import namedtuple
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import LayerLabError
@@ -146,8 +146,8 @@ def default_store() -> Path:
     return Path.home() / ".cache" / "layerlab"
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(namedtuple("Settings", "offline engine record store rootfs apk_indexes debian_mirror run_mode "
+                                    "docker_builder verify limits")):
     """Every setting a run uses, fixed for the run.  ``Settings()`` is the documented defaults.
 
     ``offline``: nothing is pulled and builds get no network.  ``engine``: ``auto`` or one of
@@ -159,24 +159,39 @@ class Settings:
     (BuildKit where a CLI can drive it, else the classic builder), ``buildkit`` (BuildKit for
     everything) or ``classic`` (BuildKit only for ``RUN --mount``).
     ``verify``: hash uncompressed layers on disk too.  ``limits``: the budgets (:class:`~helpers.ground.limits.Limits`).
+
+    A :func:`~collections.namedtuple`, as the model's records are (:mod:`helpers.ground.model` says
+    why); made, or remade with ``_replace``, its values are checked.
     """
 
-    offline: bool = False
-    engine: str = "auto"
-    record: bool = False
-    store: Path = field(default_factory=default_store)
-    rootfs: tuple[Path, ...] = ()
-    apk_indexes: tuple[Path, ...] = ()
-    debian_mirror: str = ""
-    run_mode: str = "auto"
-    docker_builder: str = "auto"
-    verify: bool = False
-    limits: Limits = Limits()
+    __slots__ = ()
+    offline: bool
+    engine: str
+    record: bool
+    store: Path
+    rootfs: tuple[Path, ...]
+    apk_indexes: tuple[Path, ...]
+    debian_mirror: str
+    run_mode: str
+    docker_builder: str
+    verify: bool
+    limits: Limits
 
-    def __post_init__(self) -> None:
-        check_engine(self.engine)
-        check_run_mode(self.run_mode)
-        check_docker_builder(self.docker_builder)
+    def __new__(cls, offline: bool = False, engine: str = "auto", record: bool = False, store: Path | None = None,
+                rootfs: tuple[Path, ...] = (), apk_indexes: tuple[Path, ...] = (), debian_mirror: str = "",
+                run_mode: str = "auto", docker_builder: str = "auto", verify: bool = False,
+                limits: Limits | None = None) -> Settings:
+        """The settings given, each checked; ``store`` left out is :func:`default_store`."""
+        check_engine(engine)
+        check_run_mode(run_mode)
+        check_docker_builder(docker_builder)
+        return super().__new__(cls, offline, engine, record, default_store() if store is None else store, rootfs,
+                               apk_indexes, debian_mirror, run_mode, docker_builder, verify,
+                               Limits() if limits is None else limits)
+
+    def _replace(self, **changes: object) -> Settings:
+        """A copy with ``changes``, checked as a new one is."""
+        return Settings(**{**self._asdict(), **changes})
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -6,9 +6,8 @@ archives again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections import namedtuple
 from functools import cached_property
-from typing import TYPE_CHECKING
 
 from ..ground.errors import LayerLabError
 from ..ground.history import instruction
@@ -18,6 +17,7 @@ from .builder_entries import builder_entries
 from .dive_score import DiveScore, dive_figures, dive_leaves
 from .merge import MergeResult, Overlay, merge_layers
 
+TYPE_CHECKING = False  # typing's own flag would import typing, which a report does not need
 if TYPE_CHECKING:  # pandas costs half a second to import: only the tables need it, not the CLI's report
     import pandas as pd
 
@@ -28,8 +28,8 @@ FILE_COLUMNS = [
 ]
 
 
-@dataclass(frozen=True)
-class LayerFigures:
+class LayerFigures(namedtuple("LayerFigures", "layer instruction entries stored_bytes visible_bytes "
+                                            "reclaimable_bytes hides_bytes whiteouts")):
     """One filesystem layer's figures.
 
     * ``stored_bytes``: regular-file bytes in the layer;
@@ -39,6 +39,7 @@ class LayerFigures:
     * ``entries``: tar entries (files, dirs, links, whiteouts…); ``whiteouts``: of those, whiteouts and opaque markers.
     """
 
+    __slots__ = ()
     layer: int
     instruction: str
     entries: int
@@ -49,12 +50,18 @@ class LayerFigures:
     whiteouts: int
 
 
-@dataclass
 class Analysis:
     """Everything measured about one image.  Build it with :func:`analyze`."""
 
     image: Image
-    merged: MergeResult = field(repr=False)
+    merged: MergeResult
+
+    def __init__(self, image: Image, merged: MergeResult) -> None:
+        self.image = image
+        self.merged = merged
+
+    def __repr__(self) -> str:
+        return f"Analysis(image={self.image!r})"
 
     # ---------------------------------------------------------- figures
     @cached_property
@@ -256,7 +263,7 @@ class Analysis:
         """:attr:`layer_figures` as a table, indexed by ``layer`` (see :class:`LayerFigures` for each column)."""
         import pandas as pd
 
-        return pd.DataFrame([vars(figures) for figures in self.layer_figures]).set_index("layer")
+        return pd.DataFrame(self.layer_figures, columns=LayerFigures._fields).set_index("layer")
 
     def layer_of(self, text: str) -> int:
         """The index of the first layer whose instruction contains ``text`` (a clear error if none does)."""

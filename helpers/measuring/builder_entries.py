@@ -9,10 +9,9 @@ classic builder and the embedded builder commit only what a step changed.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ..ground.history import by_buildkit, instruction
 
+TYPE_CHECKING = False  # typing's own flag would import typing, which a report does not need
 if TYPE_CHECKING:
     import pandas as pd
 

@@ -20,15 +20,18 @@ to it is visible, so deleting one name of a hard-linked file frees nothing.
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass, field
+from collections import namedtuple
 
 from ..ground.model import WHITEOUT_PREFIX, Layer
 
 
-@dataclass(slots=True)
-class Hidden:
-    """Bytes stored in ``layer`` that are invisible in the final image, hidden by ``hidden_by``."""
+class Hidden(namedtuple("Hidden", "path layer size hidden_by how inode")):
+    """Bytes stored in ``layer`` that are invisible in the final image, hidden by ``hidden_by``.
 
+    A :func:`~collections.namedtuple`, as the model's records are (:mod:`helpers.ground.model` says why).
+    """
+
+    __slots__ = ()
     path: str
     layer: int
     size: int
@@ -37,16 +40,21 @@ class Hidden:
     inode: int
 
 
-@dataclass
 class MergeResult:
-    """The outcome of stacking every layer."""
+    """The outcome of stacking every layer.
 
-    #: bytes of each inode, and the layer that stored it
-    inode_size: list[int] = field(default_factory=list)
-    inode_layer: list[int] = field(default_factory=list)
-    #: path -> (kind, inode or -1, layer) for every path visible at the end
-    visible: dict[str, tuple[str, int, int]] = field(default_factory=dict)
-    hidden: list[Hidden] = field(default_factory=list)
+    ``inode_size`` and ``inode_layer``: the bytes of each inode, and the layer that stored it;
+    ``visible``: path -> (kind, inode or -1, layer) for every path visible at the end; ``hidden``:
+    every stored file the final image does not show.
+    """
+
+    __slots__ = ("inode_size", "inode_layer", "visible", "hidden")
+
+    def __init__(self) -> None:
+        self.inode_size: list[int] = []
+        self.inode_layer: list[int] = []
+        self.visible: dict[str, tuple[str, int, int]] = {}
+        self.hidden: list[Hidden] = []
 
     @property
     def visible_inodes(self) -> set[int]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -90,8 +90,8 @@ def build(
     if folder is not None and not folder.is_dir():
         raise DockerfileError(f"the build context {folder} is not a directory", "pass an existing folder")
     made = builder.build(parsed, folder, name, tag, progress, network)
-    image = replace(builder.read(made.reference, measure_pull), bases=describe_bases(builder, made.bases),
-                    built_by=made.engine or builder.name)
+    image = builder.read(made.reference, measure_pull)._replace(bases=describe_bases(builder, made.bases),
+                                                                built_by=made.engine or builder.name)
     built = Built(name, made.reference, made.image_id, analyze(image))
     if progress is not None and hasattr(progress, "done"):
         progress.done(name, image.built_by, built.analysis)

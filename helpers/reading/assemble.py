@@ -11,13 +11,17 @@ from __future__ import annotations
 from ..ground.errors import ArchiveError, DigestMismatch
 from ..ground.limits import DEFAULT_LIMITS, Limits
 from ..ground.model import Entry, Image, Layer
-from .blob_store import BlobStore, ConsumerFailed, LayerConsumer
+from .blob_store import ConsumerFailed
 from .docker_save import docker_save_plan, has_docker_manifest
 from .layer_spec import ImagePlan
 from .layer_stream import ScannedLayer
 from .oci_documents import STARGZ_METADATA, align_history
 from .oci_image import has_oci_index, oci_plan
 from .packages import read_database
+
+TYPE_CHECKING = False  # typing's own flag would import typing, which a report does not need
+if TYPE_CHECKING:
+    from .blob_store import BlobStore, LayerConsumer
 
 #: The most layers one image may list (Docker refuses more than 127; every reference is read and merged).
 MAX_LAYERS = 1_000

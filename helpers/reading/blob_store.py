@@ -11,11 +11,12 @@ from __future__ import annotations
 import stat
 import tarfile
 from collections.abc import Callable
-from typing import Protocol
 
 from ..ground.errors import ArchiveError
 from ..ground.model import Entry, Layer
 from .layer_stream import ScannedLayer
+
+TYPE_CHECKING = False  # typing's own flag would import typing, which a report does not need
 
 #: Members that are not layers are kept in memory only up to this size.
 METADATA_LIMIT = 16 * 1024 * 1024
@@ -29,38 +30,44 @@ class ConsumerFailed(Exception):
         self.error = error
 
 
-class LayerConsumer(Protocol):
-    """Takes each layer of an image as soon as it is read (see :func:`resolve_image`)."""
+if TYPE_CHECKING:  # structural types, for type checkers only
+    from typing import Protocol
 
-    def prepare(self, entries: list[Entry]) -> object:
-        """Work on one layer's entries that needs no other layer: runs on the reading thread, in any order."""
-        ...
+    class LayerConsumer(Protocol):
+        """Takes each layer of an image as soon as it is read (see :func:`resolve_image`)."""
 
-    def __call__(self, layer: Layer, prepared: object) -> None:
-        """Take the next layer, base first, with what :meth:`prepare` made of it (``None`` if it did not run)."""
-        ...
+        def prepare(self, entries: list[Entry]) -> object:
+            """Work on one layer's entries that needs no other layer: runs on the reading thread, in any order."""
+            ...
+
+        def __call__(self, layer: Layer, prepared: object) -> None:
+            """Take the next layer, base first, with what :meth:`prepare` made of it (``None`` if it did not run)."""
+            ...
 
 
-class BlobStore(Protocol):
-    """Where an image's members come from: a scanned tar stream or a layout directory."""
+if TYPE_CHECKING:  # structural types, for type checkers only
+    from typing import Protocol
 
-    def doc(self, name: str) -> bytes | None:
-        """A small member's bytes; ``None`` when it is missing, :class:`ArchiveError` when it is refused."""
-        ...
+    class BlobStore(Protocol):
+        """Where an image's members come from: a scanned tar stream or a layout directory."""
 
-    def layer(self, name: str) -> ScannedLayer | None: ...
+        def doc(self, name: str) -> bytes | None:
+            """A small member's bytes; ``None`` when it is missing, :class:`ArchiveError` when it is refused."""
+            ...
 
-    def refusal(self, name: str) -> str | None:
-        """Why a member that is there is not read (a link out, not a regular file), or ``None``."""
-        ...
+        def layer(self, name: str) -> ScannedLayer | None: ...
 
-    def prefetch(self, names: list[str], prepare: Callable[[list[Entry]], object] | None = None) -> None:
-        """Scan these layers now, several at once when the store can (a hint; may do nothing).
+        def refusal(self, name: str) -> str | None:
+            """Why a member that is there is not read (a link out, not a regular file), or ``None``."""
+            ...
 
-        ``prepare`` runs on each layer's entries on the scanning thread; its result lands in
-        :attr:`ScannedLayer.prepared`.
-        """
-        ...
+        def prefetch(self, names: list[str], prepare: Callable[[list[Entry]], object] | None = None) -> None:
+            """Scan these layers now, several at once when the store can (a hint; may do nothing).
+
+            ``prepare`` runs on each layer's entries on the scanning thread; its result lands in
+            :attr:`ScannedLayer.prepared`.
+            """
+            ...
 
 
 def refusal_error(label: str, name: str, why: str) -> ArchiveError:

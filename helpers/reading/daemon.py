@@ -15,7 +15,6 @@ import os
 import re
 import socket
 from collections.abc import Iterator
-from dataclasses import replace
 
 import docker
 import docker.errors
@@ -177,5 +176,5 @@ def read_engine_image(name: str, client: Client | None = None, gzip_level: int |
     client = client or docker_client()
     handle = _engine_image(name, client)
     image = read_archive_stream(save_stream(name, client), name, gzip_level=gzip_level, limits=limits)
-    return replace(image, format=f"docker-engine/{image.format}", tags=image.tags or list(handle.tags),
-                   origin=Source("docker-daemon", name))
+    return image._replace(format=f"docker-engine/{image.format}", tags=image.tags or list(handle.tags),
+                          origin=Source("docker-daemon", name))

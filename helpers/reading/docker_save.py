@@ -8,9 +8,12 @@ uncompressed one is checked against the config's ``diff_ids``.
 
 from __future__ import annotations
 
-from .blob_store import BlobStore
 from .layer_spec import ImagePlan, LayerSpec
 from .oci_documents import DockerSaveImage, blob_digest, diff_ids, load_json, load_object
+
+TYPE_CHECKING = False  # typing's own flag would import typing, which a report does not need
+if TYPE_CHECKING:
+    from .blob_store import BlobStore
 
 MANIFEST = "manifest.json"
 

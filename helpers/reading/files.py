@@ -15,17 +15,21 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import BinaryIO
 
 from ..ground.limits import DEFAULT_LIMITS, Limits
 from ..ground.model import Image
 from .assemble import resolve_image
-from .blob_store import LayerConsumer
 from .decompression import DecompressedStream
 from .oci_layout import LayoutDirectory
 from .raw_bytes import sniff_compression
 from .scan_budget import EntryBudget
 from .tar_archives import IndexedArchive, StreamedArchive
+
+TYPE_CHECKING = False  # typing's own flag would import typing, which a report does not need
+if TYPE_CHECKING:
+    from typing import BinaryIO
+
+    from .blob_store import LayerConsumer
 
 
 def read_archive_stream(

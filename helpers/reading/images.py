@@ -9,16 +9,18 @@ source names (:func:`~helpers.reading.source.parse_source`).
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from pathlib import Path
 
 from ..ground.errors import ArchiveError, EngineUnavailable, SourceNotFound
 from ..ground.model import Image, Source
 from ..ground.settings import Settings
-from .blob_store import LayerConsumer
 from .files import read_path
 from .source import SOURCE_HINT, TRANSPORTS, check_platform, parse_source, there
 from .store import read_from_store, with_tag
+
+TYPE_CHECKING = False  # typing's own flag would import typing, which a report does not need
+if TYPE_CHECKING:
+    from .blob_store import LayerConsumer
 
 
 def read_engine_image(name: str, settings: Settings) -> Image:
@@ -71,7 +73,7 @@ def read_image(
     except PermissionError as exc:
         raise ArchiveError(f"cannot read {path}: permission denied", "check its permissions") from exc
     text = f"{path}:{parsed.ref}" if parsed.ref is not None else image.source
-    return replace(image, source=text, origin=parsed)
+    return image._replace(source=text, origin=parsed)
 
 
 def _read_by_name(name: str, settings: Settings) -> Image:

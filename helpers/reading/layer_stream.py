@@ -30,10 +30,10 @@ uncompressed blob (``gzip_level``): the bytes a registry would store for it.
 """
 
 
+from __future__ import annotations
+
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import BinaryIO
 
 from ..ground.errors import ArchiveError
 from ..ground.model import Entry
@@ -43,8 +43,11 @@ from .raw_bytes import RAW_CHUNK, FileRangeFeed, HeadFirst, RawReader, StreamFee
 from .scan_budget import EntryBudget
 from .tar_headers import iter_entries
 
+TYPE_CHECKING = False  # typing's own flag would import typing, which a report does not need
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
-@dataclass
+
 class ScannedLayer:
     """What one pass over a layer blob gives: its entries, digest and compression.
 
@@ -56,13 +59,18 @@ class ScannedLayer:
     gzip made of an uncompressed blob, when that was asked for.
     """
 
-    entries: list[Entry]
-    digest: str | None
-    compression: str
-    blob_bytes: int
-    prepared: object = None
-    documents: dict[str, bytes | None] = field(default_factory=dict)
-    gzip_bytes: int | None = None
+    __slots__ = ("entries", "digest", "compression", "blob_bytes", "prepared", "documents", "gzip_bytes")
+
+    def __init__(self, entries: list[Entry], digest: str | None, compression: str, blob_bytes: int,
+                 prepared: object = None, documents: dict[str, bytes | None] | None = None,
+                 gzip_bytes: int | None = None) -> None:
+        self.entries = entries
+        self.digest = digest
+        self.compression = compression
+        self.blob_bytes = blob_bytes
+        self.prepared = prepared
+        self.documents = {} if documents is None else documents
+        self.gzip_bytes = gzip_bytes
 
 
 class _Documents:

@@ -1,4 +1,6 @@
-"""The JSON documents of an image, as typed records, read in one place.
+r"""The JSON documents of an image, as typed records, read in one place.
+
+The records are :func:`~collections.namedtuple`\ s, as the model's are (:mod:`helpers.ground.model` says why).
 
 An OCI index (``index.json`` or a nested index), an image manifest, their
 descriptors, and ``docker save``'s ``manifest.json``.  Every document an
@@ -11,13 +13,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections import namedtuple
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Protocol
+from types import MappingProxyType
 
 from ..ground.errors import ArchiveError, DigestMismatch
 from ..ground.model import HistoryStep
 from .tar_fields import normalize_path
+
+TYPE_CHECKING = False  # typing's own flag would import typing, which a report does not need
 
 INDEX_MEDIA_TYPES = frozenset((
     "application/vnd.oci.image.index.v1+json",
@@ -38,10 +42,13 @@ _BLOB_NAME = re.compile(r"^blobs/(sha256)/([0-9a-f]{64})$")
 _CORRUPT = "the archive is corrupt"
 
 
-class DocumentSource(Protocol):
-    """Anything that holds an image's small members by name (see :class:`~helpers.reading.blob_store.BlobStore`)."""
+if TYPE_CHECKING:  # structural types, for type checkers only
+    from typing import Protocol
 
-    def doc(self, name: str) -> bytes | None: ...
+    class DocumentSource(Protocol):
+        """Anything that holds an image's small members by name (see :class:`~helpers.reading.blob_store.BlobStore`)."""
+
+        def doc(self, name: str) -> bytes | None: ...
 
 
 def parse_json(raw: bytes, what: str, name: str) -> object:
@@ -115,13 +122,13 @@ def _list(value: object, what: str, key: str) -> list:
     return value
 
 
-@dataclass(frozen=True)
-class Platform:
+class Platform(namedtuple("Platform", "os architecture variant", defaults=("",))):
     """What an image runs on: ``linux/amd64``, ``linux/arm64/v8``."""
 
+    __slots__ = ()
     os: str
     architecture: str
-    variant: str = ""
+    variant: str
 
     def __str__(self) -> str:
         return "/".join(part for part in (self.os, self.architecture, self.variant) if part)
@@ -141,15 +148,16 @@ class Platform:
                    _text(fields.get("variant"), what, "variant"))
 
 
-@dataclass(frozen=True)
-class Descriptor:
+class Descriptor(namedtuple("Descriptor", "media_type digest size annotations platform",
+                            defaults=(None, MappingProxyType({}), None))):
     """A pointer to a blob: its media type, digest and size, with its annotations and platform."""
 
+    __slots__ = ()
     media_type: str
     digest: str
-    size: int | None = None
-    annotations: Mapping[str, object] = field(default_factory=dict)
-    platform: Platform | None = None
+    size: int | None
+    annotations: Mapping[str, object]
+    platform: Platform | None
 
     @classmethod
     def from_json(cls, data: object, what: str) -> Descriptor:
@@ -197,10 +205,10 @@ def ref_name(descriptor: object) -> str | None:
     return Descriptor.from_json(descriptor, "index").ref_name
 
 
-@dataclass(frozen=True)
-class Index:
+class Index(namedtuple("Index", "manifests")):
     """An OCI image index: ``index.json``, or an index nested in one."""
 
+    __slots__ = ()
     manifests: tuple[Descriptor, ...]
 
     @classmethod
@@ -226,10 +234,10 @@ class RefNotFound(ArchiveError):
     """An OCI layout holds no image of the tag asked for."""
 
 
-@dataclass(frozen=True)
-class Manifest:
+class Manifest(namedtuple("Manifest", "config layers")):
     """An image manifest: the config's descriptor and the layers', base first."""
 
+    __slots__ = ()
     config: Descriptor
     layers: tuple[Descriptor, ...]
 
@@ -241,10 +249,10 @@ class Manifest:
                    tuple(Descriptor.from_json(d, what) for d in _list(data.get("layers"), what, "layers")))
 
 
-@dataclass(frozen=True)
-class DockerSaveImage:
+class DockerSaveImage(namedtuple("DockerSaveImage", "config layers tags")):
     """The first image of ``docker save``'s ``manifest.json``: its config member, layer members and tags."""
 
+    __slots__ = ()
     config: str
     layers: tuple[str, ...]
     tags: tuple[str, ...]

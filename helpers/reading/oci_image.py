@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from .blob_store import BlobStore
 from .layer_spec import ImagePlan, LayerSpec
 from .oci_documents import Index, Manifest, load_json, load_object
 from .oci_index import pick_manifest
+
+TYPE_CHECKING = False  # typing's own flag would import typing, which a report does not need
+if TYPE_CHECKING:
+    from .blob_store import BlobStore
 
 INDEX = "index.json"
 

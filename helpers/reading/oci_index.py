@@ -10,8 +10,11 @@ describe an image and are not one.
 from __future__ import annotations
 
 from ..ground.errors import ArchiveError, PlatformNotFound
-from .blob_store import BlobStore
 from .oci_documents import Descriptor, Index, Platform, blob_name, load_json, load_object, parse_json
+
+TYPE_CHECKING = False  # typing's own flag would import typing, which a report does not need
+if TYPE_CHECKING:
+    from .blob_store import BlobStore
 
 #: The platform picked from a multi-platform index unless told otherwise.
 DEFAULT_PLATFORM = "linux/amd64"

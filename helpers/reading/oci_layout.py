@@ -11,7 +11,6 @@ import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
 
 from ..ground.limits import DEFAULT_LIMITS, Limits
 from ..ground.model import Entry
@@ -20,6 +19,10 @@ from .layer_stream import ScannedLayer
 from .oci_documents import blob_name, load_json
 from .parallel_scans import ParallelScans
 from .tar_fields import normalize_path
+
+TYPE_CHECKING = False  # typing's own flag would import typing, which a report does not need
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 
 class LayoutDirectory(ParallelScans):

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
+from _thread import allocate_lock  # threading.Lock itself, without importing threading (a small report starts none)
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from ..ground.limits import Limits
 from ..ground.model import Entry
@@ -14,6 +13,8 @@ from .blob_store import ConsumerFailed
 from .layer_stream import ScannedLayer, scan_blob_range
 from .raw_bytes import sniff_compression
 from .scan_budget import EntryBudget
+
+TYPE_CHECKING = False  # typing's own flag would import typing, which a report does not need
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,7 +28,7 @@ SCAN_SWITCH_INTERVAL = 0.0005
 INLINE_SCAN_BYTES = 1 << 20
 
 
-_switch_lock = threading.Lock()
+_switch_lock = allocate_lock()
 
 
 _switch_users = 0

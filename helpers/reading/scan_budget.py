@@ -7,7 +7,7 @@ scan that shares it at its next chunk.
 
 from __future__ import annotations
 
-import threading
+from _thread import allocate_lock  # threading.Lock itself, without importing threading (a small report starts none)
 
 from ..ground.errors import ArchiveError
 from ..ground.limits import DEFAULT_LIMITS, MAX_ENTRIES, MAX_EXPANDED_BYTES, Limits
@@ -44,7 +44,7 @@ class EntryBudget:
         self._ceiling_entries = self.entries
         self._ceiling_expanded = self.expanded
         self.documents = MAX_DOCUMENT_BYTES
-        self._lock = threading.Lock()
+        self._lock = allocate_lock()
         self._stopped = False
 
     def stop(self) -> None:

@@ -7,8 +7,6 @@ as a base image the builder imported (``base-…``).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from ..ground.model import Image, Source
 from ..ground.settings import Settings
 from .files import read_path
@@ -37,5 +35,5 @@ def read_from_store(name: str, settings: Settings) -> Image | None:
         except RefNotFound:
             continue
         origin = Source("path", str(layout), tag)
-        return replace(image, source=str(origin), origin=origin)
+        return image._replace(source=str(origin), origin=origin)
     return None

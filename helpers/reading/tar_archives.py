@@ -15,7 +15,6 @@ import posixpath
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
 
 from ..ground.errors import ArchiveError
 from ..ground.limits import DEFAULT_LIMITS, Limits
@@ -26,6 +25,10 @@ from .parallel_scans import ParallelScans
 from .raw_bytes import looks_like_tar, sniff_compression
 from .scan_budget import EntryBudget
 from .tar_fields import normalize_path
+
+TYPE_CHECKING = False  # typing's own flag would import typing, which a report does not need
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 
 class MemberLinks:

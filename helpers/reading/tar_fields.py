@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import posixpath
 import re
-from typing import Protocol
 
 from ..ground.model import AUFS_META_PREFIX, OPAQUE_MARKER, WHITEOUT_PREFIX
+
+TYPE_CHECKING = False  # typing's own flag would import typing, which a report does not need
 
 BLOCK = 512
 ZERO_BLOCK = bytes(BLOCK)
@@ -25,16 +26,19 @@ MAX_FILE_BYTES = (1 << 63) - 1
 MAX_DIGITS = 20
 
 
-class ByteFeed(Protocol):
-    """Where tar blocks come from: :class:`helpers.reading.raw_bytes.FileRangeFeed` or ``StreamFeed``."""
+if TYPE_CHECKING:  # structural types, for type checkers only
+    from typing import Protocol
 
-    def take(self, n: int) -> bytes:
-        """The next ``n`` bytes (fewer only at the end)."""
-        ...
+    class ByteFeed(Protocol):
+        """Where tar blocks come from: :class:`helpers.reading.raw_bytes.FileRangeFeed` or ``StreamFeed``."""
 
-    def skip(self, n: int) -> int:
-        """Step over ``n`` bytes; return how many were there (fewer only at the end)."""
-        ...
+        def take(self, n: int) -> bytes:
+            """The next ``n`` bytes (fewer only at the end)."""
+            ...
+
+        def skip(self, n: int) -> int:
+            """Step over ``n`` bytes; return how many were there (fewer only at the end)."""
+            ...
 
 
 def header_number(field: bytes) -> int:

@@ -32,7 +32,6 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Iterator
-from typing import Protocol
 
 from ..ground.errors import ArchiveError
 from ..ground.limits import MAX_METADATA_BYTES
@@ -41,7 +40,6 @@ from .tar_fields import (
     BLOCK,
     MAX_FILE_BYTES,
     ZERO_BLOCK,
-    ByteFeed,
     checksum_ok,
     classify_name,
     fast_path,
@@ -52,6 +50,10 @@ from .tar_fields import (
     pax_records,
 )
 from .tar_sparse import MAX_REGION_NUMBERS, old_gnu_regions, pax_regions, pax_sparse, regions_valid, sparse_map_1x0
+
+TYPE_CHECKING = False  # typing's own flag would import typing, which a report does not need
+if TYPE_CHECKING:
+    from .tar_fields import ByteFeed
 
 #: The default budget of pax and GNU long-name bytes per entry (a path is at most 4 KiB on Linux);
 #: the budget in force is ``LAYERLAB_MAX_METADATA_BYTES`` (:data:`helpers.ground.limits.MAX_METADATA_BYTES`).
@@ -70,18 +72,21 @@ _NO_DATA = frozenset((b"1", b"2", b"3", b"4", b"5", b"6"))
 _REGULAR = frozenset((b"0", b"\0", b"7"))
 
 
-class DocumentSink(Protocol):
-    """Where the contents of a few named files go while a layer is scanned (its package database)."""
+if TYPE_CHECKING:  # structural types, for type checkers only
+    from typing import Protocol
 
-    paths: frozenset[str]
+    class DocumentSink(Protocol):
+        """Where the contents of a few named files go while a layer is scanned (its package database)."""
 
-    def wants(self, path: str, size: int) -> bool:
-        """True to read this file's ``size`` bytes and :meth:`put` them (it is in :attr:`paths`)."""
-        ...
+        paths: frozenset[str]
 
-    def put(self, path: str, data: bytes | None) -> None:
-        """Keep ``data``; ``None`` when the file is in :attr:`paths` but :meth:`wants` refused it."""
-        ...
+        def wants(self, path: str, size: int) -> bool:
+            """True to read this file's ``size`` bytes and :meth:`put` them (it is in :attr:`paths`)."""
+            ...
+
+        def put(self, path: str, data: bytes | None) -> None:
+            """Keep ``data``; ``None`` when the file is in :attr:`paths` but :meth:`wants` refused it."""
+            ...
 
 
 #: name, mode, uid, gid, size, (mtime), chksum, typeflag, linkname, magic, (version … devminor), prefix

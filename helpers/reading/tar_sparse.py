@@ -10,7 +10,11 @@ or the per-entry metadata budget.
 from __future__ import annotations
 
 from ..ground.errors import ArchiveError
-from .tar_fields import BLOCK, MAX_DIGITS, ByteFeed, header_number, pax_number
+from .tar_fields import BLOCK, MAX_DIGITS, header_number, pax_number
+
+TYPE_CHECKING = False  # typing's own flag would import typing, which a report does not need
+if TYPE_CHECKING:
+    from .tar_fields import ByteFeed
 
 _CORRUPT = "the archive is corrupt; save it again"
 

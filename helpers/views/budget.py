@@ -12,7 +12,7 @@ the biggest share of the reclaimable bytes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import namedtuple
 
 from ..ground.errors import LayerLabError
 from ..ground.sizes import format_bytes, format_limit, format_ratio, parse_size
@@ -42,12 +42,15 @@ def parse_ratio(text: str) -> float:
     return ratio
 
 
-@dataclass
-class Budget:
-    """The limits an image must keep."""
+class Budget(namedtuple("Budget", "max_reclaimable min_efficiency", defaults=(None, None))):
+    """The limits an image must keep: at most ``max_reclaimable`` bytes, at least ``min_efficiency``.
 
-    max_reclaimable: int | None = None
-    min_efficiency: float | None = None
+    A :func:`~collections.namedtuple`, as the model's records are (:mod:`helpers.ground.model` says why).
+    """
+
+    __slots__ = ()
+    max_reclaimable: int | None
+    min_efficiency: float | None
 
     def broken(self, analysis: Analysis) -> list[str]:
         """One line per broken rule (empty when the image is within budget)."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 import helpers
@@ -15,12 +13,12 @@ def dive(dive_testdata):
 
 
 def _named(image, bases) -> list[str]:
-    return helpers.analyze(replace(image, bases=bases)).instructions
+    return helpers.analyze(image._replace(bases=bases)).instructions
 
 
 def test_a_one_layer_base_is_its_from_line_everywhere_a_learner_reads(dive):
     digests = [layer.digest for layer in dive.layers]
-    analysis = helpers.analyze(replace(dive, bases=[{"image": "busybox:1.36", "layers": digests[:1]}]))
+    analysis = helpers.analyze(dive._replace(bases=[{"image": "busybox:1.36", "layers": digests[:1]}]))
     assert analysis.instructions[0] == "FROM busybox:1.36"
     assert analysis.layers.at[0, "instruction"] == "FROM busybox:1.36"
     assert set(analysis.files.loc[analysis.files.layer == 0, "instruction"]) == {"FROM busybox:1.36"}

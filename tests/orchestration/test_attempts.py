@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 from layerlab_fixtures import current_settings, run_failure
 
@@ -70,7 +68,7 @@ def test_lines_the_engine_splits_over_chunks_are_read_whole(docker_client, alpin
         {"fails": "FROM alpine:3.20.3\nRUN echo 'a line long enough to be cut' && false\n"},
         client=docker_client,
         progress=lambda name, step: steps.append(step.instruction),
-        settings=replace(current_settings(), docker_builder="classic"),  # the classic builder's stream, cut up
+        settings=current_settings()._replace(docker_builder="classic"),  # the classic builder's stream, cut up
     )
     rows = attempts_table(outcomes).set_index("variant")
     assert rows.at["fails", "last_log_line"] == "a line long enough to be cut"
