@@ -117,7 +117,7 @@ def test_the_text_report_needs_no_pandas(dive_testdata):
 #: What the report of a small image never imports: no thread (nor a pool, which loads ``concurrent.futures``
 #: and ``logging``), no OpenSSL (``hashlib``), no Docker SDK, and no module a report can start without.
 NOT_FOR_A_SMALL_REPORT = ("threading", "concurrent.futures", "logging", "hashlib", "docker", "argparse",
-                          "dataclasses", "typing", "signal")
+                          "dataclasses", "typing", "signal", "tarfile")
 
 
 def test_the_report_of_a_small_image_loads_only_what_it_needs(dive_testdata):
@@ -126,7 +126,8 @@ def test_the_report_of_a_small_image_loads_only_what_it_needs(dive_testdata):
     A thread pool and OpenSSL cost about a fifth of what a small image's report took before they
     waited for their first use. The report's plain form is read without :mod:`argparse` (see
     :mod:`helpers.edges.arguments`), and its records are named tuples, not dataclasses (see
-    :mod:`helpers.ground.model`): together another third of it, before any work.
+    :mod:`helpers.ground.model`): together another third of it, before any work. The outer archive is
+    read by the layer reader's own header code (:mod:`helpers.reading.tar_members`), not :mod:`tarfile`.
     """
     archive = dive_testdata / "test-docker-image.tar"
     script = ("import sys\nfrom helpers.edges.cli import main\n"

@@ -57,6 +57,10 @@ class ArchiveError(LayerLabError):
     """An archive or OCI layout is malformed, truncated or inconsistent."""
 
 
+class MalformedTar(ArchiveError):
+    """A tar's own structure is wrong: a header, a metadata record, a size (not the stream under it)."""
+
+
 class DigestMismatch(ArchiveError):
     """A blob's content does not hash to the digest that names it."""
 

@@ -9,7 +9,6 @@ refused in one line each, with the same words whatever the backend.
 from __future__ import annotations
 
 import stat
-import tarfile
 from collections.abc import Callable
 
 from ..ground.errors import ArchiveError
@@ -17,6 +16,8 @@ from ..ground.model import Entry, Layer
 from .layer_stream import ScannedLayer
 
 TYPE_CHECKING = False  # typing's own flag would import typing, which a report does not need
+if TYPE_CHECKING:
+    from .tar_members import Member
 
 #: Members that are not layers are kept in memory only up to this size.
 METADATA_LIMIT = 16 * 1024 * 1024
@@ -82,9 +83,9 @@ def too_big_error(label: str, name: str, size: int) -> ArchiveError:
     )
 
 
-def not_regular(mode_or_member: int | tarfile.TarInfo) -> str:
+def not_regular(mode_or_member: int | Member) -> str:
     """What a member that is not a regular file is, for a message: ``a directory, not a regular file``."""
-    if isinstance(mode_or_member, tarfile.TarInfo):
+    if not isinstance(mode_or_member, int):
         member = mode_or_member
         kind = ("a directory" if member.isdir() else "a character device" if member.ischr()
                 else "a block device" if member.isblk() else "a FIFO" if member.isfifo() else "a special member")

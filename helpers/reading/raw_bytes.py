@@ -191,6 +191,10 @@ class FileRangeFeed(_BufferedFeed):
         self._end = start + length
         self._offset = start  # file offset of _buffer[0]
 
+    def tell(self) -> int:
+        """The file offset of the next byte :meth:`take` gives."""
+        return self._offset + self._position
+
     def _refill(self, n: int) -> bytes:
         self._offset += self._position
         want = min(max(n, SEEK_CHUNK), self._end - self._offset)

@@ -9,7 +9,7 @@ or the per-entry metadata budget.
 
 from __future__ import annotations
 
-from ..ground.errors import ArchiveError
+from ..ground.errors import MalformedTar
 from .tar_fields import BLOCK, MAX_DIGITS, header_number, pax_number
 
 TYPE_CHECKING = False  # typing's own flag would import typing, which a report does not need
@@ -67,24 +67,24 @@ def sparse_map_1x0(feed: ByteFeed, label: str, real: int, stored: int, budget: i
     while wanted is None or len(numbers) < wanted:
         while b"\n" not in text:
             if taken + BLOCK > min(budget, stored):
-                raise ArchiveError(f"{label} has a sparse map larger than its data, or than the budget",
+                raise MalformedTar(f"{label} has a sparse map larger than its data, or than the budget",
                                    "the archive is corrupt or hostile")
             block = feed.take(BLOCK)
             if len(block) < BLOCK:
-                raise ArchiveError(f"{label} ends inside a sparse map", "the archive is truncated")
+                raise MalformedTar(f"{label} ends inside a sparse map", "the archive is truncated")
             text += block
             taken += BLOCK
         line, _, text = text.partition(b"\n")
         if not line.isdigit() or len(line.lstrip(b"0")) > MAX_DIGITS:
-            raise ArchiveError(f"{label} has a sparse map with {line[:20]!r} where a number should be", _CORRUPT)
+            raise MalformedTar(f"{label} has a sparse map with {line[:20]!r} where a number should be", _CORRUPT)
         if wanted is None:
             wanted = 2 * int(line)
             if wanted > MAX_REGION_NUMBERS:
-                raise ArchiveError(f"{label} has a sparse map of {wanted // 2:,} regions", _CORRUPT)
+                raise MalformedTar(f"{label} has a sparse map of {wanted // 2:,} regions", _CORRUPT)
         else:
             numbers.append(int(line))
     if not regions_valid(numbers, real):
-        raise ArchiveError(f"{label} has a sparse map with regions out of order, overlapping, or past the file's "
+        raise MalformedTar(f"{label} has a sparse map with regions out of order, overlapping, or past the file's "
                            "end", _CORRUPT)
     return taken
 
