@@ -1,5 +1,3 @@
-import sys
+from .edges.cli import run_as_program
 
-from .edges.cli import main
-
-sys.exit(main())
+run_as_program()

@@ -11,6 +11,7 @@ a tenth of a second, a fifth of its time on the large benchmark image).
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import sys
@@ -22,8 +23,6 @@ from ..ground.settings import Settings
 from ..ground.sizes import format_bytes
 from ..measuring.analysis import Analysis
 from ..orchestration.sources import analyze_source
-from ..views.budget import Budget, parse_budget_size, parse_ratio
-from ..views.report import text_report
 from .arguments import EXIT_BAD_INPUT, parse
 
 EXIT_OVER_BUDGET = 1
@@ -36,18 +35,24 @@ def _emit(analysis: Analysis, as_json: bool, extra: dict | None = None) -> None:
     if as_json:
         print(json.dumps({**analysis.to_json(), **(extra or {})}, indent=2))
     else:
+        from ..views.report import text_report  # what --json never needs
+
         print(text_report(analysis))
 
 
 def _report(args: SimpleNamespace, settings: Settings) -> int:
-    budget = Budget(
-        parse_budget_size(args.max_reclaimable) if args.max_reclaimable is not None else None,
-        parse_ratio(args.min_efficiency) if args.min_efficiency is not None else None,
-    )
+    budget = None
+    if args.max_reclaimable is not None or args.min_efficiency is not None:
+        from ..views.budget import Budget, parse_budget_size, parse_ratio  # only a gate needs the budget's words
+
+        budget = Budget(
+            parse_budget_size(args.max_reclaimable) if args.max_reclaimable is not None else None,
+            parse_ratio(args.min_efficiency) if args.min_efficiency is not None else None,
+        )
     analysis = analyze_source(args.source, platform=args.platform, verify=args.verify or None, settings=settings)
-    broken = budget.broken(analysis)
+    broken = budget.broken(analysis) if budget is not None else []
     verdict = None
-    if budget.max_reclaimable is not None or budget.min_efficiency is not None:
+    if budget is not None:
         verdict = {"budget": {"max_reclaimable_bytes": budget.max_reclaimable, "min_efficiency": budget.min_efficiency,
                               "within": not broken, "broken": broken}}
     _emit(analysis, args.json, verdict)
@@ -103,6 +108,35 @@ def _stdout_closed() -> int:
     except (OSError, ValueError):
         pass
     return EXIT_BROKEN_PIPE
+
+
+def run_as_program() -> None:
+    """``python -m helpers``: run the command line, then end the process (a report without the teardown)."""
+    argv = sys.argv[1:]
+    end_process(main(argv), quick=argv[:1] == ["report"])
+
+
+def end_process(status: int, quick: bool) -> None:
+    """End the process with ``status``; with ``quick``, without the interpreter's teardown when nothing needs it.
+
+    Tearing the interpreter down frees every object module by module: for a small
+    image's report that is about 4 ms, a fifth of the interpreter's own start-up
+    (``benchmarks/reader.py``, start-up), and it does nothing a finished report needs:
+    a report writes no file, only its output, flushed here. So a report's process
+    ends at once (:func:`os._exit`), unless something still wants the teardown: an
+    exit handler (a temporary folder's cleanup, a coverage tool), or a thread still
+    running. Then, and for every other command, it ends as usual.
+    """
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):
+        status = _stdout_closed()
+    handlers = getattr(atexit, "_ncallbacks", None)  # CPython's count of exit handlers; elsewhere, the usual exit
+    threads = sys.modules.get("threading")
+    if quick and handlers is not None and handlers() == 0 and (threads is None or threads.active_count() == 1):
+        os._exit(status)
+    sys.exit(status)
 
 
 def main(argv: list[str] | None = None) -> int:

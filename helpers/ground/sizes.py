@@ -50,7 +50,7 @@ def parse_size(text: str) -> int:
 
     if text.strip().startswith("-"):
         raise ValueError("a size cannot be negative")
-    written = _SIZE.fullmatch(text)
+    written = re.fullmatch(_SIZE, text)  # compiled on first use, by re's own cache
     unit = written.group(2).lower() if written else ""
     if written is None or unit not in _SIZE_UNITS:
         raise ValueError(f"{text.strip()[:40]!r} is not a size such as 16MiB, 5MB or 1000")
@@ -63,7 +63,7 @@ def parse_size(text: str) -> int:
 
 
 #: A size as written: a number, then a unit or none.
-_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*")
+_SIZE = r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*"
 _BYTE_UNITS = frozenset(("", "b", "byte", "bytes"))
 #: Every unit a size may name (any case): bytes, decimal (K, KB, kilobytes) and binary (KiB, kibibytes).
 _SIZE_UNITS = _BYTE_UNITS | {

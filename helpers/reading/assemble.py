@@ -16,7 +16,6 @@ from .docker_save import docker_save_plan, has_docker_manifest
 from .layer_spec import ImagePlan
 from .layer_stream import ScannedLayer
 from .oci_documents import STARGZ_METADATA, align_history
-from .oci_image import has_oci_index, oci_plan
 from .packages import read_database
 
 TYPE_CHECKING = False  # typing's own flag would import typing, which a report does not need
@@ -80,6 +79,8 @@ def resolve_image(
 def _plan(store: BlobStore, source: str, container: str, platform: str | None, ref: str | None) -> ImagePlan:
     if ref is None and has_docker_manifest(store):
         return docker_save_plan(store)
+    from .oci_image import has_oci_index, oci_plan  # an OCI image's documents: loaded when one is read
+
     if has_oci_index(store):
         return oci_plan(store, container, platform, ref)
     raise ArchiveError(f"{source} has neither manifest.json nor index.json",

@@ -19,8 +19,6 @@ from pathlib import Path
 from ..ground.limits import DEFAULT_LIMITS, Limits
 from ..ground.model import Image
 from .assemble import resolve_image
-from .decompression import DecompressedStream
-from .oci_layout import LayoutDirectory
 from .raw_bytes import sniff_compression
 from .scan_budget import EntryBudget
 from .tar_archives import IndexedArchive, StreamedArchive
@@ -57,10 +55,14 @@ def read_path(
     """
     path = Path(path)
     if path.is_dir():
+        from .oci_layout import LayoutDirectory  # each backend is loaded when a source needs it
+
         with LayoutDirectory(path, verify, limits) as layout:
             return resolve_image(layout, str(path), "directory", platform, ref, on_layer, limits)
     compression = _outer_compression(path)
     if compression != "none":  # ``docker save | gzip``: read in one pass through the decompressor
+        from .decompression import DecompressedStream
+
         with path.open("rb") as file:
             stream = DecompressedStream(file.read, b"", compression, str(path), EntryBudget(limits))
             store = StreamedArchive(stream, str(path), limits=limits)  # type: ignore[arg-type]

@@ -16,7 +16,6 @@ from ..ground.model import Image, Source
 from ..ground.settings import Settings
 from .files import read_path
 from .source import SOURCE_HINT, TRANSPORTS, check_platform, parse_source, there
-from .store import read_from_store, with_tag
 
 TYPE_CHECKING = False  # typing's own flag would import typing, which a report does not need
 if TYPE_CHECKING:
@@ -82,6 +81,8 @@ def _read_by_name(name: str, settings: Settings) -> Image:
     With ``LAYERLAB_ENGINE=embedded`` the store is asked first.  When neither
     has it, the error is the engine's, with the store named in its hint.
     """
+    from .store import read_from_store, with_tag  # only a name needs the embedded builder's store
+
     if settings.engine == "embedded":
         image = read_from_store(name, settings)
         if image is not None:

@@ -38,7 +38,7 @@ STARGZ_TOC_ANNOTATION = "containerd.io/snapshot/stargz/toc.digest"
 STARGZ_METADATA = frozenset(("stargz.index.json", ".prefetch.landmark"))
 #: BuildKit's mark on an attestation manifest, which describes an image and is not one.
 ATTESTATION_ANNOTATION = "vnd.docker.reference.type"
-_BLOB_NAME = re.compile(r"^blobs/(sha256)/([0-9a-f]{64})$")
+_BLOB_NAME = r"^blobs/(sha256)/([0-9a-f]{64})$"
 _CORRUPT = "the archive is corrupt"
 
 
@@ -72,7 +72,7 @@ def blob_name(digest: object) -> str:
 
 def blob_digest(name: str) -> str | None:
     """The digest a member is named after (``blobs/sha256/ab…`` → ``sha256:ab…``), or ``None``."""
-    match = _BLOB_NAME.match(normalize_path(name))
+    match = re.match(_BLOB_NAME, normalize_path(name))
     return f"sha256:{match.group(2)}" if match else None
 
 

@@ -24,7 +24,7 @@ KNOWN_ARCHITECTURES = ("386", "amd64", "arm", "arm64", "loong64", "mips", "mips6
                        "ppc64le", "riscv64", "s390x", "wasm")
 
 
-_VARIANT = re.compile(r"v[0-9]+(\.[0-9]+)?")
+_VARIANT = r"v[0-9]+(\.[0-9]+)?"
 
 
 _PLATFORM_HINT = "write OS/ARCH[/VARIANT], e.g. linux/amd64, linux/arm64/v8 or linux/arm/v7"
@@ -43,7 +43,7 @@ def check_platform(platform: str) -> str:
     if arch not in KNOWN_ARCHITECTURES:
         raise LayerLabError(f"{shown} is not a platform: {arch!r} is not an architecture images are made for",
                            f"{_PLATFORM_HINT}; known architectures: {', '.join(KNOWN_ARCHITECTURES)}")
-    if len(parts) == 3 and not _VARIANT.fullmatch(parts[2]):
+    if len(parts) == 3 and not re.fullmatch(_VARIANT, parts[2]):
         raise LayerLabError(f"{shown} is not a platform: the variant {parts[2]!r} is not of the form v7 or v8",
                            _PLATFORM_HINT)
     return platform

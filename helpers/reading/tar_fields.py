@@ -116,7 +116,7 @@ def pax_records(data: bytes) -> dict[str, str]:
             raise ValueError(f"a record at byte {position} is not key=value")
         if b"\0" in (value if key in _NUL_FREE_VALUES else key):  # Go's validPAXRecord
             raise ValueError(f"a record at byte {position} holds a NUL byte where none may be")
-        if key in _TIMES and value and not _PAX_TIME.fullmatch(value):  # Go's parsePAXTime
+        if key in _TIMES and value and not re.fullmatch(_PAX_TIME, value):  # Go's parsePAXTime
             raise ValueError(f"pax record {key.decode(errors='replace')} is not a time")
         records[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
         position += length
@@ -131,7 +131,7 @@ _TIMES = frozenset((b"mtime", b"atime", b"ctime"))
 
 
 #: A pax time as Go parses one: seconds (a signed decimal of at most 19 digits), then optional digits of a fraction.
-_PAX_TIME = re.compile(rb"[+-]?0*\d{1,19}(?:\.\d*)?")
+_PAX_TIME = rb"[+-]?0*\d{1,19}(?:\.\d*)?"
 
 
 def pax_number(records: dict[str, str], key: str, default: int) -> int:
