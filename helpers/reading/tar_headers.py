@@ -34,18 +34,7 @@ from collections.abc import Iterator
 from ..ground.errors import MalformedTar
 from ..ground.model import Entry
 from .tar_fields import classify_name, fast_path
-from .tar_records import (
-    MAX_META_BYTES,
-    META_TYPES,
-    NO_DATA,
-    REGULAR,
-    Pending,
-    entry_names,
-    extended,
-    header_fields,
-    next_header,
-    read_metadata_record,
-)
+from .tar_records import MAX_META_BYTES, NO_DATA, REGULAR, headers
 from .tar_sparse import sparse_map_1x0
 
 TYPE_CHECKING = False  # typing's own flag would import typing, which a report does not need
@@ -105,23 +94,8 @@ def iter_entries(feed: ByteFeed, label: str, documents: DocumentSink | None = No
     ``meta_budget`` bytes of pax and GNU long-name records may come before one entry.
     """
     kept = documents.paths if documents is not None else frozenset()
-    pending = Pending(meta_budget)  # the rare records: each has a function of its own, out of this loop
     take, skip = feed.take, feed.skip
-    while True:
-        header = next_header(take, label)
-        if header is None:
-            return
-        name_b, typeflag, link_b, magic, prefix_b, size, mode, uid, gid = header_fields(header, label)
-        padded = (size + 511) & ~511
-        if typeflag in META_TYPES:
-            read_metadata_record(feed, label, typeflag, size, padded, pending)
-            continue
-        name, link, pax = entry_names(header, name_b, link_b, magic, prefix_b, pending)
-        stored = size
-        if typeflag == b"S" or pax:
-            name, link, size, stored, uid, gid = extended(feed, label, header, typeflag, pax or {}, name, link,
-                                                           size, uid, gid)
-            padded = (stored + 511) & ~511
+    for typeflag, name, link, pax, size, stored, padded, mode, uid, gid in headers(feed, label, meta_budget):
         kind = _KIND_BY_TYPE.get(typeflag, "other")
         if typeflag == b"\0" and name.endswith("/"):
             kind = "dir"  # an old V7 header's way of saying directory: a header only, whatever its size says
@@ -132,7 +106,7 @@ def iter_entries(feed: ByteFeed, label: str, documents: DocumentSink | None = No
         # the few documents asked for, which are read into memory, never written anywhere.
         if padded and typeflag not in NO_DATA:
             if pax and pax.get("GNU.sparse.major") == "1" and pax.get("GNU.sparse.minor") == "0":
-                taken = sparse_map_1x0(feed, label, size, stored, pending.meta_budget)  # rare: a 1.0 sparse file
+                taken = sparse_map_1x0(feed, label, size, stored, meta_budget)  # rare: a 1.0 sparse file
                 whole = skip(padded - taken) == padded - taken
             elif path in kept and typeflag in REGULAR and documents is not None:
                 whole = _keep(take, skip, documents, path, stored, padded)

@@ -9,18 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..ground.errors import MalformedTar
-from .tar_records import (
-    MAX_META_BYTES,
-    META_TYPES,
-    NO_DATA,
-    REGULAR,
-    Pending,
-    entry_names,
-    extended,
-    header_fields,
-    next_header,
-    read_metadata_record,
-)
+from .tar_records import MAX_META_BYTES, NO_DATA, REGULAR, headers
 from .tar_sparse import pax_sparse
 
 TYPE_CHECKING = False  # typing's own flag would import typing, which a report does not need
@@ -81,29 +70,14 @@ def iter_members(feed: ByteFeed, label: str, meta_budget: int = MAX_META_BYTES) 
     data is read through it before the next is asked for; what is not read is
     stepped over.  A sparse member is flagged, its data stepped over unread.
     """
-    pending = Pending(meta_budget)
-    take, skip = feed.take, feed.skip
-    while True:
-        header = next_header(take, label)
-        if header is None:
-            return
-        name_b, typeflag, link_b, magic, prefix_b, size, _, _, _ = header_fields(header, label)
-        padded = (size + 511) & ~511
-        if typeflag in META_TYPES:
-            read_metadata_record(feed, label, typeflag, size, padded, pending)
-            continue
-        name, link, pax = entry_names(header, name_b, link_b, magic, prefix_b, pending)
-        stored = size
+    skip = feed.skip
+    for typeflag, name, link, pax, size, stored, padded, _, _, _ in headers(feed, label, meta_budget):
         sparse = typeflag == b"S" or bool(pax) and pax_sparse(pax)
-        if typeflag == b"S" or pax:
-            name, link, size, stored, _, _ = extended(feed, label, header, typeflag, pax or {}, name, link,
-                                                       size, 0, 0)
-            padded = (stored + 511) & ~511
         if typeflag == b"\0" and name.endswith("/"):
             typeflag = b"5"  # an old V7 header's way of saying directory: a header only, as Go reads it
         if typeflag in NO_DATA:
             stored = padded = 0  # as in tarfile and Go, only regular and unknown types carry data
-        member = Member(name, typeflag, size, link, sparse, take, 0 if sparse else stored)
+        member = Member(name, typeflag, size, link, sparse, feed.take, 0 if sparse else stored)
         yield member
         rest = member._left + padded - (stored if not sparse else 0)
         if rest and skip(rest) < rest:

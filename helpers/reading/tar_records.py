@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Iterator
 
 from ..ground.errors import MalformedTar
 from ..ground.limits import MAX_METADATA_BYTES
@@ -35,16 +36,16 @@ if TYPE_CHECKING:
 #: the budget in force is ``LAYERLAB_MAX_METADATA_BYTES`` (:data:`helpers.ground.limits.MAX_METADATA_BYTES`).
 MAX_META_BYTES = MAX_METADATA_BYTES.default
 
-CORRUPT = "the archive is corrupt; save it again"
+_CORRUPT = "the archive is corrupt; save it again"
 NO_DATA = frozenset((b"1", b"2", b"3", b"4", b"5", b"6"))
 #: Plain regular files (not sparse ones): the only members whose contents may be kept.
 REGULAR = frozenset((b"0", b"\0", b"7"))
 #: name, mode, uid, gid, size, (mtime), chksum, typeflag, linkname, magic, (version … devminor), prefix
 _HEADER = struct.Struct("100s8s8s8s12s12x8sc100s6s82x155s12x")
-META_TYPES = frozenset((b"x", b"g", b"L", b"K"))
+_META_TYPES = frozenset((b"x", b"g", b"L", b"K"))
 
 
-class Pending:
+class _Pending:
     """What the rare records before an entry said about it: pax records, GNU long names, and their bytes."""
 
     __slots__ = ("active", "pax", "long_name", "long_link", "meta_bytes", "meta_budget")
@@ -76,8 +77,8 @@ def _old_go_prefix(header: bytes) -> bool:
         return header[345:500].split(b"\0", 1)[0].isascii()
 
 
-def read_metadata_record(feed: ByteFeed, label: str, typeflag: bytes, size: int, padded: int,
-                          pending: Pending) -> None:
+def _read_metadata_record(feed: ByteFeed, label: str, typeflag: bytes, size: int, padded: int,
+                          pending: _Pending) -> None:
     """A pax (``x``), global pax (``g``) or GNU long name (``L``, ``K``) record: read, charged, kept for the entry."""
     pending.active = True
     pending.meta_bytes += size
@@ -108,7 +109,7 @@ def read_metadata_record(feed: ByteFeed, label: str, typeflag: bytes, size: int,
         pending.long_link = header_text(data)
 
 
-def extended(feed: ByteFeed, label: str, header: bytes, typeflag: bytes, pax: dict[str, str], name: str,
+def _extended(feed: ByteFeed, label: str, header: bytes, typeflag: bytes, pax: dict[str, str], name: str,
               link: str, size: int, uid: int, gid: int) -> tuple[str, str, int, int, int]:
     """An entry's name, link, stored size, uid and gid, as its pax records or GNU sparse header give them."""
     stored, real = size, 0
@@ -118,15 +119,15 @@ def extended(feed: ByteFeed, label: str, header: bytes, typeflag: bytes, pax: di
         if sparse:  # old GNU sparse: the real size, four regions, then any extension blocks of more
             real = header_number(header[483:495])
             regions = old_gnu_regions(header[386:482], 4)
-            extended = header[482]
-            while extended:
+            _extended = header[482]
+            while _extended:
                 block = feed.take(BLOCK)
                 if len(block) < BLOCK:
                     raise MalformedTar(f"{label} ends inside a sparse map", "the archive is truncated")
                 regions += old_gnu_regions(block[:504], 21)
                 if len(regions) > MAX_REGION_NUMBERS:
                     raise ValueError("a sparse map of more regions than any real file has")
-                extended = block[504]
+                _extended = block[504]
         if pax:
             name = pax.get("path") or name  # an empty pax value keeps the ustar one, as Go keeps it
             link = pax.get("linkpath") or link
@@ -141,7 +142,7 @@ def extended(feed: ByteFeed, label: str, header: bytes, typeflag: bytes, pax: di
         if sparse and not regions_valid(regions, real):
             raise ValueError("its sparse map has regions out of order, overlapping, or past the file's end")
     except (ValueError, IndexError) as exc:
-        raise MalformedTar(f"{label} has a corrupt tar header: {exc}", CORRUPT) from exc
+        raise MalformedTar(f"{label} has a corrupt tar header: {exc}", _CORRUPT) from exc
     if stored > MAX_FILE_BYTES:
         raise MalformedTar(f"{label} has a pax size of {stored:,} bytes for `{name}`, past the largest "
                            f"possible file", "the archive is corrupt or hostile")
@@ -154,7 +155,7 @@ def extended(feed: ByteFeed, label: str, header: bytes, typeflag: bytes, pax: di
     return name, link, real if sparse else stored, stored, uid, gid
 
 
-def next_header(take, label: str) -> bytes | None:
+def _next_header(take, label: str) -> bytes | None:
     """The next header block, or ``None`` at the end: the end-of-archive marker, or the end of the bytes."""
     header = take(BLOCK)
     if len(header) < BLOCK:
@@ -164,12 +165,12 @@ def next_header(take, label: str) -> bytes | None:
     if header == ZERO_BLOCK:  # the end, if the next block is zeros too or there is none (Go's reading)
         after = take(BLOCK)
         if after and after != ZERO_BLOCK:
-            raise MalformedTar(f"{label} has a zero block followed by data where its end should be", CORRUPT)
+            raise MalformedTar(f"{label} has a zero block followed by data where its end should be", _CORRUPT)
         return None
     return header
 
 
-def header_fields(header: bytes, label: str) -> tuple[bytes, bytes, bytes, bytes, bytes, int, int, int, int]:
+def _header_fields(header: bytes, label: str) -> tuple[bytes, bytes, bytes, bytes, bytes, int, int, int, int]:
     """A header's fields, its numbers read, its checksum and size checked: one :class:`MalformedTar` if one fails."""
     name_b, mode_b, uid_b, gid_b, size_b, chksum_b, typeflag, link_b, magic, prefix_b = _HEADER.unpack(header)
     try:
@@ -186,15 +187,15 @@ def header_fields(header: bytes, label: str) -> tuple[bytes, bytes, bytes, bytes
                 and not checksum_ok(header, chksum):
             raise ValueError("bad header checksum")
     except ValueError as exc:
-        raise MalformedTar(f"{label} has a corrupt tar header: {exc}", CORRUPT) from exc
+        raise MalformedTar(f"{label} has a corrupt tar header: {exc}", _CORRUPT) from exc
     if not 0 <= size <= MAX_FILE_BYTES:
         raise MalformedTar(f"{label} has a tar header with an impossible size ({size:,} bytes)",
                            "the archive is corrupt or hostile")
     return name_b, typeflag, link_b, magic, prefix_b, size, mode, uid, gid
 
 
-def entry_names(header: bytes, name_b: bytes, link_b: bytes, magic: bytes, prefix_b: bytes,
-           pending: Pending) -> tuple[str, str, dict[str, str] | None]:
+def _entry_names(header: bytes, name_b: bytes, link_b: bytes, magic: bytes, prefix_b: bytes,
+           pending: _Pending) -> tuple[str, str, dict[str, str] | None]:
     """An entry's name and link as its header (and any GNU long-name records before it) give them, and its pax."""
     if pending.active:  # rare: pax or GNU long-name records came before this entry
         long_name, long_link, pax = pending.long_name, pending.long_link, pending.pax
@@ -216,3 +217,32 @@ def entry_names(header: bytes, name_b: bytes, link_b: bytes, magic: bytes, prefi
     else:
         link = ""
     return name, link, pax
+
+
+def headers(feed: ByteFeed, label: str, meta_budget: int = MAX_META_BYTES) -> Iterator[tuple]:
+    """Each entry's header, up to the end-of-archive marker, as the records before it amend it.
+
+    Yields ``(typeflag, name, link, pax, size, stored, padded, mode, uid, gid)``: ``size`` is a
+    sparse file's real size, ``stored`` the bytes its data takes in the archive, and ``padded``
+    those rounded up to whole blocks.  The caller steps over (or reads) the data before asking
+    for the next.  At most ``meta_budget`` bytes of pax and GNU long-name records may come
+    before one entry.
+    """
+    pending = _Pending(meta_budget)  # the rare records: each has a function of its own, out of this loop
+    take = feed.take
+    while True:
+        header = _next_header(take, label)
+        if header is None:
+            return
+        name_b, typeflag, link_b, magic, prefix_b, size, mode, uid, gid = _header_fields(header, label)
+        padded = (size + 511) & ~511
+        if typeflag in _META_TYPES:
+            _read_metadata_record(feed, label, typeflag, size, padded, pending)
+            continue
+        name, link, pax = _entry_names(header, name_b, link_b, magic, prefix_b, pending)
+        stored = size
+        if typeflag == b"S" or pax:
+            name, link, size, stored, uid, gid = _extended(feed, label, header, typeflag, pax or {}, name, link,
+                                                           size, uid, gid)
+            padded = (stored + 511) & ~511
+        yield typeflag, name, link, pax, size, stored, padded, mode, uid, gid
