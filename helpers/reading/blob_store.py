@@ -45,10 +45,6 @@ if TYPE_CHECKING:  # structural types, for type checkers only
             """Take the next layer, base first, with what :meth:`prepare` made of it (``None`` if it did not run)."""
             ...
 
-
-if TYPE_CHECKING:  # structural types, for type checkers only
-    from typing import Protocol
-
     class BlobStore(Protocol):
         """Where an image's members come from: a scanned tar stream or a layout directory."""
 

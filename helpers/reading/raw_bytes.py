@@ -115,7 +115,7 @@ class PlainReader:
 class HeadFirst:
     """The raw reader, with the bytes already read to sniff the compression put back in front."""
 
-    def __init__(self, raw: RawReader, head: bytes) -> None:
+    def __init__(self, raw: RawReader | PlainReader, head: bytes) -> None:
         self._raw = raw
         self._head = head
 

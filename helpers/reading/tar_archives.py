@@ -156,7 +156,7 @@ class StreamedArchive:
             or (name.startswith("blobs/") and not head.lstrip().startswith((b"{", b"[")))
         )
         if is_layer:
-            blob = HeadFirst(PlainReader(member.read), head)  # type: ignore[arg-type]
+            blob = HeadFirst(PlainReader(member.read), head)
             self._layers[name] = scan_layer(blob, name, self._budget, self._gzip_level)  # type: ignore[arg-type]
         elif member.size <= METADATA_LIMIT:
             self._docs[name] = head + member.read()

@@ -48,8 +48,6 @@ _KIND_BY_TYPE = {
 }
 
 
-
-
 if TYPE_CHECKING:  # structural types, for type checkers only
     from typing import Protocol
 
