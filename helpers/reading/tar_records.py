@@ -110,8 +110,9 @@ def _read_metadata_record(feed: ByteFeed, label: str, typeflag: bytes, size: int
 
 
 def _extended(feed: ByteFeed, label: str, header: bytes, typeflag: bytes, pax: dict[str, str], name: str,
-              link: str, size: int, uid: int, gid: int) -> tuple[str, str, int, int, int]:
-    """An entry's name, link, stored size, uid and gid, as its pax records or GNU sparse header give them."""
+              link: str, size: int, uid: int, gid: int) -> tuple[str, str, int, int, int, int]:
+    """An entry's name, link, size (a sparse file's real size), stored size, uid and gid, as its pax records or
+    GNU sparse header give them."""
     stored, real = size, 0
     try:
         sparse = typeflag == b"S"
