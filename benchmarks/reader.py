@@ -153,7 +153,7 @@ def phases(archive: Path) -> dict[str, float]:
     timings: dict[str, float] = {}
     start = time.perf_counter()
     image = read_path(archive, limits=limits)
-    timings["read layers (parse headers, decompress, hash)"] = time.perf_counter() - start
+    timings[READ_PHASE] = time.perf_counter() - start
     start = time.perf_counter()
     analysis = analyze(image)
     timings["merge layers (overlay model)"] = time.perf_counter() - start
@@ -191,6 +191,8 @@ def synthetic(entries: int, folder: Path) -> Path:
 
 
 STARTUP_TARGET = 1.6
+#: A ``docker save`` report's wall time against dive's.
+SAVE_WALL_TARGET = 0.15
 SMALL_IMAGE = ROOT.parent / "shared" / "dive-testdata" / "test-docker-image.tar"
 
 
@@ -209,12 +211,13 @@ print(imported - up, time.perf_counter() - imported)
 """
 
 
-def startup(launcher: Launcher, small: Path, dive_out: Path, runs: int) -> list[str]:
+def startup(launcher: Launcher, small: Path, dive_out: Path, runs: int) -> tuple[list[str], float]:
     """The report of a small image against the interpreter's own start-up, ``runs`` times each, interleaved.
 
     A floor beside it says where the target stands: the standard library a report imports
     (:data:`STDLIB_FLOOR`); and a split of the report itself, in-process: importing the
-    package, then reading and reporting.
+    package, then reading and reporting.  Returns the targets missed, and the seconds any
+    report spends before it reads a byte (the interpreter's start-up and the package's import).
     """
     report = [PYTHON, "-m", "helpers", "report", "--json", str(small)]
     subprocess.run(report, stdout=subprocess.DEVNULL, check=True)  # the warm-up run: bytecode compiled and cached
@@ -235,7 +238,26 @@ def startup(launcher: Launcher, small: Path, dive_out: Path, runs: int) -> list[
     ratio = ours[0] / bare[0]
     verdict = "met" if ratio <= STARTUP_TARGET else "NOT MET"
     print(f"  {'wall vs python -c pass':44} {ratio:8.2f} (target <= {STARTUP_TARGET:g})  {verdict}")
-    return [] if ratio <= STARTUP_TARGET else [f"start-up: wall vs python -c pass {ratio:.2f} > {STARTUP_TARGET:g}"]
+    missed = [] if ratio <= STARTUP_TARGET else [f"start-up: wall vs python -c pass {ratio:.2f} > {STARTUP_TARGET:g}"]
+    return missed, bare[0] + imported
+
+
+#: The phase of :func:`phases` that reads the archive; the others come after it.
+READ_PHASE = "read layers (parse headers, decompress, hash)"
+
+
+def without_reading(before: float, timings: dict[str, float], dive: float, target: float) -> str:
+    """Where the wall-time target stands for Python: what a report costs if reading its layers took no time.
+
+    ``before`` (start-up and import) plus every phase but reading (merging, dive's score, the
+    JSON), against dive's wall time.  Above ``target`` it says that no faster reader, only a
+    compiled merge and score as well, could meet it.
+    """
+    rest = before + sum(seconds for phase, seconds in timings.items() if phase != READ_PHASE)
+    ratio = rest / dive
+    verdict = ("out of reach of any faster reader: the rest alone misses it" if ratio > target
+               else "within reach of a faster reader")
+    return f"  {'if reading took no time':34} {ratio:8.2f} (start-up, merge, score, JSON: {rest:.2f} s; {verdict})"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -269,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["PYTHONPYCACHEPREFIX"] = str(Path(folder) / "pycache")
         launcher = Launcher()
         dive_out = Path(folder) / "dive.json"
-        failures += startup(launcher, args.small, dive_out, max(args.runs, 15))
+        missed, before = startup(launcher, args.small, dive_out, max(args.runs, 15))
+        failures += missed
         for archive in archives:
             report = [PYTHON, "-m", "helpers", "report", "--json", str(archive)]
             with subprocess.Popen(report, stdout=subprocess.PIPE) as process:  # also the warm-up run
@@ -292,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
                                        ("floor: cat > /dev/null", read_floor)] + (
                                        [("floor: decompress layers", floor)] if compressed else []):
                 print(f"  {label:34} {wall:8.2f} {rss:12.1f}")
-            checks = [("wall vs dive", ours[0] / dive[0], 0.5 if compressed else 0.15),
+            checks = [("wall vs dive", ours[0] / dive[0], 0.5 if compressed else SAVE_WALL_TARGET),
                       ("peak RSS vs dive", ours[1] / dive[1], None if compressed else 0.5),
                       ("peak RSS, MB", ours[1], 150.0)]
             if compressed:
@@ -309,8 +332,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {label:34} {value:8.2f}{limit}{verdict}")
                 if target is not None and value > target:
                     failures.append(f"{archive.name}: {label} {value:.2f} > {target:g}")
+            timings = phases(archive)
+            if not compressed:  # is the wall-time target one a faster Python reader could meet?
+                print(without_reading(before, timings, dive[0], SAVE_WALL_TARGET))
             print("  where the time goes (one in-process run):")
-            for phase, seconds in phases(archive).items():
+            for phase, seconds in timings.items():
                 print(f"    {phase:48} {seconds:6.2f} s")
 
         if not args.startup_only:  # the synthetic archive: memory at the entry ceiling
