@@ -25,6 +25,7 @@ from ..ground.errors import EngineUnavailable, SourceNotFound
 from ..ground.limits import DEFAULT_LIMITS, Limits
 from ..ground.model import Image, Source
 from .files import read_archive_stream
+from .gzip_sizes import GzipSizes
 
 #: The SDK's client, and the errors the builders meet, named here so that no other module imports the SDK.
 Client = docker.DockerClient
@@ -162,8 +163,21 @@ def _engine_image(name: str, client: Client):
 
 def save_stream(name: str, client: Client | None = None) -> io.BufferedReader:
     """The engine's ``docker save`` archive of an image, as a readable stream (nothing touches disk)."""
-    handle = _engine_image(name, client or docker_client())
+    return _saved(_engine_image(name, client or docker_client()))
+
+
+def _saved(handle) -> io.BufferedReader:
+    """The ``docker save`` archive of the image ``handle`` looked up, saved by its ID (not by a tag that may move)."""
     return io.BufferedReader(_ChunkReader(iter(handle.save(named=False))), buffer_size=1 << 20)
+
+
+#: What gzip made of each layer read from an engine, per engine address (see :mod:`helpers.reading.gzip_sizes`).
+_GZIP_SIZES: dict[str, GzipSizes] = {}
+
+
+def gzip_sizes_of(client: Client) -> GzipSizes:
+    """The gzip sizes remembered for the layers of the engine ``client`` talks to (one memory per engine)."""
+    return _GZIP_SIZES.setdefault(client_address(client), GzipSizes())
 
 
 def read_engine_image(name: str, client: Client | None = None, gzip_level: int | None = None,
@@ -171,10 +185,14 @@ def read_engine_image(name: str, client: Client | None = None, gzip_level: int |
     """Read an image from the engine by name or ID, streaming ``docker save`` output once.
 
     ``gzip_level`` also measures each layer gzipped, in the same pass (what a
-    registry would store: see :attr:`helpers.ground.model.Layer.pull_bytes`).
+    registry would store: see :attr:`helpers.ground.model.Layer.pull_bytes`); a layer
+    measured before, in an earlier read from this engine, is not compressed again
+    (:mod:`helpers.reading.gzip_sizes` says how it is recognised).
     """
     client = client or docker_client()
     handle = _engine_image(name, client)
-    image = read_archive_stream(save_stream(name, client), name, gzip_level=gzip_level, limits=limits)
+    layers = frozenset((handle.attrs.get("RootFS") or {}).get("Layers") or ())
+    image = read_archive_stream(_saved(handle), name, gzip_level=gzip_level, limits=limits,
+                                gzip_sizes=gzip_sizes_of(client) if gzip_level is not None else None, layers=layers)
     return image._replace(format=f"docker-engine/{image.format}", tags=image.tags or list(handle.tags),
                           origin=Source("docker-daemon", name))

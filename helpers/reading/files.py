@@ -28,19 +28,21 @@ if TYPE_CHECKING:
     from typing import BinaryIO
 
     from .blob_store import LayerConsumer
+    from .gzip_sizes import GzipSizes
 
 
 def read_archive_stream(
     stream: BinaryIO, source: str, platform: str | None = None, gzip_level: int | None = None,
-    limits: Limits = DEFAULT_LIMITS,
+    limits: Limits = DEFAULT_LIMITS, gzip_sizes: GzipSizes | None = None, layers: frozenset[str] = frozenset(),
 ) -> Image:
     """Read an image from a tar stream (a file, or an engine's ``save`` output) in one pass.
 
     ``gzip_level`` also measures what gzip makes of each uncompressed layer
-    (:attr:`helpers.ground.model.Layer.gzip_bytes`), in the same pass.
+    (:attr:`helpers.ground.model.Layer.gzip_bytes`), in the same pass, except the layers
+    ``gzip_sizes`` already knows, of the diff IDs ``layers`` names (see :mod:`helpers.reading.gzip_sizes`).
     """
-    return resolve_image(StreamedArchive(stream, source, gzip_level, limits=limits), source, "tar", platform,
-                         limits=limits)
+    archive = StreamedArchive(stream, source, gzip_level, limits=limits, gzip_sizes=gzip_sizes, layers=layers)
+    return resolve_image(archive, source, "tar", platform, limits=limits)
 
 
 def read_path(

@@ -20,7 +20,7 @@ import posixpath
 from collections.abc import Callable
 from pathlib import Path
 
-from ..ground.errors import ArchiveError, MalformedTar
+from ..ground.errors import ArchiveError, DigestMismatch, MalformedTar
 from ..ground.limits import DEFAULT_LIMITS, Limits
 from ..ground.model import Entry
 from .blob_store import METADATA_LIMIT, not_regular, refusal_error, too_big_error
@@ -35,6 +35,7 @@ TYPE_CHECKING = False  # typing's own flag would import typing, which a report d
 if TYPE_CHECKING:
     from typing import BinaryIO
 
+    from .gzip_sizes import GzipSizes
     from .tar_fields import ByteFeed
 
 _NOT_AN_IMAGE = "pass a `docker save` archive, an OCI layout (directory or tar), or an image name"
@@ -121,13 +122,18 @@ class StreamedArchive:
     """Every member of a tar archive, read in one sequential pass.
 
     With ``gzip_level``, each uncompressed layer is also measured gzipped as it
-    passes (see :func:`~helpers.reading.layer_stream.scan_layer`).
+    passes (see :func:`~helpers.reading.layer_stream.scan_layer`), unless
+    ``gzip_sizes`` remembers what gzip made of it, for a diff ID in ``layers``
+    (see :mod:`helpers.reading.gzip_sizes`).
     """
 
     def __init__(self, stream: BinaryIO, label: str, gzip_level: int | None = None,
-                 budget: EntryBudget | None = None, limits: Limits = DEFAULT_LIMITS) -> None:
+                 budget: EntryBudget | None = None, limits: Limits = DEFAULT_LIMITS,
+                 gzip_sizes: GzipSizes | None = None, layers: frozenset[str] = frozenset()) -> None:
         self.label = label
         self._gzip_level = gzip_level
+        self._gzip_sizes = gzip_sizes if gzip_level is not None else None
+        self._layer_ids = layers
         self._docs: dict[str, bytes] = {}
         self._layers: dict[str, ScannedLayer] = {}
         self._refused: dict[str, str] = {}
@@ -157,11 +163,35 @@ class StreamedArchive:
         )
         if is_layer:
             blob = HeadFirst(PlainReader(member.read), head)
-            self._layers[name] = scan_layer(blob, name, self._budget, self._gzip_level)  # type: ignore[arg-type]
+            if self._gzip_sizes is None:
+                self._layers[name] = scan_layer(blob, name, self._budget, self._gzip_level)  # type: ignore[arg-type]
+            else:
+                self._layers[name] = self._scan_remembered(blob, name, self._gzip_sizes)
         elif member.size <= METADATA_LIMIT:
             self._docs[name] = head + member.read()
         else:
             self._too_big[name] = member.size
+
+    def _scan_remembered(self, blob: HeadFirst, name: str, sizes: GzipSizes) -> ScannedLayer:
+        """Scan a layer, compressing it only if ``sizes`` does not already know what gzip makes of it."""
+        level = self._gzip_level
+        assert level is not None
+        known = sizes.expect(name, level, self._layer_ids)
+        if known is None:
+            scanned = scan_layer(blob, name, self._budget, level)  # type: ignore[arg-type]
+            if scanned.gzip_bytes is not None and scanned.digest is not None:
+                sizes.learn(name, level, scanned.digest, scanned.gzip_bytes)
+            return scanned
+        scanned = scan_layer(blob, name, self._budget)  # type: ignore[arg-type]  # hashed, not compressed
+        if scanned.digest != known[0] or scanned.compression != "none":
+            sizes.forget(name, level)
+            raise DigestMismatch(
+                f"{self.label}: layer `{name}` holds {scanned.digest}, not {known[0]}, the layer a member of that "
+                "name held before", "the engine named two layers alike; read the image again (this time it is "
+                "measured afresh)",
+            )
+        scanned.gzip_bytes = known[1]
+        return scanned
 
     def _present(self, name: str) -> bool:
         return any(name in held for held in (self._docs, self._layers, self._refused, self._too_big))
