@@ -96,7 +96,6 @@ STAND_IN_SEED = "\n".join([
 ]) + "\n"
 
 
-
 #: The first Docker Engine whose ``docker save`` is in its OCI form (``index.json``, ``blobs/``) beside
 #: ``manifest.json``.
 OCI_SAVE_ENGINE = 25

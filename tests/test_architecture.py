@@ -147,7 +147,6 @@ def test_a_test_module_borrows_from_another_only_in_its_own_room():
                 assert (path.parent / f"{node.module}.py").is_file(), f"{path.relative_to(ROOT)} imports {node.module}"
 
 
-
 #: Modules that look up the environment for something that is not a ``LAYERLAB_*`` setting.
 _OTHER_ENVIRONMENT = {
     "helpers/reading/daemon.py": "DOCKER_HOST, the Docker SDK's own variable",

@@ -249,7 +249,6 @@ class EmbeddedBuilder:
         """The digest of the image manifest tagged ``tag`` in the store: the image's identity."""
         return self.store.index()[tag]
 
-
     def store_tag(self, reference: str | Source) -> str:
         """The store's tag for ``reference``: an image of this store (as its ``origin`` names it, or as the text
         ``LAYOUT:TAG``), a store tag, or an image's name."""

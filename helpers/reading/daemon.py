@@ -37,6 +37,7 @@ BuildError = docker.errors.BuildError
 TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (requests.exceptions.RequestException,
                                                      urllib3.exceptions.HTTPError)
 
+
 def engine_address() -> str:
     """Where the Docker SDK looks for an engine: ``DOCKER_HOST``, or the default socket."""
     return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"

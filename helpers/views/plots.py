@@ -567,8 +567,6 @@ def _spread(values: list[float], gap: float) -> list[float]:
     return placed
 
 
-
-
 def fleet(growth: pd.DataFrame) -> Figure:
     """How a fleet's cost grows with its services: what the engine stores, and what pulls move.
 

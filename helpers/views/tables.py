@@ -88,10 +88,10 @@ OTHER = "other"
 _COMPILED = [(category, re.compile(pattern)) for category, pattern in CATEGORY_RULES]
 
 
-
 def _shown(instruction: object) -> object:
     """An instruction as a table shows it: every 64-hex digest cut to 8 (``ADD file:2373b71a… in /``)."""
     return short_digests(instruction) if isinstance(instruction, str) else instruction
+
 
 def categorize(path: str) -> str:
     """A plain-language category for a file of an Alpine or Debian image with Python: the first rule that matches.

@@ -334,7 +334,6 @@ def test_build_failure_keeps_the_log_tail(docker_client, alpine):
     assert caught.value.message.startswith("boom: step 2/2 `RUN echo boom-output && false` failed: ")
 
 
-
 #: Three stages; BuildKit numbers each stage's steps by itself, the classic builder the whole Dockerfile's.
 THREE_STAGES = (
     "ARG BASE=alpine:3.20.3\n"
