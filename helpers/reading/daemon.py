@@ -176,7 +176,7 @@ def _saved(handle) -> io.BufferedReader:
 _GZIP_SIZES: dict[str, GzipSizes] = {}
 
 
-def gzip_sizes_of(client: Client) -> GzipSizes:
+def _remembered_sizes(client: Client) -> GzipSizes:
     """The gzip sizes remembered for the layers of the engine ``client`` talks to (one memory per engine)."""
     return _GZIP_SIZES.setdefault(client_address(client), GzipSizes())
 
@@ -194,6 +194,6 @@ def read_engine_image(name: str, client: Client | None = None, gzip_level: int |
     handle = _engine_image(name, client)
     layers = frozenset((handle.attrs.get("RootFS") or {}).get("Layers") or ())
     image = read_archive_stream(_saved(handle), name, gzip_level=gzip_level, limits=limits,
-                                gzip_sizes=gzip_sizes_of(client) if gzip_level is not None else None, layers=layers)
+                                gzip_sizes=_remembered_sizes(client), layers=layers)  # used only with a level
     return image._replace(format=f"docker-engine/{image.format}", tags=image.tags or list(handle.tags),
                           origin=Source("docker-daemon", name))
