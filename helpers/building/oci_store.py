@@ -166,14 +166,15 @@ def claim_store(root: Path) -> Path:
         why = "it is a link to something that is not a folder" if exc.errno == errno.ELOOP else exc.strerror
         raise _store_error(root, why) from exc
     try:
-        try:
-            info = os.stat(STORE_MARK, dir_fd=fd, follow_symlinks=False)
-            if stat.S_ISREG(info.st_mode):
+        # Listed, not stat-ed then listed: a builder marking the store between a stat
+        # and a listing would make its own fresh store look like someone's folder.  The
+        # mark is the first thing a store holds, so a listing without it is not a store.
+        entries = os.listdir(fd)
+        if STORE_MARK in entries:
+            if stat.S_ISREG(os.stat(STORE_MARK, dir_fd=fd, follow_symlinks=False).st_mode):
                 return root
             raise _store_error(root, f"its {STORE_MARK} is not a file")
-        except FileNotFoundError:
-            pass
-        if os.listdir(fd):
+        if entries:
             raise LayerLabError(
                 f"{root} cannot be the embedded builder's store: it holds files of its own, and no {STORE_MARK} "
                 "says this package made it",

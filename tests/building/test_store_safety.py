@@ -21,7 +21,7 @@ from layerlab_fixtures import ALPINE_TARBALLS, current_settings, embedded_tools,
 
 import helpers
 from helpers.building.embedded import EmbeddedBuilder
-from helpers.building.oci_store import SCRATCH_MARK, STORE_MARK, OciStore, require_tools
+from helpers.building.oci_store import SCRATCH_MARK, STORE_MARK, OciStore, claim_store, require_tools
 from helpers.building.removal import remove_tree
 from helpers.ground.errors import LayerLabError
 
@@ -60,6 +60,27 @@ def test_a_new_or_empty_folder_becomes_a_store_and_is_marked(tmp_path):
     for root in (empty, tmp_path / "new" / "store"):
         OciStore(root, require_tools())
         assert (root / STORE_MARK).is_file() and (root / "oci" / "index.json").is_file()
+
+
+@pytest.mark.parametrize("between", ["stat", "listdir", "open"])
+def test_a_store_another_builder_makes_while_this_one_looks_is_taken_not_refused(tmp_path, monkeypatch, between):
+    """Two builders claim one fresh folder: the other marks it and fills it at each point of this one's look."""
+    root = tmp_path / "store"
+    real = getattr(os, between)
+    done = []
+
+    def other_builder_first(*args, **kwargs):
+        if not done:
+            done.append(True)
+            monkeypatch.setattr(os, between, real)
+            claim_store(root)
+            (root / "tmp").mkdir()
+        return real(*args, **kwargs)
+
+    root.mkdir()
+    monkeypatch.setattr(os, between, other_builder_first)
+    assert claim_store(root) == root
+    assert done and (root / STORE_MARK).read_text().startswith("the embedded builder's store")
 
 
 def test_only_scratch_folders_the_store_named_and_marked_are_cleared(tmp_path):
