@@ -90,6 +90,7 @@ from .removal import remove_tree
 from .run_mounts import Bind, prepared
 from .step_changes import Snapshot, changes, snapshot, write_layer
 from .step_process import run_step
+from .unpacked_trees import UnpackedTrees
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _CONFIG_ONLY = {"ENV", "WORKDIR", "USER", "LABEL", "CMD", "ENTRYPOINT", "EXPOSE", "SHELL", "ARG", "STOPSIGNAL",
@@ -243,6 +244,7 @@ class EmbeddedBuilder:
         self.settings = settings
         self.tools = require_tools()
         self.store = OciStore(Path(store) if store is not None else settings.store, self.tools)
+        self.trees = UnpackedTrees(self.store)
         self.root, self.layout = self.store.root, self.store.layout
 
     def manifest_digest(self, tag: str) -> str:
@@ -303,10 +305,8 @@ class EmbeddedBuilder:
         env = self._image_env(tag)
         argv = ["/bin/sh", "-c", script]
         with self.store.scratch() as scratch:
-            bundle = scratch / "run"
-            self.store.umoci("unpack", "--rootless", "--image", self.store.ref(tag), str(bundle),
-                             what=f"unpacking {image}")
-            rootfs = bundle / "rootfs"
+            rootfs = scratch / "rootfs"
+            self.trees.unpack(tag, rootfs, scratch)
             with Rootfs(rootfs) as tree:
                 for path, data in (files or {}).items():
                     tree.write(path, iter([data]), 0o644)
@@ -447,8 +447,7 @@ class EmbeddedBuilder:
             with contextlib.suppress(OSError):  # left in the scratch folder, which goes with the build
                 remove_tree(stage.bundle)
         bundle = Path(tempfile.mkdtemp(prefix="bundle-", dir=scratch))
-        self.store.umoci("raw", "unpack", "--rootless", "--image", self.store.ref(stage.tag), str(bundle / "rootfs"),
-                         what=f"unpacking {stage.tag}")
+        self.trees.unpack(stage.tag, bundle / "rootfs", scratch)
         stage.bundle, stage.bundle_tag = bundle, stage.tag
         stage.snapshot = snapshot(bundle / "rootfs", self.settings.limits.entries)
         stage.bundle_listed = time.time()
