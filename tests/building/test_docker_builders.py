@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 
 import pytest
 from layerlab_fixtures import processes_naming
@@ -111,7 +112,8 @@ def test_an_interrupted_buildkit_build_leaves_no_docker_cli_behind(docker_client
     """The Docker CLI cancels only on a first signal, and never while blocked: the builder ends it, or the kernel."""
     context = tmp_path / "context"
     context.mkdir()
-    (context / "Dockerfile").write_text("FROM alpine:3.20.3\nRUN sleep 120\n")
+    # a step no cache can hold (one an earlier run let finish would be CACHED, and the build end with 0)
+    (context / "Dockerfile").write_text(f"FROM alpine:3.20.3\nRUN sleep 120 # {uuid.uuid4()}\n")
     tag = f"layerlab-test/interrupted-{how.name.lower()}-{os.getpid()}:latest"
     environment = {**os.environ, "LAYERLAB_DOCKER_BUILDER": "buildkit"}
     with subprocess.Popen([sys.executable, "-m", "helpers", "build", str(context), "--tag", tag],
