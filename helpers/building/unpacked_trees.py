@@ -13,8 +13,8 @@ A kept tree is ``STORE/trees/<manifest digest>/`` holding ``rootfs/`` and
 :data:`TREE_MARK`:
 
 * **made** by umoci in the build's own scratch folder, marked, then renamed into
-  ``trees/`` whole; a builder that finds another's tree in place first uses that
-  one, and its own goes with its scratch folder;
+  ``trees/`` whole; a builder that finds another's tree placed first uses its own
+  unpack where it is, as a build without kept trees would;
 * **copied** under a shared ``flock`` of its folder, by a ``cp -a`` that dies with the builder, handed the
   folder already open (``/proc/self/fd/N``) so that no link on the way is
   followed.  ``cp -a`` never follows a link inside the tree, and keeps modes,
