@@ -29,7 +29,7 @@ from ..ground.errors import ArchiveError, LayerLabError
 from ..ground.settings import STORE_VARIABLE
 from ..reading.oci_documents import Index, ref_name
 from ..reading.oci_layout import layout_document
-from .removal import remove_tree_at
+from .removal import OPEN_FOLDER, remove_tree_at
 from .step_process import tied
 
 #: The tools the embedded builder runs, and the Debian/Ubuntu package that has each.
@@ -140,7 +140,6 @@ _STORE_MARK_TEXT = "the embedded builder's store: a cache that only this package
 SCRATCH_MARK = ".layerlab-scratch"
 _SCRATCH_NAME = re.compile(r"build-[A-Za-z0-9_]{8}")  # what tempfile.mkdtemp(prefix="build-") names
 _UMOCI_NAME = re.compile(r"\.umoci-[A-Za-z0-9_-]+")
-_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def _store_error(root: Path, why: str) -> LayerLabError:
@@ -161,7 +160,7 @@ def claim_store(root: Path) -> Path:
     except OSError as exc:
         raise _store_error(root, f"it cannot be made ({exc.strerror})") from exc
     try:
-        fd = os.open(root, _DIRECTORY)
+        fd = os.open(root, OPEN_FOLDER)
     except OSError as exc:
         why = "it is a link to something that is not a folder" if exc.errno == errno.ELOOP else exc.strerror
         raise _store_error(root, why) from exc
@@ -197,7 +196,7 @@ def claim_store(root: Path) -> Path:
 def _locked_at(parent: int, name: str) -> int | None:
     """The folder ``name`` of ``parent`` (never through a link), exclusively flock-ed; ``None`` if held or gone."""
     try:
-        handle = os.open(name, _DIRECTORY, dir_fd=parent)
+        handle = os.open(name, OPEN_FOLDER, dir_fd=parent)
     except OSError:
         return None
     try:
@@ -208,7 +207,7 @@ def _locked_at(parent: int, name: str) -> int | None:
     return handle
 
 
-def _remove_if_unused(parent: int, name: str, mark: str | None) -> None:
+def remove_if_unused(parent: int, name: str, mark: str | None) -> None:
     """Remove folder ``name`` of ``parent`` unless a live process holds its lock (umoci's protocol for ``.umoci-*``).
 
     With ``mark``, only a folder holding that file is removed: one this store made.
@@ -278,7 +277,7 @@ class OciStore:
     @contextlib.contextmanager
     def scratch(self) -> Iterator[Path]:
         """A private folder under the store, locked while in use; the next builder removes a killed one's."""
-        parent = os.open(self.scratch_root, _DIRECTORY)
+        parent = os.open(self.scratch_root, OPEN_FOLDER)
         try:
             while True:
                 path = Path(tempfile.mkdtemp(prefix="build-", dir=self.scratch_root))
@@ -309,13 +308,13 @@ class OciStore:
         for folder, pattern, mark in ((self.scratch_root, _SCRATCH_NAME, SCRATCH_MARK),
                                       (self.layout, _UMOCI_NAME, None)):
             try:
-                parent = os.open(folder, _DIRECTORY)
+                parent = os.open(folder, OPEN_FOLDER)
             except FileNotFoundError:
                 continue
             try:
                 for entry in os.scandir(parent):
                     if pattern.fullmatch(entry.name) and entry.is_dir(follow_symlinks=False):
-                        _remove_if_unused(parent, entry.name, mark)
+                        remove_if_unused(parent, entry.name, mark)
                     elif folder == self.layout and entry.name.startswith("oci-put-blob") \
                             and entry.is_file(follow_symlinks=False):
                         os.unlink(entry.name, dir_fd=parent)  # skopeo's partial blob, from before imports were private

@@ -47,9 +47,8 @@ from typing import BinaryIO
 from ..ground.dockerignore import Dockerignore
 from ..ground.errors import DockerfileError, LayerLabError
 from ..ground.limits import MAX_ADD_BYTES, MAX_ADD_ENTRIES
-from .removal import remove_tree_at
+from .removal import OPEN_FOLDER, remove_tree_at
 
-_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 #: The most symbolic links one path may pass through, as Linux's ``MAXSYMLINKS``.
@@ -89,7 +88,7 @@ class Rootfs:
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root)
         try:
-            self._fd = os.open(self.root, _DIRECTORY)
+            self._fd = os.open(self.root, OPEN_FOLDER)
         except OSError as exc:
             raise LayerLabError(f"cannot open the image's filesystem {self.root}: {exc.strerror}",
                                 "the embedded builder's store may need a clean start") from exc
@@ -147,7 +146,7 @@ class Rootfs:
                     inside = "/".join([n for _, n in stack] + [name])
                     raise PlacementRefused(f"/{path} needs /{inside} to be a folder, but it is a file",
                                            "copy to a path whose parents are folders")
-                stack.append((os.open(name, _DIRECTORY, dir_fd=here), name))
+                stack.append((os.open(name, OPEN_FOLDER, dir_fd=here), name))
             here = stack[-1][0] if stack else self._fd
             return Resolved(os.dup(here), "", "/".join(n for _, n in stack))
         finally:
@@ -187,7 +186,7 @@ class Rootfs:
                 return os.dup(where.parent)
             self._mkdir(where.parent, where.name)
             try:
-                return os.open(where.name, _DIRECTORY, dir_fd=where.parent)
+                return os.open(where.name, OPEN_FOLDER, dir_fd=where.parent)
             except OSError as exc:
                 raise PlacementRefused(f"/{where.path} is not a folder", "copy into a folder") from exc
 
@@ -443,7 +442,7 @@ def walk_source(source: Rootfs, path: str, ignore: Dockerignore | None = None) -
         if not stat.S_ISDIR(info.st_mode):
             yield SourceEntry("", _kind(info.st_mode), info, parent=where.parent, name=name)
             return
-        top = os.open(name, _DIRECTORY, dir_fd=where.parent)
+        top = os.open(name, OPEN_FOLDER, dir_fd=where.parent)
         try:
             yield SourceEntry("", "dir", info)
             yield from _walk_folder(top, where.path, ignore, state)
@@ -476,7 +475,7 @@ def _walk_folder(top: int, at: str, ignore: Dockerignore | None,
                     if kind == "dir":
                         if not excluded:
                             yield SourceEntry(relative, "dir", info)
-                        pending.append((os.open(entry.name, _DIRECTORY, dir_fd=fd), relative, mine))
+                        pending.append((os.open(entry.name, OPEN_FOLDER, dir_fd=fd), relative, mine))
                     elif kind == "symlink":
                         yield SourceEntry(relative, kind, info, target=os.readlink(entry.name, dir_fd=fd))
                     else:

@@ -18,6 +18,7 @@ from ..ground.errors import DockerfileError, LayerLabError
 from . import userns
 from .oci_store import ToolMissing
 from .placement import Rootfs
+from .removal import OPEN_FOLDER
 from .userns import DEVICES
 
 #: What proot shows a step of the host: Docker's few devices one by one (never the host's disks), /proc with
@@ -60,7 +61,7 @@ def dev_time_kept(rootfs: Path) -> Iterator[None]:
     layers never hold ``/dev`` (a container's is a mount of its own).
     """
     try:
-        fd = os.open(rootfs / "dev", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(rootfs / "dev", OPEN_FOLDER)
     except OSError:
         yield  # no real /dev folder in the image: proot makes its placeholders elsewhere
         return

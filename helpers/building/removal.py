@@ -17,7 +17,8 @@ import os
 import stat
 from dataclasses import dataclass, field
 
-_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+#: The flags that open a folder and never a link: a walk that opens each component with them is never led out.
+OPEN_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 @dataclass
@@ -55,7 +56,7 @@ def remove_tree_at(parent: int, name: str) -> None:
     Raises ``OSError`` when something cannot be removed, or when a folder on
     the way was replaced while the walk was below it.
     """
-    fd = os.open(name, _DIRECTORY, dir_fd=parent)
+    fd = os.open(name, OPEN_FOLDER, dir_fd=parent)
     try:
         levels = [_Level(name, _identity(parent), _empty_of_files(fd))]
         while levels:
@@ -63,13 +64,13 @@ def remove_tree_at(parent: int, name: str) -> None:
             if level.folders:
                 child = level.folders.pop()
                 here = _identity(fd)
-                below = os.open(child, _DIRECTORY, dir_fd=fd)
+                below = os.open(child, OPEN_FOLDER, dir_fd=fd)
                 os.close(fd)
                 fd = below
                 levels.append(_Level(child, here, _empty_of_files(fd)))
                 continue
             levels.pop()
-            above = os.open("..", _DIRECTORY, dir_fd=fd)
+            above = os.open("..", OPEN_FOLDER, dir_fd=fd)
             os.close(fd)
             fd = above
             if _identity(fd) != level.parent:

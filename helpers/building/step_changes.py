@@ -36,8 +36,8 @@ from typing import BinaryIO
 
 from ..ground.errors import LayerLabError
 from ..ground.limits import MAX_ENTRIES
+from .removal import OPEN_FOLDER
 
-_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 
 #: A path's status as a snapshot keeps it: inode, ctime, mtime, size, mode (type and bits), links, uid, gid.
@@ -86,10 +86,10 @@ class _Lender:
         try:
             for depth, name in enumerate(parts):
                 try:
-                    child = os.open(name, _DIRECTORY, dir_fd=fd)
+                    child = os.open(name, OPEN_FOLDER, dir_fd=fd)
                 except PermissionError:
                     self._lend_folder(fd, parts[: depth + 1])
-                    child = os.open(name, _DIRECTORY, dir_fd=fd)
+                    child = os.open(name, OPEN_FOLDER, dir_fd=fd)
                 os.close(fd)
                 fd = child
         except BaseException:
@@ -164,7 +164,7 @@ def snapshot(root: str | os.PathLike, max_entries: int = MAX_ENTRIES.default) ->
     A step that leaves more is refused before its layer is made, as the image
     it would make could not be read (``LAYERLAB_MAX_ENTRIES``).
     """
-    root_fd = os.open(root, _DIRECTORY)
+    root_fd = os.open(root, OPEN_FOLDER)
     # The root's own status too: a step that makes and removes an entry in / changes it, and commits a
     # layer that holds only ``./``, as umoci committed it and Docker commits an empty one.
     statuses: dict[str, Status] = {".": _status(os.fstat(root_fd))}
@@ -253,7 +253,7 @@ def write_layer(root: str | os.PathLike, changed: list[str], whiteouts: list[str
     following links and checked to be the entry just read.  ``after``, the
     snapshot the changes were told from, learns the paths whose bits were lent.
     """
-    root_fd = os.open(root, _DIRECTORY)
+    root_fd = os.open(root, OPEN_FOLDER)
     lender = _Lender(root_fd)
     inodes: dict[tuple[int, int], str] = {}
     counted = 0

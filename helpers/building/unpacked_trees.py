@@ -39,8 +39,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from .oci_store import OciStore, _remove_if_unused
-from .removal import remove_tree
+from .oci_store import OciStore, remove_if_unused
+from .removal import OPEN_FOLDER, remove_tree
 from .step_process import tied
 
 #: The most unpacked images a store keeps: each is as big as its image (82 MB for Debian's slim base, 360 MB
@@ -49,7 +49,6 @@ TREES_KEPT = 2
 #: The file that marks a kept tree whole and this store's own.
 TREE_MARK = ".layerlab-tree"
 _TREE_NAME = re.compile(r"[0-9a-f]{64}")
-_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class UnpackedTrees:
@@ -90,7 +89,7 @@ class UnpackedTrees:
         """Rename tree ``made`` into the kept trees as ``name``; false if that cannot be (another's is kept)."""
         try:
             self.folder.mkdir(exist_ok=True)
-            folder = os.open(self.folder, _DIRECTORY)
+            folder = os.open(self.folder, OPEN_FOLDER)
         except OSError:
             return False
         try:
@@ -104,11 +103,11 @@ class UnpackedTrees:
     def _copied(self, name: str, rootfs: Path) -> bool:
         """Copy kept tree ``name`` to ``rootfs``; false when there is none whole, it is being removed, or cp fails."""
         try:
-            folder = os.open(self.folder, _DIRECTORY)
+            folder = os.open(self.folder, OPEN_FOLDER)
         except OSError:
             return False
         try:
-            tree = os.open(name, _DIRECTORY, dir_fd=folder)
+            tree = os.open(name, OPEN_FOLDER, dir_fd=folder)
         except OSError:
             return False
         finally:
@@ -116,7 +115,7 @@ class UnpackedTrees:
         try:
             fcntl.flock(tree, fcntl.LOCK_SH | fcntl.LOCK_NB)  # an eviction in progress holds it exclusively
             os.stat(TREE_MARK, dir_fd=tree, follow_symlinks=False)
-            source = os.open("rootfs", _DIRECTORY, dir_fd=tree)
+            source = os.open("rootfs", OPEN_FOLDER, dir_fd=tree)
         except OSError:
             os.close(tree)
             return False
@@ -137,7 +136,7 @@ class UnpackedTrees:
     def _evict(self, drop: str | None = None) -> None:
         """Remove all but the :attr:`keep` most recently used trees, and tree ``drop``; a tree being copied stays."""
         try:
-            folder = os.open(self.folder, _DIRECTORY)
+            folder = os.open(self.folder, OPEN_FOLDER)
         except OSError:
             return
         try:
@@ -149,6 +148,6 @@ class UnpackedTrees:
             kept = [name for _, name in sorted(trees, reverse=True) if name != drop][:self.keep]
             for _, name in trees:
                 if name not in kept:
-                    _remove_if_unused(folder, name, TREE_MARK)
+                    remove_if_unused(folder, name, TREE_MARK)
         finally:
             os.close(folder)

@@ -92,14 +92,19 @@ def test_a_copied_tree_is_the_tree_umoci_unpacks(builder, tmp_path, image):
         assert expected["hard"][-1] is not None and expected["secret"][1] == 0 and expected["ro"][1] == 0o555
 
 
+def _tool(tmp_path: Path, name: str, script: str) -> Path:
+    """A program ``name`` in ``tmp_path/tools`` that runs the shell ``script`` (how a fault is injected)."""
+    tool = tmp_path / "tools" / name
+    tool.parent.mkdir(exist_ok=True)
+    tool.write_text(f"#!/bin/sh\n{script}\n")
+    tool.chmod(0o755)
+    return tool
+
+
 def _failing_tool(tmp_path: Path, name: str, real: str, refuse: str) -> str:
     """``real``, except that it exits 1 when its arguments hold ``refuse`` (the fault injected)."""
-    wrapper = tmp_path / "tools" / name
-    wrapper.parent.mkdir(exist_ok=True)
-    wrapper.write_text(f'#!/bin/sh\ncase " $* " in *" {refuse} "*) echo "{name}: refused" >&2; exit 1;; esac\n'
-                       f'exec {real} "$@"\n')
-    wrapper.chmod(0o755)
-    return str(wrapper)
+    return str(_tool(tmp_path, name, f'case " $* " in *" {refuse} "*) echo "{name}: refused" >&2; exit 1;; esac\n'
+                                     f'exec {real} "$@"'))
 
 
 def test_a_second_build_from_the_same_image_unpacks_nothing(builder, tmp_path):
@@ -211,10 +216,7 @@ def test_a_tree_is_locked_against_eviction_while_it_is_copied(builder, tmp_path,
     builder.trees.unpack(tag, tmp_path / "kept", scratch)
     tree = builder.root / "trees" / builder.store.manifest_digest(tag).removeprefix("sha256:")
     seen = tmp_path / "unlocked"
-    wrapper = tmp_path / "tools" / "cp"
-    wrapper.parent.mkdir()
-    wrapper.write_text(f'#!/bin/sh\nflock -n -x "{tree}" true && echo unlocked > "{seen}"\nexec /bin/cp "$@"\n')
-    wrapper.chmod(0o755)
+    wrapper = _tool(tmp_path, "cp", f'flock -n -x "{tree}" true && echo unlocked > "{seen}"\nexec /bin/cp "$@"')
     monkeypatch.setenv("PATH", f"{wrapper.parent}:{os.environ['PATH']}")
     builder.trees.unpack(tag, tmp_path / "copied", scratch)  # an eviction now, in another builder, would fail
     assert (tmp_path / "copied" / "etc" / "alpine-release").is_file() and not seen.exists()
@@ -226,10 +228,7 @@ def test_a_builder_killed_while_it_copies_leaves_no_copy_running(builder, tmp_pa
     scratch.mkdir()
     builder.trees.unpack(tag, tmp_path / "kept", scratch)
     marker = f"layerlab-slow-copy-{os.getpid()}"
-    wrapper = tmp_path / "tools" / "cp"
-    wrapper.parent.mkdir()
-    wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} -c 'import time; time.sleep(60)' {marker}\n")  # hangs
-    wrapper.chmod(0o755)
+    wrapper = _tool(tmp_path, "cp", f"exec {sys.executable} -c 'import time; time.sleep(60)' {marker}")  # hangs
     script = (f"from pathlib import Path\nfrom helpers.building.embedded import EmbeddedBuilder\n"
               f"from helpers.ground.settings import Settings\n"
               f"b = EmbeddedBuilder({str(builder.root)!r}, settings=Settings.from_environment())\n"
