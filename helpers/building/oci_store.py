@@ -40,6 +40,11 @@ ORIGIN_ANNOTATION = "org.layerlab.base.from"
 LOG_TAIL = 12
 #: The most cached steps the store keeps tagged (a notebook series makes a few hundred).
 MAX_STEP_TAGS = 2_000
+#: The pipe a layer tar reaches umoci through (``F_SETPIPE_SZ``; Linux's default ceiling for
+#: anyone).  At the default 64 KiB the writer and umoci's gzip take turns: committing a 113 MB,
+#: 13,000-entry layer took 1.31 s, and 1.04 s through 1 MiB (paired runs on 2 cores).
+LAYER_PIPE_BYTES = 1 << 20
+
 #: umoci commands that only read the store (all others rewrite its index.json, ``raw add-layer`` too).
 _READS_ONLY = frozenset(("unpack", "stat", "ls", "raw"))
 #: The tag of a layer still streaming into umoci (:meth:`OciStore.layer_writer`): the build's scratch folder's name
@@ -490,6 +495,8 @@ class OciStore:
         with self.index_lock(), tempfile.TemporaryFile(dir=scratch) as errors:
             process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)
             assert process.stdin is not None
+            with contextlib.suppress(OSError):  # past the user's share of pipe memory: the default size works
+                fcntl.fcntl(process.stdin.fileno(), fcntl.F_SETPIPE_SZ, LAYER_PIPE_BYTES)
             cut = False
             try:
                 try:

@@ -8,6 +8,8 @@ a tree 1,100 folders deep.  Each checks the victim's files are all still there.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import gzip
 import io
 import os
@@ -20,6 +22,7 @@ import pytest
 from layerlab_fixtures import ALPINE_TARBALLS, current_settings, embedded_tools, need
 
 import helpers
+from helpers.building import oci_store
 from helpers.building.embedded import EmbeddedBuilder
 from helpers.building.oci_store import SCRATCH_MARK, STORE_MARK, OciStore, claim_store, require_tools
 from helpers.building.removal import remove_tree
@@ -280,6 +283,32 @@ def test_a_streamed_layer_is_tagged_only_when_whole(tmp_path, monkeypatch):
             out.flush()
             raise RuntimeError("the writer failed half-way")
     assert _tags(store) == before
+
+
+def test_a_layer_reaches_umoci_through_a_wide_pipe_or_the_default_one(tmp_path, monkeypatch):
+    builder = _store_with_alpine(tmp_path / "store", monkeypatch)
+    store = builder.store
+    layer = _layer_tar({"etc/piped": b"wide\n" * 1000})
+    with store.scratch() as scratch:
+        with store.layer_writer("base-alpine-3.20.3", "step-wide", scratch, "RUN wide") as out:
+            assert fcntl.fcntl(out.fileno(), fcntl.F_GETPIPE_SZ) == oci_store.LAYER_PIPE_BYTES
+            out.write(layer)
+
+    # The user's share of pipe memory spent: the pipe cannot grow, and the layer is committed all the same.
+    real = fcntl.fcntl
+
+    def spent(fd, command, *args):
+        if command == fcntl.F_SETPIPE_SZ:
+            raise PermissionError(errno.EPERM, "Operation not permitted")
+        return real(fd, command, *args)
+
+    monkeypatch.setattr(oci_store.fcntl, "fcntl", spent)
+    with store.scratch() as scratch:
+        with store.layer_writer("base-alpine-3.20.3", "step-narrow", scratch, "RUN narrow") as out:
+            out.write(layer)
+    for tag in ("step-wide", "step-narrow"):
+        blob = store.layout / "blobs" / "sha256" / store.layers(tag)[-1]["digest"].split(":")[1]
+        assert gzip.decompress(blob.read_bytes()) == layer
 
 
 def test_a_stream_umoci_refuses_is_one_clear_error(tmp_path, monkeypatch):
