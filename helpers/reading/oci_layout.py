@@ -15,9 +15,10 @@ from pathlib import Path
 from ..ground.limits import DEFAULT_LIMITS, Limits
 from ..ground.model import Entry
 from .blob_store import METADATA_LIMIT, not_regular, refusal_error, too_big_error
-from .layer_stream import ScannedLayer
+from .layer_stream import ScannedLayer, scan_blob_range
 from .oci_documents import blob_name, load_json
 from .parallel_scans import ParallelScans
+from .scanned_layers import SCANNED_LAYERS, Key
 from .tar_fields import normalize_path
 
 TYPE_CHECKING = False  # typing's own flag would import typing, which a report does not need
@@ -37,6 +38,7 @@ class LayoutDirectory(ParallelScans):
         self.root = root.resolve()
         self.label = str(root)
         self._open: list[BinaryIO] = []
+        self._keys: dict[str, Key] = {}
 
     def _lookup(self, name: str) -> tuple[Path | None, int, str | None]:
         """The real path of member ``name`` and its size, or why it is refused; ``(None, 0, None)``: missing."""
@@ -95,7 +97,18 @@ class LayoutDirectory(ParallelScans):
                 continue
             blob = self._opened(name, path)
             self._open.append(blob)
-            self._submit(name, blob.fileno(), 0, os.fstat(blob.fileno()).st_size, prepare)
+            fd = blob.fileno()
+            info = os.fstat(fd)
+            self._keys[name] = key = SCANNED_LAYERS.key(name, info, self._verify, self._budget)
+            if SCANNED_LAYERS.holds(key):  # read already: answered in the caller's thread when awaited
+                self._futures[name] = lambda fd=fd, size=info.st_size, name=name: self._scan_range(fd, 0, size, name)
+            else:
+                self._submit(name, fd, 0, info.st_size, prepare)
+
+    def _scan_range(self, fd: int, start: int, length: int, name: str) -> ScannedLayer:
+        """The layer as this process scanned it before (:mod:`~helpers.reading.scanned_layers`), or scanned now."""
+        return SCANNED_LAYERS.scan(self._keys[name], self._budget, name,
+                                   lambda budget: scan_blob_range(fd, start, length, name, budget, self._verify))
 
     def layer(self, name: str) -> ScannedLayer | None:
         name = normalize_path(name)

@@ -91,7 +91,7 @@ class ParallelScans:
             # Scanned when awaited, and the consumer makes what ``prepare`` would.  An uncompressed
             # layer read without ``verify`` is header parsing and seeks, Python holding the GIL
             # throughout: a thread would only take turns with the caller's merge.
-            self._futures[name] = lambda: scan_blob_range(fd, start, length, name, self._budget, self._verify)
+            self._futures[name] = lambda: self._scan_range(fd, start, length, name)
             return
         if self._pool is None:
             from concurrent.futures import ThreadPoolExecutor  # loaded for the first large layer only
@@ -105,10 +105,14 @@ class ParallelScans:
             self._lowered = True
         self._futures[name] = self._pool.submit(self._scan, fd, start, length, name, prepare)
 
+    def _scan_range(self, fd: int, start: int, length: int, name: str) -> ScannedLayer:
+        """Layer ``name``'s scan; a backend may answer it from memory (:mod:`~helpers.reading.oci_layout`)."""
+        return scan_blob_range(fd, start, length, name, self._budget, self._verify)
+
     def _scan(
         self, fd: int, start: int, length: int, name: str, prepare: Callable[[list[Entry]], object] | None
     ) -> ScannedLayer:
-        scanned = scan_blob_range(fd, start, length, name, self._budget, self._verify)
+        scanned = self._scan_range(fd, start, length, name)
         if prepare is not None and scanned.compression != "none":
             # Beside another thread's decompression, this Python work is nearly free.  Beside
             # another uncompressed scan (Python too) it is not, and its results would wait for

@@ -83,3 +83,30 @@ class EntryBudget:
                     " (a decompression bomb?)",
                     "raise LAYERLAB_MAX_EXPANDED_BYTES if the image really is that large",
                 )
+
+
+class LayerDraw(EntryBudget):
+    """One layer's draw on its image's :class:`EntryBudget`: every ``take`` passes to it and is counted here.
+
+    What a scan took is what a later read of the same layer must take again
+    (:mod:`helpers.reading.scanned_layers`): the count of entries is the layer's
+    own, the expanded bytes are counted here, and documents are taken one by one.
+    """
+
+    def __init__(self, image: EntryBudget) -> None:  # no ceilings of its own: every take goes to ``image``
+        self._image = image
+        self.metadata = image.metadata
+        self.expanded_taken = 0
+
+    def stop(self) -> None:
+        self._image.stop()
+
+    def take_document(self, n: int) -> bool:
+        return self._image.take_document(n)
+
+    def take_entries(self, n: int, name: str) -> None:
+        self._image.take_entries(n, name)
+
+    def take_expanded(self, n: int, name: str, what: str = "layer") -> None:
+        self._image.take_expanded(n, name, what)
+        self.expanded_taken += n
