@@ -260,6 +260,12 @@ def _layer_tar(files: dict[str, bytes]) -> bytes:
     return out.getvalue()
 
 
+def _last_layer(store: OciStore, tag: str) -> bytes:
+    """The last layer of image ``tag`` in ``store``, as the tar it was given."""
+    digest = store.layers(tag)[-1]["digest"].split(":")[1]
+    return gzip.decompress((store.layout / "blobs" / "sha256" / digest).read_bytes())
+
+
 def test_a_streamed_layer_is_tagged_only_when_whole(tmp_path, monkeypatch):
     builder = _store_with_alpine(tmp_path / "store", monkeypatch)
     store = builder.store
@@ -272,8 +278,7 @@ def test_a_streamed_layer_is_tagged_only_when_whole(tmp_path, monkeypatch):
     with store.layer_writer("base-alpine-3.20.3", "step-odd", odd, "RUN odd") as out:
         out.write(layer)
     assert {"step-streamed", "step-odd"} <= _tags(store) and not any(t.startswith("pending-") for t in _tags(store))
-    added = store.layers("step-streamed")[-1]
-    assert gzip.decompress((store.layout / "blobs" / "sha256" / added["digest"].split(":")[1]).read_bytes()) == layer
+    assert _last_layer(store, "step-streamed") == layer
 
     # Cut short by an error in the writer: umoci is killed before its input ends, and nothing is tagged.
     before = _tags(store)
@@ -306,9 +311,7 @@ def test_a_layer_reaches_umoci_through_a_wide_pipe_or_the_default_one(tmp_path, 
     with store.scratch() as scratch:
         with store.layer_writer("base-alpine-3.20.3", "step-narrow", scratch, "RUN narrow") as out:
             out.write(layer)
-    for tag in ("step-wide", "step-narrow"):
-        blob = store.layout / "blobs" / "sha256" / store.layers(tag)[-1]["digest"].split(":")[1]
-        assert gzip.decompress(blob.read_bytes()) == layer
+    assert _last_layer(store, "step-wide") == _last_layer(store, "step-narrow") == layer
 
 
 def test_a_stream_umoci_refuses_is_one_clear_error(tmp_path, monkeypatch):
