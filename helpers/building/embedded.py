@@ -75,9 +75,8 @@ from ..ground.run_flags import RunFlags, parse_run
 from ..ground.settings import ENGINE_LABELS, OFFLINE_VARIABLE, ROOTFS_VARIABLE, Settings
 from ..ground.steps import BuildStep, Progress
 from ..reading.files import read_path
-from ..reading.layer_stream import scan_layer
 from ..reading.oci_documents import Descriptor, ref_name
-from ..reading.scan_budget import EntryBudget
+from ..reading.oci_layout import layout_layer
 from . import proot, userns
 from .bases import find_rootfs, label, recipe_for
 from .builder import BuiltImage, RunResult
@@ -485,10 +484,7 @@ class EmbeddedBuilder:
         layers = self.store.layers(tag)
         if len(layers) <= len(self.store.layers(parent)):
             return 0
-        manifest = {"layers": layers}
-        digest = manifest["layers"][-1]["digest"].split(":")[1]
-        with (self.layout / "blobs" / "sha256" / digest).open("rb") as blob:
-            entries = scan_layer(blob, digest, EntryBudget(self.settings.limits)).entries
+        entries = layout_layer(self.layout, layers[-1]["digest"], self.settings.verify, self.settings.limits).entries
         return sum(e.size for e in entries if e.kind == "file") + sum(len(e.link) for e in entries
                                                                      if e.kind == "symlink")
 

@@ -12,6 +12,7 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
+from ..ground.errors import ArchiveError
 from ..ground.limits import DEFAULT_LIMITS, Limits
 from ..ground.model import Entry
 from .blob_store import METADATA_LIMIT, not_regular, refusal_error, too_big_error
@@ -133,3 +134,18 @@ def layout_document(layout: Path, name: str, what: str) -> dict | list:
         return load_json(store, name if name == "index.json" else blob_name(name), what)
     finally:
         store.close()
+
+
+def layout_layer(layout: Path, digest: str, verify: bool = False, limits: Limits = DEFAULT_LIMITS) -> ScannedLayer:
+    """A layer blob of an OCI layout on disk, by its digest, scanned as an image's read scans it.
+
+    So it is read inside the layout only, checked as every blob is, and kept
+    with the layers this process has scanned: the read of an image holding it
+    does not scan it again (:mod:`~helpers.reading.scanned_layers`).  A missing
+    blob is an :class:`ArchiveError`.
+    """
+    with LayoutDirectory(Path(layout), verify, limits) as store:
+        scanned = store.layer(blob_name(digest))
+    if scanned is None:
+        raise ArchiveError(f"layer {digest} is not in {layout}", "the layout is incomplete; write it again")
+    return scanned

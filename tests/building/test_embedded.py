@@ -39,6 +39,8 @@ import helpers
 from helpers.building.embedded import EmbeddedBuilder
 from helpers.building.oci_store import ToolMissing
 from helpers.ground.errors import BaseImageMissing, BuildFailed, DockerfileError
+from helpers.reading import oci_layout
+from helpers.reading.scanned_layers import SCANNED_LAYERS
 
 ALL_CASES = [*CASES, *LAB_VARIANTS.values()]
 COLUMNS = ["layer", "path", "kind", "size", "mode"]
@@ -179,6 +181,24 @@ def test_a_second_build_comes_from_the_cache(store, embedded):
     helpers.build("FROM alpine:3.20.3\nRUN head -c 16777216 /dev/urandom > /opt/build-dep.bin\nRUN echo changed > /x\n",
                   name="changed", engine="embedded", progress=lambda name, step: None)
     assert len(step_images() - before) == 1
+
+
+def test_a_cached_step_s_layer_is_scanned_once(store, embedded, monkeypatch):
+    # A cached step's size is counted from its blob; the image's read then finds that scan kept.
+    SCANNED_LAYERS.clear()
+    scanned: list[str] = []
+    real = oci_layout.scan_blob_range
+
+    def counted(fd, start, length, name, *args):
+        scanned.append(name)
+        return real(fd, start, length, name, *args)
+
+    monkeypatch.setattr(oci_layout, "scan_blob_range", counted)
+    during: list[int] = []
+    built = helpers.build(FIXTURES / "lab-multi-run" / "Dockerfile", name="once", engine="embedded",
+                          progress=lambda name, step: during.append(len(scanned)))
+    assert during[-1] == 3  # the three cached steps' layers, scanned for their sizes as the build went
+    assert len(built.analysis.image.layers) == 4 and sorted(set(scanned)) == sorted(scanned) and len(scanned) == 4
 
 
 def test_config_instructions_reach_the_image_config(store, tmp_path):

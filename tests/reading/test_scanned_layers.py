@@ -21,6 +21,7 @@ from helpers.ground.limits import Limits
 from helpers.reading import oci_layout, scan_budget
 from helpers.reading.files import read_path
 from helpers.reading.layer_stream import scan_blob_range
+from helpers.reading.oci_layout import layout_layer
 from helpers.reading.scan_budget import EntryBudget
 from helpers.reading.scanned_layers import SCANNED_LAYERS, ScannedLayers
 
@@ -157,3 +158,13 @@ def test_what_is_kept_is_bounded_least_recently_used_first(tmp_path):
     read_into(layouts[0])
     read_into(layouts[0])
     assert scans == [layouts[0], layouts[0]]
+
+
+def test_a_layout_layer_is_read_by_digest_and_kept_for_the_image_s_read(tmp_path, monkeypatch):
+    layout = _layout(tmp_path, "gzip")
+    blob = _blob(layout)
+    alone = layout_layer(layout, f"sha256:{blob.name}")
+    _no_scans(monkeypatch)
+    assert read_path(layout).layers[0].entries == alone.entries
+    with pytest.raises(ArchiveError, match="is not in"):
+        layout_layer(layout, "sha256:" + "0" * 64)
