@@ -359,9 +359,16 @@ class EmbeddedBuilder:
         return image == "scratch" or "base-" + slug(image) in self.store.index() or self._rootfs(image) is not None
 
     def base(self, image: str) -> str:
-        """The store's tag for a base image, importing it first if needed."""
+        """The store's tag for a base image, importing it first if needed (one builder at a time: see
+        :meth:`.oci_store.OciStore.base_lock`)."""
         tag = "base-" + slug(image)
         if tag in self.store.index():
+            return tag
+        with self.store.base_lock():
+            return self._make_base(image, tag)
+
+    def _make_base(self, image: str, tag: str) -> str:
+        if tag in self.store.index():  # made by another builder while this one waited
             return tag
         if image == "scratch":
             self.store.umoci("new", "--image", self.store.ref(tag), what="making an empty image for FROM scratch")

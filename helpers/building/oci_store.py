@@ -469,7 +469,22 @@ class OciStore:
         each drop the other's tag.  ``flock`` ends with the process, so a killed
         build never leaves it held.
         """
-        handle = os.open(self.root / "index.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        with self._held("index.lock"):
+            yield
+
+    @contextlib.contextmanager
+    def base_lock(self) -> Iterator[None]:
+        """The store's lock on making base images: held while one is looked for and, if missing, made.
+
+        A base made twice at once is made twice differently (each import is dated), and
+        the second tag would replace the first under builds already cached on it.
+        """
+        with self._held("bases.lock"):
+            yield
+
+    @contextlib.contextmanager
+    def _held(self, name: str) -> Iterator[None]:
+        handle = os.open(self.root / name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
             fcntl.flock(handle, fcntl.LOCK_EX)
             yield

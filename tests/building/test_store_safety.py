@@ -338,3 +338,29 @@ def test_a_pending_tag_a_killed_build_left_goes_and_a_live_build_s_stays(tmp_pat
     OciStore(store.root, require_tools())
     assert not any(t.startswith("pending-") for t in _tags(store))
     assert "base-alpine-3.20.3" in _tags(store)
+
+
+#: A process that makes a base in a store when told to start, then prints the digest its tag names.
+MAKE_BASE = """
+import os, sys, time
+from helpers.building.embedded import EmbeddedBuilder
+from helpers.ground.settings import Settings
+builder = EmbeddedBuilder(sys.argv[1], settings=Settings.from_environment())
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.001)
+print(builder.store.manifest_digest(builder.base("alpine:3.20.3")))
+"""
+
+
+def test_builders_making_the_same_base_at_once_make_it_once(tmp_path, monkeypatch):
+    embedded_tools()
+    monkeypatch.setenv("LAYERLAB_ROOTFS", str(ALPINE_TARBALLS))
+    store, start = tmp_path / "store", tmp_path / "start"
+    OciStore(store, require_tools())  # made first, so that each process only opens it
+    env = {**os.environ, "PYTHONPATH": str(Path(helpers.__file__).resolve().parents[1])}
+    makers = [subprocess.Popen([sys.executable, "-c", MAKE_BASE, str(store), str(start)], env=env,
+                               stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    start.touch()  # all at once: each import takes about a second, so every one finds the base missing
+    digests = {maker.communicate(timeout=300)[0].strip() for maker in makers}
+    # each import is dated: a base made twice is two images, the second tag replacing the first under its builds
+    assert digests == {OciStore(store, require_tools()).manifest_digest("base-alpine-3.20.3")}
