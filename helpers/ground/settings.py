@@ -18,6 +18,7 @@ Below the edges, each function is handed the settings it needs.  The limits
 ``LAYERLAB_RUN``                  ``auto`` or ``proot``: how the embedded builder runs a ``RUN``
 ``LAYERLAB_DOCKER_BUILDER``       ``auto``, ``buildkit`` or ``classic``: which of the Docker Engine's builders builds
 ``LAYERLAB_VERIFY``               ``1``: hash uncompressed layers on disk too
+``LAYERLAB_BUILDS_AT_ONCE``       how many builds of one notebook cell run at once (default 2; ``1``: one by one)
 ================================  ==========================================================
 """
 
@@ -41,6 +42,9 @@ MIRROR_VARIABLE = "LAYERLAB_DEBIAN_MIRROR"
 RUN_VARIABLE = "LAYERLAB_RUN"
 VERIFY_VARIABLE = "LAYERLAB_VERIFY"
 DOCKER_BUILDER_VARIABLE = "LAYERLAB_DOCKER_BUILDER"
+BUILDS_AT_ONCE_VARIABLE = "LAYERLAB_BUILDS_AT_ONCE"
+#: The most builds that run at once: each is a process of its own, with its own unpacked trees.
+MAX_BUILDS_AT_ONCE = 8
 
 #: The values ``LAYERLAB_ENGINE`` takes, and what each builder is called in a sentence.
 ENGINES = ("docker", "embedded", "recorded")
@@ -141,13 +145,31 @@ def check_docker_builder(chosen: str) -> str:
     return chosen
 
 
+def check_builds_at_once(chosen: int) -> int:
+    """``chosen`` if it is a number of builds to run at once (1 to :data:`MAX_BUILDS_AT_ONCE`), else a clear error."""
+    if isinstance(chosen, bool) or not isinstance(chosen, int) or not 1 <= chosen <= MAX_BUILDS_AT_ONCE:
+        raise LayerLabError(f"{BUILDS_AT_ONCE_VARIABLE}={chosen!r} is not a number of builds to run at once",
+                            f"set it to a whole number from 1 (one by one) to {MAX_BUILDS_AT_ONCE}, or unset it")
+    return chosen
+
+
+def read_builds_at_once(value: str) -> int:
+    """``LAYERLAB_BUILDS_AT_ONCE``: a whole number from 1 to :data:`MAX_BUILDS_AT_ONCE`; 2 when unset."""
+    if not value:
+        return 2
+    if not (value.isascii() and value.isdigit() and len(value) <= 3 and 1 <= int(value) <= MAX_BUILDS_AT_ONCE):
+        raise LayerLabError(f"{BUILDS_AT_ONCE_VARIABLE}={_quoted(value)} is not a number of builds to run at once",
+                            f"set it to a whole number from 1 (one by one) to {MAX_BUILDS_AT_ONCE}, or unset it")
+    return int(value)
+
+
 def default_store() -> Path:
     """The embedded builder's store when ``LAYERLAB_STORE`` is unset: ``~/.cache/layerlab``."""
     return Path.home() / ".cache" / "layerlab"
 
 
 class Settings(namedtuple("Settings", "offline engine record store rootfs apk_indexes debian_mirror run_mode "
-                                    "docker_builder verify limits")):
+                                    "docker_builder verify limits builds_at_once")):
     """Every setting a run uses, fixed for the run.  ``Settings()`` is the documented defaults.
 
     ``offline``: nothing is pulled and builds get no network.  ``engine``: ``auto`` or one of
@@ -159,6 +181,8 @@ class Settings(namedtuple("Settings", "offline engine record store rootfs apk_in
     (BuildKit where a CLI can drive it, else the classic builder), ``buildkit`` (BuildKit for
     everything) or ``classic`` (BuildKit only for ``RUN --mount``).
     ``verify``: hash uncompressed layers on disk too.  ``limits``: the budgets (:class:`~helpers.ground.limits.Limits`).
+    ``builds_at_once``: how many builds of one call run at once, where they share no step
+    (:mod:`helpers.orchestration.parallel_builds`).
 
     A :func:`~collections.namedtuple`, as the model's records are (:mod:`helpers.ground.model` says
     why); made, or remade with ``_replace``, its values are checked.
@@ -176,18 +200,20 @@ class Settings(namedtuple("Settings", "offline engine record store rootfs apk_in
     docker_builder: str
     verify: bool
     limits: Limits
+    builds_at_once: int
 
     def __new__(cls, offline: bool = False, engine: str = "auto", record: bool = False, store: Path | None = None,
                 rootfs: tuple[Path, ...] = (), apk_indexes: tuple[Path, ...] = (), debian_mirror: str = "",
                 run_mode: str = "auto", docker_builder: str = "auto", verify: bool = False,
-                limits: Limits | None = None) -> Settings:
+                limits: Limits | None = None, builds_at_once: int = 2) -> Settings:
         """The settings given, each checked; ``store`` left out is :func:`default_store`."""
         check_engine(engine)
         check_run_mode(run_mode)
         check_docker_builder(docker_builder)
+        check_builds_at_once(builds_at_once)
         return super().__new__(cls, offline, engine, record, default_store() if store is None else store, rootfs,
                                apk_indexes, debian_mirror, run_mode, docker_builder, verify,
-                               Limits() if limits is None else limits)
+                               Limits() if limits is None else limits, builds_at_once)
 
     def _replace(self, **changes: object) -> Settings:
         """A copy with ``changes``, checked as a new one is."""
@@ -216,4 +242,5 @@ class Settings(namedtuple("Settings", "offline engine record store rootfs apk_in
             docker_builder=check_docker_builder(read(DOCKER_BUILDER_VARIABLE).lower() or "auto"),
             verify=read_switch(VERIFY_VARIABLE, read(VERIFY_VARIABLE)),
             limits=Limits.from_environment(env),
+            builds_at_once=read_builds_at_once(read(BUILDS_AT_ONCE_VARIABLE)),
         )

@@ -314,6 +314,7 @@ UNREADABLE_SETTINGS = {
     "LAYERLAB_STORE": "~nosuchuser-layerlab/x", "LAYERLAB_ROOTFS": "/no/such/folder",
     "LAYERLAB_APKINDEX": "/no/such/folder", "LAYERLAB_DEBIAN_MIRROR": "mirror.example",
     "LAYERLAB_RUN": "chroot", "LAYERLAB_VERIFY": "sometimes", "LAYERLAB_DOCKER_BUILDER": "kaniko",
+    "LAYERLAB_BUILDS_AT_ONCE": "all of them",
     "LAYERLAB_MAX_ENTRIES": "lots", "LAYERLAB_MAX_EXPANDED_BYTES": "-1", "LAYERLAB_MAX_METADATA_BYTES": "1 banana",
     "LAYERLAB_MAX_RECORDING_ENTRIES": "1.5", "LAYERLAB_MAX_ADD_BYTES": "0x10", "LAYERLAB_MAX_ADD_ENTRIES": "many",
 }

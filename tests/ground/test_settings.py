@@ -30,7 +30,7 @@ def test_each_variable_sets_its_field(tmp_path):
         "LAYERLAB_STORE": "/srv/store", "LAYERLAB_ROOTFS": os.pathsep.join([str(a), "", str(b)]),
         "LAYERLAB_APKINDEX": str(idx),
         "LAYERLAB_DEBIAN_MIRROR": "http://mirror.example/debian", "LAYERLAB_RUN": "PROOT", "LAYERLAB_VERIFY": "1",
-        "LAYERLAB_DOCKER_BUILDER": "BuildKit",
+        "LAYERLAB_DOCKER_BUILDER": "BuildKit", "LAYERLAB_BUILDS_AT_ONCE": " 3 ",
         "LAYERLAB_MAX_ENTRIES": "12", "LAYERLAB_MAX_EXPANDED_BYTES": "1MiB", "LAYERLAB_MAX_METADATA_BYTES": "2KiB",
         "LAYERLAB_MAX_RECORDING_ENTRIES": "3", "LAYERLAB_MAX_ADD_BYTES": "4KiB", "LAYERLAB_MAX_ADD_ENTRIES": "5",
     }
@@ -38,7 +38,7 @@ def test_each_variable_sets_its_field(tmp_path):
         offline=True, engine="embedded", record=True, store=Path("/srv/store"), rootfs=(a, b),
         apk_indexes=(idx,),
         debian_mirror="http://mirror.example/debian", run_mode="proot", docker_builder="buildkit", verify=True,
-        limits=Limits(12, 1 << 20, 2 << 10, 3, 4 << 10, 5),
+        limits=Limits(12, 1 << 20, 2 << 10, 3, 4 << 10, 5), builds_at_once=3,
     )
 
 
@@ -70,6 +70,12 @@ def test_the_settings_are_frozen_and_fixed_once_read(monkeypatch):
     ("LAYERLAB_RUN", "banana", "LAYERLAB_RUN='banana' is not a way to run a RUN step"),
     ("LAYERLAB_DOCKER_BUILDER", "kaniko", "LAYERLAB_DOCKER_BUILDER='kaniko' is not one of the Docker Engine's"),
     ("LAYERLAB_MAX_ENTRIES", "lots", "LAYERLAB_MAX_ENTRIES='lots'"),
+    ("LAYERLAB_BUILDS_AT_ONCE", "0", "LAYERLAB_BUILDS_AT_ONCE='0' is not a number of builds to run at once"),
+    ("LAYERLAB_BUILDS_AT_ONCE", "9", "LAYERLAB_BUILDS_AT_ONCE='9' is not a number of builds to run at once"),
+    ("LAYERLAB_BUILDS_AT_ONCE", "²", "LAYERLAB_BUILDS_AT_ONCE='²' is not a number of builds to run at once"),
+    ("LAYERLAB_BUILDS_AT_ONCE", "-1", "LAYERLAB_BUILDS_AT_ONCE='-1' is not a number of builds to run at once"),
+    ("LAYERLAB_BUILDS_AT_ONCE", "two", "LAYERLAB_BUILDS_AT_ONCE='two' is not a number of builds to run at once"),
+    ("LAYERLAB_BUILDS_AT_ONCE", "9" * 5000, "LAYERLAB_BUILDS_AT_ONCE='" + "9" * 59 + "'… is not a number"),
 ])
 def test_a_bad_value_is_refused_when_the_settings_are_read(variable, value, named):
     with pytest.raises(LayerLabError) as caught:
