@@ -82,10 +82,11 @@ def _kill(process: subprocess.Popen, spare_runners: bool = False) -> None:
                 pass
 
 
-def tied(command: Sequence[str]) -> list[str]:
-    """``command``, killed by the kernel if the builder dies first (``setpriv --pdeathsig``), where setpriv exists."""
+def tied(command: Sequence[str], on_death: str = "SIGKILL") -> list[str]:
+    """``command``, sent ``on_death`` by the kernel if the builder dies first (``setpriv --pdeathsig``), where setpriv
+    exists."""
     setpriv = shutil.which("setpriv")
-    return [setpriv, "--pdeathsig", "SIGKILL", "--", *command] if setpriv else list(command)
+    return [setpriv, "--pdeathsig", on_death, "--", *command] if setpriv else list(command)
 
 
 def run_step(command: Sequence[str] | None, environment: Mapping[str, str], *,

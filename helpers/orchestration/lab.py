@@ -26,6 +26,7 @@ from ..ground.settings import BUILDER_LABELS, Settings
 from ..ground.steps import Progress
 from ..measuring.analysis import Analysis, analyze
 from .builds import attempt_builds, builder_for, require_built
+from .builds_at_once import attempt_at_once, plan
 from .needs import live_blocker
 from .recording import (
     Recording,
@@ -212,7 +213,8 @@ class Lab:
 
         ``network=True`` is for builds that run ``apt-get`` (see
         :func:`helpers.building.engine.build`); ``measure_pull`` also measures what a
-        pull of each image moves.  A recording replays only for the very
+        pull of each image moves.  Variants that share no step are built at once
+        (``settings.builds_at_once``, see :mod:`.builds_at_once`).  A recording replays only for the very
         Dockerfiles and build contexts it was made from.
         """
         texts = {name: dockerfile_text(dockerfile)[0] for name, dockerfile in variants.items()}
@@ -225,16 +227,26 @@ class Lab:
             return self._replayed(texts, digest)
         if isinstance(context, Wheels):
             with wheels_context(context) as folder:
-                outcomes = attempt_builds(variants, folder, progress=progress, builder=self.builder,
-                                          network=network, measure_pull=measure_pull, settings=self.settings)
+                outcomes = self._attempt_live(variants, folder, network, measure_pull, progress)
         else:
-            outcomes = attempt_builds(variants, context, progress=progress, builder=self.builder, network=network,
-                                      measure_pull=measure_pull, settings=self.settings)
+            outcomes = self._attempt_live(variants, context, network, measure_pull, progress)
         if self._writer is not None:
             for name, outcome in outcomes.items():
                 self._writer.add_build(name, texts[name], digest, outcome)
             self._save()
         return outcomes
+
+    def _attempt_live(self, variants: Mapping[str, str | os.PathLike], context: str | os.PathLike | None,
+                      network: bool | None, measure_pull: bool,
+                      progress: Progress | None) -> dict[str, Analysis | BuildFailed]:
+        """Build here: the variants that share no step at once (:mod:`.builds_at_once`), else one by one."""
+        assert self.builder is not None
+        planned = plan(variants, self.builder, progress, self.settings)
+        if planned is not None:
+            return attempt_at_once(variants, context, planned, progress=progress, builder=self.builder,
+                                   network=network, measure_pull=measure_pull, settings=self.settings)
+        return attempt_builds(variants, context, progress=progress, builder=self.builder, network=network,
+                              measure_pull=measure_pull, settings=self.settings)
 
     def _replayed(self, texts: dict[str, str], digest: str | None) -> dict[str, Analysis | BuildFailed]:
         assert self._replay is not None
