@@ -9,7 +9,8 @@ answers: they ask for the network), and writes the table into
 ``notebooks/INSTRUCTORS.md`` between its ``<!--TIMINGS-->`` markers: the
 guide's timings are this script's, never typed in.  06, whose embedded ÷ Docker
 ratio the course promises, is timed cold in more pairs (:data:`PAIRED`), and
-the guide shows their median beside the passes' ratio.
+the guide shows their median beside the passes' ratio.  06 is also timed cold with its builds one by one
+(``LAYERLAB_BUILDS_AT_ONCE=1``), beside the default of building a cell's independent builds at once.
 
 The engine must already be running (its startup is not counted; ``.ci/run``
 shows how to start it and make the base images).  Every notebook that runs
@@ -113,6 +114,9 @@ MARKERS = ("<!--TIMINGS-->", "<!--/TIMINGS-->")
 #: wider than the promise's margin, so one pair cannot decide it and the guide gives the median of PAIRS.
 PAIRED, PAIRS = "06-alpine-or-debian.ipynb", 3
 PAIRED_RATIO = f"embedded ÷ Docker, cold, median of {PAIRS} pairs"
+#: Timed cold once more with each builder, its builds one by one (``LAYERLAB_BUILDS_AT_ONCE=1``): what building
+#: the lanes of a cell at once (the default) saves.
+ONE_BY_ONE_TIMED = ("06-alpine-or-debian.ipynb",)
 
 
 def buildkit_builds() -> bool:
@@ -188,9 +192,24 @@ def embedded_run_mode() -> str:
     return "every RUN step under proot (LAYERLAB_RUN=proot, or no user namespaces here)"
 
 
+def one_by_one_pass(paths: list[Path], engine: str, prune_buildkit: bool) -> dict[str, float]:
+    """:func:`timed_pass`, cold, with every build of a cell one after the other (``LAYERLAB_BUILDS_AT_ONCE=1``)."""
+    before = os.environ.get("LAYERLAB_BUILDS_AT_ONCE")
+    os.environ["LAYERLAB_BUILDS_AT_ONCE"] = "1"
+    try:
+        return timed_pass(paths, engine, cold=True, prune_buildkit=prune_buildkit)
+    finally:
+        if before is None:
+            del os.environ["LAYERLAB_BUILDS_AT_ONCE"]
+        else:
+            os.environ["LAYERLAB_BUILDS_AT_ONCE"] = before
+
+
 def guide(prune_buildkit: bool) -> int:
     """Every notebook that runs offline, with both builders, cold and warm: into the guide."""
     import platform
+
+    from helpers.ground.settings import Settings
 
     runnable = [path for path, reason in offline_notebooks() if reason is None]
     columns = {}
@@ -211,6 +230,11 @@ def guide(prune_buildkit: bool) -> int:
                           prune_buildkit)
     if pairs:
         columns[PAIRED_RATIO] = {PAIRED: statistics.median(e / d for d, e in pairs)}
+    one_by_one = {}
+    for engine, label, cold in (("docker", docker, docker_cold), ("embedded", "embedded builder", embedded_cold)):
+        timed = one_by_one_pass([path for path in runnable if path.name in ONE_BY_ONE_TIMED], engine, prune_buildkit)
+        columns[f"{label}: at once ÷ one by one, cold"] = {name: cold[name] / timed[name] for name in timed}
+        one_by_one[label] = timed
     notes = [f"Measured by `benchmarks/notebooks.py --guide` on {os.cpu_count()} cores ({platform.machine()}), "
              f"as {'root' if os.geteuid() == 0 else 'an unprivileged user'}, in offline mode: nothing is pulled,"
              " and only builds that ask for the network get it (the apt-get steps of 02, 03, 06 and 08, against"
@@ -219,6 +243,12 @@ def guide(prune_buildkit: bool) -> int:
              " right after. The embedded builder ran " + embedded_run_mode() + "; under proot (LAYERLAB_RUN=proot,"
              " as where the kernel gives no user namespace) it was timed cold on "
              + ", ".join(PROOT_TIMED) + ", whose apt-get steps are where tracing every system call costs most."]
+    at_once = Settings.from_environment().builds_at_once
+    notes += ["", f"Builds of one cell that share no step ran {at_once} at once (LAYERLAB_BUILDS_AT_ONCE, the default"
+                  " 2), as a learner's do; " + ", ".join(ONE_BY_ONE_TIMED) + " was timed cold once more with each"
+                  " builder building one by one (LAYERLAB_BUILDS_AT_ONCE=1): "
+                  + "; ".join(f"{label} {seconds:.0f} s" for label, timed in one_by_one.items()
+                              for seconds in timed.values()) + "."]
     if pairs:
         notes += ["", f"{PAIRED} cold, in {len(pairs)} pairs (Docker's run, then the embedded builder's): "
                      + "; ".join(f"{d:.0f} s and {e:.0f} s, {e / d:.2f}×" for d, e in pairs) + "."]
