@@ -46,6 +46,7 @@ from ..building.embedded import EmbeddedBuilder
 from ..building.step_process import tied
 from ..ground import errors
 from ..ground.errors import BuildFailed, LayerLabError
+from ..ground.limits import Limits
 from ..ground.settings import BUILDS_AT_ONCE_VARIABLE, Settings
 from ..ground.steps import Progress
 from ..measuring.analysis import Analysis
@@ -111,7 +112,7 @@ class _Lane:
         except BrokenPipeError:
             pass  # it ended at once; what it said is in its log
 
-    def outcomes(self, limits) -> dict[str, Analysis | BuildFailed]:
+    def outcomes(self, limits: Limits) -> dict[str, Analysis | BuildFailed]:
         """What the lane built, loaded from its recording; its error raised, if one stopped it."""
         assert self.process is not None
         status = self.process.returncode

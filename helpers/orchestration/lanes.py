@@ -33,7 +33,7 @@ def stage_starts(dockerfile: str | os.PathLike) -> set[StageStart]:
     stages: set[str] = set()
     starts: set[StageStart] = set()
     current: str | None = None
-    first_seen = True
+    started = True  # whether the current stage's first instruction after FROM was seen
     for item in parsed.instructions:
         keyword = item["instruction"].upper()
         if keyword == "FROM":
@@ -42,10 +42,10 @@ def stage_starts(dockerfile: str | os.PathLike) -> set[StageStart]:
             current = None if image.lower() in stages or image == "scratch" else image
             if len(words) >= 3 and words[-2].lower() == "as":
                 stages.add(words[-1].lower())
-            first_seen = False
-        elif current is not None and not first_seen:
+            started = False
+        elif current is not None and not started:
             starts.add((current, keyword, " ".join(item["value"].split())))
-            first_seen = True
+            started = True  # whether the current stage's first instruction after FROM was seen
     return starts
 
 
