@@ -116,8 +116,11 @@ def test_an_interrupted_buildkit_build_leaves_no_docker_cli_behind(docker_client
     (context / "Dockerfile").write_text(f"FROM alpine:3.20.3\nRUN sleep 120 # {uuid.uuid4()}\n")
     tag = f"layerlab-test/interrupted-{how.name.lower()}-{os.getpid()}:latest"
     environment = {**os.environ, "LAYERLAB_DOCKER_BUILDER": "buildkit"}
+    # SIGINT as a terminal leaves it: a test run started in the background (`cmd &`) ignores it, and so would the
+    # build, which would then run to its end and exit 0
     with subprocess.Popen([sys.executable, "-m", "helpers", "build", str(context), "--tag", tag],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=environment) as cli:
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=environment,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)) as cli:
         assert cli.stderr is not None
         for line in cli.stderr:
             if "sleep 120" in line:  # BuildKit reports the step as it starts
