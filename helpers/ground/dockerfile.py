@@ -60,15 +60,23 @@ def parse_dockerfile_text(text: str, path: Path | None = None) -> Dockerfile:
                       tuple(_bases(structure, parents)), path)
 
 
+def from_parts(value: str) -> tuple[str, str | None]:
+    """A ``FROM`` line's value as ``(image, stage name)``: ``--flags`` left out, the name lower-cased, ``None``
+    without ``AS``."""
+    words = [w for w in value.split() if not w.startswith("--")]
+    stage = words[-1].lower() if len(words) >= 3 and words[-2].lower() == "as" else None
+    return (words[0] if words else ""), stage
+
+
 def _bases(structure: list[dict], parents: list[str]) -> list[str]:
     stages: set[str] = set()
     images: list[str] = []
     for item in structure:
         if item["instruction"] != "FROM":
             continue
-        words = [w for w in item["value"].split() if not w.startswith("--")]
-        if len(words) >= 3 and words[-2].lower() == "as":
-            stages.add(words[-1].lower())
+        stage = from_parts(item["value"])[1]
+        if stage is not None:
+            stages.add(stage)
     for image in parents:
         if image.lower() in stages or image == "scratch" or image in images:
             continue

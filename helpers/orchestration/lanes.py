@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from ..ground.dockerfile import parse_dockerfile
+from ..ground.dockerfile import from_parts, parse_dockerfile
 from ..ground.errors import LayerLabError
 
 #: What a stage starts with, for the cache: its base image and its first instruction (keyword and words).
@@ -37,15 +37,14 @@ def stage_starts(dockerfile: str | os.PathLike) -> set[StageStart]:
     for item in parsed.instructions:
         keyword = item["instruction"].upper()
         if keyword == "FROM":
-            words = [w for w in item["value"].split() if not w.startswith("--")]
-            image = words[0] if words else ""
+            image, stage = from_parts(item["value"])
             current = None if image.lower() in stages or image == "scratch" else image
-            if len(words) >= 3 and words[-2].lower() == "as":
-                stages.add(words[-1].lower())
+            if stage is not None:
+                stages.add(stage)
             started = False
         elif current is not None and not started:
             starts.add((current, keyword, " ".join(item["value"].split())))
-            started = True  # whether the current stage's first instruction after FROM was seen
+            started = True
     return starts
 
 
