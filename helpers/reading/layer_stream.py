@@ -35,13 +35,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from ..ground.errors import ArchiveError
+from ..ground.errors import ArchiveError, MalformedTar
 from ..ground.model import Entry
+from .compiled_scan import scan_file_range
 from .decompression import gzip_chunks, stream_errors, zstd_chunks
 from .packages import DATABASES, MAX_DATABASE_BYTES
 from .raw_bytes import RAW_CHUNK, FileRangeFeed, HeadFirst, RawReader, StreamFeed, range_reader, sniff_compression
 from .scan_budget import EntryBudget
-from .tar_headers import iter_entries
+from .tar_headers import MODES, iter_entries
 
 TYPE_CHECKING = False  # typing's own flag would import typing, which a report does not need
 if TYPE_CHECKING:
@@ -153,6 +154,26 @@ def scan_layer(
     return _scan_hashed(blob.read, name, budget or EntryBudget(), gzip_level)
 
 
+def _compiled(fd: int, start: int, length: int, name: str, budget: EntryBudget) -> ScannedLayer | None:
+    """The layer as the compiled scan reads it (:mod:`helpers.reading.compiled_scan`), or ``None`` if it declines."""
+    found = scan_file_range(fd, start, length, budget.entries_left(), budget.metadata, _Documents.paths, MODES)
+    if found is None:
+        return None
+    entries, asked = found
+    documents = _Documents(budget)
+    for path, offset, stored in asked:  # in the order the Python reader meets them, so the budget ends alike
+        if documents.wants(path, stored):
+            data = os.pread(fd, stored, offset)
+            if len(data) < stored:
+                raise MalformedTar(f"layer {name} ends inside the data of `{path}` ({stored:,} bytes declared)",
+                                   "the archive is truncated, or a header declares an absurd size")
+            documents.put(path, data)
+        else:
+            documents.put(path, None)
+    budget.take_entries(len(entries), name)
+    return ScannedLayer(entries, None, "none", length, documents=documents.kept)
+
+
 def scan_blob_range(
     fd: int, start: int, length: int, name: str, budget: EntryBudget | None = None, verify: bool = False
 ) -> ScannedLayer:
@@ -170,6 +191,9 @@ def scan_blob_range(
         raise ArchiveError(f"layer {name} cannot be read: {exc}", "check the file") from exc
     if sniff_compression(head) == "none" and not verify:
         try:
+            compiled = _compiled(fd, start, length, name, budget)
+            if compiled is not None:
+                return compiled
             entries, documents = _collect(FileRangeFeed(fd, start, length), name, budget)
         except OSError as exc:
             raise ArchiveError(f"layer {name} cannot be read: {exc}", "check the file") from exc

@@ -63,6 +63,10 @@ class EntryBudget:
             self.documents -= n
             return True
 
+    def entries_left(self) -> int:
+        """How many more entries the image may hold."""
+        return max(self.entries, 0)
+
     def take_entries(self, n: int, name: str) -> None:
         self._check_stopped()
         with self._lock:
@@ -103,6 +107,9 @@ class LayerDraw(EntryBudget):
 
     def take_document(self, n: int) -> bool:
         return self._image.take_document(n)
+
+    def entries_left(self) -> int:
+        return self._image.entries_left()
 
     def take_entries(self, n: int, name: str) -> None:
         self._image.take_entries(n, name)

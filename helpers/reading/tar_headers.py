@@ -66,7 +66,7 @@ if TYPE_CHECKING:  # structural types, for type checkers only
 
 
 #: One int object per permission value, shared by every entry that has it (an int above 256 is 28 bytes).
-_MODES: dict[int, int] = {}
+MODES: dict[int, int] = {}
 
 
 def _keep(take, skip, documents: DocumentSink, path: str, stored: int, padded: int) -> bool:
@@ -124,5 +124,5 @@ def iter_entries(feed: ByteFeed, label: str, documents: DocumentSink | None = No
         if kind == "hardlink":
             link = fast_path(link)
         mode &= 0o7777
-        yield Entry(path, kind, size, _MODES.setdefault(mode, mode), uid, gid, link)
+        yield Entry(path, kind, size, MODES.setdefault(mode, mode), uid, gid, link)
 

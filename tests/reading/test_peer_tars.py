@@ -20,7 +20,6 @@ exit 2, or a report, never a traceback.
 
 from __future__ import annotations
 
-import binascii
 import gzip
 import io
 import json
@@ -31,9 +30,9 @@ import tarfile
 from pathlib import Path
 
 import pytest
-import zstandard
 from archives import docker_archive, mutate, oci_archive, read_every_way
 from layerlab_fixtures import SHARED, need
+from peer_tars import cases, plain, uudecode
 
 import helpers
 from helpers.ground.errors import ArchiveError
@@ -47,50 +46,14 @@ DIVE_S_OWN = {"pax-global-records.tar", "testtar.tar", "test_compat_star_acl_nfs
               "test_read_format_gtar_sparse_skip_entry.tar.Z"}
 
 
-def _uudecode(path: Path) -> bytes:
-    data, begun = bytearray(), False
-    for line in path.read_bytes().splitlines():
-        if line.startswith(b"begin "):
-            begun = True
-        elif line.strip() == b"end":
-            break
-        elif begun and line:
-            try:
-                data += binascii.a2b_uu(line)
-            except binascii.Error:
-                continue
-    return bytes(data)
-
-
-def _plain(name: str, data: bytes) -> bytes | None:
-    """The tar inside ``data``, for the compressions a layer can have or a tool here undoes; None for the rest."""
-    if name.endswith(".tar"):
-        return data
-    if name.endswith(".tar.gz"):
-        return gzip.decompress(data)
-    if name.endswith(".tar.zst"):
-        return zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data), read_across_frames=True).read()
-    if name.endswith(".tar.Z") and shutil.which("gzip"):
-        return subprocess.run(["gzip", "-dc"], input=data, capture_output=True).stdout or None
-    return None
-
-
-def _cases() -> list[tuple[str, Path]]:
-    found = [(path.name, path) for path in sorted((PEERS / "go").glob("*.tar"))]
-    found += [(path.name, path) for path in sorted((PEERS / "cpython").glob("*.tar"))]
-    found += [(path.name[:-3], path) for path in sorted((PEERS / "libarchive").glob("*.uu"))
-              if path.name[:-3].endswith((".tar", ".tar.gz", ".tar.zst", ".tar.Z"))]
-    return found
-
-
-CASES = _cases()
+CASES = cases()
 
 
 def _tar(name: str, path: Path) -> bytes:
-    data = _uudecode(path) if path.suffix == ".uu" else path.read_bytes()
-    plain = _plain(name, data)
-    need(bool(plain), f"{name} cannot be decompressed here")
-    return plain  # type: ignore[return-value]
+    data = uudecode(path) if path.suffix == ".uu" else path.read_bytes()
+    found = plain(name, data)
+    need(bool(found), f"{name} cannot be decompressed here")
+    return found  # type: ignore[return-value]
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +155,7 @@ def test_every_peer_tar_reads_as_go_reads_it(dive, tmp_path, name, path):
 @pytest.mark.parametrize(("name", "path"), CASES, ids=[name for name, _ in CASES])
 def test_every_peer_tar_as_a_report_s_source_is_a_report_or_one_line(tmp_path, name, path):
     source = tmp_path / name
-    source.write_bytes(_uudecode(path) if path.suffix == ".uu" else path.read_bytes())
+    source.write_bytes(uudecode(path) if path.suffix == ".uu" else path.read_bytes())
     done = subprocess.run([sys.executable, "-m", "helpers", "report", str(source)], capture_output=True, text=True,
                           cwd=ROOT, timeout=30)
     assert "Traceback" not in done.stderr
