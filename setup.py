@@ -19,4 +19,5 @@ def compiled(module: str, source: str) -> Extension:
                      extra_compile_args=["-O2"])
 
 
-setup(ext_modules=[compiled("helpers.reading._tar_scan", "helpers/reading/_tar_scan.c")])
+setup(ext_modules=[compiled("helpers.reading._tar_scan", "helpers/reading/_tar_scan.c"),
+                   compiled("helpers.measuring._overlay_core", "helpers/measuring/_overlay_core.c")])

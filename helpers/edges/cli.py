@@ -12,6 +12,7 @@ a tenth of a second, a fifth of its time on the large benchmark image).
 from __future__ import annotations
 
 import atexit
+import gc
 import json
 import os
 import sys
@@ -139,8 +140,24 @@ def end_process(status: int, quick: bool) -> None:
     sys.exit(status)
 
 
+#: The cyclic collector's first threshold while a command runs (Python's default is 700).  A report
+#: makes tens of thousands of small tuples that can hold no cycle, and at the default the collector
+#: walked them over and over: a quarter of a 34,000-entry report's time, measured in
+#: ``benchmarks/reader.py``.  Collections still come, a few times a second at most.
+COLLECT_EVERY = 50_000
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return its exit status.  The ``LAYERLAB_*`` settings are read here, once, and handed down."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(COLLECT_EVERY, *thresholds[1:])
+    try:
+        return _main(argv)
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         args = parse(sys.argv[1:] if argv is None else list(argv))
         try:

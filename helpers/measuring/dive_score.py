@@ -36,6 +36,7 @@ seen in the merged filesystem.
 from __future__ import annotations
 
 from ..ground.model import AUFS_META_PREFIX, WHITEOUT_PREFIX, Entry, Layer
+from .overlay_core import CORE
 
 #: A node of dive's tree: ``(size, is_dir)``.
 _Node = tuple[int, bool]
@@ -167,6 +168,8 @@ def dive_leaves(entries: list[Entry]) -> list[Leaf]:
     parents never are leaves), with its last entry's size.  Built without the
     tree itself, which would cost a tuple per path.
     """
+    if CORE is not None and type(entries) is list:  # the same loops, compiled
+        return CORE.dive_leaves(entries, _whiteout_target)  # type: ignore[attr-defined]
     sizes: dict[str, int] = {}
     for entry in entries:
         path = entry.path
@@ -227,6 +230,9 @@ class DiveScore:
         stacked = self._stacked_below(i, keys) if keys else None
         if keys:  # dive visits a layer's leaves depth first, names sorted: the order its quirk below depends on
             leaves = sorted(leaves, key=lambda leaf: leaf[0].split("/"))
+        elif CORE is not None and type(leaves) is list:  # no whiteout: the loop below, compiled
+            CORE.count_leaves(figures, leaves, _NEVER_SEEN)  # type: ignore[attr-defined]
+            return
         for path, size, target in leaves:
             if target is None:
                 key = path

@@ -23,6 +23,10 @@ import posixpath
 from collections import namedtuple
 
 from ..ground.model import WHITEOUT_PREFIX, Layer
+from .overlay_core import CORE
+
+#: The names the compiled loop compares kinds with, and the way it hides.
+_NAMES = ("file", "dir", "hardlink", "whiteout", "opaque", "shadowed")
 
 
 class Hidden(namedtuple("Hidden", "path layer size hidden_by how inode")):
@@ -142,6 +146,11 @@ class Overlay:
             if entry.kind == "whiteout":
                 directory, base = posixpath.split(entry.path)
                 self._remove_tree(posixpath.join(directory, base[len(WHITEOUT_PREFIX):]), n, "deleted")
+        if CORE is not None and type(layer.entries) is list and type(n) is int:  # the same loop, compiled
+            result = self.result
+            CORE.add_entries(layer.entries, n, self.visible, self.children, self.refs,  # type: ignore[attr-defined]
+                             result.inode_size, result.inode_layer, self._records, self._remove_tree, _NAMES)
+            return
         for entry in layer.entries:
             if entry.kind not in ("whiteout", "opaque"):
                 self._add(entry.path, entry.kind, entry.size, entry.link, n)

@@ -7,39 +7,21 @@ records, names to normalise, anything malformed): then the Python reader reads t
 from its start, as the authority on every error.  What it reads, it reads exactly as the
 Python reader does (``tests/reading/test_compiled_scan.py`` holds the two equal).
 
-A build is used only while it matches its source: the module carries the CRC-32 of the
-``_tar_scan.c`` it was built from, and one left beside an edited source is stale and unused
-(:data:`STATE` says so; the tests fail on it, with the command that rebuilds it).
+A build is used only while it matches its source (:mod:`helpers.ground.compiled`);
+:data:`STATE` says whether it is in use.
 """
 
 from __future__ import annotations
 
 import os
-import zlib
 
+from ..ground.compiled import load
 from ..ground.model import KINDS, Entry
 
 #: The kinds, in the order the compiled scan numbers them.
 _KINDS = tuple(KINDS)
 
-
-def _load() -> tuple[object | None, str]:
-    try:
-        from . import _tar_scan  # type: ignore[attr-defined]
-    except ImportError:
-        return None, "not built (no C compiler at install time): layers are read in Python"
-    source = os.path.join(os.path.dirname(__file__), "_tar_scan.c")
-    try:
-        with open(source, "rb") as f:
-            crc = zlib.crc32(f.read())
-    except OSError:  # installed without its source: nothing to be stale against
-        return _tar_scan, "built"
-    if crc != _tar_scan.SOURCE_CRC:
-        return None, "stale (built from another _tar_scan.c): run `pip install -e .` again to rebuild it"
-    return _tar_scan, "built"
-
-
-_MODULE, STATE = _load()
+_MODULE, STATE = load(__package__, "_tar_scan", os.path.dirname(__file__))
 #: True when the compiled scan is in use.
 AVAILABLE = _MODULE is not None
 
