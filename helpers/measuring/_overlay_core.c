@@ -14,8 +14,15 @@
 #define SOURCE_CRC 0
 #endif
 
-/* path.rpartition("/")[0] */
-static PyObject *parent_of(PyObject *path)
+/* path.rpartition("/")[0], made once.  A layer lists a folder's entries together, so an entry's parent is
+ * most often the last entry's: that str is handed out again (its hash already known) instead of a new
+ * one made and hashed.  A folder's own parent is remembered by the folder's str. */
+typedef struct {
+    PyObject *last;  /* the parent handed out last, or NULL */
+    PyObject *known; /* folder -> its parent */
+} Parents;
+
+static PyObject *parent_of(Parents *parents, PyObject *path)
 {
     Py_ssize_t n = PyUnicode_GET_LENGTH(path);
     Py_ssize_t slash = PyUnicode_FindChar(path, '/', 0, n, -1);
@@ -23,15 +30,54 @@ static PyObject *parent_of(PyObject *path)
         return NULL;
     if (slash < 0)
         return PyUnicode_New(0, 0);
-    return PyUnicode_Substring(path, 0, slash);
+    PyObject *last = parents->last;
+    if (last && PyUnicode_GET_LENGTH(last) == slash && PyUnicode_Tailmatch(path, last, 0, slash, -1) == 1)
+        return Py_NewRef(last);
+    PyObject *parent = PyUnicode_Substring(path, 0, slash);
+    if (parent)
+        Py_XSETREF(parents->last, Py_NewRef(parent));
+    return parent;
+}
+
+/* The parent of a folder met before (a str handed out by parent_of), remembered. */
+static PyObject *folder_parent(Parents *parents, PyObject *folder)
+{
+    PyObject *known = PyDict_GetItemWithError(parents->known, folder);
+    if (known)
+        return Py_NewRef(known);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(folder);
+    Py_ssize_t slash = PyUnicode_FindChar(folder, '/', 0, n, -1);
+    if (slash == -2)
+        return NULL;
+    PyObject *parent = slash < 0 ? PyUnicode_New(0, 0) : PyUnicode_Substring(folder, 0, slash);
+    if (parent && PyDict_SetItem(parents->known, folder, parent) < 0)
+        Py_CLEAR(parent);
+    return parent;
+}
+
+static int parents_init(Parents *parents)
+{
+    parents->last = NULL;
+    parents->known = PyDict_New();
+    return parents->known ? 0 : -1;
+}
+
+static void parents_clear(Parents *parents)
+{
+    Py_CLEAR(parents->last);
+    Py_CLEAR(parents->known);
 }
 
 /* Overlay._link: register path under its parent, and every ancestor under its own. */
-static int link_path(PyObject *children, PyObject *path)
+static int link_path(Parents *parents, PyObject *children, PyObject *path)
 {
     Py_INCREF(path);
+    int first = 1;
     while (PyUnicode_GET_LENGTH(path)) {
-        PyObject *parent = parent_of(path);
+        PyObject *parent = first ? parent_of(parents, path) : folder_parent(parents, path);
+        first = 0;
         if (!parent)
             goto fail;
         PyObject *siblings = PyDict_GetItemWithError(children, parent);
@@ -69,9 +115,14 @@ fail:
     return -1;
 }
 
+/* a == b for str: two interned strs are equal only when they are one object (kinds always are). */
 static int equal(PyObject *a, PyObject *b)
 {
-    return a == b || PyUnicode_Compare(a, b) == 0;
+    if (a == b)
+        return 1;
+    if (PyUnicode_CHECK_INTERNED(a) && PyUnicode_CHECK_INTERNED(b))
+        return 0;
+    return PyUnicode_Compare(a, b) == 0;
 }
 
 /* add_entries(entries, layer, visible, children, refs, inode_size, inode_layer, records, remove_tree, names)
@@ -88,6 +139,9 @@ static PyObject *add_entries(PyObject *module, PyObject *args)
         PyErr_SetString(PyExc_TypeError, "names must hold 6 strings");
         return NULL;
     }
+    Parents parents;
+    if (parents_init(&parents) < 0)
+        return NULL;
     PyObject *FILE_ = PyTuple_GET_ITEM(names, 0), *DIR_ = PyTuple_GET_ITEM(names, 1),
              *HARDLINK = PyTuple_GET_ITEM(names, 2), *WHITEOUT = PyTuple_GET_ITEM(names, 3),
              *OPAQUE = PyTuple_GET_ITEM(names, 4), *SHADOWED = PyTuple_GET_ITEM(names, 5);
@@ -95,12 +149,14 @@ static PyObject *add_entries(PyObject *module, PyObject *args)
         PyObject *entry = PyList_GET_ITEM(entries, i);
         if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 7) {
             PyErr_SetString(PyExc_TypeError, "an entry must be an Entry");
+            parents_clear(&parents);
             return NULL;
         }
         PyObject *path = PyTuple_GET_ITEM(entry, 0), *kind = PyTuple_GET_ITEM(entry, 1),
                  *size = PyTuple_GET_ITEM(entry, 2), *link = PyTuple_GET_ITEM(entry, 6);
         if (!PyUnicode_Check(path) || !PyUnicode_Check(kind)) {
             PyErr_SetString(PyExc_TypeError, "an entry's path and kind must be str");
+            parents_clear(&parents);
             return NULL;
         }
         if (equal(kind, WHITEOUT) || equal(kind, OPAQUE))
@@ -159,7 +215,9 @@ static PyObject *add_entries(PyObject *module, PyObject *args)
             if (!count)
                 goto fail_entry;
             PyList_SetItem(refs, inode, count); /* steals count */
-            record = Py_BuildValue("(OnO)", kind, inode, layer);
+            PyObject *number = PyLong_FromSsize_t(inode);
+            record = number ? PyTuple_Pack(3, kind, number, layer) : NULL;
+            Py_XDECREF(number);
         } else {
             PyObject *key = PyTuple_Pack(2, kind, layer), *fresh = Py_BuildValue("(OiO)", kind, -1, layer);
             PyObject *shared = (key && fresh) ? PyDict_SetDefault(records, key, fresh) : NULL;
@@ -171,15 +229,33 @@ static PyObject *add_entries(PyObject *module, PyObject *args)
             goto fail_entry;
         int stored = PyDict_SetItem(visible, path, record);
         Py_DECREF(record);
-        if (stored < 0 || link_path(children, path) < 0)
+        if (stored < 0 || link_path(&parents, children, path) < 0)
             goto fail_entry;
         Py_DECREF(entry);
         continue;
     fail_entry:
         Py_DECREF(entry);
+        parents_clear(&parents);
         return NULL;
     }
+    parents_clear(&parents);
     Py_RETURN_NONE;
+}
+
+/* Whether the ASCII `text` (of `length` bytes) is anywhere in data[0..n): a memchr for its first byte, then a
+ * compare (the C library's substring search costs more to set up than these short paths take to search). */
+static int contains(const char *data, Py_ssize_t n, const char *text, Py_ssize_t length)
+{
+    const char *end = data + n, *at = data;
+    while (end - at >= length) {
+        at = memchr(at, text[0], (size_t)(end - at - length + 1));
+        if (!at)
+            return 0;
+        if (memcmp(at, text, (size_t)length) == 0)
+            return 1;
+        at++;
+    }
+    return 0;
 }
 
 /* Whether `text` (ASCII) is at character `at` of `path` (any str: surrogates included, nothing encoded). */
@@ -198,6 +274,9 @@ static int text_at(PyObject *path, Py_ssize_t at, const char *text, Py_ssize_t n
 /* Whether a part of the path starts with ".wh..wh." (dive drops such paths: AUFS metadata, opaque markers). */
 static int aufs_meta(PyObject *path)
 {
+    if (PyUnicode_KIND(path) == PyUnicode_1BYTE_KIND
+        && !contains((const char *)PyUnicode_1BYTE_DATA(path), PyUnicode_GET_LENGTH(path), ".wh..wh.", 8))
+        return 0;
     int kind = PyUnicode_KIND(path);
     const void *data = PyUnicode_DATA(path);
     Py_ssize_t n = PyUnicode_GET_LENGTH(path);
@@ -210,6 +289,8 @@ static int aufs_meta(PyObject *path)
 /* Whether ".wh." is anywhere in the path. */
 static int has_whiteout_prefix(PyObject *path)
 {
+    if (PyUnicode_KIND(path) == PyUnicode_1BYTE_KIND)
+        return contains((const char *)PyUnicode_1BYTE_DATA(path), PyUnicode_GET_LENGTH(path), ".wh.", 4);
     for (Py_ssize_t i = 0; i + 4 <= PyUnicode_GET_LENGTH(path); i++)
         if (text_at(path, i, ".wh.", 4))
             return 1;
@@ -221,6 +302,9 @@ static PyObject *dive_leaves(PyObject *module, PyObject *args)
 {
     PyObject *entries, *whiteout_target;
     if (!PyArg_ParseTuple(args, "O!O", &PyList_Type, &entries, &whiteout_target))
+        return NULL;
+    Parents parents;
+    if (parents_init(&parents) < 0)
         return NULL;
     PyObject *sizes = PyDict_New(), *ancestors = PySet_New(NULL), *leaves = PyList_New(0);
     if (!sizes || !ancestors || !leaves)
@@ -238,7 +322,7 @@ static PyObject *dive_leaves(PyObject *module, PyObject *args)
     Py_ssize_t position = 0;
     PyObject *path, *size;
     while (PyDict_Next(sizes, &position, &path, &size)) {
-        PyObject *parent = parent_of(path);
+        PyObject *parent = parent_of(&parents, path);
         for (;;) {
             if (!parent)
                 goto fail;
@@ -251,7 +335,7 @@ static PyObject *dive_leaves(PyObject *module, PyObject *args)
                 Py_DECREF(parent);
                 break;
             }
-            PyObject *next = parent_of(parent);
+            PyObject *next = folder_parent(&parents, parent);
             Py_DECREF(parent);
             parent = next;
         }
@@ -276,8 +360,10 @@ static PyObject *dive_leaves(PyObject *module, PyObject *args)
     }
     Py_DECREF(sizes);
     Py_DECREF(ancestors);
+    parents_clear(&parents);
     return leaves;
 fail:
+    parents_clear(&parents);
     Py_XDECREF(sizes);
     Py_XDECREF(ancestors);
     Py_XDECREF(leaves);
@@ -331,10 +417,196 @@ static PyObject *count_leaves(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* Whether `path` is one of `keys` or lies beneath one: a test against each "key/" in `prefixes` (a tuple), or,
+ * when `prefixes` is None, a walk up the path's folders (dive_score._relevant's two ways, alike). */
+static int under(PyObject *path, PyObject *keys, PyObject *prefixes)
+{
+    int found = PySet_Contains(keys, path);
+    if (found)
+        return found;
+    if (prefixes != Py_None) {
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(prefixes); i++) {
+            Py_ssize_t match = PyUnicode_Tailmatch(path, PyTuple_GET_ITEM(prefixes, i), 0, PY_SSIZE_T_MAX, -1);
+            if (match)
+                return match < 0 ? -1 : 1;
+        }
+        return 0;
+    }
+    Py_ssize_t end = PyUnicode_GET_LENGTH(path);
+    for (;;) {
+        Py_ssize_t slash = PyUnicode_FindChar(path, '/', 0, end, -1);
+        if (slash == -2)
+            return -1;
+        if (slash <= 0)
+            return 0;
+        PyObject *folder = PyUnicode_Substring(path, 0, slash);
+        if (!folder)
+            return -1;
+        found = PySet_Contains(keys, folder);
+        Py_DECREF(folder);
+        if (found)
+            return found;
+        end = slash;
+    }
+}
+
+/* relevant(entries, keys, above, prefixes, whiteout_target): dive_score._relevant's loop. */
+static PyObject *relevant(PyObject *module, PyObject *args)
+{
+    PyObject *entries, *keys, *above, *prefixes, *whiteout_target;
+    if (!PyArg_ParseTuple(args, "O!O!O!OO", &PyList_Type, &entries, &PySet_Type, &keys, &PySet_Type, &above,
+                          &prefixes, &whiteout_target))
+        return NULL;
+    if (prefixes != Py_None && !PyTuple_Check(prefixes)) {
+        PyErr_SetString(PyExc_TypeError, "prefixes must be a tuple or None");
+        return NULL;
+    }
+    PyObject *kept = PyList_New(0);
+    if (!kept)
+        return NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(entries); i++) {
+        PyObject *entry = PyList_GET_ITEM(entries, i);
+        if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 7 || !PyUnicode_Check(PyTuple_GET_ITEM(entry, 0))) {
+            PyErr_SetString(PyExc_TypeError, "an entry must be an Entry");
+            goto fail;
+        }
+        PyObject *path = PyTuple_GET_ITEM(entry, 0);
+        int keep = PySet_Contains(above, path);
+        if (!keep)
+            keep = under(path, keys, prefixes);
+        if (!keep && has_whiteout_prefix(path)) {
+            PyObject *target = PyObject_CallOneArg(whiteout_target, path);
+            if (!target)
+                goto fail;
+            if (target != Py_None) {
+                if (!PyUnicode_Check(target)) {
+                    Py_DECREF(target);
+                    PyErr_SetString(PyExc_TypeError, "a whiteout's target must be a str");
+                    goto fail;
+                }
+                keep = PySet_Contains(above, target);
+                if (!keep)
+                    keep = under(target, keys, prefixes);
+            }
+            Py_DECREF(target);
+        }
+        if (keep < 0 || (keep && PyList_Append(kept, entry) < 0))
+            goto fail;
+    }
+    return kept;
+fail:
+    Py_DECREF(kept);
+    return NULL;
+}
+
+/* totals(entries, names) -> (file bytes, markers): Σ size of the entries of kind "file", and the whiteouts and
+ * opaque markers in order (what metrics.stored_bytes, Analysis.layer_figures and Overlay.apply each count). */
+static PyObject *totals(PyObject *module, PyObject *args)
+{
+    PyObject *entries, *names;
+    if (!PyArg_ParseTuple(args, "O!O!", &PyList_Type, &entries, &PyTuple_Type, &names))
+        return NULL;
+    if (PyTuple_GET_SIZE(names) != 6) {
+        PyErr_SetString(PyExc_TypeError, "names must hold 6 strings");
+        return NULL;
+    }
+    PyObject *FILE_ = PyTuple_GET_ITEM(names, 0), *WHITEOUT = PyTuple_GET_ITEM(names, 3),
+             *OPAQUE = PyTuple_GET_ITEM(names, 4);
+    PyObject *markers = PyList_New(0), *total = PyLong_FromLong(0);
+    if (!markers || !total)
+        goto fail;
+    long long sum = 0; /* a fast sum while it fits; Python's ints past that */
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(entries); i++) {
+        PyObject *entry = PyList_GET_ITEM(entries, i);
+        if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 7 || !PyUnicode_Check(PyTuple_GET_ITEM(entry, 1))) {
+            PyErr_SetString(PyExc_TypeError, "an entry must be an Entry");
+            goto fail;
+        }
+        PyObject *kind = PyTuple_GET_ITEM(entry, 1), *size = PyTuple_GET_ITEM(entry, 2);
+        if (equal(kind, FILE_)) {
+            int overflow = 0;
+            long long value = PyLong_Check(size) ? PyLong_AsLongLongAndOverflow(size, &overflow) : 0;
+            if (value == -1 && PyErr_Occurred())
+                goto fail;
+            if (!PyLong_Check(size) || overflow || value < 0 || sum > LLONG_MAX - value) {
+                PyObject *folded = PyLong_FromLongLong(sum), *partial = folded ? PyNumber_Add(total, folded) : NULL;
+                PyObject *grown = partial ? PyNumber_Add(partial, size) : NULL;
+                Py_XDECREF(folded);
+                Py_XDECREF(partial);
+                if (!grown)
+                    goto fail;
+                Py_SETREF(total, grown);
+                sum = 0;
+            } else {
+                sum += value;
+            }
+        } else if ((equal(kind, WHITEOUT) || equal(kind, OPAQUE)) && PyList_Append(markers, entry) < 0) {
+            goto fail;
+        }
+    }
+    PyObject *folded = PyLong_FromLongLong(sum), *bytes = folded ? PyNumber_Add(total, folded) : NULL;
+    Py_XDECREF(folded);
+    Py_DECREF(total);
+    if (!bytes) {
+        Py_DECREF(markers);
+        return NULL;
+    }
+    PyObject *result = PyTuple_Pack(2, bytes, markers);
+    Py_DECREF(bytes);
+    Py_DECREF(markers);
+    return result;
+fail:
+    Py_XDECREF(markers);
+    Py_XDECREF(total);
+    return NULL;
+}
+
+/* visible_bytes(visible, inode_size) -> Σ inode_size[i] over the inodes (>= 0) of the visible records, each once:
+ * metrics.final_bytes. */
+static PyObject *visible_bytes(PyObject *module, PyObject *args)
+{
+    PyObject *visible, *inode_size;
+    if (!PyArg_ParseTuple(args, "O!O!", &PyDict_Type, &visible, &PyList_Type, &inode_size))
+        return NULL;
+    Py_ssize_t inodes = PyList_GET_SIZE(inode_size);
+    unsigned char *seen = PyMem_Calloc((size_t)inodes + 1, 1);
+    if (!seen)
+        return PyErr_NoMemory();
+    PyObject *total = PyLong_FromLong(0);
+    Py_ssize_t position = 0;
+    PyObject *path, *record;
+    while (total && PyDict_Next(visible, &position, &path, &record)) {
+        if (!PyTuple_Check(record) || PyTuple_GET_SIZE(record) != 3) {
+            PyErr_SetString(PyExc_TypeError, "a visible record must be (kind, inode, layer)");
+            Py_CLEAR(total);
+            break;
+        }
+        Py_ssize_t inode = PyLong_AsSsize_t(PyTuple_GET_ITEM(record, 1));
+        if (inode == -1 && PyErr_Occurred()) {
+            Py_CLEAR(total);
+            break;
+        }
+        if (inode < 0 || seen[inode < inodes ? inode : inodes])
+            continue;
+        if (inode >= inodes) {
+            PyErr_SetString(PyExc_IndexError, "an inode past the inode sizes");
+            Py_CLEAR(total);
+            break;
+        }
+        seen[inode] = 1;
+        Py_SETREF(total, PyNumber_Add(total, PyList_GET_ITEM(inode_size, inode)));
+    }
+    PyMem_Free(seen);
+    return total;
+}
+
 static PyMethodDef methods[] = {
     {"add_entries", add_entries, METH_VARARGS, "Overlay._add for each entry of a layer that is no whiteout"},
     {"dive_leaves", dive_leaves, METH_VARARGS, "dive_score.dive_leaves"},
     {"count_leaves", count_leaves, METH_VARARGS, "DiveScore.add's loop for a layer with no whiteout"},
+    {"relevant", relevant, METH_VARARGS, "dive_score._relevant's loop"},
+    {"totals", totals, METH_VARARGS, "file bytes, and the whiteouts and opaque markers, of a layer's entries"},
+    {"visible_bytes", visible_bytes, METH_VARARGS, "metrics.final_bytes"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -12,10 +12,11 @@ from functools import cached_property
 from ..ground.errors import LayerLabError
 from ..ground.history import instruction
 from ..ground.model import KINDS, Image, Layer
-from . import metrics
+from . import metrics, overlay_core
 from .builder_entries import builder_entries
 from .dive_score import DiveScore, dive_figures, dive_leaves
 from .merge import MergeResult, Overlay, merge_layers
+from .overlay_core import NAMES, compiled_for
 
 TYPE_CHECKING = False  # typing's own flag would import typing, which a report does not need
 if TYPE_CHECKING:  # pandas costs half a second to import: only the tables need it, not the CLI's report
@@ -240,12 +241,16 @@ class Analysis:
         figures = []
         for layer in self.image.layers:
             stored = whiteouts = 0
-            for entry in layer.entries:  # one pass: this runs once per entry of the image
-                kind = entry.kind
-                if kind == "file":
-                    stored += entry.size
-                elif kind == "whiteout" or kind == "opaque":
-                    whiteouts += 1
+            if compiled_for(layer.entries):  # the loop below, compiled
+                stored, markers = overlay_core.CORE.totals(layer.entries, NAMES)  # type: ignore[union-attr]
+                whiteouts = len(markers)
+            else:
+                for entry in layer.entries:  # one pass: this runs once per entry of the image
+                    kind = entry.kind
+                    if kind == "file":
+                        stored += entry.size
+                    elif kind == "whiteout" or kind == "opaque":
+                        whiteouts += 1
             figures.append(LayerFigures(
                 layer=layer.index,
                 instruction=self.instructions[layer.index],

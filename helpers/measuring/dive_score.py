@@ -36,7 +36,8 @@ seen in the merged filesystem.
 from __future__ import annotations
 
 from ..ground.model import AUFS_META_PREFIX, WHITEOUT_PREFIX, Entry, Layer
-from .overlay_core import CORE
+from . import overlay_core
+from .overlay_core import compiled_for
 
 #: A node of dive's tree: ``(size, is_dir)``.
 _Node = tuple[int, bool]
@@ -136,11 +137,14 @@ def _relevant(entries: list[Entry], keys: set[str], above: set[str]) -> list[Ent
     of those.  Stacking only these gives the stacked tree's part at and beneath
     the keys exactly, without holding the rest of the image.
     """
-    if len(keys) <= PREFIX_TEST_KEYS:  # few keys: one C-level prefix test per path
-        prefixes = tuple(key + "/" for key in keys)
+    prefixes = tuple(key + "/" for key in keys) if len(keys) <= PREFIX_TEST_KEYS else None
+    if compiled_for(entries) and type(keys) is set and type(above) is set:  # the loop below, compiled
+        return overlay_core.CORE.relevant(entries, keys, above, prefixes, _whiteout_target)  # type: ignore[union-attr]
+    if prefixes is not None:  # few keys: one C-level prefix test per path
+        found = prefixes
 
         def under(path: str) -> bool:
-            return path in keys or path.startswith(prefixes)
+            return path in keys or path.startswith(found)
     else:
         def under(path: str) -> bool:
             return _under(path, keys)
@@ -168,8 +172,8 @@ def dive_leaves(entries: list[Entry]) -> list[Leaf]:
     parents never are leaves), with its last entry's size.  Built without the
     tree itself, which would cost a tuple per path.
     """
-    if CORE is not None and type(entries) is list:  # the same loops, compiled
-        return CORE.dive_leaves(entries, _whiteout_target)  # type: ignore[attr-defined]
+    if compiled_for(entries):  # the same loops, compiled
+        return overlay_core.CORE.dive_leaves(entries, _whiteout_target)  # type: ignore[union-attr]
     sizes: dict[str, int] = {}
     for entry in entries:
         path = entry.path
@@ -230,8 +234,8 @@ class DiveScore:
         stacked = self._stacked_below(i, keys) if keys else None
         if keys:  # dive visits a layer's leaves depth first, names sorted: the order its quirk below depends on
             leaves = sorted(leaves, key=lambda leaf: leaf[0].split("/"))
-        elif CORE is not None and type(leaves) is list:  # no whiteout: the loop below, compiled
-            CORE.count_leaves(figures, leaves, _NEVER_SEEN)  # type: ignore[attr-defined]
+        elif compiled_for(leaves):  # no whiteout: the loop below, compiled
+            overlay_core.CORE.count_leaves(figures, leaves, _NEVER_SEEN)  # type: ignore[union-attr]
             return
         for path, size, target in leaves:
             if target is None:

@@ -23,10 +23,8 @@ import posixpath
 from collections import namedtuple
 
 from ..ground.model import WHITEOUT_PREFIX, Layer
-from .overlay_core import CORE
-
-#: The names the compiled loop compares kinds with, and the way it hides.
-_NAMES = ("file", "dir", "hardlink", "whiteout", "opaque", "shadowed")
+from . import overlay_core
+from .overlay_core import NAMES, compiled_for
 
 
 class Hidden(namedtuple("Hidden", "path layer size hidden_by how inode")):
@@ -137,19 +135,22 @@ class Overlay:
 
     def apply(self, layer: Layer) -> None:
         n = layer.index
-        for entry in layer.entries:
+        compiled = compiled_for(layer.entries) and type(n) is int
+        # the whiteouts and opaque markers, found in C when compiled
+        markers = overlay_core.CORE.totals(layer.entries, NAMES)[1] if compiled else layer.entries  # type: ignore[union-attr]
+        for entry in markers:
             if entry.kind == "opaque":
                 directory = posixpath.dirname(entry.path)
                 for child in list(self.children.get(directory, ())):
                     self._remove_tree(child, n, "opaque")
-        for entry in layer.entries:
+        for entry in markers:
             if entry.kind == "whiteout":
                 directory, base = posixpath.split(entry.path)
                 self._remove_tree(posixpath.join(directory, base[len(WHITEOUT_PREFIX):]), n, "deleted")
-        if CORE is not None and type(layer.entries) is list and type(n) is int:  # the same loop, compiled
+        if compiled:  # the same loop, compiled
             result = self.result
-            CORE.add_entries(layer.entries, n, self.visible, self.children, self.refs,  # type: ignore[attr-defined]
-                             result.inode_size, result.inode_layer, self._records, self._remove_tree, _NAMES)
+            overlay_core.CORE.add_entries(layer.entries, n, self.visible, self.children, self.refs,  # type: ignore[union-attr]
+                             result.inode_size, result.inode_layer, self._records, self._remove_tree, NAMES)
             return
         for entry in layer.entries:
             if entry.kind not in ("whiteout", "opaque"):

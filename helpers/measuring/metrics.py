@@ -9,12 +9,21 @@ an OCI layout, gzip or zstd layers of the same image give the same figures.
 from __future__ import annotations
 
 from ..ground.model import Layer
+from . import overlay_core
 from .merge import MergeResult
+from .overlay_core import NAMES, compiled_for
+
+
+def file_bytes(layer: Layer) -> int:
+    """``Σ_{regular-file entries e of the layer} e.size``."""
+    if compiled_for(layer.entries):
+        return overlay_core.CORE.totals(layer.entries, NAMES)[0]  # type: ignore[union-attr]
+    return sum(entry.size for entry in layer.entries if entry.kind == "file")
 
 
 def stored_bytes(layers: list[Layer]) -> int:
     """``stored_bytes = Σ_layers Σ_{regular-file entries e} e.size``: every byte the layers ship."""
-    return sum(entry.size for layer in layers for entry in layer.entries if entry.kind == "file")
+    return sum(file_bytes(layer) for layer in layers)
 
 
 def final_bytes(merged: MergeResult) -> int:
@@ -24,6 +33,8 @@ def final_bytes(merged: MergeResult) -> int:
     :mod:`helpers.measuring.merge`); a hard-linked file counts once, and stays visible
     while any of its names does.
     """
+    if overlay_core.CORE is not None and type(merged.visible) is dict and type(merged.inode_size) is list:
+        return overlay_core.CORE.visible_bytes(merged.visible, merged.inode_size)  # type: ignore[attr-defined]
     return sum(merged.inode_size[inode] for inode in merged.visible_inodes)
 
 

@@ -12,3 +12,11 @@ import os
 from ..ground.compiled import load
 
 CORE, STATE = load(__package__, "_overlay_core", os.path.dirname(__file__))
+
+#: The names the compiled loops compare kinds with, and the way the merge hides a shadowed path.
+NAMES = ("file", "dir", "hardlink", "whiteout", "opaque", "shadowed")
+
+
+def compiled_for(entries: object) -> bool:
+    """Whether the compiled loops can take ``entries`` (they take lists; the Python loops take any sequence)."""
+    return CORE is not None and type(entries) is list

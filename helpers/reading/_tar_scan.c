@@ -16,7 +16,6 @@
  * It never writes anything anywhere, and keeps no file contents: regular files whose
  * path is asked for are returned as (path, offset, stored bytes) for the caller to read.
  */
-#define _GNU_SOURCE /* memmem */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <errno.h>
@@ -101,16 +100,22 @@ static int all_zero(const unsigned char *block)
     return 1;
 }
 
-/* The header's checksum, exactly: unsigned bytes, or signed as old tars summed them. */
+/* The header's checksum, exactly: unsigned bytes (its own field counted as spaces), or signed as old tars
+ * summed them.  The unsigned sum is a plain loop the compiler vectorises; the signed one is rare. */
 static int checksum_ok(const unsigned char *header, long long stored)
 {
-    long long unsigned_sum = 0, signed_sum = 0;
-    for (int i = 0; i < BLOCK; i++) {
-        int byte = (i >= 148 && i < 156) ? ' ' : header[i];
-        unsigned_sum += byte;
-        signed_sum += (byte > 127) ? byte - 256 : byte;
-    }
-    return stored == unsigned_sum || stored == signed_sum;
+    long long unsigned_sum = 0;
+    for (int i = 0; i < BLOCK; i++)
+        unsigned_sum += header[i];
+    for (int i = 148; i < 156; i++)
+        unsigned_sum += ' ' - header[i];
+    if (stored == unsigned_sum)
+        return 1;
+    long long high = 0; /* bytes above 127, which count 256 less when signed */
+    for (int i = 0; i < BLOCK; i++)
+        if ((i < 148 || i >= 156) && header[i] > 127)
+            high++;
+    return stored == unsigned_sum - 256 * high;
 }
 
 static Py_ssize_t field_length(const unsigned char *field, Py_ssize_t width)
@@ -146,6 +151,22 @@ static Py_ssize_t normalise(const char *name, Py_ssize_t n, char *out)
         i = j + 1;
     }
     return length;
+}
+
+/* Whether the ASCII `text` (of `length` bytes) is anywhere in data[0..n): a memchr for its first byte, then a
+ * compare (the C library's substring search costs more to set up than these short paths take to search). */
+static int contains(const char *data, Py_ssize_t n, const char *text, Py_ssize_t length)
+{
+    const char *end = data + n, *at = data;
+    while (end - at >= length) {
+        at = memchr(at, text[0], (size_t)(end - at - length + 1));
+        if (!at)
+            return 0;
+        if (memcmp(at, text, (size_t)length) == 0)
+            return 1;
+        at++;
+    }
+    return 0;
 }
 
 static int starts_with(const char *s, Py_ssize_t n, const char *prefix)
@@ -531,7 +552,7 @@ static PyObject *scan(PyObject *module, PyObject *args)
                 Py_DECREF(document);
             }
         }
-        if (n >= 4 && memmem(path_bytes, (size_t)n, ".wh.", 4))
+        if (contains(path_bytes, n, ".wh.", 4))
             kind = classify(kind, path_bytes, n);
         PyObject *link;
         if (kind == HARDLINK) {

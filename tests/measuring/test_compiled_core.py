@@ -16,8 +16,9 @@ from hypothesis import given, settings
 from layerlab_fixtures import SHARED, need, unavailable
 from test_merge_properties import dive_stacks, layer_stacks
 
-from helpers.ground.model import Entry, Layer
-from helpers.measuring import dive_score, merge, overlay_core
+from helpers import analyze
+from helpers.ground.model import Entry, Image, Layer, Source
+from helpers.measuring import dive_score, merge, metrics, overlay_core
 from helpers.reading.files import read_path
 
 
@@ -31,19 +32,23 @@ def built() -> None:
 
 def _measured(layers: list[Layer]) -> tuple:
     result = merge.merge_layers(layers)
+    analysis = analyze(Image(Source("path", "stack"), "docker-archive", layers, [], {}, [], {}, None, None))
     return (result.visible, result.inode_size, result.inode_layer, list(result.hidden),
-            dive_score.dive_figures(layers), [dive_score.dive_leaves(layer.entries) for layer in layers])
+            dive_score.dive_figures(layers), [dive_score.dive_leaves(layer.entries) for layer in layers],
+            metrics.stored_bytes(layers), metrics.final_bytes(result), analysis.layer_figures, analysis.to_json())
 
 
-def _both(layers: list[Layer]) -> None:
+def _both(layers: list[Layer], keys_by_prefix: bool = True) -> None:
     layers = [layer._replace(entries=list(layer.entries)) for layer in layers]
-    compiled = _measured(layers)
-    core = overlay_core.CORE
-    merge.CORE = dive_score.CORE = None
+    saved = overlay_core.CORE, dive_score.PREFIX_TEST_KEYS
+    if not keys_by_prefix:
+        dive_score.PREFIX_TEST_KEYS = 0
     try:
+        compiled = _measured(layers)
+        overlay_core.CORE = None
         python = _measured(layers)
     finally:
-        merge.CORE = dive_score.CORE = core
+        overlay_core.CORE, dive_score.PREFIX_TEST_KEYS = saved
     assert compiled == python
 
 
@@ -57,6 +62,7 @@ def test_random_stacks_measure_alike(layers):
 @given(dive_stacks)
 def test_random_stacks_of_whiteouts_measure_alike(layers):
     _both(layers)
+    _both(layers, keys_by_prefix=False)  # dive's whiteouts matched by their ancestors (past PREFIX_TEST_KEYS)
 
 
 def test_names_that_are_not_utf_8_measure_alike() -> None:
