@@ -246,7 +246,7 @@ static void pax_clear(Pax *pax)
 {
     pax->active = 0;
     pax->meta_bytes = 0;
-    PyMem_Free(pax->data);
+    PyMem_RawFree(pax->data);
     pax->data = NULL;
     pax->path_at = pax->link_at = -1;
     pax->size = pax->uid = pax->gid = -1;
@@ -310,7 +310,7 @@ static int pax_time(const unsigned char *value, Py_ssize_t n)
  * or a number not read here. */
 static int pax_parse(Pax *pax, unsigned char *data, Py_ssize_t end)
 {
-    PyMem_Free(pax->data);
+    PyMem_RawFree(pax->data);
     pax->data = data;
     pax->path_at = pax->link_at = -1;
     pax->size = pax->uid = pax->gid = -1;
@@ -372,73 +372,54 @@ static int pax_parse(Pax *pax, unsigned char *data, Py_ssize_t end)
     return 0;
 }
 
-/* Room for n bytes in *buffer (of *room bytes now), or -1 with MemoryError set. */
+/* Room for n bytes in *buffer (of *room bytes now), without the GIL: -1 when memory runs out. */
 static int reserve(char **buffer, Py_ssize_t *room, Py_ssize_t n)
 {
     if (n <= *room)
         return 0;
-    char *grown = PyMem_Realloc(*buffer, (size_t)n);
-    if (!grown) {
-        PyErr_NoMemory();
+    Py_ssize_t want = *room * 2 > n ? *room * 2 : n;
+    char *grown = PyMem_RawRealloc(*buffer, (size_t)want);
+    if (!grown)
         return -1;
-    }
     *buffer = grown;
-    *room = n;
+    *room = want;
     return 0;
 }
 
-/* scan(fd, start, length, max_entries, meta_budget, kept, entry_type, kinds, modes) -> (entries, documents) or None.
- *
- * `meta_budget`: the most pax bytes before one entry; `kept`: the set of paths whose contents the
- * caller wants (a frozenset of str); `entry_type`: the Entry class (a tuple subclass of 7 fields);
- * `kinds`: the kind names in the order of the enum above; `modes`: a dict that interns permission
- * values.  `documents` lists, in order, (path, data offset, stored bytes) for the regular files
- * whose path is in `kept`. */
-static PyObject *scan(PyObject *module, PyObject *args)
+/* One entry as the first pass finds it: its numbers, and where its path and link lie in the names. */
+typedef struct {
+    long long size, mode, uid, gid, data;
+    Py_ssize_t path_at, path_len, link_at, link_len;
+    int kind, regular_data; /* regular_data: a regular file with data, whose path may be asked for */
+} Record;
+
+/* What the first pass found, and how it ended. */
+typedef struct {
+    Record *records;
+    Py_ssize_t count, room;
+    char *names; /* every path and link, one after another */
+    Py_ssize_t names_len, names_room;
+    int declined, out_of_memory;
+} Found;
+
+/* The first pass, with no Python object touched (so run without the GIL): every header read, checked and
+ * put in `found`, or found->declined set at the first the Python reader must read. */
+static void read_headers(Feed *feed, long long meta_budget, Py_ssize_t max_entries, Found *found)
 {
-    int fd;
-    long long start, length, meta_budget;
-    Py_ssize_t max_entries;
-    PyObject *kept, *entry_type, *kinds, *modes;
-    if (!PyArg_ParseTuple(args, "iLLnLO!O!O!O!", &fd, &start, &length, &max_entries, &meta_budget,
-                          &PyFrozenSet_Type, &kept, &PyType_Type, &entry_type, &PyTuple_Type, &kinds,
-                          &PyDict_Type, &modes))
-        return NULL;
-    if (PyTuple_GET_SIZE(kinds) != 7 || !PyType_IsSubtype((PyTypeObject *)entry_type, &PyTuple_Type)) {
-        PyErr_SetString(PyExc_TypeError, "kinds must hold 7 names and entry_type must be a tuple subclass");
-        return NULL;
-    }
-    if (start < 0 || length < 0 || start > LLONG_MAX - length) {
-        PyErr_SetString(PyExc_ValueError, "a negative or impossible range");
-        return NULL;
-    }
-    Feed *feed = PyMem_Malloc(sizeof(Feed));
-    if (!feed)
-        return PyErr_NoMemory();
-    feed->fd = fd;
-    feed->start = start;
-    feed->end = start + length;
-    feed->buf_offset = 0;
-    feed->buf_len = 0;
-    feed->failed = 0;
     Pax pax = {0};
     pax_clear(&pax);
-    char *name = NULL, *path_bytes = NULL, *link_bytes = NULL;
-    Py_ssize_t name_room = 0, path_room = 0, link_room = 0;
-    PyObject *entries = PyList_New(0), *documents = PyList_New(0), *empty = PyUnicode_New(0, 0);
-    PyObject *result = NULL;
-    if (!entries || !documents || !empty || reserve(&name, &name_room, 256) || reserve(&path_bytes, &path_room, 256)
-        || reserve(&link_bytes, &link_room, 256))
-        goto done;
-    long long offset = start;
-    int declined = 0;
+    char *name = NULL, *link = NULL;
+    Py_ssize_t name_room = 0, link_room = 0;
+    long long offset = feed->start;
+    if (reserve(&name, &name_room, 256) || reserve(&link, &link_room, 256))
+        goto out_of_memory;
     for (;;) {
         const unsigned char *header;
         if (offset == feed->end)
             break; /* the end of the bytes: the end of the archive, as Go reads it */
         header = feed_at(feed, offset, BLOCK);
         if (!header) { /* a header cut short, or unreadable */
-            declined = 1;
+            found->declined = 1;
             break;
         }
         if (all_zero(header)) { /* the end, when the next block is zeros too or there is none */
@@ -446,13 +427,13 @@ static PyObject *scan(PyObject *module, PyObject *args)
                 break;
             const unsigned char *after = feed_at(feed, offset + BLOCK, BLOCK);
             if (!after || !all_zero(after))
-                declined = 1;
+                found->declined = 1;
             break;
         }
         long long size, mode, uid, gid, chksum;
         if (octal(header + 124, 12, &size) || octal(header + 100, 8, &mode) || octal(header + 108, 8, &uid)
             || octal(header + 116, 8, &gid) || octal(header + 148, 8, &chksum) || !checksum_ok(header, chksum)) {
-            declined = 1;
+            found->declined = 1;
             break;
         }
         unsigned char typeflag = header[156];
@@ -462,18 +443,16 @@ static PyObject *scan(PyObject *module, PyObject *args)
             pax.active = 1;
             pax.meta_bytes += size;
             if (pax.meta_bytes > meta_budget || padded > feed->end - data) {
-                declined = 1;
+                found->declined = 1;
                 break;
             }
             if (typeflag == 'x') {
-                unsigned char *records = PyMem_Malloc((size_t)size + 1);
-                if (!records) {
-                    PyErr_NoMemory();
-                    goto done;
-                }
+                unsigned char *records = PyMem_RawMalloc((size_t)size + 1);
+                if (!records)
+                    goto out_of_memory;
                 Py_ssize_t got = 0;
                 while (got < size) {
-                    ssize_t r = pread(fd, records + got, (size_t)(size - got), (off_t)(data + got));
+                    ssize_t r = pread(feed->fd, records + got, (size_t)(size - got), (off_t)(data + got));
                     if (r < 0 && errno == EINTR)
                         continue;
                     if (r <= 0)
@@ -482,8 +461,8 @@ static PyObject *scan(PyObject *module, PyObject *args)
                 }
                 if (got < size || pax_parse(&pax, records, (Py_ssize_t)size) < 0) {
                     if (pax.data != records)
-                        PyMem_Free(records);
-                    declined = 1;
+                        PyMem_RawFree(records);
+                    found->declined = 1;
                     break;
                 }
             }
@@ -491,7 +470,7 @@ static PyObject *scan(PyObject *module, PyObject *args)
             continue;
         }
         if (typeflag == 'L' || typeflag == 'K' || typeflag == 'S') {
-            declined = 1; /* GNU long names and sparse files: the Python reader's */
+            found->declined = 1; /* GNU long names and sparse files: the Python reader's */
             break;
         }
         const unsigned char *magic = header + 257;
@@ -502,7 +481,7 @@ static PyObject *scan(PyObject *module, PyObject *args)
             name[prefix] = '/';
             n = prefix + 1;
         } else if (memcmp(magic, "ustar ", 6) == 0 && (header[345] || header[357])) {
-            declined = 1; /* perhaps an old Go prefix in a GNU header: the Python reader's */
+            found->declined = 1; /* perhaps an old Go prefix in a GNU header: the Python reader's */
             break;
         }
         Py_ssize_t base = field_length(header, 100);
@@ -512,8 +491,8 @@ static PyObject *scan(PyObject *module, PyObject *args)
         Py_ssize_t link_length = field_length(header + 157, 100);
         if (pax.active) {
             if (pax.path_at >= 0) {
-                if (reserve(&name, &name_room, pax.path_len) || reserve(&path_bytes, &path_room, pax.path_len))
-                    goto done;
+                if (reserve(&name, &name_room, pax.path_len))
+                    goto out_of_memory;
                 memcpy(name, pax.data + pax.path_at, (size_t)pax.path_len);
                 n = pax.path_len;
             }
@@ -535,99 +514,166 @@ static PyObject *scan(PyObject *module, PyObject *args)
             kind = DIR_;
             padded = 0;
         }
-        n = normalise(name, n, path_bytes);
         if (typeflag >= '1' && typeflag <= '6')
             padded = 0; /* links, devices, directories and FIFOs carry no data */
         if (padded > feed->end - data) { /* data running past the end */
-            declined = 1;
+            found->declined = 1;
             break;
         }
         offset = data + padded;
+        /* the path, normalised, and the link (a hard link's normalised), at the end of the names */
+        if (reserve(&found->names, &found->names_room, found->names_len + n + link_length))
+            goto out_of_memory;
+        char *path = found->names + found->names_len;
+        n = normalise(name, n, path);
         if (!n) {
             pax_clear(&pax);
             continue;
         }
-        if (PyList_GET_SIZE(entries) >= max_entries) {
-            declined = 1; /* past the image's entry ceiling: the Python reader says so */
+        if (found->count >= max_entries) {
+            found->declined = 1; /* past the image's entry ceiling: the Python reader says so */
             break;
         }
-        PyObject *path = decode(path_bytes, n);
+        if (reserve((char **)&found->records, &found->room, (found->count + 1) * (Py_ssize_t)sizeof(Record)))
+            goto out_of_memory;
+        Record *record = found->records + found->count;
+        record->path_at = found->names_len;
+        record->path_len = n;
+        if (contains(path, n, ".wh.", 4))
+            kind = classify(kind, path, n);
+        record->link_at = found->names_len + n;
+        if (kind == HARDLINK) {
+            if (reserve(&link, &link_room, link_length))
+                goto out_of_memory;
+            memcpy(link, link_source, (size_t)link_length);
+            record->link_len = normalise(link, link_length, found->names + record->link_at);
+        } else {
+            memcpy(found->names + record->link_at, link_source, (size_t)link_length);
+            record->link_len = link_length;
+        }
+        found->names_len += n + record->link_len;
+        record->size = size;
+        record->mode = mode & 07777;
+        record->uid = uid;
+        record->gid = gid;
+        record->data = data;
+        record->kind = kind;
+        record->regular_data = padded && kind_of(typeflag) == FILE_;
+        found->count++;
+        pax_clear(&pax);
+    }
+    goto done;
+out_of_memory:
+    found->out_of_memory = 1;
+done:
+    pax_clear(&pax);
+    PyMem_RawFree(name);
+    PyMem_RawFree(link);
+}
+
+static PyObject *decode(const char *s, Py_ssize_t n);
+
+/* scan(fd, start, length, max_entries, meta_budget, kept, entry_type, kinds, modes) -> (entries, documents) or None.
+ *
+ * `meta_budget`: the most pax bytes before one entry; `kept`: the set of paths whose contents the
+ * caller wants (a frozenset of str); `entry_type`: the Entry class (a tuple subclass of 7 fields);
+ * `kinds`: the kind names in the order of the enum above; `modes`: a dict that interns permission
+ * values.  `documents` lists, in order, (path, data offset, stored bytes) for the regular files
+ * whose path is in `kept`.  The headers are read without the GIL, so another thread runs meanwhile. */
+static PyObject *scan(PyObject *module, PyObject *args)
+{
+    int fd;
+    long long start, length, meta_budget;
+    Py_ssize_t max_entries;
+    PyObject *kept, *entry_type, *kinds, *modes;
+    if (!PyArg_ParseTuple(args, "iLLnLO!O!O!O!", &fd, &start, &length, &max_entries, &meta_budget,
+                          &PyFrozenSet_Type, &kept, &PyType_Type, &entry_type, &PyTuple_Type, &kinds,
+                          &PyDict_Type, &modes))
+        return NULL;
+    if (PyTuple_GET_SIZE(kinds) != 7 || !PyType_IsSubtype((PyTypeObject *)entry_type, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "kinds must hold 7 names and entry_type must be a tuple subclass");
+        return NULL;
+    }
+    if (start < 0 || length < 0 || start > LLONG_MAX - length) {
+        PyErr_SetString(PyExc_ValueError, "a negative or impossible range");
+        return NULL;
+    }
+    Feed *feed = PyMem_RawMalloc(sizeof(Feed));
+    if (!feed)
+        return PyErr_NoMemory();
+    feed->fd = fd;
+    feed->start = start;
+    feed->end = start + length;
+    feed->buf_offset = 0;
+    feed->buf_len = 0;
+    feed->failed = 0;
+    Found found = {0};
+    Py_BEGIN_ALLOW_THREADS
+    read_headers(feed, meta_budget, max_entries, &found);
+    Py_END_ALLOW_THREADS
+    int failed = feed->failed;
+    PyMem_RawFree(feed);
+    PyObject *result = NULL, *entries = NULL, *documents = NULL, *empty = NULL;
+    if (found.out_of_memory) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (found.declined || failed) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    entries = PyList_New(found.count);
+    documents = PyList_New(0);
+    empty = PyUnicode_New(0, 0);
+    if (!entries || !documents || !empty)
+        goto done;
+    for (Py_ssize_t i = 0; i < found.count; i++) {
+        Record *record = found.records + i;
+        PyObject *path = decode(found.names + record->path_at, record->path_len);
         if (!path)
             goto done;
-        if (padded && kind == FILE_) {
+        if (record->regular_data) {
             int wanted = PySet_Contains(kept, path);
-            if (wanted < 0) {
+            PyObject *document = wanted > 0 ? Py_BuildValue("(OLL)", path, record->data, record->size) : NULL;
+            if (wanted < 0 || (wanted > 0 && (!document || PyList_Append(documents, document) < 0))) {
+                Py_XDECREF(document);
                 Py_DECREF(path);
                 goto done;
             }
-            if (wanted) {
-                PyObject *document = Py_BuildValue("(OLL)", path, data, size);
-                if (!document || PyList_Append(documents, document) < 0) {
-                    Py_XDECREF(document);
-                    Py_DECREF(path);
-                    goto done;
-                }
-                Py_DECREF(document);
-            }
+            Py_XDECREF(document);
         }
-        if (contains(path_bytes, n, ".wh.", 4))
-            kind = classify(kind, path_bytes, n);
-        PyObject *link;
-        if (kind == HARDLINK) {
-            if (reserve(&link_bytes, &link_room, link_length)) {
-                Py_DECREF(path);
-                goto done;
-            }
-            link_length = normalise(link_source, link_length, link_bytes);
-            link = link_length ? decode(link_bytes, link_length) : Py_NewRef(empty);
-        } else {
-            link = link_length ? decode(link_source, link_length) : Py_NewRef(empty);
-        }
-        pax_clear(&pax);
-        if (!link) {
-            Py_DECREF(path);
-            goto done;
-        }
-        PyObject *mode_value = PyLong_FromLongLong(mode & 07777);
+        PyObject *link = record->link_len ? decode(found.names + record->link_at, record->link_len) : Py_NewRef(empty);
+        PyObject *mode_value = PyLong_FromLongLong(record->mode);
         PyObject *shared_mode = mode_value ? PyDict_SetDefault(modes, mode_value, mode_value) : NULL;
         Py_XDECREF(mode_value);
         PyObject *entry = ((PyTypeObject *)entry_type)->tp_alloc((PyTypeObject *)entry_type, 7);
-        PyObject *size_value = PyLong_FromLongLong(size), *uid_value = PyLong_FromLongLong(uid),
-                 *gid_value = PyLong_FromLongLong(gid);
-        if (!shared_mode || !entry || !size_value || !uid_value || !gid_value) {
+        PyObject *size_value = PyLong_FromLongLong(record->size), *uid_value = PyLong_FromLongLong(record->uid),
+                 *gid_value = PyLong_FromLongLong(record->gid);
+        if (!link || !shared_mode || !entry || !size_value || !uid_value || !gid_value) {
             Py_XDECREF(entry);
             Py_XDECREF(size_value);
             Py_XDECREF(uid_value);
             Py_XDECREF(gid_value);
             Py_DECREF(path);
-            Py_DECREF(link);
+            Py_XDECREF(link);
             goto done;
         }
         PyTuple_SET_ITEM(entry, 0, path);
-        PyTuple_SET_ITEM(entry, 1, Py_NewRef(PyTuple_GET_ITEM(kinds, kind)));
+        PyTuple_SET_ITEM(entry, 1, Py_NewRef(PyTuple_GET_ITEM(kinds, record->kind)));
         PyTuple_SET_ITEM(entry, 2, size_value);
         PyTuple_SET_ITEM(entry, 3, Py_NewRef(shared_mode));
         PyTuple_SET_ITEM(entry, 4, uid_value);
         PyTuple_SET_ITEM(entry, 5, gid_value);
         PyTuple_SET_ITEM(entry, 6, link);
-        int appended = PyList_Append(entries, entry);
-        Py_DECREF(entry);
-        if (appended < 0)
-            goto done;
+        PyList_SET_ITEM(entries, i, entry);
     }
-    if (declined || feed->failed)
-        result = Py_NewRef(Py_None);
-    else
-        result = PyTuple_Pack(2, entries, documents);
+    result = PyTuple_Pack(2, entries, documents);
 done:
     Py_XDECREF(entries);
     Py_XDECREF(documents);
     Py_XDECREF(empty);
-    pax_clear(&pax);
-    PyMem_Free(name);
-    PyMem_Free(path_bytes);
-    PyMem_Free(link_bytes);
-    PyMem_Free(feed);
+    PyMem_RawFree(found.records);
+    PyMem_RawFree(found.names);
     return result;
 }
 

@@ -9,9 +9,11 @@ from collections.abc import Callable
 
 from ..ground.limits import Limits
 from ..ground.model import Entry
+from . import compiled_scan
 from .blob_store import ConsumerFailed
 from .layer_stream import ScannedLayer, scan_blob_range
 from .raw_bytes import sniff_compression
+from .read_ahead import ReadAhead
 from .scan_budget import EntryBudget
 
 TYPE_CHECKING = False  # typing's own flag would import typing, which a report does not need
@@ -80,13 +82,24 @@ class ParallelScans:
         self._budget = EntryBudget(limits)
         #: Each layer asked for: its scan on the pool, or, for a small one, the scan to run when it is
         #: awaited, and then what it found.
-        self._futures: dict[str, Future[ScannedLayer] | Callable[[], ScannedLayer] | ScannedLayer] = {}
+        self._futures: dict[str, Future[ScannedLayer] | Callable[[], ScannedLayer] | ScannedLayer | ReadAhead] = {}
         self._lowered = False
         self._pool: ThreadPoolExecutor | None = None
+        self._ahead: ReadAhead | None = None
 
     def _submit(
         self, name: str, fd: int, start: int, length: int, prepare: Callable[[list[Entry]], object] | None
     ) -> None:
+        if (length > INLINE_SCAN_BYTES and not self._verify and compiled_scan.AVAILABLE and (os.cpu_count() or 1) > 1
+                and _uncompressed(fd, start, length)):
+            # Read compiled, without the GIL, on a thread of its own (:mod:`~helpers.reading.read_ahead`)
+            # while the caller merges the layers before.
+            if self._ahead is None:
+                self._ahead = ReadAhead()
+                self._lower()
+            self._ahead.add(name, lambda: self._scan_range(fd, start, length, name))
+            self._futures[name] = self._ahead
+            return
         if length <= INLINE_SCAN_BYTES or (not self._verify and _uncompressed(fd, start, length)):
             # Scanned when awaited, and the consumer makes what ``prepare`` would.  An uncompressed
             # layer read without ``verify`` is header parsing and seeks, Python holding the GIL
@@ -97,13 +110,16 @@ class ParallelScans:
             from concurrent.futures import ThreadPoolExecutor  # loaded for the first large layer only
 
             self._pool = ThreadPoolExecutor(max(1, min(os.cpu_count() or 1, 4)), thread_name_prefix="layerlab-scan")
+        self._lower()
+        self._futures[name] = self._pool.submit(self._scan, fd, start, length, name, prepare)
+
+    def _lower(self) -> None:
         if not self._lowered:
             # A thread back from decompressing waits for the GIL up to the switch interval
             # (5 ms) while another parses headers; a shorter one keeps both cores busy.  The
             # setting is process-wide: readers that overlap share it, counted, under a lock.
             _lower_switch_interval()
             self._lowered = True
-        self._futures[name] = self._pool.submit(self._scan, fd, start, length, name, prepare)
 
     def _scan_range(self, fd: int, start: int, length: int, name: str) -> ScannedLayer:
         """Layer ``name``'s scan; a backend may answer it from memory (:mod:`~helpers.reading.oci_layout`)."""
@@ -127,6 +143,9 @@ class ParallelScans:
         future = self._futures.get(name)
         if future is None or isinstance(future, ScannedLayer):
             return future
+        if isinstance(future, ReadAhead):
+            self._futures[name] = scanned = future.result(name)
+            return scanned
         if callable(future):
             self._futures[name] = future = future()
             return future
@@ -139,6 +158,8 @@ class ParallelScans:
         """
         if abandon:
             self._budget.stop()
+        if self._ahead is not None:
+            self._ahead.close()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         if self._lowered:

@@ -117,6 +117,7 @@ def _written(form: int) -> bytes:
         add("deep/" + "d" * 90 + "/" + "e" * 90 + "/file", data=b"prefix")
         add("var/lib/dpkg/status", data=b"Package: zlib\nStatus: install ok installed\n\n", mode=0o644)
         add("lib/apk/db/installed", data=b"P:musl\nV:1\n\n")
+        add("usr/lib/apk/db/installed")  # an empty one: no data, so nothing to keep
         add("etc/.wh.removed")
         add("opt/.wh..wh..opq")
         add("opt/.wh..wh.plnk")
