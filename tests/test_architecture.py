@@ -139,6 +139,21 @@ def test_the_report_of_a_small_image_loads_only_what_it_needs(dive_testdata):
     assert '"layers"' in done.stdout
 
 
+def test_the_report_of_an_alpine_image_loads_only_what_it_needs(tmp_path):
+    """Reading apk's database takes its paragraph reader alone, not what reads apk's printed output (dataclasses)."""
+    from archives import docker_archive, files_layer
+
+    archive = tmp_path / "alpine.tar"
+    archive.write_bytes(docker_archive([files_layer({"lib/apk/db/installed": b"P:musl\nV:1.2\nI:4096\n\n"})]))
+    script = ("import sys\nfrom helpers.edges.cli import main\n"
+              f"code = main(['report', '--json', {str(archive)!r}])\n"
+              f"loaded = [m for m in {NOT_FOR_A_SMALL_REPORT!r} if m in sys.modules]\n"
+              "assert not loaded, f'the report loaded {loaded}'\n"
+              "assert 'helpers.reading.apk_paragraphs' in sys.modules, 'the database was not read'\nsys.exit(code)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_a_test_module_borrows_from_another_only_in_its_own_room():
     """What several rooms' tests share lives in tests/*.py support modules, never in another room's tests."""
     for path in (ROOT / "tests").glob("*/test_*.py"):

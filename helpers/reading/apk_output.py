@@ -10,13 +10,12 @@ step installs, as apk's ``APKINDEX`` writes them.
 
 from __future__ import annotations
 
-import io
-import itertools
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from ..ground.apk_plan import ApkPackage, ApkResolution, ApkStep
 from ..ground.errors import LayerLabError
+from .apk_paragraphs import paragraphs
 
 _MARK = re.compile(r"^@@ (update|step|status|index|end)(?: (\S+))?$")
 _ACTION = re.compile(r"^\(\d+/\d+\) (Installing|Purging) (\S+) \((\S+)\)")
@@ -24,21 +23,6 @@ _ACTION = re.compile(r"^\(\d+/\d+\) (Installing|Purging) (\S+) \((\S+)\)")
 
 class ApkOutputError(LayerLabError):
     """apk's output is not what the script makes it print."""
-
-
-def paragraphs(text: str) -> Iterator[dict[str, str]]:
-    """The ``X:value`` paragraphs of an apk index or database, one dict each (the first value of each key kept)."""
-    fields: dict[str, str] = {}
-    for line in itertools.chain(io.StringIO(text), [""]):  # line by line: never a list of every line
-        line = line.rstrip("\r\n")
-        if line.strip():
-            key, _, value = line.partition(":")
-            if len(key) == 1 and key not in fields:
-                fields[key] = value.strip()
-            continue
-        if fields:
-            yield fields
-        fields = {}
 
 
 def _number(text: str) -> int:

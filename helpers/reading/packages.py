@@ -23,6 +23,7 @@ import io
 from collections.abc import Iterator
 
 from ..ground.model import Package, PackageDatabase
+from .apk_paragraphs import paragraphs
 
 #: The files kept while scanning a layer, and the package manager each belongs to.
 DATABASES = {
@@ -97,10 +98,9 @@ def parse_apk_installed(data: bytes) -> list[Package]:
     """The packages of apk's ``installed`` database: one paragraph each, ``P:`` name, ``V:`` version, ``I:`` bytes.
 
     (No maintained Python library reads this format; it is one ``X:value``
-    line per field and a blank line between packages: :func:`.apk_output.paragraphs`,
+    line per field and a blank line between packages: :func:`.apk_paragraphs.paragraphs`,
     which reads it line by line.)  Past :data:`MAX_PACKAGES` paragraphs the file is refused.
     """
-    from .apk_output import paragraphs  # apk's reader and its plan types: only a layer with apk's database
 
     packages = []
     for count, fields in enumerate(paragraphs(data.decode("utf-8", "replace")), start=1):
