@@ -399,30 +399,41 @@ typedef struct {
     Py_ssize_t count, room;
     char *names; /* every path and link, one after another */
     Py_ssize_t names_len, names_room;
-    int declined, out_of_memory;
+    long long offset; /* where the next header is */
+    int finished, declined, out_of_memory;
 } Found;
 
-/* The first pass, with no Python object touched (so run without the GIL): every header read, checked and
- * put in `found`, or found->declined set at the first the Python reader must read. */
-static void read_headers(Feed *feed, long long meta_budget, Py_ssize_t max_entries, Found *found)
+/* Entries read per pass without the GIL: the records and names of a batch are all the memory the first
+ * pass takes (about 100 bytes an entry), whatever the layer's size. */
+#define BATCH 4096
+
+/* The first pass, with no Python object touched (so run without the GIL): from found->offset, each header
+ * read, checked and put in `found`, up to `batch` entries (found->finished set at the archive's end), or
+ * found->declined set at the first the Python reader must read. */
+static void read_headers(Feed *feed, long long meta_budget, Py_ssize_t max_entries, Py_ssize_t batch, Found *found)
 {
     Pax pax = {0};
     pax_clear(&pax);
     char *name = NULL, *link = NULL;
     Py_ssize_t name_room = 0, link_room = 0;
-    long long offset = feed->start;
+    long long offset = found->offset;
     if (reserve(&name, &name_room, 256) || reserve(&link, &link_room, 256))
         goto out_of_memory;
     for (;;) {
         const unsigned char *header;
-        if (offset == feed->end)
-            break; /* the end of the bytes: the end of the archive, as Go reads it */
+        if (offset == feed->end) {
+            found->finished = 1; /* the end of the bytes: the end of the archive, as Go reads it */
+            break;
+        }
+        if (found->count == batch)
+            break;
         header = feed_at(feed, offset, BLOCK);
         if (!header) { /* a header cut short, or unreadable */
             found->declined = 1;
             break;
         }
         if (all_zero(header)) { /* the end, when the next block is zeros too or there is none */
+            found->finished = 1;
             if (offset + BLOCK == feed->end)
                 break;
             const unsigned char *after = feed_at(feed, offset + BLOCK, BLOCK);
@@ -566,6 +577,7 @@ static void read_headers(Feed *feed, long long meta_budget, Py_ssize_t max_entri
 out_of_memory:
     found->out_of_memory = 1;
 done:
+    found->offset = offset;
     pax_clear(&pax);
     PyMem_RawFree(name);
     PyMem_RawFree(link);
@@ -608,64 +620,69 @@ static PyObject *scan(PyObject *module, PyObject *args)
     feed->buf_len = 0;
     feed->failed = 0;
     Found found = {0};
-    Py_BEGIN_ALLOW_THREADS
-    read_headers(feed, meta_budget, max_entries, &found);
-    Py_END_ALLOW_THREADS
-    int failed = feed->failed;
-    PyMem_RawFree(feed);
-    PyObject *result = NULL, *entries = NULL, *documents = NULL, *empty = NULL;
-    if (found.out_of_memory) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (found.declined || failed) {
-        result = Py_NewRef(Py_None);
-        goto done;
-    }
-    entries = PyList_New(found.count);
-    documents = PyList_New(0);
-    empty = PyUnicode_New(0, 0);
+    found.offset = start;
+    PyObject *result = NULL, *documents = PyList_New(0), *empty = PyUnicode_New(0, 0);
+    PyObject *entries = PyList_New(0);
     if (!entries || !documents || !empty)
         goto done;
-    for (Py_ssize_t i = 0; i < found.count; i++) {
-        Record *record = found.records + i;
-        PyObject *path = decode(found.names + record->path_at, record->path_len);
-        if (!path)
+    while (!found.finished) {
+        found.count = found.names_len = 0;
+        Py_ssize_t produced = PyList_GET_SIZE(entries);
+        Py_BEGIN_ALLOW_THREADS
+        read_headers(feed, meta_budget, max_entries - produced, BATCH, &found);
+        Py_END_ALLOW_THREADS
+        if (found.out_of_memory) {
+            PyErr_NoMemory();
             goto done;
-        if (record->regular_data) {
-            int wanted = PySet_Contains(kept, path);
-            PyObject *document = wanted > 0 ? Py_BuildValue("(OLL)", path, record->data, record->size) : NULL;
-            if (wanted < 0 || (wanted > 0 && (!document || PyList_Append(documents, document) < 0))) {
+        }
+        if (found.declined || feed->failed) {
+            result = Py_NewRef(Py_None);
+            goto done;
+        }
+        for (Py_ssize_t i = 0; i < found.count; i++) {
+            Record *record = found.records + i;
+            PyObject *path = decode(found.names + record->path_at, record->path_len);
+            if (!path)
+                goto done;
+            if (record->regular_data) {
+                int wanted = PySet_Contains(kept, path);
+                PyObject *document = wanted > 0 ? Py_BuildValue("(OLL)", path, record->data, record->size) : NULL;
+                if (wanted < 0 || (wanted > 0 && (!document || PyList_Append(documents, document) < 0))) {
+                    Py_XDECREF(document);
+                    Py_DECREF(path);
+                    goto done;
+                }
                 Py_XDECREF(document);
+            }
+            PyObject *link = record->link_len ? decode(found.names + record->link_at, record->link_len)
+                                              : Py_NewRef(empty);
+            PyObject *mode_value = PyLong_FromLongLong(record->mode);
+            PyObject *shared_mode = mode_value ? PyDict_SetDefault(modes, mode_value, mode_value) : NULL;
+            Py_XDECREF(mode_value);
+            PyObject *entry = ((PyTypeObject *)entry_type)->tp_alloc((PyTypeObject *)entry_type, 7);
+            PyObject *size_value = PyLong_FromLongLong(record->size), *uid_value = PyLong_FromLongLong(record->uid),
+                     *gid_value = PyLong_FromLongLong(record->gid);
+            if (!link || !shared_mode || !entry || !size_value || !uid_value || !gid_value) {
+                Py_XDECREF(entry);
+                Py_XDECREF(size_value);
+                Py_XDECREF(uid_value);
+                Py_XDECREF(gid_value);
                 Py_DECREF(path);
+                Py_XDECREF(link);
                 goto done;
             }
-            Py_XDECREF(document);
+            PyTuple_SET_ITEM(entry, 0, path);
+            PyTuple_SET_ITEM(entry, 1, Py_NewRef(PyTuple_GET_ITEM(kinds, record->kind)));
+            PyTuple_SET_ITEM(entry, 2, size_value);
+            PyTuple_SET_ITEM(entry, 3, Py_NewRef(shared_mode));
+            PyTuple_SET_ITEM(entry, 4, uid_value);
+            PyTuple_SET_ITEM(entry, 5, gid_value);
+            PyTuple_SET_ITEM(entry, 6, link);
+            int appended = PyList_Append(entries, entry);
+            Py_DECREF(entry);
+            if (appended < 0)
+                goto done;
         }
-        PyObject *link = record->link_len ? decode(found.names + record->link_at, record->link_len) : Py_NewRef(empty);
-        PyObject *mode_value = PyLong_FromLongLong(record->mode);
-        PyObject *shared_mode = mode_value ? PyDict_SetDefault(modes, mode_value, mode_value) : NULL;
-        Py_XDECREF(mode_value);
-        PyObject *entry = ((PyTypeObject *)entry_type)->tp_alloc((PyTypeObject *)entry_type, 7);
-        PyObject *size_value = PyLong_FromLongLong(record->size), *uid_value = PyLong_FromLongLong(record->uid),
-                 *gid_value = PyLong_FromLongLong(record->gid);
-        if (!link || !shared_mode || !entry || !size_value || !uid_value || !gid_value) {
-            Py_XDECREF(entry);
-            Py_XDECREF(size_value);
-            Py_XDECREF(uid_value);
-            Py_XDECREF(gid_value);
-            Py_DECREF(path);
-            Py_XDECREF(link);
-            goto done;
-        }
-        PyTuple_SET_ITEM(entry, 0, path);
-        PyTuple_SET_ITEM(entry, 1, Py_NewRef(PyTuple_GET_ITEM(kinds, record->kind)));
-        PyTuple_SET_ITEM(entry, 2, size_value);
-        PyTuple_SET_ITEM(entry, 3, Py_NewRef(shared_mode));
-        PyTuple_SET_ITEM(entry, 4, uid_value);
-        PyTuple_SET_ITEM(entry, 5, gid_value);
-        PyTuple_SET_ITEM(entry, 6, link);
-        PyList_SET_ITEM(entries, i, entry);
     }
     result = PyTuple_Pack(2, entries, documents);
 done:
@@ -674,6 +691,7 @@ done:
     Py_XDECREF(empty);
     PyMem_RawFree(found.records);
     PyMem_RawFree(found.names);
+    PyMem_RawFree(feed);
     return result;
 }
 

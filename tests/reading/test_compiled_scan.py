@@ -218,3 +218,23 @@ def test_pax_records_read_alike(records: dict[str, str], outcome: str | None) ->
     found = _both(buffer.getvalue())
     if outcome is not None:
         assert found == outcome
+
+
+def test_a_layer_of_many_batches_reads_alike() -> None:
+    """Past 4,096 entries the compiled scan reads in batches: every batch's entries, pax records across a
+    batch's end, the entry ceiling counted over all of them, and damage in a later batch."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for i in range(9_000):
+            info = tarfile.TarInfo(f"srv/d{i % 13}/Ä{i}" if i % 1_000 in (0, 95, 96) else f"srv/d{i % 13}/f{i}")
+            info.size = i % 3
+            tar.addfile(info, io.BytesIO(b"ab"[: i % 3]))
+    data = buffer.getvalue()
+    assert _both(data) == "accepted"
+    assert _both(data, max_entries=9_000) == "accepted"
+    assert _both(data, max_entries=8_999) == "declined"
+    rng = random.Random(4096)
+    for _ in range(12):
+        damaged = bytearray(data)
+        damaged[rng.randrange(len(data) // 2, len(data))] ^= 0x40  # past the first batch
+        _both(bytes(damaged))
