@@ -57,8 +57,6 @@ def _report(args: SimpleNamespace, settings: Settings) -> int:
         verdict = {"budget": {"max_reclaimable_bytes": budget.max_reclaimable, "min_efficiency": budget.min_efficiency,
                               "within": not broken, "broken": broken}}
     _emit(analysis, args.json, verdict)
-    if _KEPT_TO_THE_END is not None:
-        _KEPT_TO_THE_END.append(analysis)
     for line in broken:
         print(line, file=sys.stderr)
     return EXIT_OVER_BUDGET if broken else 0
@@ -113,19 +111,11 @@ def _stdout_closed() -> int:
     return EXIT_BROKEN_PIPE
 
 
-#: What a report made, kept to the end of a ``python -m helpers report`` process, which ends at once
-#: (:func:`end_process`): freeing a large image's entries one by one took a sixth of its report's time,
-#: just before the process ends anyway.  ``None`` in any other process, where nothing is kept.
-_KEPT_TO_THE_END: list[object] | None = None
-
-
 def run_as_program() -> None:
     """``python -m helpers``: run the command line, then end the process (a report without the teardown)."""
-    global _KEPT_TO_THE_END
     argv = sys.argv[1:]
     quick = argv[:1] == ["report"]
     if quick:
-        _KEPT_TO_THE_END = []
         gc.disable()  # a report makes no garbage cycles worth collecting before its process ends
     end_process(main(argv), quick=quick)
 

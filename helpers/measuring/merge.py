@@ -149,8 +149,9 @@ class Overlay:
                 self._remove_tree(posixpath.join(directory, base[len(WHITEOUT_PREFIX):]), n, "deleted")
         if compiled:  # the same loop, compiled
             result = self.result
-            overlay_core.CORE.add_entries(layer.entries, n, self.visible, self.children, self.refs,  # type: ignore[union-attr]
-                             result.inode_size, result.inode_layer, self._records, self._remove_tree, NAMES)
+            overlay_core.CORE.add_entries(  # type: ignore[union-attr]
+                layer.entries, n, self.visible, self.children, self.refs, result.inode_size, result.inode_layer,
+                self._records, self._remove_tree, NAMES)
             return
         for entry in layer.entries:
             if entry.kind not in ("whiteout", "opaque"):
