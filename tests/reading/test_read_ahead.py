@@ -53,7 +53,9 @@ def _threads_settle(baseline: int) -> int:
     return _thread._count()
 
 
-def test_read_ahead_gives_what_the_caller_s_thread_gives(tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_read_ahead_gives_what_the_caller_s_thread_gives(tmp_path: Path, monkeypatch, workers: int) -> None:
+    monkeypatch.setattr(read_ahead, "WORKERS", workers)
     path = _archive(tmp_path, [_layer(i) for i in range(4)])
     added: list[str] = []
     real_add = read_ahead.ReadAhead.add
@@ -108,7 +110,8 @@ def test_a_consumer_s_error_stops_the_read_ahead(tmp_path: Path, monkeypatch) ->
     assert _threads_settle(baseline) == baseline
 
 
-def test_closing_starts_no_more_scans_and_ends_the_waits_of_those_never_started() -> None:
+def test_closing_starts_no_more_scans_and_ends_the_waits_of_those_never_started(monkeypatch) -> None:
+    monkeypatch.setattr(read_ahead, "WORKERS", 1)  # the second scan waits for a thread
     ahead = read_ahead.ReadAhead()
     gate, closed, started = _thread.allocate_lock(), _thread.allocate_lock(), _thread.allocate_lock()
     gate.acquire()
@@ -134,3 +137,28 @@ def test_closing_starts_no_more_scans_and_ends_the_waits_of_those_never_started(
     assert ahead.result("first") == "first's layer"
     with pytest.raises(ArchiveError, match="abandoned"):
         ahead.result("second")
+
+
+def test_two_layers_are_read_at_once(monkeypatch) -> None:
+    """One large layer being read does not hold up the next: each thread takes the next layer asked for."""
+    monkeypatch.setattr(read_ahead, "WORKERS", 2)
+    ahead = read_ahead.ReadAhead()
+    gate = _thread.allocate_lock()
+    gate.acquire()
+    started = [_thread.allocate_lock() for _ in range(2)]
+    for lock in started:
+        lock.acquire()
+
+    def scan(index: int):
+        def run() -> int:
+            started[index].release()
+            with gate:
+                return index
+        return run
+
+    ahead.add("first", scan(0))  # type: ignore[arg-type]
+    ahead.add("second", scan(1))  # type: ignore[arg-type]
+    assert all(lock.acquire(timeout=30) for lock in started), "the second layer waited for the first"
+    gate.release()
+    assert (ahead.result("first"), ahead.result("second")) == (0, 1)
+    ahead.close()
