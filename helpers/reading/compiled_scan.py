@@ -2,9 +2,10 @@
 
 ``pip install`` compiles ``_tar_scan.c`` where a C compiler is found (``setup.py``); without
 one the package runs without it, reading every layer with :mod:`helpers.reading.tar_headers`.
-The compiled scan reads the common case only and *declines* everything else (pax and GNU
-records, names to normalise, anything malformed): then the Python reader reads the layer
-from its start, as the authority on every error.  What it reads, it reads exactly as the
+The compiled scan reads the common case only (ustar, GNU and V7 headers with octal numbers,
+pax records) and *declines* everything else (GNU long names, sparse files, base-256 numbers,
+anything malformed or past a ceiling): then the Python reader reads the layer from its start,
+as the authority on every error.  What it reads, it reads exactly as the
 Python reader does (``tests/reading/test_compiled_scan.py`` holds the two equal).
 
 A build is used only while it matches its source (:mod:`helpers.ground.compiled`);
